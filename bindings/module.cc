@@ -1,0 +1,43 @@
+// The _core extension: one register_<family>() per header.
+#include <omp.h>
+#include <Eigen/Core>
+#include <pybind11/pybind11.h>
+
+#include "seqcore/common.h"
+
+namespace py = pybind11;
+
+namespace seqcore {
+void register_rnn(py::module_& m);
+}
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "seqcore C++ kernels (Eigen + OpenMP). Use the seqcore package, not this module.";
+
+  m.def("set_num_threads", &seqcore::set_num_threads, py::arg("n"),
+        "Set the number of OpenMP threads used by every seqcore kernel (n >= 1).\n\n"
+        "Raises ValueError if n < 1. Results are bit-identical for every thread count.");
+  m.def("get_num_threads", &seqcore::get_num_threads,
+        "Number of threads seqcore kernels use (default: OpenMP's, i.e. OMP_NUM_THREADS or "
+        "the number of cores).");
+  m.def(
+      "build_info",
+      []() {
+        py::dict info;
+        info["compiler"] = SEQCORE_COMPILER;
+        info["simd"] = seqcore::simd_level();
+        info["native"] = bool(SEQCORE_NATIVE_BUILD);
+        info["openmp"] = py::str(std::to_string(_OPENMP));
+        info["max_threads"] = omp_get_max_threads();
+        info["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." +
+                        std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                        std::to_string(EIGEN_MINOR_VERSION);
+        info["cuda"] = seqcore::cuda_enabled();
+        info["cuda_devices"] = seqcore::cuda_device_count();
+        return info;
+      },
+      "Facts about this build: compiler, SIMD level, whether it was tuned for the build "
+      "machine (native), OpenMP version, Eigen version, CUDA on/off and visible devices.");
+
+  seqcore::register_rnn(m);
+}

@@ -1,0 +1,94 @@
+// NumPy boundary helpers: inputs are checked and converted once (C-contiguous, exact dtype);
+// kernels then see raw pointers. Wrong dtype -> TypeError, wrong shape -> ValueError, both
+// naming the argument.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "seqcore/common.h"
+
+namespace seqcore::py_glue {
+
+namespace py = pybind11;
+
+inline std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+inline std::string dtype_name(const py::array& a) {
+  return py::str(a.dtype()).cast<std::string>();
+}
+
+// np.asarray(obj) without a dtype change; TypeError naming the argument if impossible.
+inline py::array as_array(py::handle obj, const char* name) {
+  py::array a = py::array::ensure(obj);
+  if (!a) {
+    PyErr_Clear();
+    throw py::type_error(std::string(name) + ": expected a numpy array");
+  }
+  return a;
+}
+
+// The floating dtype of the primary input ("x"): float32 or float64.
+inline char float_kind(const py::array& a, const char* name) {
+  if (a.dtype().kind() == 'f' && (a.itemsize() == 4 || a.itemsize() == 8))
+    return a.itemsize() == 4 ? 's' : 'd';
+  throw py::type_error(std::string(name) + ": expected dtype float32 or float64, got " +
+                       dtype_name(a));
+}
+
+inline void check_shape(const py::array& a, const char* name,
+                        const std::vector<int64_t>& expected, const char* legend) {
+  if (shape_of(a) != expected)
+    throw std::invalid_argument(std::string(name) + ": expected shape " + legend + " = " +
+                                shape_str(expected) + ", got " + shape_str(shape_of(a)));
+}
+
+// A floating array of exactly dtype T (TypeError otherwise), C-contiguous, of the given
+// shape (ValueError otherwise). None -> empty array when optional.
+template <typename T>
+py::array_t<T> floats(py::handle obj, const char* name, const std::vector<int64_t>& shape,
+                      const char* legend, const char* x_name = "x") {
+  py::array a = as_array(obj, name);
+  if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f')
+    throw py::type_error(std::string(name) + ": dtype " + dtype_name(a) + " does not match " +
+                         x_name + " (" + py::str(py::dtype::of<T>()).cast<std::string>() + ")");
+  check_shape(a, name, shape, legend);
+  return py::array_t<T, py::array::c_style>::ensure(a);
+}
+
+// Optional arguments: std::nullopt stands for None.
+template <typename T>
+using Opt = std::optional<py::array_t<T>>;
+
+template <typename T>
+const T* data_or_null(const Opt<T>& a) {
+  return a ? a->data() : nullptr;
+}
+template <typename T>
+T* mutable_or_null(Opt<T>& a) {
+  return a ? a->mutable_data() : nullptr;
+}
+template <typename T>
+py::object object_or_none(const Opt<T>& a) {
+  return a ? py::object(*a) : py::object(py::none());
+}
+
+// Integer index array (any integer dtype) of the given shape, as int64.
+inline py::array_t<int64_t> indices(py::handle obj, const char* name,
+                                    const std::vector<int64_t>& shape, const char* legend) {
+  py::array a = as_array(obj, name);
+  const char kind = a.dtype().kind();
+  if (kind != 'i' && kind != 'u')
+    throw py::type_error(std::string(name) + ": expected an integer array (int32 or int64), got " +
+                         dtype_name(a));
+  check_shape(a, name, shape, legend);
+  return py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+}  // namespace seqcore::py_glue

@@ -1,0 +1,48 @@
+// seqcore: shared conventions for every op family.
+//
+// Shape legend (used in every header comment):
+//   T time steps, N batch, I input size, H hidden size, G gates (4 LSTM, 3 GRU, 1 RNN),
+//   C classes/alphabet, S target length, V vocabulary, D embedding or head dim,
+//   B batch of attention, Lq/Lk query/key lengths, K beam width or number of negatives.
+// Arguments are written `x: [T, N, I]`; the rightmost dimension is contiguous.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace seqcore {
+
+// Throws std::invalid_argument (mapped to Python ValueError by the bindings).
+inline void check(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+// "[2, 3, 4]" for error messages.
+std::string shape_str(const std::vector<int64_t>& shape);
+
+// Thread count used by every kernel (OpenMP); n >= 1.
+void set_num_threads(int n);
+int get_num_threads();
+
+// Sets flush-to-zero / denormals-are-zero for the calling thread and restores the previous
+// mode on destruction. Kernels create one inside each parallel region: denormal operands
+// cost 10-100x on x86 (oneDNN#561).
+class DenormalsFlushed {
+ public:
+  DenormalsFlushed();
+  ~DenormalsFlushed();
+  DenormalsFlushed(const DenormalsFlushed&) = delete;
+  DenormalsFlushed& operator=(const DenormalsFlushed&) = delete;
+
+ private:
+  unsigned saved_ = 0;
+};
+
+// Compile-time facts for build_info().
+const char* simd_level();
+bool cuda_enabled();
+int cuda_device_count();  // 0 without CUDA or without a device
+
+}  // namespace seqcore

@@ -1,0 +1,71 @@
+#include "seqcore/common.h"
+
+#include <omp.h>
+
+#include <atomic>
+#include <sstream>
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define SEQCORE_HAVE_MXCSR 1
+#endif
+
+namespace seqcore {
+
+namespace {
+std::atomic<int> g_num_threads{0};  // 0: not set, use OpenMP's default
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+void set_num_threads(int n) {
+  check(n >= 1, "set_num_threads: n must be >= 1, got " + std::to_string(n));
+  g_num_threads = n;
+}
+
+int get_num_threads() {
+  int n = g_num_threads.load();
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+DenormalsFlushed::DenormalsFlushed() {
+#ifdef SEQCORE_HAVE_MXCSR
+  saved_ = _mm_getcsr();
+  _mm_setcsr(saved_ | 0x8040);  // FTZ (bit 15) | DAZ (bit 6)
+#endif
+}
+
+DenormalsFlushed::~DenormalsFlushed() {
+#ifdef SEQCORE_HAVE_MXCSR
+  _mm_setcsr(saved_);
+#endif
+}
+
+const char* simd_level() {
+#if defined(__AVX512F__)
+  return "AVX-512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "AVX2+FMA";
+#elif defined(__AVX__)
+  return "AVX";
+#elif defined(__SSE4_2__)
+  return "SSE4.2";
+#elif defined(__ARM_NEON)
+  return "NEON";
+#else
+  return "scalar";
+#endif
+}
+
+#ifndef SEQCORE_WITH_CUDA
+bool cuda_enabled() { return false; }
+int cuda_device_count() { return 0; }
+#endif
+
+}  // namespace seqcore

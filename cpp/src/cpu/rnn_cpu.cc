@@ -1,0 +1,509 @@
+// CPU kernels for LSTM / GRU / RNN forward and BPTT (Eigen + OpenMP). See rnn.h for the plan.
+#include "cpu/rnn_cpu.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/panel_gemm.h"
+
+namespace seqcore::cpu {
+namespace {
+
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using MatMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using CMatMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+template <typename T>
+CMatMap<T> cmat(const T* p, int64_t rows, int64_t cols, int64_t ld) {
+  return CMatMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
+}
+template <typename T>
+MatMap<T> mat(T* p, int64_t rows, int64_t cols, int64_t ld) {
+  return MatMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
+}
+
+// Per-step work (flops) below which one thread beats splitting the step: the barrier that
+// closes every step costs about a microsecond.
+constexpr double kMinStepFlopsPerThread = 1.5e5;
+
+int choose_threads(const RnnDesc& d, const RnnLayout& L) {
+  const int want = get_num_threads();
+  const double step_flops = 2.0 * d.N * rnn_gates(d.cell) * d.H * (d.H + d.I);
+  const int by_work = static_cast<int>(step_flops / kMinStepFlopsPerThread);
+  return std::max(1, std::min(want, by_work));
+}
+
+// Rows [r0, r1) of M rows for thread tid of nthr, boundaries on multiples of 8 so that the
+// split never changes which Eigen micro-kernel path computes a row (bit-identical results
+// for every thread count).
+inline void split_rows(int64_t M, int tid, int nthr, int64_t& r0, int64_t& r1) {
+  const int64_t chunk = ((M + nthr - 1) / nthr + 7) / 8 * 8;
+  r0 = std::min(M, tid * chunk);
+  r1 = std::min(M, r0 + chunk);
+}
+
+// Hidden units [j0, j1) owned by a thread in the time loop (panel-aligned).
+template <typename T>
+inline void split_hidden(int64_t H, int tid, int nthr, int64_t& j0, int64_t& j1) {
+  const int64_t NR = PanelGemm<T>::NR;
+  const int64_t chunk = ((H + nthr - 1) / nthr + NR - 1) / NR * NR;
+  j0 = std::min(H, tid * chunk);
+  j1 = std::min(H, j0 + chunk);
+}
+
+// A run of gate-buffer columns that multiplies a run of weight rows.
+struct Seg {
+  int64_t col;  // first column in the gate buffer
+  int64_t row;  // first row of w_ih / w_hh
+  int64_t n;    // count
+};
+
+struct Plan {
+  int64_t H, G, Gc, ldg;
+  bool lstm, lbr, cho, relu;
+  int64_t Gr;                  // gate blocks in the per-step recurrent GEMM (Cho: r, z only)
+  std::vector<Seg> x_segs;     // gate-buffer columns holding d(W_ih x) in backward
+  std::vector<Seg> h_segs;     // gate-buffer columns holding d(W_hh h) in backward (Hprev)
+};
+
+Plan make_plan(const RnnDesc& d) {
+  Plan p;
+  p.H = d.H;
+  p.G = rnn_gates(d.cell);
+  p.Gc = rnn_cache_blocks(d);
+  p.ldg = p.Gc * d.H;
+  p.lstm = d.cell == RnnCell::kLSTM;
+  p.lbr = d.cell == RnnCell::kGRU && d.linear_before_reset;
+  p.cho = d.cell == RnnCell::kGRU && !d.linear_before_reset;
+  p.relu = d.cell == RnnCell::kRNNReLU;
+  p.Gr = p.cho ? 2 : p.G;
+  const int64_t H = d.H;
+  if (p.lbr) {  // cache [r z hn n] -> grads [dr dz dhn dn]
+    p.x_segs = {{0, 0, 2 * H}, {3 * H, 2 * H, H}};
+    p.h_segs = {{0, 0, 3 * H}};
+  } else if (p.cho) {  // cache [r z n rh] -> grads [dr dz dn rh]; W_hn multiplies rh
+    p.x_segs = {{0, 0, 3 * H}};
+    p.h_segs = {{0, 0, 2 * H}};
+  } else {
+    p.x_segs = {{0, 0, p.G * H}};
+    p.h_segs = {{0, 0, p.G * H}};
+  }
+  return p;
+}
+
+// Gathers packed rows of a [T*N, W] array (W values per row) into dst [rows, W].
+template <typename T>
+void gather_rows(const RnnLayout& L, const T* src, int64_t W, T* dst, int tid, int nthr) {
+  const int64_t T_ = static_cast<int64_t>(L.batch_sizes.size());
+  for (int64_t t = tid; t < T_; t += nthr)
+    for (int64_t k = 0; k < L.batch_sizes[t]; ++k)
+      std::memcpy(dst + (L.offsets[t] + k) * W, src + L.src_row(t, k) * W, W * sizeof(T));
+}
+
+// Scatters packed rows src [rows, W] into dst [T*N, W]; rows not covered must be zeroed first.
+template <typename T>
+void scatter_rows(const RnnLayout& L, const T* src, int64_t W, T* dst, int tid, int nthr) {
+  const int64_t T_ = static_cast<int64_t>(L.batch_sizes.size());
+  for (int64_t t = tid; t < T_; t += nthr)
+    for (int64_t k = 0; k < L.batch_sizes[t]; ++k)
+      std::memcpy(dst + L.src_row(t, k) * W, src + (L.offsets[t] + k) * W, W * sizeof(T));
+}
+
+// Row of the state buffer [N + rows, H] holding slot k's state before step t.
+inline int64_t prev_state_row(const RnnLayout& L, int64_t t, int64_t k) {
+  return t == 0 ? k : L.N + L.offsets[t - 1] + k;
+}
+
+}  // namespace
+
+template <typename T>
+void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* w_ih,
+                     const T* w_hh, const T* b_ih, const T* b_hh, const T* h0, const T* c0,
+                     T* y, T* h_n, T* c_n, RnnSaved<T>* saved) {
+  using PG = PanelGemm<T>;
+  const Plan p = make_plan(d);
+  const int64_t N = d.N, H = d.H, I = d.I, G = p.G, ldg = p.ldg, R = L.rows();
+  const int64_t T_ = d.T;
+
+  std::vector<T> gates_ws, h_ws, c_ws;
+  std::vector<T>& gates_v = saved ? saved->gates : gates_ws;
+  std::vector<T>& hs_v = saved ? saved->h : h_ws;
+  std::vector<T>& cs_v = saved ? saved->c : c_ws;
+  gates_v.resize(static_cast<size_t>(R * ldg));
+  hs_v.resize(static_cast<size_t>((N + R) * H));
+  if (p.lstm) cs_v.resize(static_cast<size_t>((N + R) * H));
+  T* gates = gates_v.data();
+  T* hs = hs_v.data();
+  T* cs = p.lstm ? cs_v.data() : nullptr;
+
+  std::vector<T> x_packed;
+  if (!L.dense) x_packed.resize(static_cast<size_t>(R * I));
+  const T* X = L.dense ? x : x_packed.data();
+
+  // b_hh folds into the input projection except the n gate of the PyTorch GRU, where it
+  // sits inside r * (W_hn h + b_hn).
+  Eigen::Array<T, Eigen::Dynamic, 1> bias = Eigen::Array<T, Eigen::Dynamic, 1>::Zero(G * H);
+  if (b_ih) bias += CArr<T>(b_ih, G * H);
+  if (b_hh) bias.head(p.lbr ? 2 * H : G * H) += CArr<T>(b_hh, G * H).head(p.lbr ? 2 * H : G * H);
+  const T* b_hn = (p.lbr && b_hh) ? b_hh + 2 * H : nullptr;
+
+  const int nt = choose_threads(d, L);
+#pragma omp parallel num_threads(nt)
+  {
+    DenormalsFlushed ftz;
+    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+
+    if (!L.dense) gather_rows(L, x, I, x_packed.data(), tid, nthr);
+    for (int64_t k = tid; k < N; k += nthr) {
+      T* hk = hs + k * H;
+      if (h0) std::memcpy(hk, h0 + L.perm[k] * H, H * sizeof(T));
+      else std::fill(hk, hk + H, T(0));
+      if (cs) {
+        T* ck = cs + k * H;
+        if (c0) std::memcpy(ck, c0 + L.perm[k] * H, H * sizeof(T));
+        else std::fill(ck, ck + H, T(0));
+      }
+    }
+
+    // This thread's hidden slice and its recurrent weights packed into panels.
+    int64_t j0, j1;
+    split_hidden<T>(H, tid, nthr, j0, j1);
+    const int64_t hn = j1 - j0, hbp = PG::padded(hn), ldc = p.Gr * hbp;
+    AlignedVector<T> Wf, Wn;
+    std::vector<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
+    if (hn > 0) {
+      PG::pack(H, p.Gr * hbp, [&](int64_t k, int64_t c) {
+        const int64_t g = c / hbp, jj = c % hbp;
+        return jj < hn ? w_hh[(g * H + j0 + jj) * H + k] : T(0);
+      }, Wf);
+      if (p.cho) {
+        PG::pack(H, hn, [&](int64_t k, int64_t c) { return w_hh[(2 * H + j0 + c) * H + k]; }, Wn);
+        Cn.resize(static_cast<size_t>(N * hbp));
+      }
+    }
+#pragma omp barrier
+
+    // Input projection of every packed row: gates[:, 0:G*H] = X w_ih^T + bias.
+    {
+      int64_t r0, r1;
+      split_rows(R, tid, nthr, r0, r1);
+      if (r1 > r0) {
+        auto out = mat(gates + r0 * ldg, r1 - r0, G * H, ldg);
+        out.noalias() = cmat(X + r0 * I, r1 - r0, I, I) * cmat(w_ih, G * H, I, I).transpose();
+        out.rowwise() += bias.matrix().transpose();
+      }
+    }
+#pragma omp barrier
+
+    for (int64_t t = 0; t < T_; ++t) {
+      const int64_t Nt = L.batch_sizes[t];
+      if (Nt == 0) break;  // slots are sorted by length: nothing later is active
+      const T* hprev = hs + prev_state_row(L, t, 0) * H;
+      T* hcur = hs + (N + L.offsets[t]) * H;
+      const T* cprev = cs ? cs + prev_state_row(L, t, 0) * H : nullptr;
+      T* ccur = cs ? cs + (N + L.offsets[t]) * H : nullptr;
+      T* grow = gates + L.offsets[t] * ldg;
+      if (hn > 0) {
+        PG::run(Nt, H, hprev, H, Wf.data(), ldc / PG::NR, Cs.data(), ldc);
+        for (int64_t k = 0; k < Nt; ++k) {
+          T* g = grow + k * ldg;
+          const T* hr = Cs.data() + k * ldc;
+          auto pre = [&](int64_t q) { return CArr<T>(g + q * H + j0, hn) + CArr<T>(hr + q * hbp, hn); };
+          Arr<T> h(hcur + k * H + j0, hn);
+          if (p.lstm) {
+            Arr<T> gi(g + j0, hn), gf(g + H + j0, hn), gg(g + 2 * H + j0, hn), go(g + 3 * H + j0, hn);
+            gi = pre(0).logistic();
+            gf = pre(1).logistic();
+            gg = pre(2).tanh();
+            go = pre(3).logistic();
+            Arr<T> c(ccur + k * H + j0, hn);
+            c = gf * CArr<T>(cprev + k * H + j0, hn) + gi * gg;
+            h = go * c.tanh();
+          } else if (p.lbr) {
+            Arr<T> r(g + j0, hn), z(g + H + j0, hn), hnl(g + 2 * H + j0, hn), n(g + 3 * H + j0, hn);
+            r = pre(0).logistic();
+            z = pre(1).logistic();
+            // hn = W_hn h + b_hn; the n block of the projection (x part) sits where hn goes.
+            Arr<T> xn(scratch.data(), hn);
+            xn = hnl;
+            hnl = CArr<T>(hr + 2 * hbp, hn);
+            if (b_hn) hnl += CArr<T>(b_hn + j0, hn);
+            n = (xn + r * hnl).tanh();
+            h = (T(1) - z) * n + z * CArr<T>(hprev + k * H + j0, hn);
+          } else if (p.cho) {
+            Arr<T> r(g + j0, hn), z(g + H + j0, hn), rh(g + 3 * H + j0, hn);
+            r = pre(0).logistic();
+            z = pre(1).logistic();
+            rh = r * CArr<T>(hprev + k * H + j0, hn);
+          } else {
+            Arr<T> a(g + j0, hn);
+            if (p.relu) a = pre(0).max(T(0));
+            else a = pre(0).tanh();
+            h = a;
+          }
+        }
+      }
+      if (p.cho) {
+#pragma omp barrier
+        if (hn > 0) {  // n = tanh(W_in x + b_in + W_hn (r*h) + b_hn): needs all of r*h
+          PG::run(Nt, H, grow + 3 * H, ldg, Wn.data(), hbp / PG::NR, Cn.data(), hbp);
+          for (int64_t k = 0; k < Nt; ++k) {
+            T* g = grow + k * ldg;
+            Arr<T> z(g + H + j0, hn), n(g + 2 * H + j0, hn), h(hcur + k * H + j0, hn);
+            n = (n + CArr<T>(Cn.data() + k * hbp, hn)).tanh();
+            h = (T(1) - z) * n + z * CArr<T>(hprev + k * H + j0, hn);
+          }
+        }
+      }
+#pragma omp barrier
+    }
+
+    // Outputs: y (zero past lengths), final states at each sequence's own last step.
+    if (L.dense) {
+      int64_t r0, r1;
+      split_rows(R, tid, nthr, r0, r1);
+      if (r1 > r0) std::memcpy(y + r0 * H, hs + (N + r0) * H, (r1 - r0) * H * sizeof(T));
+    } else {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < T_; ++t) std::fill(y + t * N * H, y + (t + 1) * N * H, T(0));
+      scatter_rows(L, hs + N * H, H, y, tid, nthr);
+    }
+    for (int64_t k = tid; k < N; k += nthr) {
+      const int64_t len = L.length[k];
+      const int64_t row = len > 0 ? N + L.offsets[len - 1] + k : k;
+      std::memcpy(h_n + L.perm[k] * H, hs + row * H, H * sizeof(T));
+      if (cs) std::memcpy(c_n + L.perm[k] * H, cs + row * H, H * sizeof(T));
+    }
+  }
+}
+
+template <typename T>
+void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* w_ih,
+                      const T* w_hh, RnnSaved<T>& saved, const T* dy, const T* dh_n,
+                      const T* dc_n, T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih,
+                      T* db_hh) {
+  using PG = PanelGemm<T>;
+  const Plan p = make_plan(d);
+  const int64_t N = d.N, H = d.H, I = d.I, G = p.G, ldg = p.ldg, R = L.rows();
+  const int64_t T_ = d.T;
+  T* gates = saved.gates.data();
+  const T* hs = saved.h.data();
+  const T* cs = p.lstm ? saved.c.data() : nullptr;
+
+  std::vector<T> dh_rec(static_cast<size_t>(N * H)), dc_rec(p.lstm ? N * H : 0);
+  // Packed rows of x (read by dW_ih, then reused for dx) and of h_prev (read by dW_hh).
+  std::vector<T> xbuf, hprev_buf;
+  if (!L.dense) {
+    xbuf.resize(static_cast<size_t>(R * I));
+    hprev_buf.resize(static_cast<size_t>(R * H));
+  }
+  const T* X = L.dense ? x : xbuf.data();
+  const T* Hprev = L.dense ? hs : hprev_buf.data();
+  std::vector<T> colsum(static_cast<size_t>(ldg));
+
+  const int nt = choose_threads(d, L);
+#pragma omp parallel num_threads(nt)
+  {
+    DenormalsFlushed ftz;
+    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+
+    for (int64_t k = tid; k < N; k += nthr) {
+      const int64_t b = L.perm[k];
+      if (dh_n) std::memcpy(&dh_rec[k * H], dh_n + b * H, H * sizeof(T));
+      else std::fill(&dh_rec[k * H], &dh_rec[k * H] + H, T(0));
+      if (p.lstm) {
+        if (dc_n) std::memcpy(&dc_rec[k * H], dc_n + b * H, H * sizeof(T));
+        else std::fill(&dc_rec[k * H], &dc_rec[k * H] + H, T(0));
+      }
+    }
+
+    // This thread's hidden slice of dh_prev = dgates * w_hh, with w_hh[:, slice] packed.
+    int64_t j0, j1;
+    split_hidden<T>(H, tid, nthr, j0, j1);
+    const int64_t hn = j1 - j0, hbp = PG::padded(hn);
+    AlignedVector<T> Wb, Wbn;
+    std::vector<T> Cb(static_cast<size_t>(N * hbp));
+    std::vector<T> scratch(static_cast<size_t>(3 * hn));
+    if (hn > 0) {
+      PG::pack(p.Gr * H, hn, [&](int64_t k, int64_t c) { return w_hh[k * H + j0 + c]; }, Wb);
+      if (p.cho)
+        PG::pack(H, hn, [&](int64_t k, int64_t c) { return w_hh[(2 * H + k) * H + j0 + c]; }, Wbn);
+    }
+#pragma omp barrier
+
+    for (int64_t t = T_ - 1; t >= 0; --t) {
+      const int64_t Nt = L.batch_sizes[t];
+      if (Nt == 0) continue;
+      T* grow = gates + L.offsets[t] * ldg;
+      const T* hprev = hs + prev_state_row(L, t, 0) * H;
+      if (hn > 0) {
+        // Pointwise: gate gradients overwrite the saved gates of this step.
+        for (int64_t k = 0; k < Nt; ++k) {
+          T* g = grow + k * ldg;
+          Arr<T> dhr(&dh_rec[k * H + j0], hn);
+          Arr<T> dh(scratch.data(), hn), s1(scratch.data() + hn, hn), s2(scratch.data() + 2 * hn, hn);
+          dh = dhr;
+          if (dy) dh += CArr<T>(dy + L.src_row(t, k) * H + j0, hn);
+          const CArr<T> hp(hprev + k * H + j0, hn);
+          if (p.lstm) {
+            Arr<T> gi(g + j0, hn), gf(g + H + j0, hn), gg(g + 2 * H + j0, hn), go(g + 3 * H + j0, hn);
+            Arr<T> dcr(&dc_rec[k * H + j0], hn);
+            const CArr<T> cprev(cs + prev_state_row(L, t, k) * H + j0, hn);
+            Arr<T>& tc = s1;
+            Arr<T>& dc = s2;
+            tc = CArr<T>(cs + (N + L.offsets[t] + k) * H + j0, hn).tanh();
+            dc = dcr + dh * go * (T(1) - tc * tc);
+            dcr = dc * gf;
+            go = dh * tc * go * (T(1) - go);
+            gf = dc * cprev * gf * (T(1) - gf);
+            tc = gi;  // keep i: both di and dg need it
+            gi = dc * gg * tc * (T(1) - tc);
+            gg = dc * tc * (T(1) - gg * gg);
+            dhr.setZero();
+          } else if (p.lbr) {
+            Arr<T> r(g + j0, hn), z(g + H + j0, hn), hnl(g + 2 * H + j0, hn), n(g + 3 * H + j0, hn);
+            Arr<T>& dnp = s1;
+            Arr<T>& r0 = s2;
+            dnp = dh * (T(1) - z) * (T(1) - n * n);
+            dhr = dh * z;
+            z = dh * (hp - n) * z * (T(1) - z);
+            n = dnp;
+            r0 = r;
+            r = dnp * hnl * r0 * (T(1) - r0);
+            hnl = dnp * r0;
+          } else if (p.cho) {
+            Arr<T> z(g + H + j0, hn), n(g + 2 * H + j0, hn);
+            Arr<T>& z0 = s1;
+            z0 = z;
+            z = dh * (hp - n) * z0 * (T(1) - z0);
+            n = dh * (T(1) - z0) * (T(1) - n * n);
+            dhr = dh * z0;
+          } else {
+            Arr<T> a(g + j0, hn);
+            if (p.relu) a = (a > T(0)).select(dh, T(0));
+            else a = dh * (T(1) - a * a);
+            dhr.setZero();
+          }
+        }
+      }
+#pragma omp barrier
+      if (p.cho) {  // d(r*h) = dn * W_hn needs every dn; then dr and its share of dh_prev
+        if (hn > 0) {
+          PG::run(Nt, H, grow + 2 * H, ldg, Wbn.data(), hbp / PG::NR, Cb.data(), hbp);
+          for (int64_t k = 0; k < Nt; ++k) {
+            T* g = grow + k * ldg;
+            Arr<T> r(g + j0, hn), dhr(&dh_rec[k * H + j0], hn);
+            const CArr<T> drh(Cb.data() + k * hbp, hn), hp(hprev + k * H + j0, hn);
+            dhr += drh * r;
+            r = drh * hp * r * (T(1) - r);
+          }
+        }
+#pragma omp barrier
+      }
+      if (hn > 0) {
+        PG::run(Nt, p.Gr * H, grow, ldg, Wb.data(), hbp / PG::NR, Cb.data(), hbp);
+        for (int64_t k = 0; k < Nt; ++k)
+          Arr<T>(&dh_rec[k * H + j0], hn) += CArr<T>(Cb.data() + k * hbp, hn);
+      }
+    }
+#pragma omp barrier
+
+    for (int64_t k = tid; k < N; k += nthr) {
+      std::memcpy(dh0 + L.perm[k] * H, &dh_rec[k * H], H * sizeof(T));
+      if (p.lstm) std::memcpy(dc0 + L.perm[k] * H, &dc_rec[k * H], H * sizeof(T));
+    }
+    if (!L.dense) {
+      gather_rows(L, x, I, xbuf.data(), tid, nthr);
+      const int64_t T2 = static_cast<int64_t>(L.batch_sizes.size());
+      for (int64_t t = tid; t < T2; t += nthr)
+        for (int64_t k = 0; k < L.batch_sizes[t]; ++k)
+          std::memcpy(&hprev_buf[(L.offsets[t] + k) * H], hs + prev_state_row(L, t, k) * H,
+                      H * sizeof(T));
+    }
+    {  // column sums of the gate gradients (bias gradients), fixed row order
+      int64_t c0, c1;
+      split_rows(ldg, tid, nthr, c0, c1);
+      if (c1 > c0) {
+        Arr<T> acc(colsum.data() + c0, c1 - c0);
+        acc.setZero();
+        for (int64_t r = 0; r < R; ++r) acc += CArr<T>(gates + r * ldg + c0, c1 - c0);
+      }
+    }
+#pragma omp barrier
+
+    // Weight gradients: dW = dgates^T * inputs, output rows split across threads.
+    auto weight_grad = [&](const std::vector<Seg>& segs, const T* A, int64_t lda, int64_t K,
+                           T* dw) {
+      for (const Seg& s : segs) {
+        int64_t r0, r1;
+        split_rows(s.n, tid, nthr, r0, r1);
+        if (r1 > r0)
+          mat(dw + (s.row + r0) * K, r1 - r0, K, K).noalias() =
+              cmat(gates + s.col + r0, R, r1 - r0, ldg).transpose() * cmat(A, R, K, lda);
+      }
+    };
+    weight_grad(p.h_segs, Hprev, H, H, dw_hh);
+    if (p.cho) weight_grad({{2 * H, 2 * H, H}}, gates + 3 * H, ldg, H, dw_hh);  // dW_hn = dn^T (r*h)
+    weight_grad(p.x_segs, X, I, I, dw_ih);
+#pragma omp barrier  // dx below may overwrite xbuf, which dW_ih reads
+
+    {  // dx = dgates * w_ih over packed rows
+      T* dxp = L.dense ? dx : xbuf.data();
+      int64_t r0, r1;
+      split_rows(R, tid, nthr, r0, r1);
+      if (r1 > r0) {
+        auto out = mat(dxp + r0 * I, r1 - r0, I, I);
+        out.setZero();
+        for (const Seg& s : p.x_segs)
+          out.noalias() += cmat(gates + r0 * ldg + s.col, r1 - r0, s.n, ldg) *
+                           cmat(w_ih + s.row * I, s.n, I, I);
+      }
+    }
+    if (!L.dense) {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < T_; ++t) std::fill(dx + t * N * I, dx + (t + 1) * N * I, T(0));
+      scatter_rows(L, xbuf.data(), I, dx, tid, nthr);
+    }
+  }
+
+  // Bias gradients from the column sums (biases enter the pre-activations additively).
+  const CArr<T> cols(colsum.data(), ldg);
+  if (p.lbr) {
+    if (db_ih) {
+      Arr<T>(db_ih, 2 * H) = cols.head(2 * H);
+      Arr<T>(db_ih + 2 * H, H) = cols.segment(3 * H, H);
+    }
+    if (db_hh) Arr<T>(db_hh, 3 * H) = cols.head(3 * H);
+  } else {
+    if (db_ih) Arr<T>(db_ih, G * H) = cols.head(G * H);
+    if (db_hh) Arr<T>(db_hh, G * H) = cols.head(G * H);
+  }
+}
+
+template void rnn_forward_cpu<float>(const RnnDesc&, const RnnLayout&, const float*, const float*,
+                                     const float*, const float*, const float*, const float*,
+                                     const float*, float*, float*, float*, RnnSaved<float>*);
+template void rnn_forward_cpu<double>(const RnnDesc&, const RnnLayout&, const double*,
+                                      const double*, const double*, const double*,
+                                      const double*, const double*, const double*, double*,
+                                      double*, double*, RnnSaved<double>*);
+template void rnn_backward_cpu<float>(const RnnDesc&, const RnnLayout&, const float*,
+                                      const float*, const float*, RnnSaved<float>&,
+                                      const float*, const float*, const float*, float*, float*,
+                                      float*, float*, float*, float*, float*);
+template void rnn_backward_cpu<double>(const RnnDesc&, const RnnLayout&, const double*,
+                                       const double*, const double*, RnnSaved<double>&,
+                                       const double*, const double*, const double*, double*,
+                                       double*, double*, double*, double*, double*, double*);
+
+}  // namespace seqcore::cpu

@@ -1,0 +1,25 @@
+"""seqcore: fast CPU kernels for sequence models, under a thin NumPy API.
+
+Shape legend: T time steps, N batch, I input size, H hidden size, G gates (4 LSTM, 3 GRU,
+1 RNN). Sequences are time-major [T, N, ...]. See README.md for a tour.
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import _core
+from ._core import build_info, get_num_threads, set_num_threads
+from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,
+                  lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward)
+from .layers import GRU, LSTM, RNN
+
+try:
+    __version__ = _version("seqcore")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "build_info", "get_num_threads", "set_num_threads",
+    "LSTMGrads", "GRUGrads", "RNNGrads",
+    "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
+    "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
+    "LSTM", "GRU", "RNN",
+]
