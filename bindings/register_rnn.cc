@@ -142,7 +142,7 @@ py::tuple backward_typed(RnnCacheT<T>& cache, py::handle dy_o, py::handle dh_n_o
   auto w_hh = py::array_t<T>::ensure(cache.w_hh);
   {
     py::gil_scoped_release nogil;
-    std::vector<T> kept;
+    Buffer<T> kept;
     if (retain_cache) kept = cache.saved.gates;
     rnn_backward<T>(d, cache.layout, x.data(), w_ih.data(), w_hh.data(), cache.saved,
                     data_or_null(dy), data_or_null(dh_n), data_or_null(dc_n),

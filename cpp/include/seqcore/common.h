@@ -9,10 +9,33 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace seqcore {
+
+// std::vector whose resize() leaves new elements uninitialised: kernel buffers are always
+// written before they are read, and zero-filling tens of MB per call is measurable.
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  using std::allocator<T>::allocator;
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <typename T>
+using Buffer = std::vector<T, DefaultInitAllocator<T>>;
 
 // Throws std::invalid_argument (mapped to Python ValueError by the bindings).
 inline void check(bool ok, const std::string& message) {

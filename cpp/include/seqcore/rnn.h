@@ -63,9 +63,9 @@ RnnLayout make_rnn_layout(int64_t T, int64_t N, const int64_t* lengths, bool rev
 // Saved activations of a training forward (the cache), in packed order.
 template <typename T>
 struct RnnSaved {
-  std::vector<T> gates;  // [rows, rnn_cache_blocks*H]; backward overwrites with dgates
-  std::vector<T> h;      // [N + rows, H]: h0 of every slot, then h of every packed row
-  std::vector<T> c;      // LSTM only, same layout as h
+  Buffer<T> gates;  // [rows, rnn_cache_blocks*H]; backward overwrites with dgates
+  Buffer<T> h;      // [N + rows, H]: h0 of every slot, then h of every packed row
+  Buffer<T> c;      // LSTM only, same layout as h
 };
 
 // Forward over the whole sequence.

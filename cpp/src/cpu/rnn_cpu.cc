@@ -135,10 +135,10 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
   const int64_t N = d.N, H = d.H, I = d.I, G = p.G, ldg = p.ldg, R = L.rows();
   const int64_t T_ = d.T;
 
-  std::vector<T> gates_ws, h_ws, c_ws;
-  std::vector<T>& gates_v = saved ? saved->gates : gates_ws;
-  std::vector<T>& hs_v = saved ? saved->h : h_ws;
-  std::vector<T>& cs_v = saved ? saved->c : c_ws;
+  Buffer<T> gates_ws, h_ws, c_ws;
+  Buffer<T>& gates_v = saved ? saved->gates : gates_ws;
+  Buffer<T>& hs_v = saved ? saved->h : h_ws;
+  Buffer<T>& cs_v = saved ? saved->c : c_ws;
   gates_v.resize(static_cast<size_t>(R * ldg));
   hs_v.resize(static_cast<size_t>((N + R) * H));
   if (p.lstm) cs_v.resize(static_cast<size_t>((N + R) * H));
@@ -146,7 +146,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
   T* hs = hs_v.data();
   T* cs = p.lstm ? cs_v.data() : nullptr;
 
-  std::vector<T> x_packed;
+  Buffer<T> x_packed;
   if (!L.dense) x_packed.resize(static_cast<size_t>(R * I));
   const T* X = L.dense ? x : x_packed.data();
 
@@ -180,7 +180,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     split_hidden<T>(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::padded(hn), ldc = p.Gr * hbp;
     AlignedVector<T> Wf, Wn;
-    std::vector<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
+    Buffer<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
     if (hn > 0) {
       PG::pack(H, p.Gr * hbp, [&](int64_t k, int64_t c) {
         const int64_t g = c / hbp, jj = c % hbp;
@@ -300,16 +300,16 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
   const T* hs = saved.h.data();
   const T* cs = p.lstm ? saved.c.data() : nullptr;
 
-  std::vector<T> dh_rec(static_cast<size_t>(N * H)), dc_rec(p.lstm ? N * H : 0);
+  Buffer<T> dh_rec(static_cast<size_t>(N * H)), dc_rec(p.lstm ? N * H : 0);
   // Packed rows of x (read by dW_ih, then reused for dx) and of h_prev (read by dW_hh).
-  std::vector<T> xbuf, hprev_buf;
+  Buffer<T> xbuf, hprev_buf;
   if (!L.dense) {
     xbuf.resize(static_cast<size_t>(R * I));
     hprev_buf.resize(static_cast<size_t>(R * H));
   }
   const T* X = L.dense ? x : xbuf.data();
   const T* Hprev = L.dense ? hs : hprev_buf.data();
-  std::vector<T> colsum(static_cast<size_t>(ldg));
+  Buffer<T> colsum(static_cast<size_t>(ldg));
 
   const int nt = choose_threads(d, L);
 #pragma omp parallel num_threads(nt)
@@ -332,8 +332,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     split_hidden<T>(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::padded(hn);
     AlignedVector<T> Wb, Wbn;
-    std::vector<T> Cb(static_cast<size_t>(N * hbp));
-    std::vector<T> scratch(static_cast<size_t>(3 * hn));
+    Buffer<T> Cb(static_cast<size_t>(N * hbp)), scratch(static_cast<size_t>(3 * hn));
     if (hn > 0) {
       PG::pack(p.Gr * H, hn, [&](int64_t k, int64_t c) { return w_hh[k * H + j0 + c]; }, Wb);
       if (p.cho)
