@@ -29,14 +29,23 @@ struct PanelGemm {
 
   static int64_t padded(int64_t cols) { return (cols + NR - 1) / NR * NR; }
 
-  // dst <- panels of value(k, c) for k < K, c < cols (cols padded with zeros to NR).
-  template <typename F>
-  static void pack(int64_t K, int64_t cols, F value, AlignedVector<T>& dst) {
-    const int64_t cp = padded(cols);
-    dst.assign(static_cast<size_t>(K * cp), T(0));
-    for (int64_t c = 0; c < cols; ++c) {
-      T* panel = dst.data() + (c / NR) * K * NR + (c % NR);
-      for (int64_t k = 0; k < K; ++k) panel[k * NR] = value(k, c);
+  // dst <- panels of B[k][c] = column(c)[k * ld] for k < K, c < cols; column(c) returns a
+  // pointer, so a column of B may be a row of W (ld = 1, i.e. B = W^T) or a column of W;
+  // nullptr is a zero column. Padding columns are zero.
+  template <typename ColumnPtr>
+  static void pack(int64_t K, int64_t cols, int64_t ld, ColumnPtr column, AlignedVector<T>& dst) {
+    const int64_t np = padded(cols) / NR;
+    dst.resize(static_cast<size_t>(np * K * NR));
+    const T* src[NR];
+    for (int64_t q = 0; q < np; ++q) {
+      const int64_t width = std::min<int64_t>(NR, cols - q * NR);
+      for (int c = 0; c < width; ++c) src[c] = column(q * NR + c);
+      T* panel = dst.data() + q * K * NR;
+      for (int64_t k = 0; k < K; ++k) {  // contiguous writes; reads walk `width` streams
+        T* out = panel + k * NR;
+        for (int c = 0; c < width; ++c) out[c] = src[c] ? src[c][k * ld] : T(0);
+        for (int c = static_cast<int>(width); c < NR; ++c) out[c] = T(0);
+      }
     }
   }
 

@@ -43,22 +43,43 @@ int choose_threads(const RnnDesc& d, const RnnLayout& L) {
   return std::max(1, std::min(want, by_work));
 }
 
-// Rows [r0, r1) of M rows for thread tid of nthr, boundaries on multiples of 8 so that the
-// split never changes which Eigen micro-kernel path computes a row (bit-identical results
-// for every thread count).
-inline void split_rows(int64_t M, int tid, int nthr, int64_t& r0, int64_t& r1) {
+// Range [b0, b1) of n items for thread tid of nthr, boundaries on multiples of 16.
+inline void split_range(int64_t n, int tid, int nthr, int64_t& b0, int64_t& b1) {
+  const int64_t chunk = ((n + nthr - 1) / nthr + 15) / 16 * 16;
+  b0 = std::min(n, tid * chunk);
+  b1 = std::min(n, b0 + chunk);
+}
+
+// Rows [r0, r1) of an Eigen GEMM with a row-major result [M, cols] and inner size depth,
+// for thread tid of nthr. Eigen computes such a product transposed, so a row of the result
+// is a column of its kernel: split on multiples of 8 rows, every part stays a real GEMM
+// (no 1-row GEMV part, no small coefficient-wise product), and each element's sum is the
+// same for every thread count. Column splits would change it.
+inline void split_gemm_rows(int64_t M, int64_t cols, int64_t depth, int tid, int nthr,
+                            int64_t& r0, int64_t& r1) {
+  if (M < 64 || cols + depth < 20) {  // small: thread 0 does it all
+    r0 = 0;
+    r1 = tid == 0 ? M : 0;
+    return;
+  }
   const int64_t chunk = ((M + nthr - 1) / nthr + 7) / 8 * 8;
   r0 = std::min(M, tid * chunk);
   r1 = std::min(M, r0 + chunk);
+  if (M - r1 > 0 && M - r1 < 8) r1 = M;      // absorb a short tail
+  if (r0 > 0 && M - r0 < 8 && r0 < M) r0 = M;  // ... which its owner then skips
 }
 
-// Hidden units [j0, j1) owned by a thread in the time loop (panel-aligned).
-template <typename T>
+// The pointwise steps run over fixed blocks of hidden units. Eigen evaluates the
+// transcendental functions with packets inside a block and with scalars at its edges, and
+// the two can round differently; fixed blocks make the split of every row the same
+// whatever the number of threads, so results stay bit-identical.
+constexpr int64_t kPointwiseBlock = 64;  // a multiple of every panel width NR
+
+// Hidden units [j0, j1) owned by a thread in the time loop: whole pointwise blocks.
 inline void split_hidden(int64_t H, int tid, int nthr, int64_t& j0, int64_t& j1) {
-  const int64_t NR = PanelGemm<T>::NR;
-  const int64_t chunk = ((H + nthr - 1) / nthr + NR - 1) / NR * NR;
-  j0 = std::min(H, tid * chunk);
-  j1 = std::min(H, j0 + chunk);
+  const int64_t blocks = (H + kPointwiseBlock - 1) / kPointwiseBlock;
+  j0 = std::min(H, blocks * tid / nthr * kPointwiseBlock);
+  j1 = std::min(H, blocks * (tid + 1) / nthr * kPointwiseBlock);
 }
 
 // A run of gate-buffer columns that multiplies a run of weight rows.
@@ -158,7 +179,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
   const T* b_hn = (p.lbr && b_hh) ? b_hh + 2 * H : nullptr;
 
   const int nt = choose_threads(d, L);
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
     const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
@@ -177,17 +198,18 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
 
     // This thread's hidden slice and its recurrent weights packed into panels.
     int64_t j0, j1;
-    split_hidden<T>(H, tid, nthr, j0, j1);
+    split_hidden(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::padded(hn), ldc = p.Gr * hbp;
     AlignedVector<T> Wf, Wn;
     Buffer<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
     if (hn > 0) {
-      PG::pack(H, p.Gr * hbp, [&](int64_t k, int64_t c) {
+      // Panels never straddle gates (hbp is a multiple of NR); columns past hn are padding.
+      PG::pack(H, p.Gr * hbp, 1, [&](int64_t c) {
         const int64_t g = c / hbp, jj = c % hbp;
-        return jj < hn ? w_hh[(g * H + j0 + jj) * H + k] : T(0);
+        return jj < hn ? w_hh + (g * H + j0 + jj) * H : nullptr;
       }, Wf);
       if (p.cho) {
-        PG::pack(H, hn, [&](int64_t k, int64_t c) { return w_hh[(2 * H + j0 + c) * H + k]; }, Wn);
+        PG::pack(H, hn, 1, [&](int64_t c) { return w_hh + (2 * H + j0 + c) * H; }, Wn);
         Cn.resize(static_cast<size_t>(N * hbp));
       }
     }
@@ -196,7 +218,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     // Input projection of every packed row: gates[:, 0:G*H] = X w_ih^T + bias.
     {
       int64_t r0, r1;
-      split_rows(R, tid, nthr, r0, r1);
+      split_gemm_rows(R, G * H, I, tid, nthr, r0, r1);
       if (r1 > r0) {
         auto out = mat(gates + r0 * ldg, r1 - r0, G * H, ldg);
         out.noalias() = cmat(X + r0 * I, r1 - r0, I, I) * cmat(w_ih, G * H, I, I).transpose();
@@ -215,54 +237,58 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
       T* grow = gates + L.offsets[t] * ldg;
       if (hn > 0) {
         PG::run(Nt, H, hprev, H, Wf.data(), ldc / PG::NR, Cs.data(), ldc);
-        for (int64_t k = 0; k < Nt; ++k) {
-          T* g = grow + k * ldg;
-          const T* hr = Cs.data() + k * ldc;
-          auto pre = [&](int64_t q) { return CArr<T>(g + q * H + j0, hn) + CArr<T>(hr + q * hbp, hn); };
-          Arr<T> h(hcur + k * H + j0, hn);
-          if (p.lstm) {
-            Arr<T> gi(g + j0, hn), gf(g + H + j0, hn), gg(g + 2 * H + j0, hn), go(g + 3 * H + j0, hn);
-            gi = pre(0).logistic();
-            gf = pre(1).logistic();
-            gg = pre(2).tanh();
-            go = pre(3).logistic();
-            Arr<T> c(ccur + k * H + j0, hn);
-            c = gf * CArr<T>(cprev + k * H + j0, hn) + gi * gg;
-            h = go * c.tanh();
-          } else if (p.lbr) {
-            Arr<T> r(g + j0, hn), z(g + H + j0, hn), hnl(g + 2 * H + j0, hn), n(g + 3 * H + j0, hn);
-            r = pre(0).logistic();
-            z = pre(1).logistic();
-            // hn = W_hn h + b_hn; the n block of the projection (x part) sits where hn goes.
-            Arr<T> xn(scratch.data(), hn);
-            xn = hnl;
-            hnl = CArr<T>(hr + 2 * hbp, hn);
-            if (b_hn) hnl += CArr<T>(b_hn + j0, hn);
-            n = (xn + r * hnl).tanh();
-            h = (T(1) - z) * n + z * CArr<T>(hprev + k * H + j0, hn);
-          } else if (p.cho) {
-            Arr<T> r(g + j0, hn), z(g + H + j0, hn), rh(g + 3 * H + j0, hn);
-            r = pre(0).logistic();
-            z = pre(1).logistic();
-            rh = r * CArr<T>(hprev + k * H + j0, hn);
-          } else {
-            Arr<T> a(g + j0, hn);
-            if (p.relu) a = pre(0).max(T(0));
-            else a = pre(0).tanh();
-            h = a;
+        for (int64_t k = 0; k < Nt; ++k)
+          for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
+            const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+            T* g = grow + k * ldg;
+            const T* hr = Cs.data() + k * ldc;
+            auto pre = [&](int64_t q) { return CArr<T>(g + q * H + jb, len) + CArr<T>(hr + q * hbp + off, len); };
+            Arr<T> h(hcur + k * H + jb, len);
+            if (p.lstm) {
+              Arr<T> gi(g + jb, len), gf(g + H + jb, len), gg(g + 2 * H + jb, len), go(g + 3 * H + jb, len);
+              gi = pre(0).logistic();
+              gf = pre(1).logistic();
+              gg = pre(2).tanh();
+              go = pre(3).logistic();
+              Arr<T> c(ccur + k * H + jb, len);
+              c = gf * CArr<T>(cprev + k * H + jb, len) + gi * gg;
+              h = go * c.tanh();
+            } else if (p.lbr) {
+              Arr<T> r(g + jb, len), z(g + H + jb, len), hnl(g + 2 * H + jb, len), n(g + 3 * H + jb, len);
+              r = pre(0).logistic();
+              z = pre(1).logistic();
+              // hn = W_hn h + b_hn; the n block of the projection (x part) sits where hn goes.
+              Arr<T> xn(scratch.data(), len);
+              xn = hnl;
+              hnl = CArr<T>(hr + 2 * hbp + off, len);
+              if (b_hn) hnl += CArr<T>(b_hn + jb, len);
+              n = (xn + r * hnl).tanh();
+              h = (T(1) - z) * n + z * CArr<T>(hprev + k * H + jb, len);
+            } else if (p.cho) {
+              Arr<T> r(g + jb, len), z(g + H + jb, len), rh(g + 3 * H + jb, len);
+              r = pre(0).logistic();
+              z = pre(1).logistic();
+              rh = r * CArr<T>(hprev + k * H + jb, len);
+            } else {
+              Arr<T> a(g + jb, len);
+              if (p.relu) a = pre(0).max(T(0));
+              else a = pre(0).tanh();
+              h = a;
+            }
           }
-        }
       }
       if (p.cho) {
 #pragma omp barrier
         if (hn > 0) {  // n = tanh(W_in x + b_in + W_hn (r*h) + b_hn): needs all of r*h
           PG::run(Nt, H, grow + 3 * H, ldg, Wn.data(), hbp / PG::NR, Cn.data(), hbp);
-          for (int64_t k = 0; k < Nt; ++k) {
-            T* g = grow + k * ldg;
-            Arr<T> z(g + H + j0, hn), n(g + 2 * H + j0, hn), h(hcur + k * H + j0, hn);
-            n = (n + CArr<T>(Cn.data() + k * hbp, hn)).tanh();
-            h = (T(1) - z) * n + z * CArr<T>(hprev + k * H + j0, hn);
-          }
+          for (int64_t k = 0; k < Nt; ++k)
+            for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
+              const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+              T* g = grow + k * ldg;
+              Arr<T> z(g + H + jb, len), n(g + 2 * H + jb, len), h(hcur + k * H + jb, len);
+              n = (n + CArr<T>(Cn.data() + k * hbp + off, len)).tanh();
+              h = (T(1) - z) * n + z * CArr<T>(hprev + k * H + jb, len);
+            }
         }
       }
 #pragma omp barrier
@@ -271,7 +297,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     // Outputs: y (zero past lengths), final states at each sequence's own last step.
     if (L.dense) {
       int64_t r0, r1;
-      split_rows(R, tid, nthr, r0, r1);
+      split_range(R, tid, nthr, r0, r1);
       if (r1 > r0) std::memcpy(y + r0 * H, hs + (N + r0) * H, (r1 - r0) * H * sizeof(T));
     } else {
 #pragma omp for schedule(static)
@@ -312,7 +338,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
   Buffer<T> colsum(static_cast<size_t>(ldg));
 
   const int nt = choose_threads(d, L);
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
     const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
@@ -329,14 +355,13 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
 
     // This thread's hidden slice of dh_prev = dgates * w_hh, with w_hh[:, slice] packed.
     int64_t j0, j1;
-    split_hidden<T>(H, tid, nthr, j0, j1);
+    split_hidden(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::padded(hn);
     AlignedVector<T> Wb, Wbn;
     Buffer<T> Cb(static_cast<size_t>(N * hbp)), scratch(static_cast<size_t>(3 * hn));
     if (hn > 0) {
-      PG::pack(p.Gr * H, hn, [&](int64_t k, int64_t c) { return w_hh[k * H + j0 + c]; }, Wb);
-      if (p.cho)
-        PG::pack(H, hn, [&](int64_t k, int64_t c) { return w_hh[(2 * H + k) * H + j0 + c]; }, Wbn);
+      PG::pack(p.Gr * H, hn, H, [&](int64_t c) { return w_hh + j0 + c; }, Wb);
+      if (p.cho) PG::pack(H, hn, H, [&](int64_t c) { return w_hh + 2 * H * H + j0 + c; }, Wbn);
     }
 #pragma omp barrier
 
@@ -347,72 +372,76 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
       const T* hprev = hs + prev_state_row(L, t, 0) * H;
       if (hn > 0) {
         // Pointwise: gate gradients overwrite the saved gates of this step.
-        for (int64_t k = 0; k < Nt; ++k) {
-          T* g = grow + k * ldg;
-          Arr<T> dhr(&dh_rec[k * H + j0], hn);
-          Arr<T> dh(scratch.data(), hn), s1(scratch.data() + hn, hn), s2(scratch.data() + 2 * hn, hn);
-          dh = dhr;
-          if (dy) dh += CArr<T>(dy + L.src_row(t, k) * H + j0, hn);
-          const CArr<T> hp(hprev + k * H + j0, hn);
-          if (p.lstm) {
-            Arr<T> gi(g + j0, hn), gf(g + H + j0, hn), gg(g + 2 * H + j0, hn), go(g + 3 * H + j0, hn);
-            Arr<T> dcr(&dc_rec[k * H + j0], hn);
-            const CArr<T> cprev(cs + prev_state_row(L, t, k) * H + j0, hn);
-            Arr<T>& tc = s1;
-            Arr<T>& dc = s2;
-            tc = CArr<T>(cs + (N + L.offsets[t] + k) * H + j0, hn).tanh();
-            dc = dcr + dh * go * (T(1) - tc * tc);
-            dcr = dc * gf;
-            go = dh * tc * go * (T(1) - go);
-            gf = dc * cprev * gf * (T(1) - gf);
-            tc = gi;  // keep i: both di and dg need it
-            gi = dc * gg * tc * (T(1) - tc);
-            gg = dc * tc * (T(1) - gg * gg);
-            dhr.setZero();
-          } else if (p.lbr) {
-            Arr<T> r(g + j0, hn), z(g + H + j0, hn), hnl(g + 2 * H + j0, hn), n(g + 3 * H + j0, hn);
-            Arr<T>& dnp = s1;
-            Arr<T>& r0 = s2;
-            dnp = dh * (T(1) - z) * (T(1) - n * n);
-            dhr = dh * z;
-            z = dh * (hp - n) * z * (T(1) - z);
-            n = dnp;
-            r0 = r;
-            r = dnp * hnl * r0 * (T(1) - r0);
-            hnl = dnp * r0;
-          } else if (p.cho) {
-            Arr<T> z(g + H + j0, hn), n(g + 2 * H + j0, hn);
-            Arr<T>& z0 = s1;
-            z0 = z;
-            z = dh * (hp - n) * z0 * (T(1) - z0);
-            n = dh * (T(1) - z0) * (T(1) - n * n);
-            dhr = dh * z0;
-          } else {
-            Arr<T> a(g + j0, hn);
-            if (p.relu) a = (a > T(0)).select(dh, T(0));
-            else a = dh * (T(1) - a * a);
-            dhr.setZero();
+        for (int64_t k = 0; k < Nt; ++k)
+          for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
+            const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+            T* g = grow + k * ldg;
+            Arr<T> dhr(&dh_rec[k * H + jb], len);
+            Arr<T> dh(scratch.data(), len), s1(scratch.data() + len, len), s2(scratch.data() + 2 * len, len);
+            dh = dhr;
+            if (dy) dh += CArr<T>(dy + L.src_row(t, k) * H + jb, len);
+            const CArr<T> hp(hprev + k * H + jb, len);
+            if (p.lstm) {
+              Arr<T> gi(g + jb, len), gf(g + H + jb, len), gg(g + 2 * H + jb, len), go(g + 3 * H + jb, len);
+              Arr<T> dcr(&dc_rec[k * H + jb], len);
+              const CArr<T> cprev(cs + prev_state_row(L, t, k) * H + jb, len);
+              Arr<T>& tc = s1;
+              Arr<T>& dc = s2;
+              tc = CArr<T>(cs + (N + L.offsets[t] + k) * H + jb, len).tanh();
+              dc = dcr + dh * go * (T(1) - tc * tc);
+              dcr = dc * gf;
+              go = dh * tc * go * (T(1) - go);
+              gf = dc * cprev * gf * (T(1) - gf);
+              tc = gi;  // keep i: both di and dg need it
+              gi = dc * gg * tc * (T(1) - tc);
+              gg = dc * tc * (T(1) - gg * gg);
+              dhr.setZero();
+            } else if (p.lbr) {
+              Arr<T> r(g + jb, len), z(g + H + jb, len), hnl(g + 2 * H + jb, len), n(g + 3 * H + jb, len);
+              Arr<T>& dnp = s1;
+              Arr<T>& r0 = s2;
+              dnp = dh * (T(1) - z) * (T(1) - n * n);
+              dhr = dh * z;
+              z = dh * (hp - n) * z * (T(1) - z);
+              n = dnp;
+              r0 = r;
+              r = dnp * hnl * r0 * (T(1) - r0);
+              hnl = dnp * r0;
+            } else if (p.cho) {
+              Arr<T> z(g + H + jb, len), n(g + 2 * H + jb, len);
+              Arr<T>& z0 = s1;
+              z0 = z;
+              z = dh * (hp - n) * z0 * (T(1) - z0);
+              n = dh * (T(1) - z0) * (T(1) - n * n);
+              dhr = dh * z0;
+            } else {
+              Arr<T> a(g + jb, len);
+              if (p.relu) a = (a > T(0)).select(dh, T(0));
+              else a = dh * (T(1) - a * a);
+              dhr.setZero();
+            }
           }
-        }
       }
 #pragma omp barrier
       if (p.cho) {  // d(r*h) = dn * W_hn needs every dn; then dr and its share of dh_prev
         if (hn > 0) {
           PG::run(Nt, H, grow + 2 * H, ldg, Wbn.data(), hbp / PG::NR, Cb.data(), hbp);
-          for (int64_t k = 0; k < Nt; ++k) {
-            T* g = grow + k * ldg;
-            Arr<T> r(g + j0, hn), dhr(&dh_rec[k * H + j0], hn);
-            const CArr<T> drh(Cb.data() + k * hbp, hn), hp(hprev + k * H + j0, hn);
-            dhr += drh * r;
-            r = drh * hp * r * (T(1) - r);
-          }
+          for (int64_t k = 0; k < Nt; ++k)
+            for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
+              const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+              T* g = grow + k * ldg;
+              Arr<T> r(g + jb, len), dhr(&dh_rec[k * H + jb], len);
+              const CArr<T> drh(Cb.data() + k * hbp + off, len), hp(hprev + k * H + jb, len);
+              dhr += drh * r;
+              r = drh * hp * r * (T(1) - r);
+            }
         }
 #pragma omp barrier
       }
       if (hn > 0) {
         PG::run(Nt, p.Gr * H, grow, ldg, Wb.data(), hbp / PG::NR, Cb.data(), hbp);
         for (int64_t k = 0; k < Nt; ++k)
-          Arr<T>(&dh_rec[k * H + j0], hn) += CArr<T>(Cb.data() + k * hbp, hn);
+          Arr<T>(&dh_rec[k * H + j0], hn) += CArr<T>(Cb.data() + k * hbp, hn);  // exact: any split
       }
     }
 #pragma omp barrier
@@ -431,7 +460,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     }
     {  // column sums of the gate gradients (bias gradients), fixed row order
       int64_t c0, c1;
-      split_rows(ldg, tid, nthr, c0, c1);
+      split_range(ldg, tid, nthr, c0, c1);
       if (c1 > c0) {
         Arr<T> acc(colsum.data() + c0, c1 - c0);
         acc.setZero();
@@ -445,7 +474,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
                            T* dw) {
       for (const Seg& s : segs) {
         int64_t r0, r1;
-        split_rows(s.n, tid, nthr, r0, r1);
+        split_gemm_rows(s.n, K, R, tid, nthr, r0, r1);
         if (r1 > r0)
           mat(dw + (s.row + r0) * K, r1 - r0, K, K).noalias() =
               cmat(gates + s.col + r0, R, r1 - r0, ldg).transpose() * cmat(A, R, K, lda);
@@ -459,7 +488,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     {  // dx = dgates * w_ih over packed rows
       T* dxp = L.dense ? dx : xbuf.data();
       int64_t r0, r1;
-      split_rows(R, tid, nthr, r0, r1);
+      split_gemm_rows(R, I, G * H, tid, nthr, r0, r1);
       if (r1 > r0) {
         auto out = mat(dxp + r0 * I, r1 - r0, I, I);
         out.setZero();

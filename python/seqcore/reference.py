@@ -1,0 +1,338 @@
+"""Plain NumPy float64 reference implementations of the recurrent layers.
+
+These are written straight from the equations, one time step at a time, for readability
+rather than speed. They are the ground truth of the tests (``tests/test_rnn.py``) and of the
+max-abs-error column of ``seqcore bench``; keep the names and signatures stable.
+
+Shape legend (see DESIGN.md): ``T`` time steps, ``N`` batch, ``I`` input size, ``H`` hidden
+size, ``G`` gates (4 LSTM, 3 GRU, 1 RNN), ``L`` layers, ``D`` directions (1 or 2).
+Sequences are time-major ``[T, N, ...]``.
+
+Weights use PyTorch's layout and gate order (a ``torch.nn.LSTM/GRU/RNN`` state dict loads
+unchanged): ``w_ih [G*H, I]``, ``w_hh [G*H, H]``, ``b_ih``, ``b_hh [G*H]``; gates i, f, g, o
+(LSTM) and r, z, n (GRU).
+
+Semantics of ``lengths`` and ``reverse`` (as ``torch.nn.utils.rnn.pack_padded_sequence``
+with ``enforce_sorted=False``):
+
+* ``lengths [N]``: sequence ``n`` has valid steps ``0 .. lengths[n]-1``; ``y`` is zero past
+  its length and the final state is the state after its own last processed step (``h0`` for
+  a length of 0).
+* ``reverse=True``: each sequence is processed from its own last valid step
+  ``lengths[n]-1`` back to step 0 (the reverse direction of a bidirectional layer);
+  ``y[t]`` stays aligned with ``x[t]``.
+
+Every function converts its inputs to float64 and returns float64 arrays.
+
+Sources: Hochreiter & Schmidhuber 1997 / Gers et al. 2000 (LSTM), Cho et al. 2014 (GRU),
+PyTorch ``torch.nn.LSTM``/``GRU``/``RNN`` documentation (gate order, linear_before_reset
+form of the GRU, bidirectional and multi-layer composition).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "sigmoid",
+    "lstm_cell", "gru_cell", "rnn_cell",
+    "lstm_forward", "gru_forward", "rnn_forward",
+    "stacked_rnn_forward",
+]
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+def sigmoid(z):
+    """Logistic function ``1 / (1 + exp(-z))``, computed without overflow warnings."""
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _affine(x, w, b):
+    """``x @ w.T + b`` for ``x [N, K]``, ``w [M, K]``, ``b [M]`` or None -> ``[N, M]``."""
+    out = x @ w.T
+    if b is not None:
+        out = out + b
+    return out
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+def lstm_cell(x_t, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step.
+
+    ``x_t [N, I]``, ``h``, ``c [N, H]``, ``w_ih [4H, I]``, ``w_hh [4H, H]``, ``b_* [4H]``
+    or None. Returns ``(h' [N, H], c' [N, H])``::
+
+        i = σ(W_ii x + b_ii + W_hi h + b_hi)     f = σ(W_if x + b_if + W_hf h + b_hf)
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)  o = σ(W_io x + b_io + W_ho h + b_ho)
+        c' = f * c + i * g                       h' = o * tanh(c')
+    """
+    x_t, h, c = _f64(x_t), _f64(h), _f64(c)
+    H = h.shape[1]
+    gates = _affine(x_t, _f64(w_ih), _f64(b_ih)) + _affine(h, _f64(w_hh), _f64(b_hh))
+    i = sigmoid(gates[:, 0 * H:1 * H])
+    f = sigmoid(gates[:, 1 * H:2 * H])
+    g = np.tanh(gates[:, 2 * H:3 * H])
+    o = sigmoid(gates[:, 3 * H:4 * H])
+    c_new = f * c + i * g
+    h_new = o * np.tanh(c_new)
+    return h_new, c_new
+
+
+def gru_cell(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None, linear_before_reset=True):
+    """One GRU step.
+
+    ``x_t [N, I]``, ``h [N, H]``, ``w_ih [3H, I]``, ``w_hh [3H, H]``, ``b_* [3H]`` or None.
+    Returns ``h' [N, H]``::
+
+        r = σ(W_ir x + b_ir + W_hr h + b_hr)     z = σ(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))   linear_before_reset=True (PyTorch)
+        n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)   linear_before_reset=False (Cho 2014)
+        h' = (1 - z) * n + z * h
+    """
+    x_t, h = _f64(x_t), _f64(h)
+    w_ih, w_hh, b_ih, b_hh = _f64(w_ih), _f64(w_hh), _f64(b_ih), _f64(b_hh)
+    H = h.shape[1]
+    gi = _affine(x_t, w_ih, b_ih)                       # [N, 3H]: input part of r, z, n
+    w_hr, w_hz, w_hn = w_hh[0:H], w_hh[H:2 * H], w_hh[2 * H:3 * H]
+    if b_hh is None:
+        b_hr = b_hz = b_hn = None
+    else:
+        b_hr, b_hz, b_hn = b_hh[0:H], b_hh[H:2 * H], b_hh[2 * H:3 * H]
+    r = sigmoid(gi[:, 0:H] + _affine(h, w_hr, b_hr))
+    z = sigmoid(gi[:, H:2 * H] + _affine(h, w_hz, b_hz))
+    if linear_before_reset:
+        n = np.tanh(gi[:, 2 * H:3 * H] + r * _affine(h, w_hn, b_hn))
+    else:
+        n = np.tanh(gi[:, 2 * H:3 * H] + _affine(r * h, w_hn, b_hn))
+    return (1.0 - z) * n + z * h
+
+
+def rnn_cell(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One Elman RNN step: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act = tanh or relu.
+
+    ``x_t [N, I]``, ``h [N, H]``, ``w_ih [H, I]``, ``w_hh [H, H]``, ``b_* [H]`` or None.
+    Returns ``h' [N, H]``.
+    """
+    pre = _affine(_f64(x_t), _f64(w_ih), _f64(b_ih)) + _affine(_f64(h), _f64(w_hh), _f64(b_hh))
+    if nonlinearity == "tanh":
+        return np.tanh(pre)
+    if nonlinearity == "relu":
+        return np.maximum(pre, 0.0)
+    raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+
+
+# ---------------------------------------------------------------------------- layers
+
+
+def _prepare(x, w_hh, h0, lengths):
+    """Common input handling: float64 x, initial state, lengths -> per-step masks."""
+    x = _f64(x)
+    if x.ndim != 3:
+        raise ValueError(f"x: expected shape [T, N, I], got {list(x.shape)}")
+    T, N, _ = x.shape
+    H = np.asarray(w_hh).shape[1]
+    h = np.zeros((N, H)) if h0 is None else _f64(h0).copy()
+    if lengths is None:
+        lengths = np.full(N, T, dtype=np.int64)
+    else:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (N,):
+            raise ValueError(f"lengths: expected shape [{N}], got {list(lengths.shape)}")
+        if lengths.size and (lengths.min() < 0 or lengths.max() > T):
+            raise ValueError(f"lengths: values must be in [0, {T}], got {lengths.tolist()}")
+    return x, h, lengths.astype(np.int64), T, N, H
+
+
+def _time_steps(T, reverse):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _run_layer(step, x, state, lengths, reverse):
+    """Run ``step(x_t, state) -> new_state`` over time with masking by ``lengths``.
+
+    ``state`` is a tuple of ``[N, H]`` arrays whose first entry is the hidden state ``h``.
+    A step ``t`` is valid for sequence ``n`` when ``t < lengths[n]``; invalid steps leave
+    the state unchanged and give ``y[t, n] = 0``. Going forwards, the state therefore stops
+    changing after the sequence's last step; going backwards (``reverse``), the state stays
+    at its initial value until ``t = lengths[n] - 1`` and then runs down to step 0, which is
+    exactly "each sequence processed from its own last valid step back to step 0".
+    """
+    T, N, _ = x.shape
+    H = state[0].shape[1]
+    y = np.zeros((T, N, H))
+    for t in _time_steps(T, reverse):
+        valid = (t < lengths)[:, None]                  # [N, 1]
+        new_state = step(x[t], state)
+        state = tuple(np.where(valid, new, old) for new, old in zip(new_state, state))
+        y[t] = np.where(valid, state[0], 0.0)
+    return y, state
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=None,
+                 reverse=False):
+    """LSTM layer forward (one direction), float64 reference of :func:`seqcore.lstm_forward`.
+
+    Parameters
+    ----------
+    x : [T, N, I]; w_ih : [4H, I]; w_hh : [4H, H]; b_ih, b_hh : [4H] or None
+    h0, c0 : [N, H] or None (zeros)
+    lengths : [N] integers in [0, T] or None (all T)
+    reverse : bool
+
+    Returns
+    -------
+    y : [T, N, H] (zero past each length), h_n : [N, H], c_n : [N, H]
+    """
+    x, h, lengths, T, N, H = _prepare(x, w_hh, h0, lengths)
+    c = np.zeros((N, H)) if c0 is None else _f64(c0).copy()
+
+    def step(x_t, state):
+        return lstm_cell(x_t, state[0], state[1], w_ih, w_hh, b_ih, b_hh)
+
+    y, (h_n, c_n) = _run_layer(step, x, (h, c), lengths, reverse)
+    return y, h_n, c_n
+
+
+def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
+                linear_before_reset=True, reverse=False):
+    """GRU layer forward (one direction), float64 reference of :func:`seqcore.gru_forward`.
+
+    Parameters
+    ----------
+    x : [T, N, I]; w_ih : [3H, I]; w_hh : [3H, H]; b_ih, b_hh : [3H] or None
+    h0 : [N, H] or None (zeros)
+    lengths : [N] integers in [0, T] or None (all T)
+    linear_before_reset : bool (see :func:`gru_cell`)
+    reverse : bool
+
+    Returns
+    -------
+    y : [T, N, H] (zero past each length), h_n : [N, H]
+    """
+    x, h, lengths, T, N, H = _prepare(x, w_hh, h0, lengths)
+
+    def step(x_t, state):
+        return (gru_cell(x_t, state[0], w_ih, w_hh, b_ih, b_hh, linear_before_reset),)
+
+    y, (h_n,) = _run_layer(step, x, (h,), lengths, reverse)
+    return y, h_n
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None,
+                nonlinearity="tanh", reverse=False):
+    """Elman RNN layer forward (one direction), reference of :func:`seqcore.rnn_forward`.
+
+    Parameters
+    ----------
+    x : [T, N, I]; w_ih : [H, I]; w_hh : [H, H]; b_ih, b_hh : [H] or None
+    h0 : [N, H] or None (zeros)
+    lengths : [N] integers in [0, T] or None (all T)
+    nonlinearity : 'tanh' or 'relu'
+    reverse : bool
+
+    Returns
+    -------
+    y : [T, N, H] (zero past each length), h_n : [N, H]
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    x, h, lengths, T, N, H = _prepare(x, w_hh, h0, lengths)
+
+    def step(x_t, state):
+        return (rnn_cell(x_t, state[0], w_ih, w_hh, b_ih, b_hh, nonlinearity),)
+
+    y, (h_n,) = _run_layer(step, x, (h,), lengths, reverse)
+    return y, h_n
+
+
+# ------------------------------------------------------------------ stacked layers
+
+_MODES = {
+    "lstm": ("lstm", None), "gru": ("gru", None), "rnn": ("rnn", None),
+    "rnn_tanh": ("rnn", "tanh"), "rnn_relu": ("rnn", "relu"),
+}
+
+
+def stacked_rnn_forward(mode, x, params, num_layers=1, bidirectional=False, h0=None,
+                        c0=None, lengths=None, linear_before_reset=True,
+                        nonlinearity="tanh"):
+    """Multi-layer, optionally bidirectional recurrent network, composed as PyTorch does.
+
+    Reference for ``torch.nn.LSTM/GRU/RNN(num_layers=L, bidirectional=..., batch_first=False,
+    dropout=0)`` and for ``seqcore.LSTM/GRU/RNN``.
+
+    Parameters
+    ----------
+    mode : {'lstm', 'gru', 'rnn', 'rnn_tanh', 'rnn_relu'} (case-insensitive)
+        'rnn' uses ``nonlinearity``; 'rnn_tanh'/'rnn_relu' override it.
+    x : [T, N, I]
+    params : dict
+        PyTorch state-dict names: ``weight_ih_l{k}[_reverse]`` ``[G*H, I_k]``,
+        ``weight_hh_l{k}[_reverse]`` ``[G*H, H]``, and optionally ``bias_ih_l{k}[_reverse]``,
+        ``bias_hh_l{k}[_reverse]`` ``[G*H]`` (a missing bias means no bias). ``I_0 = I``;
+        ``I_k = D*H`` for ``k >= 1``. Values may be numpy arrays or anything
+        ``np.asarray`` accepts (e.g. CPU torch tensors detached from the graph).
+    num_layers : int (L)
+    bidirectional : bool (D = 2 if True else 1)
+    h0 : [L*D, N, H] or None (zeros); c0 : [L*D, N, H] or None (zeros), LSTM only
+        State index = ``layer * D + direction`` (direction 0 forward, 1 reverse).
+    lengths : [N] integers in [0, T] or None
+    linear_before_reset : bool, GRU form (see :func:`gru_cell`)
+    nonlinearity : 'tanh' or 'relu', for mode 'rnn'
+
+    Returns
+    -------
+    y : [T, N, D*H]
+        Output of the last layer; with D=2 the last axis is ``[forward, reverse]``.
+    h_n : [L*D, N, H]
+    c_n : [L*D, N, H] for LSTM, else None
+    """
+    key = str(mode).lower()
+    if key not in _MODES:
+        raise ValueError(f"mode: expected one of {sorted(_MODES)}, got {mode!r}")
+    cell, act = _MODES[key]
+    if act is None:
+        act = nonlinearity
+    if cell != "lstm" and c0 is not None:
+        raise ValueError("c0: only an LSTM has a cell state")
+    D = 2 if bidirectional else 1
+    layer_input = _f64(x)
+    h_list, c_list = [], []
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(D):
+            suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+            w_ih = _f64(params[f"weight_ih{suffix}"])
+            w_hh = _f64(params[f"weight_hh{suffix}"])
+            b_ih = _f64(params.get(f"bias_ih{suffix}"))
+            b_hh = _f64(params.get(f"bias_hh{suffix}"))
+            idx = layer * D + direction
+            h_init = None if h0 is None else _f64(h0)[idx]
+            reverse = direction == 1
+            if cell == "lstm":
+                c_init = None if c0 is None else _f64(c0)[idx]
+                y, h_n, c_n = lstm_forward(layer_input, w_ih, w_hh, b_ih, b_hh, h_init,
+                                           c_init, lengths, reverse)
+                c_list.append(c_n)
+            elif cell == "gru":
+                y, h_n = gru_forward(layer_input, w_ih, w_hh, b_ih, b_hh, h_init, lengths,
+                                     linear_before_reset, reverse)
+            else:
+                y, h_n = rnn_forward(layer_input, w_ih, w_hh, b_ih, b_hh, h_init, lengths,
+                                     act, reverse)
+            outputs.append(y)
+            h_list.append(h_n)
+        layer_input = np.concatenate(outputs, axis=-1)
+    h_n = np.stack(h_list)
+    c_n = np.stack(c_list) if cell == "lstm" else None
+    return layer_input, h_n, c_n

@@ -1,0 +1,97 @@
+"""Shared fixtures for the seqcore tests.
+
+* ``rng``: a ``numpy.random.Generator`` seeded from the test's node id, so every test (and
+  every parametrisation) gets its own reproducible stream that does not change when other
+  tests are added or reordered.
+* ``make_rnn_inputs``: a factory for recurrent-layer inputs in PyTorch's layout.
+* ``restore_num_threads``: puts ``seqcore.set_num_threads`` back after a test changes it.
+
+Mode names used across the tests: ``lstm``, ``gru`` (linear_before_reset=True, PyTorch form),
+``gru_nolbr`` (linear_before_reset=False, Cho et al. form), ``rnn_tanh``, ``rnn_relu``.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+MODES = ("lstm", "gru", "gru_nolbr", "rnn_tanh", "rnn_relu")
+GATES = {"lstm": 4, "gru": 3, "gru_nolbr": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+@pytest.fixture
+def rng(request):
+    """Generator seeded by a CRC of the test id: reproducible and distinct per test."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+def ragged_lengths(rng, T, N, dtype=np.int64, allow_zero=True):
+    """Unsorted ragged ``lengths [N]`` in [0, T] (in [1, T] without ``allow_zero``).
+
+    With N >= 2 the full length T is always present; with N >= 3 (and ``allow_zero``) a
+    zero length is present too; the rest are random, and the order is shuffled.
+    """
+    low = 0 if allow_zero else 1
+    lengths = rng.integers(low, T + 1, size=N)
+    if N >= 2:
+        lengths[0] = T
+    if N >= 3 and allow_zero:
+        lengths[1] = 0
+    if N >= 4:
+        lengths[2] = max(low, T // 2)
+    rng.shuffle(lengths)
+    return lengths.astype(dtype)
+
+
+def rnn_inputs(rng, mode, T, N, I, H, dtype=np.float64, bias=True, init=True,
+               scale=None):
+    """Random inputs for a recurrent layer of ``mode``.
+
+    Returns a dict with ``x [T,N,I]``, ``w_ih [G*H,I]``, ``w_hh [G*H,H]``, ``b_ih``,
+    ``b_hh [G*H]`` (None without ``bias``), ``h0 [N,H]`` (None without ``init``) and, for
+    LSTM, ``c0 [N,H]``. Weights are uniform in ±1/sqrt(H) like PyTorch's default init
+    (``scale`` overrides the bound), so activations stay in a well-conditioned range.
+    """
+    G = GATES[mode]
+    k = 1.0 / np.sqrt(H) if scale is None else scale
+
+    def u(*shape):
+        return rng.uniform(-k, k, size=shape).astype(dtype)
+
+    d = {
+        "x": rng.standard_normal((T, N, I)).astype(dtype),
+        "w_ih": u(G * H, I),
+        "w_hh": u(G * H, H),
+        "b_ih": u(G * H) if bias else None,
+        "b_hh": u(G * H) if bias else None,
+        "h0": (0.5 * rng.standard_normal((N, H))).astype(dtype) if init else None,
+    }
+    if mode == "lstm":
+        d["c0"] = (0.5 * rng.standard_normal((N, H))).astype(dtype) if init else None
+    return d
+
+
+@pytest.fixture
+def make_rnn_inputs(rng):
+    """Factory: ``make_rnn_inputs(mode, T, N, I, H, dtype=..., bias=..., init=...)``."""
+    def make(mode, T, N, I, H, **kw):
+        return rnn_inputs(rng, mode, T, N, I, H, **kw)
+    return make
+
+
+@pytest.fixture
+def make_lengths(rng):
+    """Factory: ``make_lengths(T, N, dtype=np.int64, allow_zero=True)``, see ragged_lengths."""
+    def make(T, N, dtype=np.int64, allow_zero=True):
+        return ragged_lengths(rng, T, N, dtype, allow_zero)
+    return make
+
+
+@pytest.fixture
+def restore_num_threads():
+    """Remember ``seqcore.get_num_threads()`` and restore it after the test."""
+    import seqcore
+    saved = seqcore.get_num_threads()
+    yield saved
+    seqcore.set_num_threads(saved)
