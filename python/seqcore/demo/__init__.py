@@ -1,0 +1,7 @@
+"""Demos that train small models with seqcore's kernels (``seqcore demo <name>``).
+
+* :mod:`seqcore.demo.charlm`: a character-level LSTM language model.
+
+Each demo module has ``add_arguments(parser)`` and ``run(args) -> dict`` (the metrics).
+"""
+DEMOS = ("charlm",)
