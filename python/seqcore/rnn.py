@@ -82,6 +82,17 @@ _COMMON_ARGS = """
         Run each sequence backwards from its own last valid step (the reverse direction of
         a bidirectional layer); ``y[t]`` stays aligned with ``x[t]``."""
 
+_RETURNS_Y_H_TEMPLATE = """
+    Returns
+    -------
+    y : ndarray [T, N, H]
+        Hidden state at every step (zero past each length).
+    h_n : ndarray [N, H]
+        Final hidden state of each sequence.
+    cache : RnnCache or None
+        Saved activations for the backward (None when ``training=False``).
+    """
+
 _RAISES = """
     Raises
     ------
@@ -91,6 +102,7 @@ _RAISES = """
     ValueError
         Wrong rank or mismatched sizes (the message names the argument, expected and actual
         shape), lengths outside [0, T], an unknown option."""
+_RETURNS_Y_H = _RETURNS_Y_H_TEMPLATE + _RAISES
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, lengths=None,
@@ -162,13 +174,7 @@ gru_forward.__doc__ = f"""GRU layer forward over a whole sequence (one direction
         True: ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`` (PyTorch, cuDNN; one
         recurrent GEMM per step). False: ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``
         (Cho et al. 2014, the form of the Sequence Models course; two dependent GEMMs).
-
-    Returns
-    -------
-    y : ndarray [T, N, H]
-    h_n : ndarray [N, H]
-    cache : RnnCache or None
-    {_RAISES}
+{_RETURNS_Y_H}
     """
 
 
@@ -184,9 +190,7 @@ def gru_backward(cache, dy, dh_n=None, retain_cache=False):
 
 def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None, training=True,
                 nonlinearity="tanh", reverse=False):
-    mode = _RNN_MODES.get(nonlinearity)
-    if mode is None:
-        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    mode = _rnn_mode(nonlinearity)
     y, h_n, _, cache = _core.rnn_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths,
                                          bool(training), bool(reverse), True)
     return y, h_n, cache
@@ -197,13 +201,7 @@ rnn_forward.__doc__ = f"""Elman RNN layer forward over a whole sequence (one dir
     Parameters
     ----------{_COMMON_ARGS}
     nonlinearity : {{'tanh', 'relu'}}
-
-    Returns
-    -------
-    y : ndarray [T, N, H]
-    h_n : ndarray [N, H]
-    cache : RnnCache or None
-    {_RAISES}
+{_RETURNS_Y_H}
     """
 
 
@@ -218,6 +216,13 @@ def rnn_backward(cache, dy, dh_n=None, retain_cache=False):
 
 
 _RNN_MODES = {"tanh": "rnn_tanh", "relu": "rnn_relu"}
+
+
+def _rnn_mode(nonlinearity):
+    mode = _RNN_MODES.get(nonlinearity)
+    if mode is None:
+        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    return mode
 
 
 def _drop_dc(grads):
@@ -243,9 +248,7 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None, linear_before_reset=True)
 
 def rnn_cell(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """One Elman RNN step: ``x_t [N,I]``, ``h [N,H]`` -> ``h' [N,H]`` (see :func:`rnn_forward`)."""
-    mode = _RNN_MODES.get(nonlinearity)
-    if mode is None:
-        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    mode = _rnn_mode(nonlinearity)
     return _core.rnn_forward(mode, _step_input(x_t), w_ih, w_hh, b_ih, b_hh, h, None, None,
                              False, False, True)[1]
 
