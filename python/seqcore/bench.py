@@ -479,7 +479,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--filter", default=None, metavar="TEXT",
                         help="only the cases whose op or shape contains TEXT")
     parser.add_argument("--repeat", type=_positive(int), default=None, metavar="N",
-                        help="timed samples per side and case (default 5; 3 with --quick)")
+                        help="timed samples per side and case (default 7; 3 with --quick)")
     parser.add_argument("--max-time", type=_positive(float), default=None, metavar="SEC",
                         help="time budget per side and case: a slow side gets fewer samples "
                              "(default 10; 1 with --quick)")
@@ -519,7 +519,7 @@ def run(args: argparse.Namespace) -> int:
     if torch is not None:
         torch.set_num_threads(seqcore.get_num_threads())
     settings = Settings(
-        repeat=args.repeat or (3 if args.quick else 5),
+        repeat=args.repeat or (3 if args.quick else 7),
         min_time=0.002 if args.quick else 0.02,
         max_time=args.max_time or (1.0 if args.quick else 10.0),
         reference=not args.no_reference,

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from types import SimpleNamespace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .. import set_num_threads
@@ -274,6 +275,10 @@ def _resolve(args):
 def run(args):
     """Train and sample; print progress; return the metrics.
 
+    NumPy's BLAS is held to one thread meanwhile: its busy-waiting workers and seqcore's
+    OpenMP threads would otherwise take turns on the same cores (10-20x slower steps on a
+    2-core machine); seqcore's kernels own the threads.
+
     Returns
     -------
     dict with ``history`` (one entry per evaluation: ``epoch`` (0 = before training),
@@ -281,6 +286,11 @@ def run(args):
     (the generated text, ``sample_length`` characters), ``vocab_size``, ``corpus``,
     ``train_chars``, ``val_chars``, ``parameters`` and ``config`` (resolved options).
     """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run(args)
+
+
+def _run(args):
     cfg = _resolve(args)
     if cfg.threads:
         set_num_threads(cfg.threads)
