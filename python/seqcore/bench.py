@@ -19,7 +19,8 @@ Columns
 ``max abs err``  ``max |y - y_ref|`` of seqcore's forward output vs the NumPy float64
                  reference (:mod:`seqcore.reference`) on the same float32 inputs; for
                  fwd+bwd rows timed against torch a second figure follows the slash:
-                 ``max |dW_hh - dW_hh(torch autograd)|`` from the same timed calls.
+                 ``max |dW_hh - dW_hh(torch autograd)|`` from the same timed calls
+                 (not for ``torch padded``, which also runs the padded steps).
 
 FLOP counts (recurrent families)
 --------------------------------
@@ -46,8 +47,12 @@ Per case and side: one warm-up call (more for calls shorter than ``min_time``), 
 ``--repeat`` samples; a sample of a fast call loops it enough times to last ``min_time`` and
 reports the mean per call; the median of the samples is reported. A slow side (the NumPy
 reference at large shapes) gets fewer samples so as to stay within ``--max-time`` seconds;
-a call slower than that is timed once, by its warm-up. The garbage collector is off while
-sampling. seqcore is timed first, then the reference.
+a call slower than that is timed once, by its warm-up. After both sides are warmed up
+(seqcore first), their samples are taken in turn (seqcore, reference, seqcore, ...) so
+that a drift of the machine's speed hits both alike; except against NumPy, whose BLAS
+threads spin for ~0.1 s after each call and would slow seqcore's next sample: then all of
+seqcore's samples come first. Each case starts after a 0.2 s pause for the same reason.
+The garbage collector is off while sampling.
 
 Adding a family
 ---------------
@@ -112,6 +117,10 @@ class Bound:
     seqcore: Callable[[], Any]
     reference: Optional[Callable[[], Any]] = None
     error: Optional[Callable[[Any, Any], Dict[str, float]]] = None
+    #: Take seqcore's and the reference's samples in turn. Set False when the reference
+    #: runs on another thread pool than seqcore's OpenMP one (NumPy's BLAS): its workers
+    #: keep spinning for ~0.1 s after each call and would slow the next seqcore sample.
+    interleave: bool = True
 
 
 @dataclass
@@ -187,44 +196,82 @@ class Timing:
     loops: int = 1                                      # calls per sample
 
 
-def measure(fn: Callable[[], Any], repeat: int = 5, *, min_time: float = 0.02,
-            max_time: float = 10.0):
-    """Time ``fn()``: warm-up, then ``repeat`` samples (fewer when slow).
+class _Sampler:
+    """Warm-up and calibration of one side; then ``sample()`` adds one timed sample."""
 
-    Returns ``(Timing, out)`` with ``out`` the result of the last call.
-    """
-    repeat = max(1, int(repeat))
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    if first >= max_time:            # too slow to repeat: the warm-up is the sample
-        return Timing(first, [first], 1), out
-    est = first
-    if first < min_time:             # short call: warm up for about min_time
-        t0, n = time.perf_counter(), 0
-        while True:
-            out = fn()
-            n += 1
-            elapsed = time.perf_counter() - t0
-            if elapsed >= min_time or n >= 100000:
-                break
-        est = elapsed / n
-    loops = 1 if est >= min_time else max(1, int(math.ceil(min_time / max(est, 1e-9))))
-    repeat = max(1, min(repeat, int(max_time / max(est * loops, 1e-9))))
-    samples = []
+    def __init__(self, fn: Callable[[], Any], repeat: int, min_time: float,
+                 max_time: float):
+        self.fn = fn
+        t0 = time.perf_counter()
+        self.out = fn()
+        first = time.perf_counter() - t0
+        self.samples: List[float] = []
+        self.loops = 1
+        if first >= max_time:        # too slow to repeat: the warm-up is the sample
+            self.samples.append(first)
+            self.target = 1
+            return
+        est = first
+        if first < min_time:         # short call: warm up for about min_time
+            t0, n = time.perf_counter(), 0
+            while True:
+                self.out = fn()
+                n += 1
+                elapsed = time.perf_counter() - t0
+                if elapsed >= min_time or n >= 100000:
+                    break
+            est = elapsed / n
+        self.loops = 1 if est >= min_time else max(1, int(math.ceil(min_time / max(est, 1e-9))))
+        self.target = max(1, min(int(repeat), int(max_time / max(est * self.loops, 1e-9))))
+
+    @property
+    def done(self) -> bool:
+        return len(self.samples) >= self.target
+
+    def sample(self) -> None:
+        fn, loops = self.fn, self.loops
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            self.out = fn()
+        self.samples.append((time.perf_counter() - t0) / loops)
+
+    def timing(self) -> Timing:
+        return Timing(statistics.median(self.samples), list(self.samples), self.loops)
+
+
+def _sample_interleaved(samplers: Sequence[_Sampler]) -> None:
+    """Take the samples of several sides in turn (A B A B ...), so that a drift of the
+    machine's speed (other load, clocks) affects both sides of a ratio alike."""
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            for _ in range(loops):
-                out = fn()
-            samples.append((time.perf_counter() - t0) / loops)
+        while not all(sm.done for sm in samplers):
+            for sm in samplers:
+                if not sm.done:
+                    sm.sample()
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Timing(statistics.median(samples), samples, loops), out
+
+
+def measure(fn: Callable[[], Any], repeat: int = 5, *, min_time: float = 0.02,
+            max_time: float = 10.0):
+    """Time ``fn()``: warm-up, then ``repeat`` samples (fewer when slow).
+
+    A sample of a call shorter than ``min_time`` loops it and reports the mean per call;
+    a side whose samples would exceed ``max_time`` seconds gets fewer of them (one at
+    least; a call slower than ``max_time`` is timed once, by its warm-up).
+    Returns ``(Timing, out)`` with ``out`` the result of the last call.
+    """
+    sm = _Sampler(fn, repeat, min_time, max_time)
+    _sample_interleaved([sm])
+    return sm.timing(), sm.out
+
+
+#: Pause before timing a case: NumPy's OpenBLAS workers spin for about 0.1 s after a BLAS
+#: call (the previous case's error check), taking the cores from seqcore's threads.
+_SETTLE_S = 0.2
 
 
 @dataclass
@@ -251,20 +298,36 @@ def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
     bound = sc_out = ref_out = None
     try:
         bound = case.setup()
+        time.sleep(_SETTLE_S)   # let BLAS workers of the previous check stop spinning
         stage = "seqcore"
-        t, sc_out = measure(bound.seqcore, settings.repeat, min_time=settings.min_time,
-                            max_time=settings.max_time)
+        args = (settings.repeat, settings.min_time, settings.max_time)
+        sc = _Sampler(bound.seqcore, *args)
+        ref = None
+        if bound.interleave:
+            if bound.reference is not None and settings.reference:
+                stage = "reference"
+                ref = _Sampler(bound.reference, *args)
+            stage = "timing"
+            _sample_interleaved([sc] if ref is None else [sc, ref])
+        else:
+            _sample_interleaved([sc])
+            if bound.reference is not None and settings.reference:
+                stage = "reference"
+                ref = _Sampler(bound.reference, *args)
+                _sample_interleaved([ref])
+        t = sc.timing()
+        sc_out = sc.out
         row.update(seqcore_ms=t.median * 1e3, seqcore_loops=t.loops,
-                   seqcore_samples_ms=[s * 1e3 for s in t.samples])
+                   seqcore_samples_ms=[x * 1e3 for x in t.samples])
         if case.flops:
             row["gflops"] = case.flops / t.median / 1e9
-        if bound.reference is not None and settings.reference:
-            stage = "reference"
-            tr, ref_out = measure(bound.reference, settings.repeat,
-                                  min_time=settings.min_time, max_time=settings.max_time)
+        if ref is not None:
+            tr = ref.timing()
+            ref_out = ref.out
             row.update(reference_ms=tr.median * 1e3, reference_loops=tr.loops,
-                       reference_samples_ms=[s * 1e3 for s in tr.samples],
+                       reference_samples_ms=[x * 1e3 for x in tr.samples],
                        speedup=tr.median / t.median)
+        sc = ref = None
         if bound.error is not None:
             stage = "error check"
             err = bound.error(sc_out, ref_out)
@@ -376,7 +439,8 @@ def _footer(rows, info) -> str:
         "  flops = 2*T*N*G*H*(I+H) forward (sum(lengths) replaces T*N), x3 for fwd+bwd",
         "max abs err: max|y - y_ref| of seqcore's forward output vs NumPy float64 "
         "(seqcore.reference);",
-        "  after '/': max|dW_hh - dW_hh(torch autograd)| (fwd+bwd rows timed against torch)",
+        "  after '/': max|dW_hh - dW_hh(torch autograd)| (fwd+bwd rows timed against torch, "
+        "except torch padded)",
     ]
     for r in rows:
         if r["status"] != "ok":
@@ -755,11 +819,13 @@ def _rnn_bound(cell, N, T, I, H, backward, ref, lens, lbr, nonlinearity, seed) -
         if np_call is not None:
             y_ref = ref_out if (ref == "numpy" and ref_out is not None) else np_call()
             err["y"] = _maxabs(sc_out[0], y_ref)
-        if backward and ref.startswith("torch") and ref_out is not None:
+        # (torch padded runs the padded steps too: its gradients differ by design)
+        if backward and ref.startswith("torch") and ref != "torch padded" \
+                and ref_out is not None:
             err["dw_hh"] = _maxabs(sc_out[1].dw_hh, ref_out[1].numpy())
         return err
 
-    return Bound(sc_call, ref_call, error)
+    return Bound(sc_call, ref_call, error, interleave=ref != "numpy")
 
 
 def _torch_rnn_call(cell, a, T, I, H, backward, ref, lens, nonlinearity):
