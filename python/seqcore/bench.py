@@ -56,8 +56,9 @@ The garbage collector is off while sampling.
 
 Adding a family
 ---------------
-Decorate a function returning a list of :class:`Case` with ``@register("<family>")`` in this
-module. Creating a case is cheap: its inputs are built by ``Case.setup()``, which returns a
+Decorate a function returning a list of :class:`Case` with ``@register("<family>")`` in a
+module of the :mod:`seqcore.bench_ops` package (``bench_ops/<family>.py``; every module there is
+imported on first use of the registry; the recurrent families live in this module). Creating a case is cheap: its inputs are built by ``Case.setup()``, which returns a
 :class:`Bound` holding the zero-argument callables that are timed (seqcore, reference) and
 the error function. ``suites`` says in which runs a case appears: ``"quick"`` (tiny smoke
 shapes: ``--quick``, the CI smoke run of ``benchmarks/``), ``"default"`` (plain ``seqcore
@@ -157,8 +158,25 @@ def register(family: str):
     return deco
 
 
+_LOADED: List[bool] = []
+
+
+def _load_families() -> None:
+    """Import every module of seqcore.bench_ops once: each registers its families."""
+    if _LOADED:
+        return
+    _LOADED.append(True)
+    import importlib
+    import pkgutil
+    from seqcore import bench_ops
+    for m in sorted(pkgutil.iter_modules(bench_ops.__path__), key=lambda m: m.name):
+        if not m.name.startswith("_"):
+            importlib.import_module(f"seqcore.bench_ops.{m.name}")
+
+
 def families() -> List[str]:
     """Registered family names, in registration order."""
+    _load_families()
     return list(_REGISTRY)
 
 
@@ -171,6 +189,7 @@ def cases(ops: Optional[Sequence[str]] = None, suite: str = "default",
     """
     if suite not in SUITES:
         raise ValueError(f"suite: expected one of {SUITES}, got {suite!r}")
+    _load_families()
     ops = families() if ops is None else list(ops)
     unknown = [o for o in ops if o not in _REGISTRY]
     if unknown:
