@@ -75,6 +75,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -150,10 +151,19 @@ class Case:
 _REGISTRY: Dict[str, List[Callable[[], List[Case]]]] = {}
 
 
-def register(family: str):
-    """Decorator: ``@register('lstm')`` on a function returning a list of Case."""
+_NOTES: Dict[str, str] = {}
+
+
+def register(family: str, note: Optional[str] = None):
+    """Decorator: ``@register('lstm')`` on a function returning a list of Case.
+
+    ``note``: what the family's FLOP count, reference and error column mean; printed under
+    the table when the family's rows are in it.
+    """
     def deco(fn):
         _REGISTRY.setdefault(family, []).append(fn)
+        if note:
+            _NOTES[family] = note
         return fn
     return deco
 
@@ -454,13 +464,14 @@ def _footer(rows, info) -> str:
            else "torch not importable: references are NumPy float64 (inference only)")
         + f"; {info['machine'].get('cpu') or 'unknown CPU'}",
         "ms: median wall time per call; speed-up = ref ms / seqcore ms (same run); "
-        "GFLOP/s: nominal flops / seqcore time,",
-        "  flops = 2*T*N*G*H*(I+H) forward (sum(lengths) replaces T*N), x3 for fwd+bwd",
-        "max abs err: max|y - y_ref| of seqcore's forward output vs NumPy float64 "
-        "(seqcore.reference);",
-        "  after '/': max|dW_hh - dW_hh(torch autograd)| (fwd+bwd rows timed against torch, "
-        "except torch padded)",
+        "GFLOP/s: nominal flops / seqcore time",
     ]
+    by_note: Dict[str, List[str]] = {}
+    for family in dict.fromkeys(r["family"] for r in rows):
+        if family in _NOTES:
+            by_note.setdefault(_NOTES[family], []).append(family)
+    lines += [textwrap.fill(f"{', '.join(fams)}: {note}", 100, subsequent_indent="  ")
+              for note, fams in by_note.items()]
     for r in rows:
         if r["status"] != "ok":
             lines.append(f"FAILED {r['op']} {r['shape']}: {r['status']}")
@@ -931,7 +942,13 @@ def _torch_wrap(forward, leaves, dy, backward, dw_hh):
     return call
 
 
-@register("lstm")
+_RNN_NOTE = ("flops = 2*T*N*G*H*(I+H) forward (sum(lengths) replaces T*N), x3 for fwd+bwd; "
+             "max abs err: max|y - y_ref| of the forward output vs NumPy float64 "
+             "(seqcore.reference), after '/': max|dW_hh - dW_hh(torch autograd)| (fwd+bwd rows "
+             "timed against torch, except torch padded)")
+
+
+@register("lstm", note=_RNN_NOTE)
 def _lstm_cases() -> List[Case]:
     c = [
         # quick: smoke shapes
@@ -963,7 +980,7 @@ def _lstm_cases() -> List[Case]:
     return [x for x in c if x is not None]
 
 
-@register("gru")
+@register("gru", note=_RNN_NOTE)
 def _gru_cases() -> List[Case]:
     c = [
         _rnn_case("gru", 4, 8, 16, 32, backward=True, suites=("quick",)),
@@ -985,7 +1002,7 @@ def _gru_cases() -> List[Case]:
     return [x for x in c if x is not None]
 
 
-@register("rnn")
+@register("rnn", note=_RNN_NOTE)
 def _rnn_cases() -> List[Case]:
     c = [
         _rnn_case("rnn", 4, 8, 16, 32, backward=True, suites=("quick",)),

@@ -32,8 +32,12 @@ SMOOTH_DEFAULTS = {"none": None, "floor": 0.1, "add-k": 1.0, "exp": None}
 _TOKENIZERS = ("13a", "none")
 
 # mteval-v13a's language-dependent rules (Western languages), as sacrebleu's Tokenizer13a.
+# The first rule, re.sub(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])", r" \1 "), pads every ASCII
+# symbol except ' , . - with spaces; str.translate does it ~10x faster than re.sub.
+_PAD_13A = {c: f" {chr(c)} " for r in ((0x7B, 0x7E), (0x5B, 0x60), (0x20, 0x26), (0x28, 0x2B),
+                                       (0x3A, 0x40), (0x2F, 0x2F))
+            for c in range(r[0], r[1] + 1)}
 _RULES_13A = (
-    (re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "),   # punctuation and symbols
     (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),                # . , unless after a digit
     (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),                # . , unless before a digit
     (re.compile(r"([0-9])(-)"), r"\1 \2 "),                     # - after a digit
@@ -73,7 +77,7 @@ def tokenize_13a(line: str) -> str:
     if "&" in line:
         line = (line.replace("&quot;", '"').replace("&amp;", "&")
                 .replace("&lt;", "<").replace("&gt;", ">"))
-    line = f" {line} "
+    line = f" {line} ".translate(_PAD_13A)
     for pattern, repl in _RULES_13A:
         line = pattern.sub(repl, line)
     return " ".join(line.split())
