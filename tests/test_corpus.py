@@ -58,13 +58,17 @@ def test_encode_hand():
     assert enc.num_sentences == 5
 
 
-@pytest.mark.parametrize("max_vocab_size", [1, 2, 3, 5, None])
+@pytest.mark.parametrize("max_vocab_size", [1, 2, 4, 8, 16, None])
 def test_max_vocab_size_pruning(rng, max_vocab_size):
-    words = [f"w{i}" for i in range(12)]
-    p = np.arange(1, 13, dtype=float)[::-1] ** 1.5
-    sentences = [list(rng.choice(words, size=rng.integers(0, 7), p=p / p.sum()))
-                 for _ in range(60)]
+    words = [f"w{i}" for i in range(30)]
+    p = 1.0 / np.arange(1, 31) ** 1.2  # Zipf-like: pruning keeps the frequent words
+    sentences = [[str(w) for w in rng.choice(words, size=rng.integers(0, 12), p=p / p.sum())]
+                 for _ in range(40)]
     exp_keys, exp_counts = _python_vocab(sentences, 1, max_vocab_size)
+    if not exp_keys:  # pruning after the last sentence can empty the vocabulary (gensim)
+        with pytest.raises(ValueError, match="min_count"):
+            build_vocab(sentences, min_count=1, max_vocab_size=max_vocab_size)
+        return
     v = build_vocab(sentences, min_count=1, max_vocab_size=max_vocab_size)
     assert v.index_to_key == exp_keys and list(v.counts) == exp_counts
 

@@ -124,24 +124,31 @@ def test_hogwild_workers():
 
 
 def test_quality_on_lee_background():
-    """Loose floor (documented): 15 epochs on the 300-document Lee background corpus give
-    neighbours sharing the topic of the query. Each query must have at least one of its
-    expected words in its top 10 (measured on this corpus: most have several)."""
-    g = GloVe(corpus_file=_lee(), vector_size=50, window=10, min_count=5, epochs=15,
-              x_max=10, seed=1, progress=False)
+    """Loose, documented floor: 12 epochs on the Lee background corpus (300 news articles,
+    60k tokens, gensim.utils.simple_preprocess, min_count=5: 1750 words) with x_max=10
+    (the corpus is tiny: with x_max=100 almost every weight is < 0.3) give topical
+    neighbours. Each query needs `floor` of its expected words in its top 10 (seen with
+    seeds 1, 2, 3: israeli 5/5/4, taliban 7/4/7, fire 2/3/2; "fire" is mostly "opened
+    fire" / "cease fire" / "rural fire service" in this corpus)."""
+    utils = pytest.importorskip("gensim.utils")
+    with open(_lee(), encoding="utf8") as f:
+        sentences = [utils.simple_preprocess(line) for line in f]
+    g = GloVe(sentences, vector_size=50, window=10, min_count=5, epochs=12, x_max=10,
+              seed=1, progress=False)
     wv = g.wv
     assert wv.vectors.dtype == np.float32 and wv.vectors.shape == (len(g.vocab), 50)
     expected = {
-        "israeli": {"palestinian", "israel", "arafat", "palestinians", "gaza", "sharon",
-                    "west", "bank", "hamas", "security"},
-        "fire": {"fires", "firefighters", "blaze", "bushfires", "wind", "sydney", "homes",
-                 "hot", "crews", "weather"},
-        "taliban": {"afghanistan", "bin", "laden", "kandahar", "al", "qaeda", "fighters",
-                    "forces", "northern", "alliance"},
+        "israeli": {"palestinian", "palestinians", "israel", "soldiers", "army", "military",
+                    "security", "tanks", "occupation", "gaza", "arafat"},
+        "taliban": {"afghanistan", "afghan", "fighters", "al", "qaeda", "forces", "troops",
+                    "militia", "bin", "laden", "kandahar"},
+        "fire": {"opened", "cease", "rural", "crews", "service", "firefighters", "blaze",
+                 "fires", "bushfires"},
     }
+    floor = {"israeli": 3, "taliban": 3, "fire": 1}
     for word, ok in expected.items():
         top = {k for k, _ in wv.most_similar(word, topn=10)}
-        assert top & ok, (word, top)
+        assert len(top & ok) >= floor[word], (word, top)
 
 
 def test_bad_input(tmp_path):

@@ -15,6 +15,19 @@ namespace seqcore::cpu {
 
 namespace {
 
+// a . b with 8 interleaved partial sums combined in a fixed order: the result does not
+// depend on the arrays' alignment (Eigen's reductions peel to an aligned start at run time,
+// which would make results vary with where numpy placed the buffers). Vectorises cleanly.
+template <typename T>
+inline T dot_fixed(const T* a, const T* b, int64_t n) {
+  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 template <typename T>
 struct Candidate {
   T score;
@@ -50,9 +63,13 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t r0 = c * kChunk, rows = std::min(kChunk, V - r0);
-      const Eigen::Map<const Mat> vm(vectors + r0 * D, rows, D);
       s.resize(Q, rows);
-      s.noalias() = qm * vm.transpose();
+      if (Q == 1) {  // GEMV: memory-bound; a fixed-order dot keeps it alignment-independent
+        for (int64_t r = 0; r < rows; ++r) s(0, r) = dot_fixed(vectors + (r0 + r) * D, queries, D);
+      } else {  // GEMM (packed operands: the order of the sums does not depend on addresses)
+        const Eigen::Map<const Mat> vm(vectors + r0 * D, rows, D);
+        s.noalias() = qm * vm.transpose();
+      }
       const int64_t keep = std::min(K, rows);
       for (int64_t q = 0; q < Q; ++q) {
         tmp.resize(static_cast<size_t>(rows));
@@ -191,7 +208,6 @@ template <typename T>
 double glove_epoch(const int32_t* row, const int32_t* col, const double* value, int64_t nnz,
                    T* params, T* gradsq, int64_t V, int64_t D, double x_max, double alpha,
                    double learning_rate, uint64_t seed, int64_t epoch, int workers) {
-  using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
   // Fisher-Yates with our own generator: the order is the same on every platform.
   std::vector<int64_t> order(static_cast<size_t>(nnz));
   std::iota(order.begin(), order.end(), int64_t(0));
@@ -207,8 +223,6 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* value, 
   {
     DenormalsFlushed ftz;
     const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-    Buffer<T> scratch(static_cast<size_t>(2 * D));
-    Eigen::Map<Arr> t1(scratch.data(), D), t2(scratch.data() + D, D);
     double cost = 0.0;
     const int64_t e0 = nnz * tid / nthr, e1 = nnz * (tid + 1) / nthr;
     for (int64_t e = e0; e < e1; ++e) {
@@ -218,18 +232,19 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* value, 
       T* c = params + (V + col[k]) * L;
       T* gw = gradsq + row[k] * L;
       T* gc = gradsq + (V + col[k]) * L;
-      Eigen::Map<Arr> wv(w, D), cv(c, D), gwv(gw, D), gcv(gc, D);
-      const double diff = static_cast<double>((wv * cv).sum()) + w[D] + c[D] - std::log(x);
+      const double diff = static_cast<double>(dot_fixed(w, c, D)) + w[D] + c[D] - std::log(x);
       double fdiff = x > x_max ? diff : std::pow(x / x_max, alpha) * diff;
       cost += fdiff * diff;
       fdiff *= learning_rate;
       // AdaGrad step on both vectors from the gradients at the old values (glove.c).
-      t1 = static_cast<T>(fdiff) * cv;
-      t2 = static_cast<T>(fdiff) * wv;
-      wv -= t1 / gwv.sqrt();
-      cv -= t2 / gcv.sqrt();
-      gwv += t1.square();
-      gcv += t2.square();
+      const T f = static_cast<T>(fdiff);
+      for (int64_t d = 0; d < D; ++d) {
+        const T t1 = f * c[d], t2 = f * w[d];
+        w[d] -= t1 / std::sqrt(gw[d]);
+        c[d] -= t2 / std::sqrt(gc[d]);
+        gw[d] += t1 * t1;
+        gc[d] += t2 * t2;
+      }
       w[D] -= static_cast<T>(fdiff / std::sqrt(static_cast<double>(gw[D])));
       c[D] -= static_cast<T>(fdiff / std::sqrt(static_cast<double>(gc[D])));
       gw[D] += static_cast<T>(fdiff * fdiff);
