@@ -52,8 +52,11 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
   const int64_t nchunks = (V + kChunk - 1) / kChunk;
   const T neg_inf = -std::numeric_limits<T>::infinity();
   std::vector<Candidate<T>> cand(static_cast<size_t>(nchunks * Q * K));
-  const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(),
-                                                                         std::max(nchunks, Q))));
+  // Threads only when there is work to share: waking a team costs more than a small search.
+  const bool small = static_cast<double>(V) * D * Q < double(1 << 20);
+  const int nt = small ? 1
+                       : static_cast<int>(std::max<int64_t>(
+                             1, std::min<int64_t>(get_num_threads(), std::max(nchunks, Q))));
   const Eigen::Map<const Mat> qm(queries, Q, D);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
