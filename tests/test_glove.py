@@ -197,3 +197,13 @@ def test_kernel_bad_input():
     with pytest.raises(ValueError, match="cooccurrence"):
         _core.glove_epoch(r, np.array([9], np.int32), v, p, np.ones_like(p), 1, 1, 0.1, 1, 0,
                           1)
+
+
+def test_progress_bar_and_float64(capsys):
+    pytest.importorskip("tqdm")
+    sentences = [["a", "b", "c", "a", "d"], ["b", "d", "a"]] * 10
+    g = GloVe(sentences, min_count=1, window=2, vector_size=5, epochs=2, progress=True,
+              dtype=np.float64)
+    assert "GloVe" in capsys.readouterr().err
+    assert g.params.dtype == np.float64 and g.wv.vectors.dtype == np.float32
+    assert len(g.loss) == 2 and g.loss[1] < g.loss[0]

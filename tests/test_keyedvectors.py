@@ -294,3 +294,15 @@ def test_malformed_files(tmp_path, content, binary, match):
     p.write_bytes(content)
     with pytest.raises(ValueError, match=match):
         KeyedVectors.load_word2vec_format(str(p), binary=binary)
+
+
+def test_many_queries_are_blocked(rng):
+    # more than one block of queries (512) gives the same as one call per query
+    kv = _rand_kv(rng, 300, 5)
+    q = rng.standard_normal((1100, 5)).astype(np.float32)
+    idx, sc = kv._top_k(q, 4, 300)
+    assert idx.shape == (1100, 4)
+    for r in (0, 511, 512, 1099):
+        i1, s1 = _core.top_k_dot(kv.get_normed_vectors(), q[r:r + 1], 4)
+        np.testing.assert_array_equal(idx[r], i1[0])
+        np.testing.assert_allclose(sc[r], s1[0], rtol=1e-6)

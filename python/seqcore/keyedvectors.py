@@ -126,7 +126,7 @@ class KeyedVectors:
         return self.has_index_for(key)
 
     def has_index_for(self, key):
-        """True if ``key`` is a known key (gensim: True only for keys, not raw int slots)."""
+        """True if ``key`` is a known key or a valid int row (gensim)."""
         return self.get_index(key, -1) >= 0
 
     def __repr__(self):
@@ -137,8 +137,10 @@ class KeyedVectors:
 
         Raises KeyError naming the key if it is unknown and no ``default`` is given.
         """
-        val = self.key_to_index.get(key, -1) if isinstance(key, str) or not isinstance(
-            key, (list, np.ndarray)) else -1
+        try:
+            val = self.key_to_index.get(key, -1)
+        except TypeError:  # unhashable
+            val = -1
         if val >= 0:
             return val
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool) \
@@ -224,7 +226,13 @@ class KeyedVectors:
         """(indices [Q, k], scores [Q, k]) of the unit vectors [:clip_end] vs queries [Q, D]."""
         self.fill_norms()
         q = np.ascontiguousarray(queries, dtype=self._vectors.dtype)
-        return _core.top_k_dot(self._normed[:clip_end], q, int(min(k, clip_end)))
+        k = int(min(k, clip_end))
+        if len(q) <= 512:
+            return _core.top_k_dot(self._normed[:clip_end], q, k)
+        # blocks of queries bound the kernel's score buffer (512 x 2048 per thread)
+        parts = [_core.top_k_dot(self._normed[:clip_end], q[i:i + 512], k)
+                 for i in range(0, len(q), 512)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _clip_end(self, restrict_vocab):
         n = len(self)
