@@ -174,12 +174,14 @@ void register_embeddings(py::module_& m) {
   m.def(
       "glove_epoch",
       [](py::array_t<int32_t, py::array::c_style> row, py::array_t<int32_t, py::array::c_style> col,
-         py::array_t<double, py::array::c_style> value, py::array params, py::array gradsq,
-         double x_max, double alpha, double learning_rate, uint64_t seed, int64_t epoch,
-         int workers) {
+         py::array_t<double, py::array::c_style> log_x,
+         py::array_t<double, py::array::c_style> weight, py::array params, py::array gradsq,
+         double learning_rate, uint64_t seed, int64_t epoch, int workers) {
         const int64_t nnz = row.shape(0);
-        if (col.shape(0) != nnz || value.shape(0) != nnz)
-          throw std::invalid_argument("cooccurrence: row, col and value must have equal length");
+        if (row.ndim() != 1 || col.ndim() != 1 || log_x.ndim() != 1 || weight.ndim() != 1 ||
+            col.shape(0) != nnz || log_x.shape(0) != nnz || weight.shape(0) != nnz)
+          throw std::invalid_argument(
+              "cooccurrence: row, col, log_x and weight must be 1-D of equal length [nnz]");
         if (params.ndim() != 2 || params.shape(0) % 2 != 0 || params.shape(1) < 2)
           throw std::invalid_argument("params: expected shape [2V, D + 1], got " +
                                       shape_str(shape_of(params)));
@@ -195,15 +197,16 @@ void register_embeddings(py::module_& m) {
           T* p = static_cast<T*>(params.mutable_data());
           T* g = static_cast<T*>(gradsq.mutable_data());
           py::gil_scoped_release release;
-          return glove_epoch<T>(row.data(), col.data(), value.data(), nnz, p, g, V, D, x_max,
-                                alpha, learning_rate, seed, epoch, workers);
+          return glove_epoch<T>(row.data(), col.data(), log_x.data(), weight.data(), nnz, p, g,
+                                V, D, learning_rate, seed, epoch, workers);
         };
         return float_kind(params, "params") == 's' ? run(float{}) : run(double{});
       },
-      py::arg("row"), py::arg("col"), py::arg("value"), py::arg("params"), py::arg("gradsq"),
-      py::arg("x_max"), py::arg("alpha"), py::arg("learning_rate"), py::arg("seed"),
-      py::arg("epoch"), py::arg("workers"),
-      "One shuffled AdaGrad epoch of GloVe, in place on params/gradsq [2V, D + 1]; returns J.");
+      py::arg("row"), py::arg("col"), py::arg("log_x"), py::arg("weight"), py::arg("params"),
+      py::arg("gradsq"), py::arg("learning_rate"), py::arg("seed"), py::arg("epoch"),
+      py::arg("workers"),
+      "One shuffled AdaGrad epoch of GloVe, in place on params/gradsq [2V, D + 1]; returns J. "
+      "log_x = log X, weight = min(1, (X / x_max)^alpha) per entry [nnz].");
 }
 
 }  // namespace seqcore

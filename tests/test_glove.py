@@ -65,7 +65,8 @@ def test_adagrad_step_vs_finite_differences(rng):
     X[1, 2] = x
     new = params.copy()
     gradsq = np.ones_like(params)
-    loss = _core.glove_epoch(row, col, value, new, gradsq, 10.0, 0.75, lr, 1, 0, 1)
+    weight = np.minimum(1.0, (value / 10.0) ** 0.75)
+    loss = _core.glove_epoch(row, col, np.log(value), weight, new, gradsq, lr, 1, 0, 1)
     assert loss == pytest.approx(reference.glove_loss(params, X, 10.0, 0.75), rel=1e-12)
     eps = 1e-6
     grad = np.zeros_like(params)
@@ -189,21 +190,19 @@ def test_kernel_bad_input():
     with pytest.raises(ValueError, match="window"):
         _core.glove_cooccur(t, o, 2, 0)
     p = np.zeros((4, 3), np.float32)
-    r, c, v = np.array([0], np.int32), np.array([1], np.int32), np.array([1.0])
+    r, c, lx, w = (np.array([0], np.int32), np.array([1], np.int32), np.array([0.5]),
+                   np.array([1.0]))
     with pytest.raises(ValueError, match="gradsq"):
-        _core.glove_epoch(r, c, v, p, np.ones((2, 3), np.float32), 1, 1, 0.1, 1, 0, 1)
+        _core.glove_epoch(r, c, lx, w, p, np.ones((2, 3), np.float32), 0.1, 1, 0, 1)
     with pytest.raises(TypeError):
-        _core.glove_epoch(r, c, v, p, np.ones((4, 3), np.float64), 1, 1, 0.1, 1, 0, 1)
+        _core.glove_epoch(r, c, lx, w, p, np.ones((4, 3), np.float64), 0.1, 1, 0, 1)
     with pytest.raises(ValueError, match="cooccurrence"):
-        _core.glove_epoch(r, np.array([9], np.int32), v, p, np.ones_like(p), 1, 1, 0.1, 1, 0,
-                          1)
-
-
-def test_progress_bar_and_float64(capsys):
-    pytest.importorskip("tqdm")
-    sentences = [["a", "b", "c", "a", "d"], ["b", "d", "a"]] * 10
-    g = GloVe(sentences, min_count=1, window=2, vector_size=5, epochs=2, progress=True,
-              dtype=np.float64)
-    assert "GloVe" in capsys.readouterr().err
-    assert g.params.dtype == np.float64 and g.wv.vectors.dtype == np.float32
-    assert len(g.loss) == 2 and g.loss[1] < g.loss[0]
+        _core.glove_epoch(r, np.array([9], np.int32), lx, w, p, np.ones_like(p), 0.1, 1, 0, 1)
+    with pytest.raises(ValueError, match="cooccurrence"):
+        _core.glove_epoch(r, c, np.array([np.nan]), w, p, np.ones_like(p), 0.1, 1, 0, 1)
+    with pytest.raises(ValueError, match="cooccurrence"):
+        _core.glove_epoch(r, c, lx, np.array([1.0, 2.0]), p, np.ones_like(p), 0.1, 1, 0, 1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        _core.glove_epoch(r, c, lx, w, p, np.ones_like(p), 0.0, 1, 0, 1)
+    with pytest.raises(ValueError, match="workers"):
+        _core.glove_epoch(r, c, lx, w, p, np.ones_like(p), 0.1, 1, 0, 0)

@@ -17,8 +17,8 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
 Cooccurrence glove_cooccur(const int32_t* tokens, const int64_t* offsets, int64_t n_sentences,
                            int64_t V, int64_t window);
 template <typename T>
-double glove_epoch(const int32_t* row, const int32_t* col, const double* value, int64_t nnz,
-                   T* params, T* gradsq, int64_t V, int64_t D, double x_max, double alpha,
+double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
+                   const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
                    double learning_rate, uint64_t seed, int64_t epoch, int workers);
 }  // namespace cpu
 
@@ -155,26 +155,25 @@ Cooccurrence glove_cooccur(const int32_t* tokens, int64_t n_tokens, const int64_
 }
 
 template <typename T>
-double glove_epoch(const int32_t* row, const int32_t* col, const double* value, int64_t nnz,
-                   T* params, T* gradsq, int64_t V, int64_t D, double x_max, double alpha,
+double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
+                   const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
                    double learning_rate, uint64_t seed, int64_t epoch, int workers) {
   check(V >= 1 && D >= 1, "params: expected shape [2V, D + 1] with V, D >= 1");
-  check(x_max > 0 && std::isfinite(x_max), "x_max: expected a finite number > 0");
-  check(alpha >= 0 && std::isfinite(alpha), "alpha: expected a finite number >= 0");
   check(learning_rate > 0 && std::isfinite(learning_rate),
         "learning_rate: expected a finite number > 0");
   check(workers >= 1, "workers: expected >= 1, got " + std::to_string(workers));
   for (int64_t e = 0; e < nnz; ++e)
-    check(row[e] >= 0 && row[e] < V && col[e] >= 0 && col[e] < V && value[e] > 0,
-          "cooccurrence: entries need 0 <= row, col < V and value > 0");
-  return cpu::glove_epoch(row, col, value, nnz, params, gradsq, V, D, x_max, alpha,
-                          learning_rate, seed, epoch, workers);
+    check(row[e] >= 0 && row[e] < V && col[e] >= 0 && col[e] < V && std::isfinite(log_x[e]) &&
+              weight[e] >= 0 && std::isfinite(weight[e]),
+          "cooccurrence: entries need 0 <= row, col < V, finite log_x and weight >= 0");
+  return cpu::glove_epoch(row, col, log_x, weight, nnz, params, gradsq, V, D, learning_rate,
+                          seed, epoch, workers);
 }
-template double glove_epoch<float>(const int32_t*, const int32_t*, const double*, int64_t, float*,
-                                   float*, int64_t, int64_t, double, double, double, uint64_t,
+template double glove_epoch<float>(const int32_t*, const int32_t*, const double*, const double*,
+                                   int64_t, float*, float*, int64_t, int64_t, double, uint64_t,
                                    int64_t, int);
-template double glove_epoch<double>(const int32_t*, const int32_t*, const double*, int64_t,
-                                    double*, double*, int64_t, int64_t, double, double, double,
-                                    uint64_t, int64_t, int);
+template double glove_epoch<double>(const int32_t*, const int32_t*, const double*,
+                                    const double*, int64_t, double*, double*, int64_t, int64_t,
+                                    double, uint64_t, int64_t, int);
 
 }  // namespace seqcore

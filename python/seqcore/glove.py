@@ -119,13 +119,16 @@ class GloVe:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
         row, col, value = self.cooccurrence
+        # per-entry constants of the objective, once for all epochs (glove.c recomputes them)
+        log_x = np.log(value)
+        weight = np.minimum(1.0, (value / self.x_max) ** self.alpha)
         bar = _progress(epochs, self.progress and epochs > 0, "GloVe")
         new = []
         try:
             for _ in range(epochs):
-                loss = _core.glove_epoch(row, col, value, self.params, self.gradsq, self.x_max,
-                                         self.alpha, self.learning_rate, self.seed,
-                                         self.epochs_trained, self.workers)
+                loss = _core.glove_epoch(row, col, log_x, weight, self.params, self.gradsq,
+                                         self.learning_rate, self.seed, self.epochs_trained,
+                                         self.workers)
                 if not np.isfinite(loss):
                     raise FloatingPointError(
                         f"GloVe diverged at epoch {self.epochs_trained + 1} (loss {loss}); "

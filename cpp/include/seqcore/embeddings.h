@@ -78,16 +78,18 @@ struct Cooccurrence {
 Cooccurrence glove_cooccur(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
                            int64_t n_sentences, int64_t V, int64_t window);
 
-// One epoch of AdaGrad on J = sum f(X_ij) (w_i.w~_j + b_i + b~_j - log X_ij)^2 over the nnz
-// entries in an order shuffled from (seed, epoch), as Stanford glove.c (gradient scaled by
-// learning_rate, AdaGrad accumulators start at 1). params and gradsq: [2V, D + 1], rows
-// 0..V-1 word vectors w_i with bias b_i in the last column, rows V..2V-1 context vectors
-// w~_j and biases b~_j. workers == 1: sequential and deterministic; workers > 1: Hogwild
-// (lock-free, results depend on thread timing). Returns J over the epoch, each term taken
-// just before its update (float64).
+// One epoch of AdaGrad on J = sum_e weight_e (w_i.w~_j + b_i + b~_j - log_x_e)^2 over the
+// nnz entries e = (i = row[e], j = col[e]) in an order shuffled from (seed, epoch), as
+// Stanford glove.c (gradient scaled by learning_rate, AdaGrad accumulators start at 1).
+// The caller passes log_x = log X_ij and weight = f(X_ij) = min(1, (X_ij / x_max)^alpha),
+// computed once for all epochs. params and gradsq: [2V, D + 1], rows 0..V-1 word vectors
+// w_i with bias b_i in the last column, rows V..2V-1 context vectors w~_j and biases b~_j.
+// workers == 1: sequential and deterministic; workers > 1: Hogwild (lock-free, results
+// depend on thread timing). Returns J over the epoch, each term taken just before its
+// update (float64).
 template <typename T>
-double glove_epoch(const int32_t* row, const int32_t* col, const double* value, int64_t nnz,
-                   T* params, T* gradsq, int64_t V, int64_t D, double x_max, double alpha,
+double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
+                   const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
                    double learning_rate, uint64_t seed, int64_t epoch, int workers);
 
 }  // namespace seqcore

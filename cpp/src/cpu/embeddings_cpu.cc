@@ -208,8 +208,8 @@ inline uint64_t splitmix64(uint64_t* state) {
 }  // namespace
 
 template <typename T>
-double glove_epoch(const int32_t* row, const int32_t* col, const double* value, int64_t nnz,
-                   T* params, T* gradsq, int64_t V, int64_t D, double x_max, double alpha,
+double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
+                   const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
                    double learning_rate, uint64_t seed, int64_t epoch, int workers) {
   // Fisher-Yates with our own generator: the order is the same on every platform.
   std::vector<int64_t> order(static_cast<size_t>(nnz));
@@ -230,13 +230,12 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* value, 
     const int64_t e0 = nnz * tid / nthr, e1 = nnz * (tid + 1) / nthr;
     for (int64_t e = e0; e < e1; ++e) {
       const int64_t k = order[e];
-      const double x = value[k];
       T* w = params + row[k] * L;
       T* c = params + (V + col[k]) * L;
       T* gw = gradsq + row[k] * L;
       T* gc = gradsq + (V + col[k]) * L;
-      const double diff = static_cast<double>(dot_fixed(w, c, D)) + w[D] + c[D] - std::log(x);
-      double fdiff = x > x_max ? diff : std::pow(x / x_max, alpha) * diff;
+      const double diff = static_cast<double>(dot_fixed(w, c, D)) + w[D] + c[D] - log_x[k];
+      double fdiff = weight[k] * diff;
       cost += fdiff * diff;
       fdiff *= learning_rate;
       // AdaGrad step on both vectors from the gradients at the old values (glove.c).
@@ -259,11 +258,11 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* value, 
   for (double p : partial) total += p;
   return total;
 }
-template double glove_epoch<float>(const int32_t*, const int32_t*, const double*, int64_t, float*,
-                                   float*, int64_t, int64_t, double, double, double, uint64_t,
+template double glove_epoch<float>(const int32_t*, const int32_t*, const double*, const double*,
+                                   int64_t, float*, float*, int64_t, int64_t, double, uint64_t,
                                    int64_t, int);
-template double glove_epoch<double>(const int32_t*, const int32_t*, const double*, int64_t,
-                                    double*, double*, int64_t, int64_t, double, double, double,
-                                    uint64_t, int64_t, int);
+template double glove_epoch<double>(const int32_t*, const int32_t*, const double*,
+                                    const double*, int64_t, double*, double*, int64_t, int64_t,
+                                    double, uint64_t, int64_t, int);
 
 }  // namespace seqcore::cpu

@@ -121,11 +121,12 @@ def _glove_cases(suites) -> List[Case]:
         params = ((np.random.default_rng(0).random((2 * V, D + 1)) - 0.5) / D).astype(
             np.float32)
         gradsq = np.ones_like(params)
+        log_x, weight = np.log(value), np.minimum(1.0, (value / 10.0) ** 0.75)
         state = {"epoch": 0}
 
         def run():
             state["epoch"] += 1
-            return _core.glove_epoch(row, col, value, params, gradsq, 10.0, 0.75, 0.05, 1,
+            return _core.glove_epoch(row, col, log_x, weight, params, gradsq, 0.05, 1,
                                      state["epoch"], 1)
         return Bound(run)
 
