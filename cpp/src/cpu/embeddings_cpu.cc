@@ -63,7 +63,9 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
     DenormalsFlushed ftz;
     Mat s;
     std::vector<Candidate<T>> tmp;
-#pragma omp for schedule(static)
+    // Dynamic: a chunk's result does not depend on which thread computes it, and a busy
+    // core then does not hold up the others.
+#pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t r0 = c * kChunk, rows = std::min(kChunk, V - r0);
       s.resize(Q, rows);
@@ -86,7 +88,7 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
         for (int64_t i = keep; i < K; ++i) out[i] = {neg_inf, std::numeric_limits<int64_t>::max()};
       }
     }
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
     for (int64_t q = 0; q < Q; ++q) {
       tmp.resize(static_cast<size_t>(nchunks * K));
       for (int64_t c = 0; c < nchunks; ++c)
