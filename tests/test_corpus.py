@@ -94,15 +94,17 @@ def test_file_equals_iterable(tmp_path, rng):
     # messy but valid whitespace: tabs, runs of spaces, CRLF, leading/trailing blanks
     path.write_text("".join("  " + " \t ".join(s) + " \r\n" for s in sentences),
                     encoding="utf8")
-    for min_count in (1, 3, 50):
-        a = build_vocab(sentences, min_count=min_count)
-        b = build_vocab(corpus_file=str(path), min_count=min_count)
+    for min_count, max_vocab_size in ((1, None), (3, None), (50, None), (1, 4)):
+        a = build_vocab(sentences, min_count=min_count, max_vocab_size=max_vocab_size)
+        b = build_vocab(corpus_file=str(path), min_count=min_count,
+                        max_vocab_size=max_vocab_size)
         assert a.index_to_key == b.index_to_key and list(a.counts) == list(b.counts)
         assert a.total_words == b.total_words and a.corpus_count == b.corpus_count
         ea, eb = a.encode(sentences), a.encode(corpus_file=str(path))
         np.testing.assert_array_equal(ea.tokens, eb.tokens)
         np.testing.assert_array_equal(ea.offsets, eb.offsets)
-    assert b.counts.sum() == sum(len(s) for s in sentences)
+    full = build_vocab(corpus_file=str(path), min_count=1)
+    assert full.counts.sum() == sum(len(s) for s in sentences)
 
 
 def test_lee_background_counts():

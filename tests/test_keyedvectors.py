@@ -306,3 +306,17 @@ def test_many_queries_are_blocked(rng):
         i1, s1 = _core.top_k_dot(kv.get_normed_vectors(), q[r:r + 1], 4)
         np.testing.assert_array_equal(idx[r], i1[0])
         np.testing.assert_allclose(sc[r], s1[0], rtol=1e-6)
+
+
+def test_word2vec_c_text_format(tmp_path):
+    # word2vec.c's text writer: "%s " then "%lf " per value (a trailing space), "\n"
+    (tmp_path / "c.txt").write_bytes(b"2 3\n</s> 0.100000 -0.200000 0.300000 \n"
+                                     b"word 1.000000 2.000000 3.000000 \n")
+    kv = KeyedVectors.load_word2vec_format(str(tmp_path / "c.txt"))
+    assert kv.index_to_key == ["</s>", "word"]
+    np.testing.assert_array_equal(kv.vectors, np.array([[0.1, -0.2, 0.3], [1, 2, 3]],
+                                                       np.float32))
+    no_header = tmp_path / "n.txt"
+    no_header.write_bytes(b"a 1 2\nb 3 4\n")
+    kv = KeyedVectors.load_word2vec_format(str(no_header), no_header=True)
+    assert kv.index_to_key == ["a", "b"] and kv.vectors.shape == (2, 2)
