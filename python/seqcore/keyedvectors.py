@@ -11,9 +11,7 @@ word2vec.c (Mikolov et al. 2013) as written and read by gensim.
 """
 from __future__ import annotations
 
-import io
 import logging
-import os
 from numbers import Integral
 
 import numpy as np
@@ -607,7 +605,7 @@ def _read_binary(data, fname, encoding, unicode_errors, limit):
 
 
 def _read_text(data, fname, encoding, unicode_errors, limit, no_header):
-    lines = io.BytesIO(data).read().split(b"\n")
+    lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     start = 0
