@@ -118,6 +118,16 @@ def test_first_epoch_loss_matches_reference_with_tiny_step():
     assert g.loss[0] == pytest.approx(expected, rel=1e-9)
 
 
+def test_model_thread_invariant(restore_num_threads):
+    sentences = [["a", "b", "c", "a", "d", "e"], ["b", "d", "a", "e"], ["c", "e"]] * 30
+    out = []
+    for nt in (1, 2):
+        seqcore.set_num_threads(nt)
+        out.append(GloVe(sentences, min_count=1, window=3, vector_size=7, epochs=3,
+                         progress=False).wv.vectors)
+    np.testing.assert_array_equal(out[0], out[1])
+
+
 def test_hogwild_workers():
     g = GloVe(corpus_file=_lee(), vector_size=16, window=5, min_count=5, epochs=3, workers=2,
               progress=False)

@@ -42,7 +42,7 @@ def _ref_top_k(vectors, queries, k):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("V,D,Q,k", [(1, 1, 1, 1), (7, 3, 2, 7), (33, 17, 3, 5),
-                                     (5000, 10, 4, 12), (2049, 9, 1, 1)])
+                                     (5000, 10, 4, 12), (2049, 9, 1, 1), (2100, 3, 2, 2100)])
 def test_top_k_matches_numpy(rng, dtype, V, D, Q, k):
     # Integer-valued entries make every dot product exact in float32, so the ranking (and
     # the tie-break among the many equal scores) must equal the float64 reference exactly.
