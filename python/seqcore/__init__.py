@@ -12,6 +12,9 @@ from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_for
 from .layers import GRU, LSTM, RNN
 from . import bleu
 from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
+from .keyedvectors import KeyedVectors
+from .glove import GloVe
+from . import corpus, debias
 
 try:
     __version__ = _version("seqcore")
@@ -25,4 +28,5 @@ __all__ = [
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
+    "KeyedVectors", "GloVe", "corpus", "debias",
 ]

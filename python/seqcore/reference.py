@@ -336,3 +336,34 @@ def stacked_rnn_forward(mode, x, params, num_layers=1, bidirectional=False, h0=N
     h_n = np.stack(h_list)
     c_n = np.stack(c_list) if cell == "lstm" else None
     return layer_input, h_n, c_n
+
+
+# ------------------------------------------------------------------ word embeddings (GloVe)
+def glove_cooccurrence(sentences, window):
+    """Dense float64 co-occurrence matrix [V, V] of id sentences (lists of ints in [0, V)):
+    a pair at distance 1 <= d <= window in one sentence adds 1/d to X[i, j] and X[j, i]
+    (Stanford GloVe cooccur, symmetric, distance-weighted). V = 1 + the largest id."""
+    V = 1 + max((max(s) for s in sentences if len(s)), default=-1)
+    X = np.zeros((V, V))
+    for s in sentences:
+        for p in range(len(s)):
+            for d in range(1, window + 1):
+                if p - d < 0:
+                    break
+                X[s[p], s[p - d]] += 1.0 / d
+                X[s[p - d], s[p]] += 1.0 / d
+    return X
+
+
+def glove_loss(params, X, x_max, alpha):
+    """GloVe objective J = sum over X_ij > 0 of f(X_ij)(w_i.w~_j + b_i + b~_j - log X_ij)^2,
+    f(x) = min(1, (x / x_max)^alpha), for params [2V, D + 1] laid out as seqcore.GloVe."""
+    V = X.shape[0]
+    p = _f64(params)
+    w, b = p[:V, :-1], p[:V, -1]
+    wc, bc = p[V:, :-1], p[V:, -1]
+    i, j = np.nonzero(X)
+    x = X[i, j]
+    err = np.einsum("nd,nd->n", w[i], wc[j]) + b[i] + bc[j] - np.log(x)
+    f = np.minimum(1.0, (x / x_max) ** alpha)
+    return float(np.sum(f * err ** 2))

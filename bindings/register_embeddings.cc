@@ -1,0 +1,212 @@
+// Bindings for embeddings.h: nearest-neighbour top-k, the vocabulary layer and GloVe kernels
+// (driven by seqcore.keyedvectors, seqcore.corpus and seqcore.glove).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "numpy_glue.h"
+#include "seqcore/embeddings.h"
+
+namespace py = pybind11;
+
+namespace seqcore {
+namespace {
+
+using namespace py_glue;
+
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+template <typename T>
+py::tuple top_k_typed(const py::array& vec, py::handle q_obj, int64_t k) {
+  auto v = py::array_t<T, py::array::c_style>::ensure(vec);
+  const int64_t V = vec.shape(0), D = vec.shape(1);
+  py::array qa = as_array(q_obj, "queries");
+  if (qa.ndim() != 2 || qa.shape(1) != D)
+    throw std::invalid_argument("queries: expected shape [Q, D] with D = " + std::to_string(D) +
+                                ", got " + shape_str(shape_of(qa)));
+  auto q = floats<T>(qa, "queries", shape_of(qa), "[Q, D]", "vectors");
+  const int64_t Q = qa.shape(0);
+  py::array_t<int64_t> idx({Q, k});
+  py::array_t<T> sc({Q, k});
+  const T* vp = v.data();
+  const T* qp = q.data();
+  int64_t* ip = idx.mutable_data();
+  T* sp = sc.mutable_data();
+  {
+    py::gil_scoped_release release;
+    top_k_dot(vp, V, D, qp, Q, k, ip, sp);
+  }
+  return py::make_tuple(idx, sc);
+}
+
+// Calls fn(sentence_index, token_view) for every str token of an iterable of token lists
+// and end() after each sentence. TypeError for anything but lists of str.
+template <typename WordFn, typename EndFn>
+void for_each_token(py::handle sentences, WordFn fn, EndFn end) {
+  for (py::handle sentence : py::iter(sentences)) {
+    if (PyUnicode_Check(sentence.ptr()) || PyBytes_Check(sentence.ptr()))
+      throw py::type_error("sentences: expected each sentence to be a list of str tokens, got " +
+                           py::str(py::type::of(sentence).attr("__name__")).cast<std::string>());
+    for (py::handle tok : py::iter(sentence)) {
+      Py_ssize_t n = 0;
+      if (!PyUnicode_Check(tok.ptr()))
+        throw py::type_error("sentences: expected str tokens, got " +
+                             py::str(py::type::of(tok).attr("__name__")).cast<std::string>());
+      const char* s = PyUnicode_AsUTF8AndSize(tok.ptr(), &n);
+      if (!s) throw py::error_already_set();
+      fn(std::string_view(s, static_cast<size_t>(n)));
+    }
+    end();
+  }
+}
+
+}  // namespace
+
+void register_embeddings(py::module_& m) {
+  m.def(
+      "top_k_dot",
+      [](py::handle vectors, py::handle queries, int64_t k) {
+        py::array a = as_array(vectors, "vectors");
+        if (a.ndim() != 2)
+          throw std::invalid_argument("vectors: expected shape [V, D], got " +
+                                      shape_str(shape_of(a)));
+        return float_kind(a, "vectors") == 's' ? top_k_typed<float>(a, queries, k)
+                                               : top_k_typed<double>(a, queries, k);
+      },
+      py::arg("vectors"), py::arg("queries"), py::arg("k"),
+      "Top-k rows of vectors [V, D] by dot product with each query [Q, D]: (indices [Q, K] "
+      "int64, scores [Q, K]); score descending, ties by lower index, NaN as -inf.");
+
+  py::class_<VocabCounter>(m, "VocabCounter", "Word counts with gensim's max_vocab_size pruning.")
+      .def(py::init<int64_t>(), py::arg("max_vocab_size") = 0)
+      .def(
+          "add_sentences",
+          [](VocabCounter& c, py::handle sentences) {
+            for_each_token(
+                sentences, [&](std::string_view w) { c.add_word(w); },
+                [&]() { c.end_sentence(); });
+          },
+          py::arg("sentences"))
+      .def(
+          "add_file",
+          [](VocabCounter& c, const std::string& path) {
+            py::gil_scoped_release release;
+            c.add_file(path);
+          },
+          py::arg("path"))
+      .def(
+          "sorted",
+          [](const VocabCounter& c, int64_t min_count) {
+            auto words = c.sorted(min_count);
+            py::list keys;
+            py::array_t<int64_t> counts(static_cast<py::ssize_t>(words.size()));
+            for (size_t i = 0; i < words.size(); ++i) {
+              keys.append(py::str(words[i].first));  // UnicodeDecodeError for invalid UTF-8
+              counts.mutable_data()[i] = words[i].second;
+            }
+            return py::make_tuple(keys, counts);
+          },
+          py::arg("min_count"))
+      .def_property_readonly("total_words", &VocabCounter::total_words)
+      .def_property_readonly("sentences", &VocabCounter::sentences);
+
+  py::class_<VocabIndex>(m, "VocabIndex", "word -> id map and corpus encoder.")
+      .def(py::init<const std::vector<std::string>&>(), py::arg("words"))
+      .def("__len__", &VocabIndex::size)
+      .def(
+          "encode_sentences",
+          [](const VocabIndex& v, py::handle sentences) {
+            std::vector<int32_t> tokens;
+            std::vector<int64_t> offsets{0};
+            for_each_token(
+                sentences,
+                [&](std::string_view w) {
+                  const int32_t id = v.find(w);
+                  if (id >= 0) tokens.push_back(id);
+                },
+                [&]() { offsets.push_back(static_cast<int64_t>(tokens.size())); });
+            return py::make_tuple(to_numpy(tokens), to_numpy(offsets));
+          },
+          py::arg("sentences"))
+      .def(
+          "encode_file",
+          [](const VocabIndex& v, const std::string& path) {
+            std::vector<int32_t> tokens;
+            std::vector<int64_t> offsets{0};
+            {
+              py::gil_scoped_release release;
+              v.encode_file(path, &tokens, &offsets);
+            }
+            return py::make_tuple(to_numpy(tokens), to_numpy(offsets));
+          },
+          py::arg("path"));
+
+  m.def(
+      "glove_cooccur",
+      [](py::handle tokens_obj, py::handle offsets_obj, int64_t V, int64_t window) {
+        py::array ta = as_array(tokens_obj, "tokens");
+        py::array oa = as_array(offsets_obj, "offsets");
+        if (ta.ndim() != 1) throw std::invalid_argument("tokens: expected shape [n_tokens]");
+        if (oa.ndim() != 1 || oa.shape(0) < 1)
+          throw std::invalid_argument("offsets: expected shape [S + 1] with S >= 0");
+        auto t = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(ta);
+        auto o = indices(oa, "offsets", shape_of(oa), "[S + 1]");
+        Cooccurrence x;
+        {
+          py::gil_scoped_release release;
+          x = glove_cooccur(t.data(), ta.shape(0), o.data(), oa.shape(0) - 1, V, window);
+        }
+        return py::make_tuple(to_numpy(x.row), to_numpy(x.col), to_numpy(x.value));
+      },
+      py::arg("tokens"), py::arg("offsets"), py::arg("V"), py::arg("window"),
+      "Symmetric 1/distance co-occurrence counts: (row [nnz] int32, col [nnz] int32, value "
+      "[nnz] float64), sorted by (row, col).");
+
+  m.def(
+      "glove_epoch",
+      [](py::array_t<int32_t, py::array::c_style> row, py::array_t<int32_t, py::array::c_style> col,
+         py::array_t<double, py::array::c_style> log_x,
+         py::array_t<double, py::array::c_style> weight, py::array params, py::array gradsq,
+         double learning_rate, uint64_t seed, int64_t epoch, int workers) {
+        const int64_t nnz = row.shape(0);
+        if (row.ndim() != 1 || col.ndim() != 1 || log_x.ndim() != 1 || weight.ndim() != 1 ||
+            col.shape(0) != nnz || log_x.shape(0) != nnz || weight.shape(0) != nnz)
+          throw std::invalid_argument(
+              "cooccurrence: row, col, log_x and weight must be 1-D of equal length [nnz]");
+        if (params.ndim() != 2 || params.shape(0) % 2 != 0 || params.shape(1) < 2)
+          throw std::invalid_argument("params: expected shape [2V, D + 1], got " +
+                                      shape_str(shape_of(params)));
+        check_shape(gradsq, "gradsq", shape_of(params), "[2V, D + 1]");
+        const int64_t V = params.shape(0) / 2, D = params.shape(1) - 1;
+        auto run = [&](auto tag) -> double {
+          using T = decltype(tag);
+          if (!py::isinstance<py::array_t<T>>(gradsq) || !(params.flags() & py::array::c_style) ||
+              !(gradsq.flags() & py::array::c_style) || !params.writeable() ||
+              !gradsq.writeable())
+            throw py::type_error("params, gradsq: expected writeable C-contiguous arrays of one "
+                                 "float dtype");
+          T* p = static_cast<T*>(params.mutable_data());
+          T* g = static_cast<T*>(gradsq.mutable_data());
+          py::gil_scoped_release release;
+          return glove_epoch<T>(row.data(), col.data(), log_x.data(), weight.data(), nnz, p, g,
+                                V, D, learning_rate, seed, epoch, workers);
+        };
+        return float_kind(params, "params") == 's' ? run(float{}) : run(double{});
+      },
+      py::arg("row"), py::arg("col"), py::arg("log_x"), py::arg("weight"), py::arg("params"),
+      py::arg("gradsq"), py::arg("learning_rate"), py::arg("seed"), py::arg("epoch"),
+      py::arg("workers"),
+      "One shuffled AdaGrad epoch of GloVe, in place on params/gradsq [2V, D + 1]; returns J. "
+      "log_x = log X, weight = min(1, (X / x_max)^alpha) per entry [nnz].");
+}
+
+}  // namespace seqcore

@@ -1,0 +1,149 @@
+"""Corpus and vocabulary layer shared by the embedding trainers (GloVe, Word2Vec).
+
+A corpus is either an iterable of sentences (each a list of str tokens) or a ``corpus_file``
+(one sentence per line, tokens separated by ASCII whitespace as word2vec.c; lines of any
+length, never truncated). Counting and encoding run in C++ (:mod:`seqcore._core`
+``VocabCounter`` / ``VocabIndex``); a file is read without the GIL.
+
+Shape legend: ``V`` vocabulary size, ``S`` sentences, ``n`` tokens kept.
+"""
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Vocabulary", "EncodedCorpus", "build_vocab", "encode_corpus"]
+
+
+class EncodedCorpus(NamedTuple):
+    """A corpus as token ids: ``tokens [n]`` int32 (ids into the vocabulary) and
+    ``offsets [S + 1]`` int64 (sentence s is ``tokens[offsets[s]:offsets[s + 1]]``; every
+    input sentence has an entry, possibly empty once out-of-vocabulary words are dropped)."""
+    tokens: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def num_sentences(self):
+        return len(self.offsets) - 1
+
+
+def _check_source(sentences, corpus_file):
+    if (sentences is None) == (corpus_file is None):
+        raise ValueError("expected exactly one of sentences (an iterable of token lists) or "
+                         "corpus_file (a path)")
+    if corpus_file is not None:
+        path = os.fspath(corpus_file)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"corpus_file: no such file: {path!r}")
+        return None, path
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError("sentences: expected an iterable of token lists, got a string "
+                        "(use corpus_file= for a path)")
+    return sentences, None
+
+
+def restartable(sentences):
+    """``sentences`` itself if it can be iterated more than once, else a list of it (a
+    generator or iterator is consumed once and kept in memory)."""
+    if sentences is not None and iter(sentences) is sentences:
+        return list(sentences)
+    return sentences
+
+
+class Vocabulary:
+    """Vocabulary of a corpus: keys sorted by count descending, ties by first occurrence.
+
+    Attributes
+    ----------
+    index_to_key : list of str [V]; key_to_index : dict; counts : int64 [V];
+    total_words : raw tokens scanned (before min_count); corpus_count : sentences scanned;
+    min_count, max_vocab_size : the settings used.
+    """
+
+    def __init__(self, index_to_key, counts, total_words=0, corpus_count=0, min_count=1,
+                 max_vocab_size=None):
+        self.index_to_key = list(index_to_key)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        if self.counts.shape != (len(self.index_to_key),):
+            raise ValueError(f"counts: expected shape [V] = [{len(self.index_to_key)}], got "
+                             f"{list(self.counts.shape)}")
+        self.key_to_index = {k: i for i, k in enumerate(self.index_to_key)}
+        if len(self.key_to_index) != len(self.index_to_key):
+            raise ValueError("index_to_key: duplicate keys")
+        self.total_words = int(total_words)
+        self.corpus_count = int(corpus_count)
+        self.min_count = min_count
+        self.max_vocab_size = max_vocab_size
+        self._index = None
+
+    def __len__(self):
+        return len(self.index_to_key)
+
+    def __contains__(self, key):
+        return key in self.key_to_index
+
+    def __repr__(self):
+        return (f"Vocabulary<{len(self)} keys, {self.total_words} words, "
+                f"{self.corpus_count} sentences>")
+
+    def encode(self, sentences=None, corpus_file=None):
+        """Token ids of a corpus: :class:`EncodedCorpus` (out-of-vocabulary words dropped)."""
+        sentences, path = _check_source(sentences, corpus_file)
+        if self._index is None:
+            self._index = _core.VocabIndex(self.index_to_key)
+        if path is not None:
+            tokens, offsets = self._index.encode_file(path)
+        else:
+            tokens, offsets = self._index.encode_sentences(sentences)
+        return EncodedCorpus(tokens, offsets)
+
+
+def build_vocab(sentences=None, corpus_file=None, min_count=5, max_vocab_size=None):
+    """Count the words of a corpus and keep those with ``count >= min_count``.
+
+    sentences : iterable of lists of str (read once), or corpus_file : path (one sentence
+        per line, ASCII-whitespace-separated tokens). Exactly one must be given.
+    min_count : int >= 1. max_vocab_size : None, or an int >= 1 bounding the word types
+        held while counting: after each sentence, if more are held, the types with count
+        < min_reduce are dropped and min_reduce (from 1) grows by one, as gensim's
+        ``Word2Vec._scan_vocab`` / ``utils.prune_vocab`` (so counts of pruned words restart
+        from 0, and the first pruning drops nothing, exactly as gensim 4).
+
+    Returns a :class:`Vocabulary` sorted by count descending, ties by first occurrence in
+    the corpus (gensim's sort is not stable on ties; word2vec.c's qsort neither).
+
+    Raises ValueError for an empty corpus, no word reaching min_count, or bad settings;
+    TypeError if sentences are not lists of str; FileNotFoundError for a missing file;
+    UnicodeDecodeError if a file token is not UTF-8.
+    """
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) \
+            or min_count < 1:
+        raise ValueError(f"min_count: expected an int >= 1, got {min_count!r}")
+    if max_vocab_size is not None and (not isinstance(max_vocab_size, (int, np.integer))
+                                       or max_vocab_size < 1):
+        raise ValueError(f"max_vocab_size: expected None or an int >= 1, got "
+                         f"{max_vocab_size!r}")
+    sentences, path = _check_source(sentences, corpus_file)
+    counter = _core.VocabCounter(int(max_vocab_size or 0))
+    if path is not None:
+        counter.add_file(path)
+    else:
+        counter.add_sentences(sentences)
+    if counter.total_words == 0:
+        raise ValueError("empty corpus: no tokens found")
+    keys, counts = counter.sorted(int(min_count))
+    if not keys:
+        raise ValueError(f"no word occurs at least min_count={min_count} times "
+                         f"({counter.total_words} tokens); lower min_count")
+    return Vocabulary(keys, counts, counter.total_words, counter.sentences, min_count,
+                      max_vocab_size)
+
+
+def encode_corpus(vocab, sentences=None, corpus_file=None):
+    """``vocab.encode(...)``: :class:`EncodedCorpus` of ``tokens [n]`` int32 and
+    ``offsets [S + 1]`` int64."""
+    return vocab.encode(sentences=sentences, corpus_file=corpus_file)

@@ -1,0 +1,642 @@
+"""Word vectors with gensim's ``KeyedVectors`` query API, and the word2vec file formats.
+
+Shape legend: ``V`` vocabulary (keys), ``D`` vector size, ``Q`` queries, ``K`` neighbours.
+
+The semantics follow ``gensim.models.keyedvectors.KeyedVectors`` 4.x (same argument names,
+defaults, return structures and tie-handling of the evaluations); nearest-neighbour search
+runs in C++ (:func:`seqcore._core.top_k_dot`: blocked GEMM of the unit-normalised vectors
+with the queries, partial selection per block, OpenMP over blocks, ties broken by the lower
+index so results are identical for every thread count). The file formats are those of
+word2vec.c (Mikolov et al. 2013) as written and read by gensim.
+"""
+from __future__ import annotations
+
+import logging
+from numbers import Integral
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["KeyedVectors"]
+
+logger = logging.getLogger(__name__)
+
+_KEY_TYPES = (str, int, np.integer)
+
+
+def _ensure_list(value):
+    """gensim's _ensure_list: a single key or vector becomes a one-element list."""
+    if value is None:
+        return []
+    if isinstance(value, _KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        return [value]
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        return list(value)
+    return list(value)
+
+
+def _unitvec(vec):
+    """vec / ||vec|| (unchanged when the norm is 0), as gensim.matutils.unitvec."""
+    norm = np.linalg.norm(vec)
+    return vec / norm if norm > 0 else vec
+
+
+class KeyedVectors:
+    """A set of word vectors: ``vectors [V, D]`` with keys ``index_to_key [V]``.
+
+    Parameters
+    ----------
+    keys : sequence of str, length V (distinct).
+    vectors : array [V, D], float32 or float64 (float32 is the fast path). Copied to a new
+        C-contiguous array.
+    counts : optional array-like of int [V]: word frequencies, used to order the output of
+        :meth:`save_word2vec_format` (most frequent first) like gensim's ``count`` attribute.
+
+    Attributes
+    ----------
+    index_to_key : list of str [V]; key_to_index : dict str -> int; vectors : [V, D];
+    vector_size : D; counts : int64 [V] or None.
+
+    Raises
+    ------
+    ValueError for a duplicate key or mismatched lengths; TypeError for a non-float dtype.
+
+    Notes
+    -----
+    Unit-normalised vectors are cached on first use; after editing ``vectors`` in place call
+    :meth:`fill_norms` with ``force=True`` (as gensim). Assigning ``kv.vectors = new``
+    resets the cache.
+    """
+
+    def __init__(self, keys, vectors, counts=None):
+        vectors = np.asarray(vectors)
+        if vectors.dtype not in (np.float32, np.float64):
+            raise TypeError(f"vectors: expected dtype float32 or float64, got {vectors.dtype}")
+        if vectors.ndim != 2:
+            raise ValueError(f"vectors: expected shape [V, D], got {list(vectors.shape)}")
+        keys = list(keys)
+        if len(keys) != vectors.shape[0]:
+            raise ValueError(f"keys: expected {vectors.shape[0]} keys (V of vectors [V, D]), "
+                             f"got {len(keys)}")
+        self.index_to_key = keys
+        self.key_to_index = {}
+        for i, k in enumerate(keys):
+            if k in self.key_to_index:
+                raise ValueError(f"keys: duplicate key {k!r}")
+            self.key_to_index[k] = i
+        self._vectors = np.ascontiguousarray(vectors).copy()
+        self.counts = None
+        if counts is not None:
+            counts = np.asarray(counts, dtype=np.int64)
+            if counts.shape != (len(keys),):
+                raise ValueError(f"counts: expected shape [V] = [{len(keys)}], got "
+                                 f"{list(counts.shape)}")
+            self.counts = counts
+        self.norms = None
+        self._normed = None
+
+    # ---- basic access ------------------------------------------------------------------
+    @property
+    def vectors(self):
+        """The vectors [V, D]."""
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, value):
+        value = np.ascontiguousarray(value)
+        if value.ndim != 2 or value.shape[0] != len(self.index_to_key):
+            raise ValueError(f"vectors: expected shape [V, D] with V = {len(self.index_to_key)},"
+                             f" got {list(value.shape)}")
+        self._vectors = value
+        self.norms = None
+        self._normed = None
+
+    @property
+    def vector_size(self):
+        """D."""
+        return self._vectors.shape[1]
+
+    def __len__(self):
+        return len(self.index_to_key)
+
+    def __contains__(self, key):
+        return self.has_index_for(key)
+
+    def has_index_for(self, key):
+        """True if ``key`` is a known key or a valid int row (gensim)."""
+        return self.get_index(key, -1) >= 0
+
+    def __repr__(self):
+        return f"KeyedVectors<vector_size={self.vector_size}, {len(self)} keys>"
+
+    def get_index(self, key, default=None):
+        """Row of ``key`` (an int in ``[0, V)`` is its own row, as gensim).
+
+        Raises KeyError naming the key if it is unknown and no ``default`` is given.
+        """
+        try:
+            val = self.key_to_index.get(key, -1)
+        except TypeError:  # unhashable
+            val = -1
+        if val >= 0:
+            return val
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) \
+                and 0 <= key < len(self.index_to_key):
+            return int(key)
+        if default is not None:
+            return default
+        raise KeyError(f"Key '{key}' not present in vocabulary")
+
+    def fill_norms(self, force=False):
+        """Compute ``norms [V]`` and the unit-normalised vectors (zero vectors stay zero)."""
+        if self.norms is None or force:
+            self.norms = np.linalg.norm(self._vectors, axis=1)
+            safe = np.where(self.norms > 0, self.norms, 1).astype(self._vectors.dtype)
+            self._normed = np.ascontiguousarray(self._vectors / safe[:, None])
+
+    def get_normed_vectors(self):
+        """Unit-normalised vectors [V, D] (a read-only view of the cache)."""
+        self.fill_norms()
+        out = self._normed.view()
+        out.setflags(write=False)
+        return out
+
+    def get_vector(self, key, norm=False):
+        """Vector [D] of ``key`` (unit length with ``norm=True``), read-only.
+
+        Raises KeyError naming the key if it is not in the vocabulary.
+        """
+        index = self.get_index(key)
+        if norm:
+            self.fill_norms()
+            result = self._vectors[index] / self.norms[index]
+        else:
+            result = self._vectors[index]
+        result = result.view()
+        result.setflags(write=False)
+        return result
+
+    def __getitem__(self, key_or_keys):
+        """Vector [D] of a key, or [n, D] for a list of keys (KeyError for an unknown key)."""
+        if isinstance(key_or_keys, _KEY_TYPES):
+            return self.get_vector(key_or_keys)
+        return np.vstack([self.get_vector(key) for key in key_or_keys])
+
+    def similarity(self, w1, w2):
+        """Cosine similarity of two keys (float). KeyError for an unknown key."""
+        return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
+
+    def distance(self, w1, w2):
+        """1 - similarity(w1, w2)."""
+        return 1.0 - self.similarity(w1, w2)
+
+    # ---- neighbours --------------------------------------------------------------------
+    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
+                        ignore_missing=True):
+        """Weighted mean of key vectors (or raw [D] arrays), as gensim: divided by the sum of
+        |weights| of the used items, optionally unit-normalised. ValueError with no input."""
+        if len(keys) == 0:
+            raise ValueError("cannot compute mean with no input")
+        dtype = self._vectors.dtype
+        weights = (np.ones(len(keys), dtype=dtype) if weights is None
+                   else np.asarray(weights, dtype=dtype))
+        if len(keys) != weights.shape[0]:
+            raise ValueError("keys and weights array must have same number of elements")
+        mean = np.zeros(self.vector_size, dtype)
+        total_weight = 0
+        for idx, key in enumerate(keys):
+            if isinstance(key, np.ndarray):
+                mean += weights[idx] * key
+                total_weight += abs(weights[idx])
+            elif key in self:
+                mean += weights[idx] * self.get_vector(key, norm=pre_normalize)
+                total_weight += abs(weights[idx])
+            elif not ignore_missing:
+                raise KeyError(f"Key '{key}' not present in vocabulary")
+        if total_weight > 0:
+            mean = mean / total_weight
+        if post_normalize:
+            mean = _unitvec(mean).astype(np.float32)
+        return mean
+
+    def _top_k(self, queries, k, clip_end):
+        """(indices [Q, k], scores [Q, k]) of the unit vectors [:clip_end] vs queries [Q, D]."""
+        self.fill_norms()
+        q = np.ascontiguousarray(queries, dtype=self._vectors.dtype)
+        k = int(min(k, clip_end))
+        if len(q) <= 512:
+            return _core.top_k_dot(self._normed[:clip_end], q, k)
+        # blocks of queries bound the kernel's score buffer (512 x 2048 per thread)
+        parts = [_core.top_k_dot(self._normed[:clip_end], q[i:i + 512], k)
+                 for i in range(0, len(q), 512)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _clip_end(self, restrict_vocab):
+        n = len(self)
+        return n if not restrict_vocab else min(int(restrict_vocab), n)
+
+    def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """Top-``topn`` keys by cosine similarity to the mean of the unit vectors of
+        ``positive`` minus those of ``negative`` (3CosAdd; Mikolov et al. 2013), input keys
+        excluded, as gensim ``most_similar``.
+
+        positive, negative : key, [D] array, or lists of keys / arrays / (key, weight).
+        topn : int, or None for the similarities [V'] (float) of all searched keys.
+        restrict_vocab : search only the first ``restrict_vocab`` keys (V' of them).
+
+        Returns a list of (key, similarity) best first (ties by lower index), or an array
+        [V'] when ``topn`` is None. Raises KeyError naming an unknown key, ValueError with
+        no input.
+        """
+        if isinstance(topn, Integral) and topn < 1:
+            return []
+        positive = _ensure_list(positive)
+        negative = _ensure_list(negative)
+        self.fill_norms()
+        clip_end = self._clip_end(restrict_vocab)
+        keys = []
+        weight = np.concatenate((np.ones(len(positive)), -1.0 * np.ones(len(negative))))
+        for idx, item in enumerate(positive + negative):
+            if isinstance(item, (str, int, np.integer, np.ndarray)):
+                keys.append(item)
+            else:
+                keys.append(item[0])
+                weight[idx] = item[1]
+        mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
+                                    ignore_missing=False)
+        all_keys = [self.get_index(key) for key in keys
+                    if isinstance(key, _KEY_TYPES) and self.has_index_for(key)]
+        if not topn:
+            return (self._normed[:clip_end] @ mean.astype(self._vectors.dtype))
+        idx, sims = self._top_k(mean[None, :], topn + len(all_keys), clip_end)
+        result = [(self.index_to_key[i], float(s)) for i, s in zip(idx[0], sims[0])
+                  if i not in all_keys]
+        return result[:topn]
+
+    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+        """most_similar(positive=[key]) (gensim)."""
+        return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
+
+    similar_by_word = similar_by_key
+
+    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+        """most_similar(positive=[vector]) (gensim)."""
+        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """3CosMul of Levy & Goldberg 2014 (eq. 4), as gensim ``most_similar_cosmul``:
+        score = prod_pos (1 + cos)/2 / (prod_neg (1 + cos)/2 + 1e-6), input keys excluded.
+
+        Unlike gensim 4.4 (which accepts but ignores it), ``restrict_vocab`` limits the
+        search to the first keys. Returns a list of (key, score) best first (ties by lower
+        index), or the scores [V'] when ``topn`` is None. KeyError for an unknown key,
+        ValueError without positive input.
+        """
+        if isinstance(topn, Integral) and topn < 1:
+            return []
+        positive = _ensure_list(positive)
+        negative = _ensure_list(negative)
+        self.fill_norms()
+        clip_end = self._clip_end(restrict_vocab)
+        all_words = {self.get_index(w) for w in positive + negative
+                     if not isinstance(w, np.ndarray) and w in self}
+        positive = [self.get_vector(w, norm=True) if not isinstance(w, np.ndarray) else w
+                    for w in positive]
+        negative = [self.get_vector(w, norm=True) if not isinstance(w, np.ndarray) else w
+                    for w in negative]
+        if not positive:
+            raise ValueError("cannot compute similarity with no input")
+        terms = np.vstack(positive + negative).astype(self._vectors.dtype)
+        cos = (self._normed[:clip_end] @ terms.T + 1) / 2  # [V', P + N]
+        dists = np.prod(cos[:, :len(positive)], axis=1) / (
+            np.prod(cos[:, len(positive):], axis=1) + 0.000001)
+        if not topn:
+            return dists
+        k = min(topn + len(all_words), clip_end)
+        part = np.argpartition(-dists, k - 1)[:k] if k < clip_end else np.arange(clip_end)
+        best = part[np.lexsort((part, -dists[part]))]
+        result = [(self.index_to_key[i], float(dists[i])) for i in best if i not in all_words]
+        return result[:topn]
+
+    def doesnt_match(self, words):
+        """The key farthest from the normalised mean of the unit vectors of ``words``
+        (gensim ``doesnt_match``: unknown words are ignored with a warning).
+
+        Raises ValueError if no word is known.
+        """
+        self.fill_norms()
+        used = [w for w in words if w in self]
+        if len(used) != len(words):
+            logger.warning("vectors for words %s are not present in the model, ignoring these "
+                           "words", set(words) - set(used))
+        if not used:
+            raise ValueError("cannot select a word from an empty list")
+        vectors = np.vstack([self.get_vector(w, norm=True) for w in used]).astype(np.float32)
+        mean = _unitvec(vectors.mean(axis=0)).astype(np.float32)
+        dists = vectors @ mean
+        return sorted(zip(dists, used), reverse=True)[-1][1]
+
+    # ---- evaluations -------------------------------------------------------------------
+    def _ok_vocab(self, restrict_vocab, case_insensitive):
+        ok_keys = self.index_to_key[:restrict_vocab]
+        if case_insensitive:  # the first (most frequent) case variant wins
+            return {k.upper(): i for i, k in reversed(list(enumerate(ok_keys)))}
+        return {k: i for i, k in reversed(list(enumerate(ok_keys)))}
+
+    def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000,
+                            case_insensitive=True, dummy4unknown=False):
+        """Correlation of the model's cosine similarities with human judgements (gensim).
+
+        pairs : path of a file of ``word1<delimiter>word2<delimiter>score`` lines ('#' lines
+            are comments, malformed lines skipped), e.g. wordsim353.tsv.
+        Returns ``(pearson, spearman, oov_ratio)``: scipy's results (indexable: ``[0]`` the
+        coefficient, ``[1]`` the two-sided p-value) and the percentage of pairs with unknown
+        words. With ``dummy4unknown`` such pairs count with similarity 0 (and the ratio is
+        over the used pairs, as gensim). Raises ValueError if no pair can be used.
+        """
+        from scipy import stats
+
+        ok_vocab = self._ok_vocab(restrict_vocab, case_insensitive)
+        gold, model = [], []
+        oov = 0
+        with open(pairs, encoding=encoding) as fin:
+            for line_no, line in enumerate(fin):
+                if not line or line.startswith("#"):
+                    continue
+                try:
+                    parts = line.split(delimiter)
+                    if case_insensitive:
+                        parts = [w.upper() for w in parts]
+                    a, b, sim = parts
+                    sim = float(sim)
+                except (ValueError, TypeError):
+                    logger.info("Skipping invalid line #%d in %s", line_no, pairs)
+                    continue
+                if a not in ok_vocab or b not in ok_vocab:
+                    oov += 1
+                    if dummy4unknown:
+                        model.append(0.0)
+                        gold.append(sim)
+                    continue
+                gold.append(sim)
+                model.append(self.similarity(ok_vocab[a], ok_vocab[b]))
+        if not gold:
+            raise ValueError(f"No valid similarity judgements found in {pairs}: either invalid "
+                             f"format or all are out-of-vocabulary in {self}")
+        spearman = stats.spearmanr(gold, model)
+        pearson = stats.pearsonr(gold, model)
+        if dummy4unknown:
+            oov_ratio = float(oov) / len(gold) * 100
+        else:
+            oov_ratio = float(oov) / (len(gold) + oov) * 100
+        return pearson, spearman, oov_ratio
+
+    def evaluate_word_analogies(self, analogies, restrict_vocab=30000, case_insensitive=True,
+                                dummy4unknown=False):
+        """Accuracy on an analogy file (``: section`` headers, then ``a b c d`` lines meaning
+        a:b = c:d), as gensim (word2vec.c's compute-accuracy): d is predicted by 3CosAdd
+        ``most_similar(positive=[b, c], negative=[a], topn=5)`` over the first
+        ``restrict_vocab`` keys, skipping predictions equal to a, b or c.
+
+        restrict_vocab defaults to 30000 as compute-accuracy (gensim's default is 300000).
+        Returns ``(score, sections)``: the overall accuracy (0.0 with no prediction) and a
+        list of dicts ``{'section', 'correct', 'incorrect'}`` (lists of 4-tuples), the last
+        one ``'Total accuracy'``. Quadruples with a word outside the first keys are skipped
+        (counted incorrect with ``dummy4unknown``). Raises ValueError for a question line
+        before any section header.
+        """
+        clip_end = self._clip_end(restrict_vocab)
+        ok_vocab = self._ok_vocab(restrict_vocab, case_insensitive)
+        sections, section = [], None
+        questions = []  # (a, b, c, expected) to predict
+        events = []  # (section, quadruple, index in questions or None), in file order
+        quadruplets_no = 0
+        oov = 0
+        with open(analogies, "rb") as fin:
+            for line_no, line in enumerate(fin):
+                line = line.decode("utf8")
+                if line.startswith(": "):
+                    if section:
+                        sections.append(section)
+                    section = {"section": line.lstrip(": ").strip(), "correct": [],
+                               "incorrect": []}
+                    continue
+                if not section:
+                    raise ValueError(f"Missing section header before line #{line_no} in "
+                                     f"{analogies}")
+                try:
+                    words = [w.upper() for w in line.split()] if case_insensitive \
+                        else line.split()
+                    a, b, c, expected = words
+                except ValueError:
+                    logger.info("Skipping invalid line #%i in %s", line_no, analogies)
+                    continue
+                quadruplets_no += 1
+                if not all(w in ok_vocab for w in (a, b, c, expected)):
+                    oov += 1
+                    if dummy4unknown:  # counted incorrect, in file order
+                        events.append((section, (a, b, c, expected), None))
+                    continue
+                events.append((section, (a, b, c, expected), len(questions)))
+                questions.append((a, b, c, expected))
+        if section:
+            sections.append(section)
+        correct = np.zeros(len(questions), dtype=bool)
+        if questions:
+            self.fill_norms()
+            normed = self._normed.astype(np.float32, copy=False)
+            ia, ib, ic = (np.array([ok_vocab[q[k]] for q in questions]) for k in range(3))
+            # gensim's get_mean_vector order: b + c - a, divided by the total weight 3.
+            mean = (normed[ib] + normed[ic] - normed[ia]) / np.float32(3)
+            norms = np.linalg.norm(mean, axis=1, keepdims=True)
+            mean = mean / np.where(norms > 0, norms, 1)
+            # one batched search: top 5 + the 3 inputs, as most_similar(topn=5) per question
+            idx, _ = self._top_k(mean, 8, clip_end)
+            for row, (a, b, c, expected) in enumerate(questions):
+                inputs = {ia[row], ib[row], ic[row]}
+                sims = [self.index_to_key[i] for i in idx[row] if i not in inputs][:5]
+                ignore = {a, b, c}
+                predicted = None
+                for key in sims:
+                    predicted = key.upper() if case_insensitive else key
+                    if predicted in ok_vocab and predicted not in ignore:
+                        break
+                correct[row] = predicted == expected
+        for sec, quad, q in events:
+            (sec["correct"] if q is not None and correct[q] else sec["incorrect"]).append(quad)
+        total = {"section": "Total accuracy",
+                 "correct": [q for s in sections for q in s["correct"]],
+                 "incorrect": [q for s in sections for q in s["incorrect"]]}
+        n = len(total["correct"]) + len(total["incorrect"])
+        score = len(total["correct"]) / n if n else 0.0
+        if quadruplets_no:
+            logger.info("Quadruplets with out-of-vocabulary words: %.1f%%",
+                        100.0 * oov / quadruplets_no)
+        sections.append(total)
+        return score, sections
+
+    # ---- word2vec file format ----------------------------------------------------------
+    def save_word2vec_format(self, fname, fvocab=None, binary=False, total_vec=None,
+                             write_header=True, prefix="", append=False):
+        """Write the vectors in word2vec.c's format, byte-identical to gensim's writer.
+
+        Header ``"<V> <D>\\n"``; then per key, text: ``key v1 ... vD\\n`` with each value
+        printed as ``str(numpy.float32)``; binary: ``key `` followed by D little-endian
+        float32 (no newline, as gensim; word2vec.c and gensim both read it). Keys are
+        written most frequent first when ``counts`` is known, else in index order.
+        ``fvocab``: also write ``key count`` lines (ValueError without counts).
+        """
+        if total_vec is None:
+            total_vec = len(self)
+        if self.counts is not None:
+            order = sorted(range(len(self)), key=lambda i: -self.counts[i])
+        else:
+            if fvocab is not None:
+                raise ValueError("Cannot store vocabulary with 'count' because counts are not "
+                                 "known")
+            order = range(len(self))
+        mode = "ab" if append else "wb"
+        if fvocab is not None:
+            with open(fvocab, mode) as vout:
+                for i in order:
+                    vout.write(f"{prefix}{self.index_to_key[i]} {self.counts[i]}\n"
+                               .encode("utf8"))
+        vecs = self._vectors
+        with open(fname, mode) as fout:
+            if write_header:
+                fout.write(f"{total_vec} {self.vector_size}\n".encode("utf8"))
+            for i in order:
+                key = self.index_to_key[i]
+                if binary:
+                    fout.write(f"{prefix}{key} ".encode("utf8")
+                               + vecs[i].astype(np.float32).tobytes())
+                else:
+                    fout.write(f"{prefix}{key} {' '.join(str(v) for v in vecs[i])}\n"
+                               .encode("utf8"))
+
+    @classmethod
+    def load_word2vec_format(cls, fname, fvocab=None, binary=False, encoding="utf8",
+                             unicode_errors="strict", limit=None, datatype=np.float32,
+                             no_header=False):
+        """Read a word2vec.c text or binary file (as gensim ``load_word2vec_format``).
+
+        fname : path. binary : binary format. unicode_errors : ``errors`` of the decoding of
+        keys ('ignore'/'replace' help with keys that word2vec.c cut inside a UTF-8
+        character). limit : read at most this many vectors. datatype : dtype of
+        ``vectors``. no_header : text file without the ``V D`` line. fvocab : optional
+        ``key count`` file (word2vec.c ``-save-vocab``) giving ``counts``.
+        A duplicate key keeps its first vector (with a warning), as gensim.
+
+        Raises ValueError for a malformed file (bad header, wrong number of values, a value
+        that is not a number, fewer vectors than declared), naming the file and line;
+        UnicodeDecodeError for undecodable keys with ``unicode_errors='strict'``.
+        """
+        counts_map = None
+        if fvocab is not None:
+            counts_map = {}
+            with open(fvocab, "rb") as fin:
+                for line_no, line in enumerate(fin):
+                    parts = line.decode(encoding, errors=unicode_errors).strip().split()
+                    if len(parts) != 2:
+                        raise ValueError(f"{fvocab}: line {line_no + 1}: expected 'word count'")
+                    counts_map[parts[0]] = int(parts[1])
+        with open(fname, "rb") as fin:
+            data = fin.read()
+        if binary:
+            if no_header:
+                raise NotImplementedError("no_header only available for text-format files")
+            keys, vectors = _read_binary(data, fname, encoding, unicode_errors, limit)
+        else:
+            keys, vectors = _read_text(data, fname, encoding, unicode_errors, limit, no_header)
+        # Duplicate keys: keep the first (gensim).
+        seen, keep = set(), []
+        for i, k in enumerate(keys):
+            if k in seen:
+                logger.warning("duplicate word '%s' in word2vec file, ignoring all but first", k)
+                continue
+            seen.add(k)
+            keep.append(i)
+        if len(keep) != len(keys):
+            keys = [keys[i] for i in keep]
+            vectors = vectors[keep]
+        counts = None
+        if counts_map is not None:
+            counts = np.array([counts_map.get(k, 0) for k in keys], dtype=np.int64)
+        kv = cls.__new__(cls)
+        KeyedVectors.__init__(kv, keys, vectors.astype(datatype, copy=False), counts=counts)
+        return kv
+
+
+def _parse_header(line, fname):
+    try:
+        vocab_size, vector_size = (int(x) for x in line.split())
+    except ValueError:
+        raise ValueError(f"{fname}: malformed word2vec header {line[:80]!r}: expected "
+                         f"'<vocab_size> <vector_size>'") from None
+    if vocab_size < 0 or vector_size < 1:
+        raise ValueError(f"{fname}: malformed word2vec header: vocab_size {vocab_size}, "
+                         f"vector_size {vector_size}")
+    return vocab_size, vector_size
+
+
+def _read_binary(data, fname, encoding, unicode_errors, limit):
+    nl = data.find(b"\n")
+    if nl < 0:
+        raise ValueError(f"{fname}: malformed word2vec file: no header line")
+    vocab_size, vector_size = _parse_header(data[:nl].decode("ascii", "replace"), fname)
+    if limit:
+        vocab_size = min(vocab_size, limit)
+    nbytes = 4 * vector_size
+    keys = []
+    vectors = np.empty((vocab_size, vector_size), dtype=np.float32)
+    pos = nl + 1
+    for i in range(vocab_size):
+        sp = data.find(b" ", pos)
+        if sp < 0 or len(data) - (sp + 1) < nbytes:
+            raise ValueError(f"{fname}: unexpected end of binary word2vec file at vector "
+                             f"{i + 1} of {vocab_size}; is the header count wrong or the file "
+                             f"damaged?")
+        # word2vec.c writes '\n' after each vector; gensim does not: strip it either way.
+        keys.append(data[pos:sp].decode(encoding, errors=unicode_errors).lstrip("\n"))
+        vectors[i] = np.frombuffer(data, dtype="<f4", count=vector_size, offset=sp + 1)
+        pos = sp + 1 + nbytes
+    return keys, vectors
+
+
+def _read_text(data, fname, encoding, unicode_errors, limit, no_header):
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    start = 0
+    if no_header:
+        vocab_size = len(lines) if not limit else min(limit, len(lines))
+        vector_size = None
+    else:
+        if not lines:
+            raise ValueError(f"{fname}: malformed word2vec file: empty")
+        vocab_size, vector_size = _parse_header(lines[0].decode(encoding, "replace"), fname)
+        start = 1
+        if limit:
+            vocab_size = min(vocab_size, limit)
+    if len(lines) - start < vocab_size:
+        raise ValueError(f"{fname}: unexpected end of text word2vec file: {vocab_size} vectors "
+                         f"declared, {len(lines) - start} lines found")
+    keys = []
+    rows = []
+    for i in range(vocab_size):
+        line_no = start + i + 1
+        parts = lines[start + i].rstrip().decode(encoding, errors=unicode_errors).split(" ")
+        if vector_size is None:
+            vector_size = len(parts) - 1
+        if len(parts) - 1 != vector_size or vector_size < 1:
+            raise ValueError(f"{fname}: line {line_no}: expected a key and {vector_size} values,"
+                             f" got {len(parts) - 1} values")
+        try:
+            rows.append(np.array(parts[1:], dtype=np.float32))
+        except ValueError:
+            raise ValueError(f"{fname}: line {line_no}: a value is not a number") from None
+        keys.append(parts[0])
+    vectors = (np.vstack(rows) if rows
+               else np.empty((0, vector_size or 0), dtype=np.float32))
+    return keys, vectors
