@@ -1019,4 +1019,7 @@ def _rnn_cases() -> List[Case]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main: the bench_ops families register into seqcore.bench,
+    # not into this __main__ copy of it.
+    from seqcore.bench import main as _main
+    sys.exit(_main())
