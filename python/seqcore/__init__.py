@@ -10,6 +10,7 @@ from ._core import build_info, get_num_threads, set_num_threads
 from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,
                   lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward)
 from .layers import GRU, LSTM, RNN
+from .ctc import ctc_greedy_decode, ctc_loss, ctc_loss_from_logits, ctc_workspace_bytes
 
 try:
     __version__ = _version("seqcore")
@@ -22,4 +23,5 @@ __all__ = [
     "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
+    "ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
 ]

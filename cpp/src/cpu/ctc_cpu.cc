@@ -1,0 +1,279 @@
+// CPU kernels for CTC (Eigen packets + OpenMP across utterances). See ctc.h for the plan.
+#include "cpu/ctc_cpu.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace seqcore::cpu {
+namespace {
+
+template <typename T>
+using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+constexpr int64_t kAlignElems = 16;  // 64 bytes of float32; row starts stay 64-byte aligned
+inline int64_t round_up(int64_t n) { return (n + kAlignElems - 1) / kAlignElems * kAlignElems; }
+
+template <typename T>
+constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+
+// out[s] = add[s] + log(exp(a[s]) + exp(b[s]) + exp(c[s] + cmask[s])), s in [0, n); -inf
+// when all three are -inf. Shifted maps of one row give the alpha (b = a-1, c = a-2) and
+// beta (b = a+1, c = a+2) recursions. Every buffer is workspace at a fixed offset from a
+// 64-byte boundary, so Eigen splits the row into the same packet/scalar pieces on every
+// call and thread: results are bit-identical.
+template <typename T, bool kAdd>
+inline void lse3(int64_t n, const T* a, const T* b, const T* c, const T* cmask, const T* add,
+                 T* out) {
+  if (n <= 0) return;
+  CArr<T> A(a, n), B(b, n), Cc(c, n), M(cmask, n);
+  Arr<T> O(out, n);
+  const T lowest = std::numeric_limits<T>::lowest();  // keeps -inf - m finite-free of NaN
+  const auto c2 = Cc + M;
+  const auto m = A.max(B).max(c2).max(lowest);
+  if constexpr (kAdd) {
+    O = CArr<T>(add, n) + m + ((A - m).exp() + (B - m).exp() + (c2 - m).exp()).log();
+  } else {
+    O = m + ((A - m).exp() + (B - m).exp() + (c2 - m).exp()).log();
+  }
+}
+
+template <typename T>
+inline void fill_outside(T* row, int64_t lo, int64_t hi, int64_t width) {
+  std::fill(row, row + lo, kNegInf<T>);
+  std::fill(row + hi + 1, row + width, kNegInf<T>);
+}
+
+struct Shape {
+  int64_t Tn, L, S;  // input length, target length, states 2L+1
+};
+
+// Per-thread workspace layout (elements of T), each part starting on a 64-byte boundary.
+struct Layout {
+  int64_t alpha = 0, row = 0, crow = 0, labels = 0;  // sizes
+  int64_t per_thread() const { return alpha + 5 * row + crow + labels; }
+};
+
+template <typename T>
+Layout make_layout(int64_t N, int64_t C, const int64_t* input_lengths,
+                   const int64_t* target_lengths, bool from_logits) {
+  int64_t amax = 0, smax = 1;
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t S = 2 * target_lengths[n] + 1;
+    amax = std::max(amax, input_lengths[n] * (S + 2));
+    smax = std::max(smax, S);
+  }
+  Layout l;
+  l.alpha = round_up(amax);
+  l.row = round_up(smax + 4);  // two pads on each side of the states
+  l.crow = from_logits ? round_up(C) : 0;
+  // extended labels l' as int64 in the float buffer: sizeof(int64_t)/sizeof(T) slots each
+  l.labels = round_up(l.row * int64_t(sizeof(int64_t) / sizeof(T)));
+  return l;
+}
+
+// One utterance: writes its loss and grad rows [t, n, :] for every t < T.
+template <typename T>
+void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, const Layout& lay,
+                   T* losses, T* grad) {
+  const int64_t C = d.C, N = d.N, Tn = d.input_lengths[n], L = d.target_lengths[n];
+  const int64_t S = 2 * L + 1, W = S + 2;
+  const int64_t* lab = d.targets + d.target_offsets[n];
+  T* alpha = ws;                       // [Tn, W]: state s of frame t at alpha[t*W + 2 + s]
+  T* lp = alpha + lay.alpha;           // lp[s] = log_probs[t, l'_s] of the current frame
+  T* mask = lp + lay.row;              // 0 where state s may skip from s-2, else -inf
+  T* beta = mask + lay.row;            // beta_t (two leading and two trailing pads)
+  T* e = beta + lay.row;               // lp + beta_t, the input of beta_{t-1}
+  T* occ = e + lay.row;                // occupancy exp(alpha + beta - log p) of frame t
+  T* crow = occ + lay.row;             // [C] scratch for log_softmax (logits only)
+  int64_t* ext = reinterpret_cast<int64_t*>(crow + lay.crow);  // l'_s
+
+  auto grow = [&](int64_t t) { return grad ? grad + (t * N + n) * C : nullptr; };
+  auto zero_rows = [&](int64_t t0) {
+    if (grad)
+      for (int64_t t = t0; t < d.T; ++t) std::fill(grow(t), grow(t) + C, T(0));
+  };
+
+  int64_t repeats = 0;
+  for (int64_t i = 1; i < L; ++i) repeats += lab[i] == lab[i - 1];
+  if (Tn < L + repeats || Tn == 0) {  // no alignment (or the empty one when Tn = L = 0)
+    losses[n] = (Tn == 0 && L == 0) ? T(0) : std::numeric_limits<T>::infinity();
+    zero_rows(0);
+    return;
+  }
+  for (int64_t s = 0; s < S; ++s) ext[s] = (s & 1) ? lab[s >> 1] : d.blank;
+  // mask[s + 2] belongs to state s; two leading pads, two trailing (beta reads s+2 <= S+1)
+  std::fill(mask, mask + S + 4, kNegInf<T>);
+  for (int64_t s = 3; s < S; s += 2)
+    if (ext[s] != ext[s - 2]) mask[s + 2] = T(0);
+  const T* m0 = mask + 2;
+
+  // Scores of frame t: log_probs rows, or log_softmax(logits) written into the grad rows.
+  const T* src = x;
+  if (d.from_logits) {
+    for (int64_t t = 0; t < Tn; ++t) {
+      const T* xr = x + (t * N + n) * C;
+      Arr<T> c(crow, C);
+      std::copy(xr, xr + C, crow);
+      const T mx = c.maxCoeff();
+      c = (c - mx).exp();
+      const T lse = mx + std::log(c.sum());
+      T* g = grow(t);
+      for (int64_t k = 0; k < C; ++k) g[k] = xr[k] - lse;
+    }
+    src = grad;
+  }
+  auto gather = [&](int64_t t, int64_t lo, int64_t hi) {
+    const T* r = src + (t * N + n) * C;
+    for (int64_t s = lo; s <= hi; ++s) lp[s] = r[ext[s]];
+  };
+  auto band_lo = [&](int64_t t) { return std::max<int64_t>(0, S - 2 * (Tn - t)); };
+  auto band_hi = [&](int64_t t) { return std::min<int64_t>(S - 1, 2 * t + 1); };
+
+  // alpha (includes frame t's emission)
+  {
+    T* a0 = alpha + 2;
+    alpha[0] = alpha[1] = kNegInf<T>;
+    std::fill(a0, a0 + S, kNegInf<T>);
+    gather(0, 0, std::min<int64_t>(1, S - 1));
+    a0[0] = lp[0];
+    if (S > 1) a0[1] = lp[1];
+  }
+  for (int64_t t = 1; t < Tn; ++t) {
+    const int64_t lo = band_lo(t), hi = band_hi(t);
+    T* prev = alpha + (t - 1) * W + 2;
+    T* cur = prev + W;
+    cur[-2] = cur[-1] = kNegInf<T>;
+    gather(t, lo, hi);
+    lse3<T, true>(hi - lo + 1, prev + lo, prev + lo - 1, prev + lo - 2, m0 + lo, lp + lo,
+                  cur + lo);
+    fill_outside(cur, lo, hi, S);
+  }
+  const T* last = alpha + (Tn - 1) * W + 2;
+  T log_p = last[S - 1];
+  if (S > 1) {
+    const T a = last[S - 1], b = last[S - 2], m = std::max(a, b);
+    log_p = m == kNegInf<T> ? m : m + std::log(std::exp(a - m) + std::exp(b - m));
+  }
+  if (!(log_p > kNegInf<T>)) {  // only -inf scores reach the end (or NaN input)
+    losses[n] = std::isnan(log_p) ? log_p : std::numeric_limits<T>::infinity();
+    zero_rows(0);
+    return;
+  }
+  losses[n] = -log_p;
+  if (!grad) return;
+
+  // beta (excludes frame t's emission) in two rows, gradient of frame t on the way down
+  T* b = beta + 2;
+  T* en = e + 2;
+  std::fill(beta, beta + S + 4, kNegInf<T>);
+  b[S - 1] = T(0);
+  if (S > 1) b[S - 2] = T(0);
+  en[-2] = en[-1] = kNegInf<T>;
+  for (int64_t t = Tn - 1; t >= 0; --t) {
+    const int64_t lo = band_lo(t), hi = band_hi(t), nb = hi - lo + 1;
+    gather(t, lo, hi);  // before row t of grad (maybe holding the scores) is overwritten
+    const T* at = alpha + t * W + 2;
+    Arr<T>(occ + lo, nb) = (CArr<T>(at + lo, nb) + CArr<T>(b + lo, nb) - log_p).exp();
+    T* g = grow(t);
+    T blank_occ = 0;
+    for (int64_t s = lo + (lo & 1); s <= hi; s += 2) blank_occ += occ[s];
+    if (d.from_logits) {  // dz = softmax * sum(occ) - occ
+      T total = blank_occ;
+      for (int64_t s = lo | 1; s <= hi; s += 2) total += occ[s];
+      Arr<T> c(crow, C);
+      std::copy(g, g + C, crow);
+      c = c.exp() * (total * scale);
+      std::copy(crow, crow + C, g);
+    } else {
+      std::fill(g, g + C, T(0));
+    }
+    g[d.blank] -= blank_occ * scale;
+    for (int64_t s = lo | 1; s <= hi; s += 2) g[ext[s]] -= occ[s] * scale;
+    if (t == 0) break;
+    // beta_{t-1}(s) = lse(e(s), e(s+1), e(s+2) + mask) with e = lp_t + beta_t
+    Arr<T>(en + lo, nb) = CArr<T>(lp + lo, nb) + CArr<T>(b + lo, nb);
+    fill_outside(en, lo, hi, S + 2);
+    const int64_t lo1 = band_lo(t - 1), hi1 = band_hi(t - 1);
+    lse3<T, false>(hi1 - lo1 + 1, en + lo1, en + lo1 + 1, en + lo1 + 2, m0 + lo1 + 2, nullptr,
+                   b + lo1);
+    fill_outside(b, lo1, hi1, S + 2);
+  }
+  zero_rows(Tn);
+}
+
+}  // namespace
+
+int64_t ctc_workspace_bytes_cpu(int64_t N, int64_t C, const int64_t* input_lengths,
+                                const int64_t* target_lengths, bool from_logits,
+                                int64_t elem_size, int threads) {
+  const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, N)));
+  const Layout l = elem_size == 4
+                       ? make_layout<float>(N, C, input_lengths, target_lengths, from_logits)
+                       : make_layout<double>(N, C, input_lengths, target_lengths, from_logits);
+  return N == 0 ? 0 : l.per_thread() * nthr * elem_size;
+}
+
+template <typename T>
+void ctc_loss_cpu(const CtcDesc& d, const T* x, const T* scale, T* losses, T* grad) {
+  const int64_t N = d.N;
+  if (N == 0) return;
+  const Layout lay = make_layout<T>(N, d.C, d.input_lengths, d.target_lengths, d.from_logits);
+  const int nthr = static_cast<int>(std::min<int64_t>(get_num_threads(), N));
+  Buffer<T> ws(static_cast<size_t>(lay.per_thread() * nthr));
+  // Largest T_n * S_n first, handed out one at a time: balances ragged batches.
+  std::vector<int64_t> order(static_cast<size_t>(N));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  auto cost = [&](int64_t n) { return d.input_lengths[n] * (2 * d.target_lengths[n] + 1); };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return cost(a) > cost(b); });
+#pragma omp parallel num_threads(nthr) if (nthr > 1 && !omp_in_parallel())
+  {
+    DenormalsFlushed ftz;
+    T* mine = ws.data() + lay.per_thread() * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < N; ++k) {
+      const int64_t n = order[k];
+      ctc_utterance(d, x, n, scale[n], mine, lay, losses, grad);
+    }
+  }
+}
+
+template <typename T>
+void ctc_greedy_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C, int64_t blank,
+                    const int64_t* input_lengths, std::vector<std::vector<int64_t>>& tokens,
+                    std::vector<std::vector<int64_t>>& frames) {
+  tokens.assign(static_cast<size_t>(N), {});
+  frames.assign(static_cast<size_t>(N), {});
+  const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), N)));
+#pragma omp parallel for num_threads(nthr) schedule(dynamic, 1) if (nthr > 1 && !omp_in_parallel())
+  for (int64_t n = 0; n < N; ++n) {
+    int64_t prev = blank;
+    for (int64_t t = 0; t < input_lengths[n]; ++t) {
+      const T* r = log_probs + (t * N + n) * C;
+      const int64_t best = std::max_element(r, r + C) - r;  // first maximum on ties
+      if (best != blank && best != prev) {
+        tokens[n].push_back(best);
+        frames[n].push_back(t);
+      }
+      prev = best;
+    }
+  }
+}
+
+#define SEQCORE_INSTANTIATE(T)                                                            \
+  template void ctc_loss_cpu<T>(const CtcDesc&, const T*, const T*, T*, T*);             \
+  template void ctc_greedy_cpu<T>(const T*, int64_t, int64_t, int64_t, int64_t,         \
+                                  const int64_t*, std::vector<std::vector<int64_t>>&,    \
+                                  std::vector<std::vector<int64_t>>&);
+SEQCORE_INSTANTIATE(float)
+SEQCORE_INSTANTIATE(double)
+#undef SEQCORE_INSTANTIATE
+
+}  // namespace seqcore::cpu
