@@ -23,36 +23,60 @@ inline int64_t round_up(int64_t n) { return (n + kAlignElems - 1) / kAlignElems 
 template <typename T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// out[s] = add[s] + log(exp(a[s]) + exp(b[s]) + exp(c[s] + cmask[s])), s in [0, n); -inf
-// when all three are -inf. Shifted maps of one row give the alpha (b = a-1, c = a-2) and
-// beta (b = a+1, c = a+2) recursions. Every buffer is workspace at a fixed offset from a
-// 64-byte boundary, so Eigen splits the row into the same packet/scalar pieces on every
-// call and thread: results are bit-identical.
+// A row of states: state s lives at row[kLead + s]. Every row is -inf outside the band of
+// states being computed, so the recursions can run over whole SIMD packets: the band
+// [lo, hi] is widened to [lo rounded down, hi + 1 rounded up) to multiples of kLead, the
+// extra lanes read -inf pads (two before state 0, at least 18 after state S-1) and their
+// results are overwritten by the next fill. No scalar remainder: every state goes through
+// the same packet code, so results do not depend on where a band starts (determinism).
+constexpr int64_t kLead = kAlignElems;
+inline int64_t row_width(int64_t S) { return round_up(S + 2 * kLead + 2); }
+inline int64_t lanes_lo(int64_t lo) { return lo / kLead * kLead; }
+inline int64_t lanes_hi(int64_t hi) { return round_up(hi + 1); }
+
+namespace ei = Eigen::internal;
+
+// out[s] = [add[s] +] log(exp(a[s]) + exp(b[s]) + exp(c[s] + cmask[s])) for s in [s0, s1),
+// -inf when all three are -inf. Shifted pointers into one row give the alpha (b = a-1,
+// c = a-2) and beta (b = a+1, c = a+2) recursions.
 template <typename T, bool kAdd>
-inline void lse3(int64_t n, const T* a, const T* b, const T* c, const T* cmask, const T* add,
-                 T* out) {
-  if (n <= 0) return;
-  CArr<T> A(a, n), B(b, n), Cc(c, n), M(cmask, n);
-  Arr<T> O(out, n);
-  const T lowest = std::numeric_limits<T>::lowest();  // keeps -inf - m finite-free of NaN
-  const auto c2 = Cc + M;
-  const auto m = A.max(B).max(c2).max(lowest);
-  if constexpr (kAdd) {
-    O = CArr<T>(add, n) + m + ((A - m).exp() + (B - m).exp() + (c2 - m).exp()).log();
-  } else {
-    O = m + ((A - m).exp() + (B - m).exp() + (c2 - m).exp()).log();
+inline void lse3(int64_t s0, int64_t s1, const T* a, const T* b, const T* c, const T* cmask,
+                 const T* add, T* out) {
+  using P = typename ei::packet_traits<T>::type;
+  constexpr int64_t PS = ei::unpacket_traits<P>::size;
+  static_assert(kLead % PS == 0, "packets must tile the lanes");
+  const P ninf = ei::pset1<P>(kNegInf<T>);
+  const P lowest = ei::pset1<P>(std::numeric_limits<T>::lowest());
+  for (int64_t s = s0; s < s1; s += PS) {
+    const P pa = ei::ploadu<P>(a + s), pb = ei::ploadu<P>(b + s);
+    const P pc = ei::padd(ei::ploadu<P>(c + s), ei::ploadu<P>(cmask + s));
+    const P m = ei::pmax(ei::pmax(pa, pb), pc);
+    const P mf = ei::pmax(m, lowest);  // finite: -inf - mf stays -inf, never NaN
+    const P sum = ei::padd(ei::padd(ei::pexp(ei::psub(pa, mf)), ei::pexp(ei::psub(pb, mf))),
+                           ei::pexp(ei::psub(pc, mf)));
+    P r = ei::padd(mf, ei::plog(sum));
+    if constexpr (kAdd) r = ei::padd(r, ei::ploadu<P>(add + s));
+    r = ei::pselect(ei::pcmp_eq(m, ninf), ninf, r);
+    ei::pstoreu(out + s, r);
   }
 }
 
+// out[s] = exp(a[s] + b[s] - shift), s in [s0, s1).
 template <typename T>
-inline void fill_outside(T* row, int64_t lo, int64_t hi, int64_t width) {
-  std::fill(row, row + lo, kNegInf<T>);
-  std::fill(row + hi + 1, row + width, kNegInf<T>);
+inline void exp_sum(int64_t s0, int64_t s1, const T* a, const T* b, T shift, T* out) {
+  using P = typename ei::packet_traits<T>::type;
+  constexpr int64_t PS = ei::unpacket_traits<P>::size;
+  const P ps = ei::pset1<P>(shift);
+  for (int64_t s = s0; s < s1; s += PS)
+    ei::pstoreu(out + s, ei::pexp(ei::psub(ei::padd(ei::ploadu<P>(a + s), ei::ploadu<P>(b + s)), ps)));
 }
 
-struct Shape {
-  int64_t Tn, L, S;  // input length, target length, states 2L+1
-};
+// Sets a row (kLead + state indexing, width W) to -inf outside states [lo, hi].
+template <typename T>
+inline void fill_outside(T* row, int64_t lo, int64_t hi, int64_t W) {
+  std::fill(row, row + kLead + lo, kNegInf<T>);
+  std::fill(row + kLead + hi + 1, row + W, kNegInf<T>);
+}
 
 // Per-thread workspace layout (elements of T), each part starting on a 64-byte boundary.
 struct Layout {
@@ -63,18 +87,18 @@ struct Layout {
 template <typename T>
 Layout make_layout(int64_t N, int64_t C, const int64_t* input_lengths,
                    const int64_t* target_lengths, bool from_logits) {
-  int64_t amax = 0, smax = 1;
+  int64_t amax = 0, wmax = row_width(1);
   for (int64_t n = 0; n < N; ++n) {
-    const int64_t S = 2 * target_lengths[n] + 1;
-    amax = std::max(amax, input_lengths[n] * (S + 2));
-    smax = std::max(smax, S);
+    const int64_t W = row_width(2 * target_lengths[n] + 1);
+    amax = std::max(amax, input_lengths[n] * W);
+    wmax = std::max(wmax, W);
   }
   Layout l;
-  l.alpha = round_up(amax);
-  l.row = round_up(smax + 4);  // two pads on each side of the states
+  l.alpha = amax;
+  l.row = wmax;
   l.crow = from_logits ? round_up(C) : 0;
   // extended labels l' as int64 in the float buffer: sizeof(int64_t)/sizeof(T) slots each
-  l.labels = round_up(l.row * int64_t(sizeof(int64_t) / sizeof(T)));
+  l.labels = round_up(wmax * int64_t(sizeof(int64_t) / sizeof(T)));
   return l;
 }
 
@@ -83,12 +107,12 @@ template <typename T>
 void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, const Layout& lay,
                    T* losses, T* grad) {
   const int64_t C = d.C, N = d.N, Tn = d.input_lengths[n], L = d.target_lengths[n];
-  const int64_t S = 2 * L + 1, W = S + 2;
+  const int64_t S = 2 * L + 1, W = row_width(S);
   const int64_t* lab = d.targets + d.target_offsets[n];
-  T* alpha = ws;                       // [Tn, W]: state s of frame t at alpha[t*W + 2 + s]
+  T* alpha = ws;                       // [Tn, W] rows of states, frame t at alpha + t*W
   T* lp = alpha + lay.alpha;           // lp[s] = log_probs[t, l'_s] of the current frame
   T* mask = lp + lay.row;              // 0 where state s may skip from s-2, else -inf
-  T* beta = mask + lay.row;            // beta_t (two leading and two trailing pads)
+  T* beta = mask + lay.row;            // beta_t
   T* e = beta + lay.row;               // lp + beta_t, the input of beta_{t-1}
   T* occ = e + lay.row;                // occupancy exp(alpha + beta - log p) of frame t
   T* crow = occ + lay.row;             // [C] scratch for log_softmax (logits only)
@@ -108,11 +132,10 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     return;
   }
   for (int64_t s = 0; s < S; ++s) ext[s] = (s & 1) ? lab[s >> 1] : d.blank;
-  // mask[s + 2] belongs to state s; two leading pads, two trailing (beta reads s+2 <= S+1)
-  std::fill(mask, mask + S + 4, kNegInf<T>);
+  std::fill(mask, mask + W, kNegInf<T>);
   for (int64_t s = 3; s < S; s += 2)
-    if (ext[s] != ext[s - 2]) mask[s + 2] = T(0);
-  const T* m0 = mask + 2;
+    if (ext[s] != ext[s - 2]) mask[kLead + s] = T(0);
+  std::fill(lp, lp + W, T(0));  // lanes outside the band: finite, never NaN
 
   // Scores of frame t: log_probs rows, or log_softmax(logits) written into the grad rows.
   const T* src = x;
@@ -131,31 +154,27 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
   }
   auto gather = [&](int64_t t, int64_t lo, int64_t hi) {
     const T* r = src + (t * N + n) * C;
-    for (int64_t s = lo; s <= hi; ++s) lp[s] = r[ext[s]];
+    for (int64_t s = lo; s <= hi; ++s) lp[kLead + s] = r[ext[s]];
   };
+  // States that can still reach the end, and that can be reached from the start.
   auto band_lo = [&](int64_t t) { return std::max<int64_t>(0, S - 2 * (Tn - t)); };
   auto band_hi = [&](int64_t t) { return std::min<int64_t>(S - 1, 2 * t + 1); };
 
   // alpha (includes frame t's emission)
-  {
-    T* a0 = alpha + 2;
-    alpha[0] = alpha[1] = kNegInf<T>;
-    std::fill(a0, a0 + S, kNegInf<T>);
-    gather(0, 0, std::min<int64_t>(1, S - 1));
-    a0[0] = lp[0];
-    if (S > 1) a0[1] = lp[1];
-  }
+  std::fill(alpha, alpha + W, kNegInf<T>);
+  gather(0, 0, std::min<int64_t>(1, S - 1));
+  alpha[kLead] = lp[kLead];
+  if (S > 1) alpha[kLead + 1] = lp[kLead + 1];
   for (int64_t t = 1; t < Tn; ++t) {
     const int64_t lo = band_lo(t), hi = band_hi(t);
-    T* prev = alpha + (t - 1) * W + 2;
-    T* cur = prev + W;
-    cur[-2] = cur[-1] = kNegInf<T>;
+    const T* prev = alpha + (t - 1) * W + kLead;
+    T* cur = alpha + t * W;
     gather(t, lo, hi);
-    lse3<T, true>(hi - lo + 1, prev + lo, prev + lo - 1, prev + lo - 2, m0 + lo, lp + lo,
-                  cur + lo);
-    fill_outside(cur, lo, hi, S);
+    lse3<T, true>(lanes_lo(lo), lanes_hi(hi), prev, prev - 1, prev - 2, mask + kLead,
+                  lp + kLead, cur + kLead);
+    fill_outside(cur, lo, hi, W);
   }
-  const T* last = alpha + (Tn - 1) * W + 2;
+  const T* last = alpha + (Tn - 1) * W + kLead;
   T log_p = last[S - 1];
   if (S > 1) {
     const T a = last[S - 1], b = last[S - 2], m = std::max(a, b);
@@ -170,17 +189,15 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
   if (!grad) return;
 
   // beta (excludes frame t's emission) in two rows, gradient of frame t on the way down
-  T* b = beta + 2;
-  T* en = e + 2;
-  std::fill(beta, beta + S + 4, kNegInf<T>);
+  T* b = beta + kLead;
+  T* en = e + kLead;
+  std::fill(beta, beta + W, kNegInf<T>);
   b[S - 1] = T(0);
   if (S > 1) b[S - 2] = T(0);
-  en[-2] = en[-1] = kNegInf<T>;
   for (int64_t t = Tn - 1; t >= 0; --t) {
-    const int64_t lo = band_lo(t), hi = band_hi(t), nb = hi - lo + 1;
+    const int64_t lo = band_lo(t), hi = band_hi(t);
     gather(t, lo, hi);  // before row t of grad (maybe holding the scores) is overwritten
-    const T* at = alpha + t * W + 2;
-    Arr<T>(occ + lo, nb) = (CArr<T>(at + lo, nb) + CArr<T>(b + lo, nb) - log_p).exp();
+    exp_sum(lanes_lo(lo), lanes_hi(hi), alpha + t * W + kLead, b, log_p, occ);
     T* g = grow(t);
     T blank_occ = 0;
     for (int64_t s = lo + (lo & 1); s <= hi; s += 2) blank_occ += occ[s];
@@ -198,12 +215,12 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     for (int64_t s = lo | 1; s <= hi; s += 2) g[ext[s]] -= occ[s] * scale;
     if (t == 0) break;
     // beta_{t-1}(s) = lse(e(s), e(s+1), e(s+2) + mask) with e = lp_t + beta_t
-    Arr<T>(en + lo, nb) = CArr<T>(lp + lo, nb) + CArr<T>(b + lo, nb);
-    fill_outside(en, lo, hi, S + 2);
+    for (int64_t s = lanes_lo(lo), s1 = lanes_hi(hi); s < s1; ++s) en[s] = lp[kLead + s] + b[s];
+    fill_outside(e, lo, hi, W);
     const int64_t lo1 = band_lo(t - 1), hi1 = band_hi(t - 1);
-    lse3<T, false>(hi1 - lo1 + 1, en + lo1, en + lo1 + 1, en + lo1 + 2, m0 + lo1 + 2, nullptr,
-                   b + lo1);
-    fill_outside(b, lo1, hi1, S + 2);
+    lse3<T, false>(lanes_lo(lo1), lanes_hi(hi1), en, en + 1, en + 2, mask + kLead + 2, nullptr,
+                   b);
+    fill_outside(beta, lo1, hi1, W);
   }
   zero_rows(Tn);
 }
