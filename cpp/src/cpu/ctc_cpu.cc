@@ -50,10 +50,12 @@ inline void lse3(int64_t s0, int64_t s1, const T* a, const T* b, const T* c, con
   for (int64_t s = s0; s < s1; s += PS) {
     const P pa = ei::ploadu<P>(a + s), pb = ei::ploadu<P>(b + s);
     const P pc = ei::padd(ei::ploadu<P>(c + s), ei::ploadu<P>(cmask + s));
-    const P m = ei::pmax(ei::pmax(pa, pb), pc);
+    // m = max of the three, u and v the other two: exp(m - m) = 1 needs no exp.
+    const P hi = ei::pmax(pa, pb), v = ei::pmin(pa, pb);
+    const P m = ei::pmax(hi, pc), u = ei::pmin(hi, pc);
     const P mf = ei::pmax(m, lowest);  // finite: -inf - mf stays -inf, never NaN
-    const P sum = ei::padd(ei::padd(ei::pexp(ei::psub(pa, mf)), ei::pexp(ei::psub(pb, mf))),
-                           ei::pexp(ei::psub(pc, mf)));
+    const P sum = ei::padd(ei::padd(ei::pset1<P>(T(1)), ei::pexp(ei::psub(u, mf))),
+                           ei::pexp(ei::psub(v, mf)));
     P r = ei::padd(mf, ei::plog(sum));
     if constexpr (kAdd) r = ei::padd(r, ei::ploadu<P>(add + s));
     r = ei::pselect(ei::pcmp_eq(m, ninf), ninf, r);
@@ -152,9 +154,13 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     }
     src = grad;
   }
+  bool nan = false;  // the min/max network of lse3 would drop NaN: track it here
   auto gather = [&](int64_t t, int64_t lo, int64_t hi) {
     const T* r = src + (t * N + n) * C;
-    for (int64_t s = lo; s <= hi; ++s) lp[kLead + s] = r[ext[s]];
+    for (int64_t s = lo; s <= hi; ++s) {
+      lp[kLead + s] = r[ext[s]];
+      nan |= std::isnan(lp[kLead + s]);
+    }
   };
   // States that can still reach the end, and that can be reached from the start.
   auto band_lo = [&](int64_t t) { return std::max<int64_t>(0, S - 2 * (Tn - t)); };
@@ -180,8 +186,15 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     const T a = last[S - 1], b = last[S - 2], m = std::max(a, b);
     log_p = m == kNegInf<T> ? m : m + std::log(std::exp(a - m) + std::exp(b - m));
   }
-  if (!(log_p > kNegInf<T>)) {  // only -inf scores reach the end (or NaN input)
-    losses[n] = std::isnan(log_p) ? log_p : std::numeric_limits<T>::infinity();
+  if (nan || std::isnan(log_p)) {  // NaN in, NaN out
+    losses[n] = std::numeric_limits<T>::quiet_NaN();
+    zero_rows(0);
+    if (grad)
+      for (int64_t t = 0; t < Tn; ++t) std::fill(grow(t), grow(t) + C, losses[n]);
+    return;
+  }
+  if (!(log_p > kNegInf<T>)) {  // only -inf scores reach the end
+    losses[n] = std::numeric_limits<T>::infinity();
     zero_rows(0);
     return;
   }
