@@ -122,6 +122,75 @@ py::list greedy_py(py::handle x_o, py::handle input_lengths, int64_t blank) {
   return greedy_typed<double>(x, input_lengths, blank);
 }
 
+// A Python language model (start / score / finish); its states stay Python objects, the
+// search sees their indices. Called with the GIL held: the search then runs serially.
+struct PyLanguageModel : CtcLanguageModel {
+  py::object lm;
+  std::vector<py::object> states;
+  explicit PyLanguageModel(py::object m) : lm(std::move(m)) {}
+  int64_t keep(py::object s) {
+    states.push_back(std::move(s));
+    return int64_t(states.size()) - 1;
+  }
+  int64_t start() override { return keep(lm.attr("start")()); }
+  double score(int64_t state, int64_t token, int64_t* next) override {
+    py::object r = lm.attr("score")(states[state], token);
+    py::tuple tup = r.cast<py::tuple>();
+    if (tup.size() != 2)
+      throw py::type_error("lm.score(state, token) must return (new_state, logp)");
+    *next = keep(tup[0]);
+    return tup[1].cast<double>();
+  }
+  double finish(int64_t state) override { return lm.attr("finish")(states[state]).cast<double>(); }
+};
+
+template <typename T>
+py::list beam_typed(const py::array& x_any, py::handle input_lengths_o,
+                    const CtcBeamOptions& o, py::object lm_o) {
+  auto x = py::array_t<T, py::array::c_style>::ensure(x_any);
+  const int64_t T_ = x.shape(0), N = x.shape(1), C = x.shape(2);
+  auto lengths = indices(input_lengths_o, "input_lengths", {N}, "[N]");
+  std::vector<std::vector<CtcHypothesis>> out;
+  if (lm_o.is_none()) {
+    py::gil_scoped_release nogil;
+    ctc_beam_search<T>(x.data(), T_, N, C, lengths.data(), o, nullptr, true, out);
+  } else {
+    for (const char* name : {"start", "score", "finish"})
+      if (!py::hasattr(lm_o, name))
+        throw py::type_error(std::string("lm: expected an object with start(), score(state, "
+                                         "token) and finish(state); it has no ") + name + "()");
+    PyLanguageModel lm(lm_o);
+    ctc_beam_search<T>(x.data(), T_, N, C, lengths.data(), o, &lm, false, out);
+  }
+  py::list result;
+  for (const auto& hyps : out) {
+    py::list l;
+    for (const auto& h : hyps)
+      l.append(py::make_tuple(py::array_t<int64_t>(h.tokens.size(), h.tokens.data()), h.score));
+    result.append(l);
+  }
+  return result;
+}
+
+py::list beam_py(py::handle x_o, py::handle input_lengths, int64_t beam_width, int64_t blank,
+                 int64_t n_best, double beam_threshold, int64_t token_top_k,
+                 double token_min_logp, py::object lm, double lm_weight, double word_score,
+                 int64_t word_delimiter) {
+  py::array x = as_scores(x_o, "log_probs");
+  CtcBeamOptions o;
+  o.beam_width = beam_width;
+  o.blank = blank;
+  o.n_best = n_best;
+  o.beam_threshold = beam_threshold;
+  o.token_top_k = token_top_k;
+  o.token_min_logp = token_min_logp;
+  o.lm_weight = lm_weight;
+  o.word_score = word_score;
+  o.word_delimiter = word_delimiter;
+  if (float_kind(x, "log_probs") == 's') return beam_typed<float>(x, input_lengths, o, lm);
+  return beam_typed<double>(x, input_lengths, o, lm);
+}
+
 }  // namespace
 
 void register_ctc(py::module_& m) {
@@ -138,6 +207,12 @@ void register_ctc(py::module_& m) {
   m.def("ctc_greedy_decode", &greedy_py, py::arg("log_probs"), py::arg("input_lengths"),
         py::arg("blank"),
         "Best-path CTC decoding: list of (tokens, frames) int64 arrays per utterance.");
+  m.def("ctc_beam_search", &beam_py, py::arg("log_probs"), py::arg("input_lengths"),
+        py::arg("beam_width"), py::arg("blank"), py::arg("n_best"), py::arg("beam_threshold"),
+        py::arg("token_top_k"), py::arg("token_min_logp"), py::arg("lm"),
+        py::arg("lm_weight"), py::arg("word_score"), py::arg("word_delimiter"),
+        "Prefix beam search: per utterance a list of (tokens, score). Use "
+        "seqcore.ctc_beam_search.");
 }
 
 }  // namespace seqcore

@@ -332,3 +332,172 @@ def test_nan_input_gives_nan_loss():
     lp[0, 0, 0] = np.nan
     losses, _ = seqcore.ctc_loss(lp, tg, il, tl, reduction="none")
     assert np.isnan(losses[0]) and np.isfinite(losses[1])
+
+
+# ------------------------------------------------------------------------- beam search
+
+
+def exhaustive_labelings(lp, blank, lm=None, lm_weight=0.0, word_score=0.0):
+    """{label tuple: score} over all label sequences by summing all C^T alignments."""
+    T, C = lp.shape
+    scores = {}
+    for p in itertools.product(range(C), repeat=T):
+        lab = tuple(c for i, c in enumerate(p) if c != blank and (i == 0 or c != p[i - 1]))
+        s = lp[np.arange(T), list(p)].sum()
+        scores[lab] = np.logaddexp(scores.get(lab, -np.inf), s)
+    if lm is not None or word_score:
+        for lab in scores:
+            bonus = word_score * len(lab)
+            if lm is not None:
+                state, tot = lm.start(), 0.0
+                for c in lab:
+                    state, l = lm.score(state, c)
+                    tot += l
+                bonus += lm_weight * (tot + lm.finish(state))
+            scores[lab] += bonus
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+@pytest.mark.parametrize("T,C,blank", [(1, 3, 0), (4, 3, 0), (5, 3, 2), (4, 4, 1)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_beam_equals_exhaustive_search(rng, T, C, blank, dtype):
+    N = 2
+    lp = log_softmax(rng.standard_normal((T, N, C)) * 1.5).astype(dtype)
+    il = np.array([T, max(T - 1, 0)])
+    out = seqcore.ctc_beam_search(lp, il, beam_width=500, blank=blank, n_best=4)
+    for n in range(N):
+        best = exhaustive_labelings(lp[:il[n], n].astype(np.float64), blank)[:len(out[n])]
+        assert len(out[n]) == min(4, len(exhaustive_labelings(lp[:il[n], n], blank)))
+        for (tokens, score), (lab, ref_score) in zip(out[n], best):
+            assert tuple(tokens) == lab
+            np.testing.assert_allclose(score, ref_score, rtol=1e-6 if dtype == np.float32
+                                       else 1e-12)
+
+
+def test_beam_with_lm_equals_exhaustive_search(rng):
+    lm = seqcore.NGramLM("ab ba\nabba\nbab", [None, "a", "b", " "], order=2)
+    lp = log_softmax(rng.standard_normal((4, 1, 4)))
+    out = seqcore.ctc_beam_search(lp, np.array([4]), beam_width=500, n_best=5, lm=lm,
+                                  lm_weight=0.7, word_score=0.3)
+    best = exhaustive_labelings(lp[:, 0], 0, lm, 0.7, 0.3)[:5]
+    for (tokens, score), (lab, ref_score) in zip(out[0], best):
+        assert tuple(tokens) == lab
+        np.testing.assert_allclose(score, ref_score, rtol=1e-12)
+    # word_delimiter: a word bonus per run of non-delimiters
+    out = seqcore.ctc_beam_search(lp, np.array([4]), beam_width=500, n_best=5,
+                                  word_score=1.0, word_delimiter=3)
+    plain = dict(exhaustive_labelings(lp[:, 0], 0))
+    for tokens, score in out[0]:
+        words = sum(1 for i, c in enumerate(tokens) if c != 3 and (i == 0 or tokens[i - 1] == 3))
+        np.testing.assert_allclose(score, plain[tuple(tokens)] + words, rtol=1e-12)
+
+
+def test_beam_pruning_knobs(rng, restore_num_threads):
+    lp = log_softmax(rng.standard_normal((8, 5, 6)) * 2)
+    il = np.array([8, 7, 0, 3, 8])
+    full = seqcore.ctc_beam_search(lp, il, beam_width=8, n_best=3)
+    assert full[2] == [(full[2][0][0], 0.0)] and full[2][0][0].size == 0  # no frames
+    top1 = seqcore.ctc_beam_search(lp, il, beam_width=8, token_top_k=1)
+    for n in range(5):     # only each frame's best label may extend: a subsequence of greedy
+        allowed = set(np.argmax(lp[:il[n], n], axis=1).tolist())
+        assert set(top1[n][0][0].tolist()) <= allowed
+    none = seqcore.ctc_beam_search(lp, il, token_min_logp=np.inf)
+    assert all(h[0][0].size == 0 for h in none)
+    narrow = seqcore.ctc_beam_search(lp, il, beam_width=8, n_best=8, beam_threshold=1e-9)
+    assert all(len(h) == 1 for h in narrow)
+    # threads: identical results
+    seqcore.set_num_threads(1)
+    one = seqcore.ctc_beam_search(lp, il, beam_width=8, n_best=3)
+    for a, b in zip(one, full):
+        assert [(tuple(t), s) for t, s in a] == [(tuple(t), s) for t, s in b]
+
+
+def test_beam_lm_hook_errors_propagate(rng):
+    class Broken:
+        def start(self):
+            return 0
+
+        def score(self, state, token):
+            raise RuntimeError("lm failed")
+
+        def finish(self, state):
+            return 0.0
+
+    lp = log_softmax(rng.standard_normal((3, 1, 3)))
+    with pytest.raises(RuntimeError, match="lm failed"):
+        seqcore.ctc_beam_search(lp, np.array([3]), lm=Broken())
+    with pytest.raises(TypeError, match="lm"):
+        seqcore.ctc_beam_search(lp, np.array([3]), lm=object())
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(beam_width=0), ValueError, "beam_width"),
+    (dict(beam_width=2, n_best=3), ValueError, "n_best"),
+    (dict(token_top_k=0), ValueError, "token_top_k"),
+    (dict(beam_threshold=-1.0), ValueError, "beam_threshold"),
+    (dict(word_delimiter=0), ValueError, "word_delimiter"),
+    (dict(word_delimiter=3), ValueError, "word_delimiter"),
+    (dict(blank=3), ValueError, "blank"),
+    (dict(input_lengths=np.array([4])), ValueError, "input_lengths"),
+    (dict(input_lengths=np.array([1, 1])), ValueError, "input_lengths"),
+    (dict(log_probs=np.zeros((3, 1, 3), np.int32)), TypeError, "log_probs"),
+    (dict(log_probs=np.zeros((3, 3))), ValueError, "log_probs"),
+])
+def test_beam_bad_input(kw, exc, match):
+    args = dict(log_probs=np.zeros((3, 1, 3)), input_lengths=np.array([3]))
+    args.update(kw)
+    with pytest.raises(exc, match=match):
+        seqcore.ctc_beam_search(**args)
+
+
+# ------------------------------------------------------------------------- n-gram LM
+
+TEXT = "the cat sat on the mat\nthe dog sat\na cat and a dog\n"
+ALPHABET = [None] + list("abcdefghijklmnopqrstuvwxyz ")
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@pytest.mark.parametrize("smoothing", ["kneser-ney", "add-k"])
+def test_ngram_sums_to_one(order, smoothing):
+    lm = seqcore.NGramLM(TEXT, ALPHABET, order=order, smoothing=smoothing)
+    states = [lm.start()]
+    for text in ("th", "the c", "zq", "xyz ", "a"):        # seen and unseen contexts
+        s = lm.start()
+        for tok in lm.encode(text):
+            s, _ = lm.score(s, tok)
+        states.append(s)
+    for s in states:
+        total = sum(np.exp(lm.score(s, t)[1]) for t in lm.tokens) + np.exp(lm.finish(s))
+        np.testing.assert_allclose(total, 1.0, rtol=1e-12)
+
+
+def test_ngram_values():
+    # add-k by hand: order 1, counts of "ab\nb" = a:1 b:2 end:2, V = 2 + end, k = 1
+    lm = seqcore.NGramLM("ab\nb", [None, "a", "b"], order=1, smoothing="add-k", k=1.0)
+    np.testing.assert_allclose(np.exp(lm.score((), 1)[1]), (1 + 1) / (5 + 3))
+    np.testing.assert_allclose(np.exp(lm.finish(())), (2 + 1) / (5 + 3))
+    # Kneser-Ney bigram by hand on "ab\nb": D = 0.5, vocab {a, b, end}
+    lm = seqcore.NGramLM("ab\nb", [None, "a", "b"], order=2, discount=0.5)
+    # continuation counts of the unigrams: a after {BOS}, b after {a, BOS}, end after {b}
+    p1 = {1: (1 - .5) / 4 + .5 * 3 / 4 / 3, 2: (2 - .5) / 4 + .5 * 3 / 4 / 3,
+          -2: (1 - .5) / 4 + .5 * 3 / 4 / 3}
+    # context "a": seen once, followed by b
+    np.testing.assert_allclose(np.exp(lm.score((1,), 2)[1]), (1 - .5) / 1 + .5 * 1 / 1 * p1[2])
+    np.testing.assert_allclose(np.exp(lm.score((1,), 1)[1]), .5 * p1[1])
+    # a text of the training set scores higher than a shuffled one
+    lm = seqcore.NGramLM(TEXT, ALPHABET, order=3)
+    assert lm.log_prob("the cat") > lm.log_prob("tca eht")
+
+
+def test_ngram_bad_input():
+    with pytest.raises(ValueError, match="order"):
+        seqcore.NGramLM(TEXT, ALPHABET, order=0)
+    with pytest.raises(ValueError, match="smoothing"):
+        seqcore.NGramLM(TEXT, ALPHABET, smoothing="good-turing")
+    with pytest.raises(ValueError, match="alphabet"):
+        seqcore.NGramLM(TEXT, [None, "a", "a"])
+    with pytest.raises(ValueError, match="discount"):
+        seqcore.NGramLM(TEXT, ALPHABET, discount=1.5)
+    lm = seqcore.NGramLM(TEXT, ALPHABET)
+    with pytest.raises(ValueError, match="token"):
+        lm.score(lm.start(), 0)                               # the blank

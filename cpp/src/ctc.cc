@@ -113,11 +113,40 @@ void ctc_greedy_decode(const T* log_probs, int64_t T_, int64_t N, int64_t C, int
   cpu::ctc_greedy_cpu(log_probs, T_, N, C, blank, input_lengths, tokens, frames);
 }
 
+template <typename T>
+void ctc_beam_search(const T* log_probs, int64_t T_, int64_t N, int64_t C,
+                     const int64_t* input_lengths, const CtcBeamOptions& o,
+                     CtcLanguageModel* lm, bool lm_thread_safe,
+                     std::vector<std::vector<CtcHypothesis>>& out) {
+  check(C >= 1, "log_probs: expected C >= 1 classes");
+  check(o.blank >= 0 && o.blank < C, "blank: expected an index in [0, C=" + std::to_string(C) +
+                                         "), got " + std::to_string(o.blank));
+  check(o.beam_width >= 1, "beam_width: expected >= 1, got " + std::to_string(o.beam_width));
+  check(o.n_best >= 1 && o.n_best <= o.beam_width,
+        "n_best: expected in [1, beam_width=" + std::to_string(o.beam_width) + "], got " +
+            std::to_string(o.n_best));
+  check(o.token_top_k >= 0, "token_top_k: expected >= 1");
+  check(!(o.beam_threshold < 0), "beam_threshold: expected > 0");
+  check(o.word_delimiter == -1 || (o.word_delimiter >= 0 && o.word_delimiter < C &&
+                                   o.word_delimiter != o.blank),
+        "word_delimiter: expected a class in [0, C=" + std::to_string(C) +
+            ") other than blank, got " + std::to_string(o.word_delimiter));
+  for (int64_t n = 0; n < N; ++n)
+    check(input_lengths[n] >= 0 && input_lengths[n] <= T_,
+          "input_lengths: every length must be in [0, T=" + std::to_string(T_) +
+              "], got input_lengths[" + std::to_string(n) + "] = " +
+              std::to_string(input_lengths[n]));
+  cpu::ctc_beam_search_cpu(log_probs, T_, N, C, input_lengths, o, lm, lm_thread_safe, out);
+}
+
 #define SEQCORE_INSTANTIATE(T)                                                              \
   template void ctc_loss<T>(const CtcDesc&, const T*, CtcReduction, bool, T*, T*, T*);     \
   template void ctc_greedy_decode<T>(const T*, int64_t, int64_t, int64_t, int64_t,         \
                                      const int64_t*, std::vector<std::vector<int64_t>>&,   \
-                                     std::vector<std::vector<int64_t>>&);
+                                     std::vector<std::vector<int64_t>>&);         \
+  template void ctc_beam_search<T>(const T*, int64_t, int64_t, int64_t, const int64_t*,    \
+                                   const CtcBeamOptions&, CtcLanguageModel*, bool,         \
+                                   std::vector<std::vector<CtcHypothesis>>&);
 SEQCORE_INSTANTIATE(float)
 SEQCORE_INSTANTIATE(double)
 #undef SEQCORE_INSTANTIATE

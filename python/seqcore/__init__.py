@@ -10,7 +10,9 @@ from ._core import build_info, get_num_threads, set_num_threads
 from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,
                   lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward)
 from .layers import GRU, LSTM, RNN
-from .ctc import ctc_greedy_decode, ctc_loss, ctc_loss_from_logits, ctc_workspace_bytes
+from .ctc import (ctc_beam_search, ctc_greedy_decode, ctc_loss, ctc_loss_from_logits,
+                  ctc_workspace_bytes)
+from .ngram import NGramLM
 
 try:
     __version__ = _version("seqcore")
@@ -24,4 +26,5 @@ __all__ = [
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
     "ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
+    "ctc_beam_search", "NGramLM",
 ]

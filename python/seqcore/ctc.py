@@ -25,7 +25,8 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode"]
+__all__ = ["ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
+           "ctc_beam_search"]
 
 _ARGS = """
     targets : ndarray of int32/int64
@@ -162,3 +163,87 @@ def ctc_greedy_decode(log_probs, input_lengths, blank=0):
     """
     return [tuple(p) for p in _core.ctc_greedy_decode(log_probs, input_lengths,
                                                        _check_blank(blank))]
+
+
+def ctc_beam_search(log_probs, input_lengths, beam_width=16, blank=0, n_best=1,
+                    beam_threshold=None, token_top_k=None, token_min_logp=None, lm=None,
+                    lm_weight=0.0, word_score=0.0, word_delimiter=None):
+    """CTC prefix beam search (Hannun et al. 2014, algorithm 1), optionally with a language
+    model.
+
+    Each prefix keeps two log scores, ending in blank and ending in its last label; all the
+    alignments of a prefix are merged by log-add (a true prefix search, not the Viterbi
+    max-merge of flashlight's default). A prefix is ranked by
+    ``log p_ctc(prefix) + lm_weight * log p_lm(prefix) + word_score * words(prefix)``; at
+    the end ``lm_weight * lm.finish(state)`` is added.
+
+    Parameters
+    ----------
+    log_probs : ndarray [T, N, C], float32 or float64
+        Per-frame log-probabilities (log_softmax outputs).
+    input_lengths : ndarray [N] of int32/int64
+        Frames of each utterance, ``0 <= input_lengths[n] <= T``.
+    beam_width : int >= 1
+        Prefixes kept after each frame (K).
+    blank : int
+        Index of the blank class.
+    n_best : int in [1, beam_width]
+        Hypotheses returned per utterance, best first.
+    beam_threshold : float > 0 or None
+        Also drop prefixes scoring more than this below the best one.
+    token_top_k : int >= 1 or None
+        Extend prefixes only by the k most probable labels of each frame.
+    token_min_logp : float or None
+        Extend prefixes only by labels with ``log_probs >= token_min_logp`` at that frame.
+    lm : object or None
+        Language model over class indices: ``start() -> state``,
+        ``score(state, token) -> (new_state, logp)`` and ``finish(state) -> logp`` (e.g.
+        :class:`seqcore.NGramLM`). A Python model is called with the GIL held, so with
+        ``lm`` the utterances are decoded one after another on the calling thread; without
+        it the search runs in C++ in parallel over utterances (OpenMP) with the GIL
+        released. Each distinct prefix is scored once (prefixes are trie nodes).
+    lm_weight : float
+        Weight of the LM log-probability (alpha in Hannun et al.).
+    word_score : float
+        Bonus per word (beta in Hannun et al.): per label when ``word_delimiter`` is None,
+        else per run of labels other than the delimiter.
+    word_delimiter : int or None
+        Class index of the word separator (e.g. space), not blank.
+
+    Returns
+    -------
+    list of N lists of ``(tokens, score)``: int64 label arrays and their scores (float,
+    nats), best first.
+
+    Raises
+    ------
+    TypeError for a non-float ``log_probs``, non-integer lengths or an ``lm`` without
+    start/score/finish; ValueError for wrong shapes, lengths outside ``[0, T]``, an invalid
+    ``blank``/``word_delimiter``, ``beam_width < 1``, ``n_best`` outside ``[1, beam_width]``,
+    ``token_top_k < 1`` or ``beam_threshold <= 0``. Errors raised by ``lm`` propagate.
+    """
+    def opt_int(v, name, lo):
+        if v is None:
+            return None
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
+        if v < lo:
+            raise ValueError(f"{name}: expected >= {lo}, got {v}")
+        return int(v)
+
+    beam_width = opt_int(beam_width, "beam_width", 1)
+    if beam_width is None:
+        raise TypeError("beam_width: expected an int, got None")
+    n_best = opt_int(n_best, "n_best", 1)
+    top_k = opt_int(token_top_k, "token_top_k", 1)
+    if beam_threshold is not None and not float(beam_threshold) > 0:
+        raise ValueError(f"beam_threshold: expected > 0 or None, got {beam_threshold}")
+    delim = -1 if word_delimiter is None else _check_blank(word_delimiter)
+    if delim < 0 and word_delimiter is not None:
+        raise ValueError(f"word_delimiter: expected a class index, got {word_delimiter}")
+    out = _core.ctc_beam_search(
+        log_probs, input_lengths, beam_width, _check_blank(blank), n_best,
+        0.0 if beam_threshold is None else float(beam_threshold), 0 if top_k is None else top_k,
+        -np.inf if token_min_logp is None else float(token_min_logp), lm, float(lm_weight),
+        float(word_score), delim)
+    return [[(tokens, float(score)) for tokens, score in hyps] for hyps in out]

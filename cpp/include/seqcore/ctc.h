@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -74,5 +75,39 @@ template <typename T>
 void ctc_greedy_decode(const T* log_probs, int64_t T_, int64_t N, int64_t C, int64_t blank,
                        const int64_t* input_lengths, std::vector<std::vector<int64_t>>& tokens,
                        std::vector<std::vector<int64_t>>& frames);
+
+// Language model used by the beam search (Hannun et al. 2014): states are handles the
+// model hands out; score() returns log p(token | state) and the successor state's handle.
+struct CtcLanguageModel {
+  virtual ~CtcLanguageModel() = default;
+  virtual int64_t start() = 0;
+  virtual double score(int64_t state, int64_t token, int64_t* next_state) = 0;
+  virtual double finish(int64_t state) = 0;  // log p(end of sequence | state)
+};
+
+struct CtcBeamOptions {
+  int64_t beam_width = 16;
+  int64_t blank = 0;
+  int64_t n_best = 1;
+  double beam_threshold = 0;   // > 0: drop prefixes scoring below best - threshold
+  int64_t token_top_k = 0;     // > 0: extend only by the k best tokens of a frame
+  double token_min_logp = -std::numeric_limits<double>::infinity();  // ... or those >= this
+  double lm_weight = 0, word_score = 0;
+  int64_t word_delimiter = -1;  // -1: every token is a word (word_score per token)
+};
+
+struct CtcHypothesis {
+  std::vector<int64_t> tokens;
+  double score = 0;  // log p_ctc + lm_weight * log p_lm + word_score * words
+};
+
+// Prefix beam search over log_probs [T, N, C] (blank / non-blank prefix scores merged by
+// log-add). Parallel over utterances unless lm is given and not thread-safe (then serial,
+// on the calling thread: a Python model needs the GIL). out: [N] lists of <= n_best.
+template <typename T>
+void ctc_beam_search(const T* log_probs, int64_t T_, int64_t N, int64_t C,
+                     const int64_t* input_lengths, const CtcBeamOptions& options,
+                     CtcLanguageModel* lm, bool lm_thread_safe,
+                     std::vector<std::vector<CtcHypothesis>>& out);
 
 }  // namespace seqcore

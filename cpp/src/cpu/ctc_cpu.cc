@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <unordered_map>
 
 namespace seqcore::cpu {
 namespace {
@@ -297,11 +298,160 @@ void ctc_greedy_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C, int64_
   }
 }
 
+namespace {
+
+inline double log_add(double a, double b) {
+  if (a < b) std::swap(a, b);
+  return b == -std::numeric_limits<double>::infinity() ? a : a + std::log1p(std::exp(b - a));
+}
+
+// Prefix beam search of one utterance (Hannun et al. 2014, algorithm 1, in log space).
+// Prefixes are nodes of a trie, so a prefix reached by several extensions is one node and
+// its LM score is computed once, when the node is created.
+template <typename T>
+std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, int64_t n,
+                                          int64_t C, const CtcBeamOptions& o,
+                                          CtcLanguageModel* lm) {
+  constexpr double kNeg = -std::numeric_limits<double>::infinity();
+  struct Node {
+    int64_t parent, last;  // last token (-1 at the root)
+    int64_t lm_state;
+    double bonus;          // lm_weight * log p_lm + word_score * words of the prefix
+  };
+  struct Entry {
+    int64_t node;
+    double pb, pnb;  // log p(prefix, ending in blank / in its last token)
+  };
+  std::vector<Node> nodes;
+  std::unordered_map<int64_t, int64_t> children;  // node * C + token -> node
+  nodes.push_back({-1, -1, lm ? lm->start() : 0, 0.0});
+  auto extend = [&](int64_t parent, int64_t c) {
+    auto it = children.emplace(parent * C + c, int64_t(nodes.size()));
+    if (!it.second) return it.first->second;
+    const Node& p = nodes[parent];
+    Node child{parent, c, 0, p.bonus};
+    if (lm) child.bonus += o.lm_weight * lm->score(p.lm_state, c, &child.lm_state);
+    const bool word = o.word_delimiter < 0 ||
+                      (c != o.word_delimiter && (p.last < 0 || p.last == o.word_delimiter));
+    if (word) child.bonus += o.word_score;
+    nodes.push_back(child);
+    return it.first->second;
+  };
+
+  std::vector<Entry> beam{{0, 0.0, kNeg}}, next;
+  std::vector<int64_t> slot;  // node -> index in next, or -1
+  std::vector<int64_t> cands(static_cast<size_t>(C));
+  std::vector<double> score;
+  std::vector<int64_t> rank;
+  auto entry = [&](int64_t node) -> Entry& {
+    if (node >= int64_t(slot.size())) slot.resize(nodes.size() + 64, -1);
+    if (slot[node] < 0) {
+      slot[node] = int64_t(next.size());
+      next.push_back({node, kNeg, kNeg});
+    }
+    return next[slot[node]];
+  };
+  for (int64_t t = 0; t < Tn; ++t) {
+    const T* row = lp + (t * N + n) * C;
+    // tokens that may extend a prefix at this frame
+    int64_t nc = 0;
+    for (int64_t c = 0; c < C; ++c)
+      if (c != o.blank && double(row[c]) >= o.token_min_logp) cands[nc++] = c;
+    if (o.token_top_k > 0 && nc > o.token_top_k) {
+      std::partial_sort(cands.begin(), cands.begin() + o.token_top_k, cands.begin() + nc,
+                        [&](int64_t a, int64_t b) {
+                          return row[a] > row[b] || (row[a] == row[b] && a < b);
+                        });
+      nc = o.token_top_k;
+    }
+    next.clear();
+    const double lb = row[o.blank];
+    for (const Entry& e : beam) {
+      const double total = log_add(e.pb, e.pnb);
+      const int64_t last = nodes[e.node].last;
+      {
+        Entry& s = entry(e.node);
+        s.pb = log_add(s.pb, total + lb);
+        if (last >= 0) s.pnb = log_add(s.pnb, e.pnb + double(row[last]));  // repeat collapses
+      }
+      for (int64_t k = 0; k < nc; ++k) {
+        const int64_t c = cands[k];
+        const int64_t child = extend(e.node, c);
+        Entry& s = entry(child);  // (may reallocate next: no reference kept across calls)
+        // after the same token, only a path ending in blank starts a new label
+        s.pnb = log_add(s.pnb, (c == last ? e.pb : total) + double(row[c]));
+      }
+    }
+    for (const Entry& e : next) slot[e.node] = -1;
+    // keep the beam_width best (ties: first created), then the threshold
+    const int64_t m = int64_t(next.size());
+    score.resize(m);
+    rank.resize(m);
+    for (int64_t i = 0; i < m; ++i) {
+      score[i] = log_add(next[i].pb, next[i].pnb) + nodes[next[i].node].bonus;
+      rank[i] = i;
+    }
+    auto better = [&](int64_t a, int64_t b) {
+      return score[a] > score[b] || (score[a] == score[b] && next[a].node < next[b].node);
+    };
+    const int64_t keep = std::min<int64_t>(m, o.beam_width);
+    std::partial_sort(rank.begin(), rank.begin() + keep, rank.end(), better);
+    beam.clear();
+    for (int64_t i = 0; i < keep; ++i) {
+      if (o.beam_threshold > 0 && score[rank[i]] < score[rank[0]] - o.beam_threshold) break;
+      if (score[rank[i]] == kNeg && i > 0) break;
+      beam.push_back(next[rank[i]]);
+    }
+  }
+  // final scores: end-of-sequence LM term
+  std::vector<CtcHypothesis> hyps;
+  std::vector<std::pair<double, int64_t>> fin;
+  for (const Entry& e : beam) {
+    const Node& nd = nodes[e.node];
+    double sc = log_add(e.pb, e.pnb) + nd.bonus;
+    if (lm) sc += o.lm_weight * lm->finish(nd.lm_state);
+    fin.push_back({sc, e.node});
+  }
+  std::stable_sort(fin.begin(), fin.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  for (size_t i = 0; i < fin.size() && int64_t(i) < o.n_best; ++i) {
+    CtcHypothesis h;
+    h.score = fin[i].first;
+    for (int64_t v = fin[i].second; v > 0; v = nodes[v].parent) h.tokens.push_back(nodes[v].last);
+    std::reverse(h.tokens.begin(), h.tokens.end());
+    hyps.push_back(std::move(h));
+  }
+  return hyps;
+}
+
+}  // namespace
+
+template <typename T>
+void ctc_beam_search_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C,
+                         const int64_t* input_lengths, const CtcBeamOptions& o,
+                         CtcLanguageModel* lm, bool lm_thread_safe,
+                         std::vector<std::vector<CtcHypothesis>>& out) {
+  out.assign(static_cast<size_t>(N), {});
+  if (lm && !lm_thread_safe) {  // outside any OpenMP region: the model's errors propagate
+    for (int64_t n = 0; n < N; ++n)
+      out[n] = beam_utterance(log_probs, input_lengths[n], N, n, C, o, lm);
+    return;
+  }
+  const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), N)));
+#pragma omp parallel for num_threads(nthr) schedule(dynamic, 1) if (nthr > 1 && !omp_in_parallel())
+  for (int64_t n = 0; n < N; ++n)
+    out[n] = beam_utterance(log_probs, input_lengths[n], N, n, C, o, lm);
+}
+
 #define SEQCORE_INSTANTIATE(T)                                                            \
   template void ctc_loss_cpu<T>(const CtcDesc&, const T*, const T*, T*, T*);             \
   template void ctc_greedy_cpu<T>(const T*, int64_t, int64_t, int64_t, int64_t,         \
                                   const int64_t*, std::vector<std::vector<int64_t>>&,    \
-                                  std::vector<std::vector<int64_t>>&);
+                                  std::vector<std::vector<int64_t>>&);    \
+  template void ctc_beam_search_cpu<T>(const T*, int64_t, int64_t, int64_t, const int64_t*, \
+                                       const CtcBeamOptions&, CtcLanguageModel*, bool,      \
+                                       std::vector<std::vector<CtcHypothesis>>&);
 SEQCORE_INSTANTIATE(float)
 SEQCORE_INSTANTIATE(double)
 #undef SEQCORE_INSTANTIATE

@@ -21,4 +21,10 @@ void ctc_greedy_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C, int64_
                     const int64_t* input_lengths, std::vector<std::vector<int64_t>>& tokens,
                     std::vector<std::vector<int64_t>>& frames);
 
+template <typename T>
+void ctc_beam_search_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C,
+                         const int64_t* input_lengths, const CtcBeamOptions& options,
+                         CtcLanguageModel* lm, bool lm_thread_safe,
+                         std::vector<std::vector<CtcHypothesis>>& out);
+
 }  // namespace seqcore::cpu
