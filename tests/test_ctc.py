@@ -160,7 +160,8 @@ def test_float32_matches_float64(rng, T, N, C, S, from_logits):
 
 
 def test_bit_identical_across_threads(rng, restore_num_threads):
-    x, tg, il, tl = make_case(rng, 50, 9, 13, 12, dtype=np.float32, repeats=True)
+    # big enough for 3 threads (a call uses one per ~2e4 state-frames)
+    x, tg, il, tl = make_case(rng, 120, 9, 13, 30, dtype=np.float32, repeats=True)
     out = []
     for threads in (1, 2, 3):
         seqcore.set_num_threads(threads)
@@ -179,13 +180,16 @@ def test_padded_and_concatenated_agree(rng):
 
 
 def test_workspace_bytes(rng):
-    x, tg, il, tl = make_case(rng, 20, 4, 6, 5)
-    tl[:] = 3
-    il[:] = 20
+    x, tg, il, tl = make_case(rng, 200, 4, 6, 50)
+    tl[:] = 50
+    il[:] = 200
     one = seqcore.ctc_workspace_bytes(x, tg, il, tl, threads=1)
-    assert one >= 20 * 7 * 8                       # alpha of one utterance, float64
+    assert one >= 200 * 101 * 8                    # alpha of one utterance, float64
     assert seqcore.ctc_workspace_bytes(x, tg, il, tl, threads=2) == 2 * one
     assert seqcore.ctc_workspace_bytes(x.astype(np.float32), tg, il, tl, threads=1) < one
+    tiny = seqcore.ctc_workspace_bytes(x[:5], tg[:, :1], np.full(4, 5), np.ones(4, int), threads=2)
+    assert tiny == seqcore.ctc_workspace_bytes(x[:5], tg[:, :1], np.full(4, 5), np.ones(4, int),
+                                               threads=1)       # too small for two threads
     assert seqcore.ctc_workspace_bytes(x, tg, il, tl, from_logits=True, threads=1) > one
 
 
@@ -405,10 +409,16 @@ def test_beam_pruning_knobs(rng, restore_num_threads):
     assert all(h[0][0].size == 0 for h in none)
     narrow = seqcore.ctc_beam_search(lp, il, beam_width=8, n_best=8, beam_threshold=1e-9)
     assert all(len(h) == 1 for h in narrow)
-    # threads: identical results
-    seqcore.set_num_threads(1)
-    one = seqcore.ctc_beam_search(lp, il, beam_width=8, n_best=3)
-    for a, b in zip(one, full):
+
+
+def test_beam_threads_identical(rng, restore_num_threads):
+    lp = log_softmax(rng.standard_normal((40, 6, 6)) * 2)     # 240 frames x beam 16: 2 threads
+    il = np.array([40, 31, 0, 3, 40, 17])
+    out = []
+    for threads in (1, 2):
+        seqcore.set_num_threads(threads)
+        out.append(seqcore.ctc_beam_search(lp, il, beam_width=16, n_best=3))
+    for a, b in zip(*out):
         assert [(tuple(t), s) for t, s in a] == [(tuple(t), s) for t, s in b]
 
 

@@ -70,7 +70,7 @@ CtcDesc make_ctc_desc(int64_t T, int64_t N, int64_t C, int64_t blank, const int6
 }
 
 int64_t ctc_workspace_bytes(const CtcDesc& d, int64_t elem_size, int threads) {
-  return cpu::ctc_workspace_bytes_cpu(d.N, d.C, d.input_lengths, d.target_lengths,
+  return cpu::ctc_workspace_bytes_cpu(d.T, d.N, d.C, d.input_lengths, d.target_lengths,
                                       d.from_logits, elem_size, threads);
 }
 

@@ -128,7 +128,8 @@ def ctc_workspace_bytes(log_probs, targets, input_lengths, target_lengths, blank
     Per thread: alpha for ``T_n * (2 S_n + 3)`` states of the largest utterance, six rows of
     ``2 S + 5`` states (beta in two rows), and with ``from_logits`` one row of ``C``; the
     returned gradient ``[T, N, C]`` is not included. ``threads``: default
-    ``seqcore.get_num_threads()`` (at most N are used). Arguments and errors as
+    ``seqcore.get_num_threads()``; a call uses at most N threads, and fewer when it is too
+    small to be worth waking them (about one per 20 000 state-frames). Arguments and errors as
     :func:`ctc_loss`; returns an int.
     """
     threads = _core.get_num_threads() if threads is None else int(threads)

@@ -54,6 +54,7 @@ CtcDesc make_ctc_desc(int64_t T, int64_t N, int64_t C, int64_t blank, const int6
                       const int64_t* target_lengths, bool from_logits);
 
 // Bytes of scratch ctc_loss allocates (once per call) for this call with `threads` threads
+// wanted (it uses at most N, and one per ~2e4 state-frames of work)
 // (elem_size: 4 float32, 8 float64). Per thread: alpha of the largest utterance
 // (T_n * (2 L_n + 3)), six rows of 2 L + 5 states, and for logits one row of C classes.
 int64_t ctc_workspace_bytes(const CtcDesc& d, int64_t elem_size, int threads);

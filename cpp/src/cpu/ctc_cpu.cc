@@ -239,12 +239,28 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
   zero_rows(Tn);
 }
 
+// Threads for `items` utterances of `work` units in all: at most one per `min_work` units
+// (waking a thread costs microseconds, far more on a loaded machine).
+int threads_for(int64_t items, double work, double min_work, int want = get_num_threads()) {
+  const double by_work = std::max(1.0, work / min_work);
+  return static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>({int64_t(want), items, int64_t(by_work)})));
+}
+
+// Threads of a ctc_loss call: by its state-frames (plus the gradient rows it writes).
+int loss_threads(int64_t T, int64_t N, int64_t C, const int64_t* input_lengths,
+                 const int64_t* target_lengths, int want) {
+  double work = double(T) * N * C / 8;
+  for (int64_t n = 0; n < N; ++n) work += double(input_lengths[n]) * (2 * target_lengths[n] + 1);
+  return threads_for(N, work, 2e4, want);  // 2e4 state-frames: ~20 us
+}
+
 }  // namespace
 
-int64_t ctc_workspace_bytes_cpu(int64_t N, int64_t C, const int64_t* input_lengths,
+int64_t ctc_workspace_bytes_cpu(int64_t T, int64_t N, int64_t C, const int64_t* input_lengths,
                                 const int64_t* target_lengths, bool from_logits,
                                 int64_t elem_size, int threads) {
-  const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, N)));
+  const int nthr = loss_threads(T, N, C, input_lengths, target_lengths, threads);
   const Layout l = elem_size == 4
                        ? make_layout<float>(N, C, input_lengths, target_lengths, from_logits)
                        : make_layout<double>(N, C, input_lengths, target_lengths, from_logits);
@@ -256,7 +272,8 @@ void ctc_loss_cpu(const CtcDesc& d, const T* x, const T* scale, T* losses, T* gr
   const int64_t N = d.N;
   if (N == 0) return;
   const Layout lay = make_layout<T>(N, d.C, d.input_lengths, d.target_lengths, d.from_logits);
-  const int nthr = static_cast<int>(std::min<int64_t>(get_num_threads(), N));
+  const int nthr =
+      loss_threads(d.T, N, d.C, d.input_lengths, d.target_lengths, get_num_threads());
   Buffer<T> ws(static_cast<size_t>(lay.per_thread() * nthr));
   // Largest T_n * S_n first, handed out one at a time: balances ragged batches.
   std::vector<int64_t> order(static_cast<size_t>(N));
@@ -282,7 +299,9 @@ void ctc_greedy_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C, int64_
                     std::vector<std::vector<int64_t>>& frames) {
   tokens.assign(static_cast<size_t>(N), {});
   frames.assign(static_cast<size_t>(N), {});
-  const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), N)));
+  double work = 0;
+  for (int64_t n = 0; n < N; ++n) work += double(input_lengths[n]) * C;
+  const int nthr = threads_for(N, work, 2e5);
 #pragma omp parallel for num_threads(nthr) schedule(dynamic, 1) if (nthr > 1 && !omp_in_parallel())
   for (int64_t n = 0; n < N; ++n) {
     int64_t prev = blank;
@@ -438,7 +457,9 @@ void ctc_beam_search_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C,
       out[n] = beam_utterance(log_probs, input_lengths[n], N, n, C, o, lm);
     return;
   }
-  const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), N)));
+  double frames = 0;
+  for (int64_t n = 0; n < N; ++n) frames += double(input_lengths[n]);
+  const int nthr = threads_for(N, frames * o.beam_width, 2e3);
 #pragma omp parallel for num_threads(nthr) schedule(dynamic, 1) if (nthr > 1 && !omp_in_parallel())
   for (int64_t n = 0; n < N; ++n)
     out[n] = beam_utterance(log_probs, input_lengths[n], N, n, C, o, lm);

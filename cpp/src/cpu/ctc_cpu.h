@@ -8,7 +8,7 @@
 namespace seqcore::cpu {
 
 // Bytes of ctc_loss_cpu's workspace (allocated once per call).
-int64_t ctc_workspace_bytes_cpu(int64_t N, int64_t C, const int64_t* input_lengths,
+int64_t ctc_workspace_bytes_cpu(int64_t T, int64_t N, int64_t C, const int64_t* input_lengths,
                                 const int64_t* target_lengths, bool from_logits,
                                 int64_t elem_size, int threads);
 

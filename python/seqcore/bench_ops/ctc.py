@@ -77,6 +77,30 @@ def _loss_case(T, N, C, S, *, logits=False, suites=("default", "full"), seed=0) 
                 "torch" if torch is not None else "-", tuple(suites))
 
 
+def _decode_case(kind, T, N, C, beam_width=16, suites=("default", "full"), seed=0) -> Case:
+    variant = "greedy" if kind == "greedy" else f"beam {beam_width}"
+
+    def setup() -> Bound:
+        import seqcore
+        _, lp, _, il, _ = _inputs(T, N, C, 1, seed)
+        if kind == "greedy":
+            def sc_call():
+                return seqcore.ctc_greedy_decode(lp, il)
+        else:
+            def sc_call():
+                return seqcore.ctc_beam_search(lp, il, beam_width=beam_width)
+        return Bound(sc_call)
+
+    return Case("ctc", variant, f"T={T} N={N} C={C} frames={T * N}", 0.0, setup, "-",
+                tuple(suites))
+
+
+def frames_per_second(case: Case, seqcore_ms: float) -> float:
+    """Decoder throughput of a decode case's row: ``N * T`` frames per second."""
+    frames = int(case.shape.split("frames=")[1])
+    return frames / (seqcore_ms / 1e3)
+
+
 @register("ctc")
 def _ctc_cases() -> List[Case]:
     return [
@@ -86,6 +110,11 @@ def _ctc_cases() -> List[Case]:
         _loss_case(500, 16, 1000, 100),
         _loss_case(200, 32, 30, 50, logits=True),
         _loss_case(500, 16, 1000, 100, logits=True),
+        _decode_case("greedy", 10, 2, 5, suites=("quick",)),
+        _decode_case("beam", 10, 2, 5, beam_width=4, suites=("quick",)),
+        _decode_case("greedy", 200, 32, 30),
+        _decode_case("beam", 200, 32, 30, beam_width=16),
+        _decode_case("beam", 200, 32, 30, beam_width=64),
         _loss_case(100, 64, 30, 20, suites=("full",)),
         _loss_case(1000, 8, 50, 200, suites=("full",)),
     ]
