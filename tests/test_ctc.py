@@ -511,3 +511,20 @@ def test_ngram_bad_input():
     lm = seqcore.NGramLM(TEXT, ALPHABET)
     with pytest.raises(ValueError, match="token"):
         lm.score(lm.start(), 0)                               # the blank
+
+
+def test_empty_shapes():
+    loss, grad = seqcore.ctc_loss(np.zeros((0, 2, 3)), np.zeros((2, 0), int), np.array([0, 0]),
+                                  np.array([0, 0]))
+    assert loss == 0 and grad.shape == (0, 2, 3)
+    loss, grad = seqcore.ctc_loss(np.zeros((4, 0, 3)), np.zeros(0, int), np.zeros(0, int),
+                                  np.zeros(0, int), reduction="sum")
+    assert loss == 0 and grad.shape == (4, 0, 3)
+    # C = 1 (only blank): the one alignment, d loss / d log_probs = -1 on every frame
+    loss, grad = seqcore.ctc_loss(np.full((4, 1, 1), -0.5), np.zeros((1, 0), int),
+                                  np.array([3]), np.array([0]), reduction="sum")
+    assert loss == pytest.approx(1.5)
+    np.testing.assert_array_equal(grad[:, 0, 0], [-1, -1, -1, 0])
+    assert seqcore.ctc_greedy_decode(np.zeros((4, 0, 3)), np.zeros(0, int)) == []
+    out = seqcore.ctc_beam_search(np.zeros((0, 2, 3)), np.array([0, 0]))
+    assert [h[0][0].size for h in out] == [0, 0] and [h[0][1] for h in out] == [0.0, 0.0]
