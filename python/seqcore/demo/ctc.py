@@ -16,8 +16,11 @@ greedy decoding (:func:`seqcore.ctc_greedy_decode`) and of prefix beam search
 (:func:`seqcore.ctc_beam_search`); at the end also beam search with a character n-gram LM
 (:class:`seqcore.NGramLM`, Kneser–Ney, trained on the training part of the corpus).
 
-Run: ``seqcore demo ctc`` (a few minutes on 2 cores), ``seqcore demo ctc --quick`` (well
-under 30 s), or ``python -m seqcore.demo.ctc``.
+CTC training first sits on a plateau (all blanks, CER 1) for a few hundred steps, then the
+CER drops quickly. Default run (about 3 minutes on 2 busy cores): held-out CER greedy 0.027,
+beam 0.026, beam + 5-gram LM 0.013. ``--quick`` (about 20 s) stops just after the plateau
+(CER about 0.5). Run: ``seqcore demo ctc``, ``seqcore demo ctc --quick``, or
+``python -m seqcore.demo.ctc``.
 """
 from __future__ import annotations
 
@@ -46,12 +49,12 @@ HEIGHT = 16   # pixels per column (features per frame)
 
 # Settings whose default depends on --quick: (full run, quick run).
 _DEFAULTS = {
-    "epochs": (8, 7),
+    "epochs": (8, 5),
     "hidden": (96, 64),
-    "train_lines": (2400, 400),
+    "train_lines": (2400, 800),
     "val_lines": (150, 30),
     "max_chars": (24, 12),
-    "batch": (16, 8),
+    "batch": (16, 4),
     "lr": (1e-2, 1e-2),
 }
 
@@ -63,7 +66,7 @@ def add_arguments(parser):
         return f"(default {full}; {quick} with --quick)"
 
     parser.add_argument("--quick", action="store_true",
-                        help="small model and data: a run of well under 30 s")
+                        help="small model and data: a run of about 20 s")
     parser.add_argument("--epochs", type=int, default=None, help="passes over the training lines " + d("epochs"))
     parser.add_argument("--hidden", type=int, default=None, help="LSTM hidden size per direction " + d("hidden"))
     parser.add_argument("--train-lines", type=int, default=None, help="training lines " + d("train_lines"))
