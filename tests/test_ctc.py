@@ -528,3 +528,15 @@ def test_empty_shapes():
     assert seqcore.ctc_greedy_decode(np.zeros((4, 0, 3)), np.zeros(0, int)) == []
     out = seqcore.ctc_beam_search(np.zeros((0, 2, 3)), np.array([0, 0]))
     assert [h[0][0].size for h in out] == [0, 0] and [h[0][1] for h in out] == [0.0, 0.0]
+
+
+def test_beam_prefixes_unique_with_small_beams(rng):
+    # a prefix can leave the beam and be re-created later; it must still be one hypothesis
+    lp = log_softmax(rng.standard_normal((30, 8, 4)) * 3)
+    for width in (2, 3, 5):
+        out = seqcore.ctc_beam_search(lp, np.full(8, 30), beam_width=width, n_best=width)
+        for hyps in out:
+            seqs = [tuple(t) for t, _ in hyps]
+            assert len(set(seqs)) == len(seqs)
+            scores = [s for _, s in hyps]
+            assert scores == sorted(scores, reverse=True)

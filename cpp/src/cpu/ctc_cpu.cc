@@ -325,55 +325,66 @@ inline double log_add(double a, double b) {
 }
 
 // Prefix beam search of one utterance (Hannun et al. 2014, algorithm 1, in log space).
-// Prefixes are nodes of a trie, so a prefix reached by several extensions is one node and
-// its LM score is computed once, when the node is created.
+//
+// Per frame the candidates are the beam's prefixes themselves (blank, or a repeat of their
+// last label) and their one-label extensions. A prefix is a trie node (parent, label);
+// an extension (i, c) of beam entry i is the same prefix as beam entry j exactly when j's
+// node is (node_i, c): those merge by log-add, all other extensions are distinct prefixes
+// with a single term, so candidates are scored in flat arrays and nodes are looked up or
+// created only for the extensions that survive (one node per prefix string, so the merge
+// test by node is exact). LM scores are cached per (node, label).
 template <typename T>
 std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, int64_t n,
                                           int64_t C, const CtcBeamOptions& o,
                                           CtcLanguageModel* lm) {
   constexpr double kNeg = -std::numeric_limits<double>::infinity();
   struct Node {
-    int64_t parent, last;  // last token (-1 at the root)
+    int64_t parent, last;  // last label (-1 at the root)
     int64_t lm_state;
     double bonus;          // lm_weight * log p_lm + word_score * words of the prefix
   };
   struct Entry {
     int64_t node;
-    double pb, pnb;  // log p(prefix, ending in blank / in its last token)
+    double pb, pnb;  // log p(prefix, ending in blank / in its last label)
+  };
+  struct Ext {
+    int64_t from, label;  // beam index, label
+    double pnb, bonus;
+    int64_t lm_state;
   };
   std::vector<Node> nodes;
-  std::unordered_map<int64_t, int64_t> children;  // node * C + token -> node
   nodes.push_back({-1, -1, lm ? lm->start() : 0, 0.0});
-  auto extend = [&](int64_t parent, int64_t c) {
-    auto it = children.emplace(parent * C + c, int64_t(nodes.size()));
-    if (!it.second) return it.first->second;
+  std::unordered_map<int64_t, std::pair<int64_t, double>> lm_cache;  // node*C+c -> state, bonus
+  std::unordered_map<int64_t, int64_t> children;                     // node*C+c -> node
+  auto ext_bonus = [&](int64_t parent, int64_t c, int64_t* state) {
     const Node& p = nodes[parent];
-    Node child{parent, c, 0, p.bonus};
-    if (lm) child.bonus += o.lm_weight * lm->score(p.lm_state, c, &child.lm_state);
+    double b = p.bonus;
     const bool word = o.word_delimiter < 0 ||
                       (c != o.word_delimiter && (p.last < 0 || p.last == o.word_delimiter));
-    if (word) child.bonus += o.word_score;
-    nodes.push_back(child);
-    return it.first->second;
+    if (word) b += o.word_score;
+    *state = 0;
+    if (lm) {
+      auto it = lm_cache.find(parent * C + c);
+      if (it == lm_cache.end()) {
+        int64_t st = 0;
+        const double l = o.lm_weight * lm->score(p.lm_state, c, &st);
+        it = lm_cache.emplace(parent * C + c, std::make_pair(st, l)).first;
+      }
+      *state = it->second.first;
+      b += it->second.second;
+    }
+    return b;
   };
 
-  std::vector<Entry> beam{{0, 0.0, kNeg}}, next;
-  std::vector<int64_t> slot;  // node -> index in next, or -1
+  std::vector<Entry> beam{{0, 0.0, kNeg}}, stay;
+  std::vector<Ext> ext;
   std::vector<int64_t> cands(static_cast<size_t>(C));
+  std::unordered_map<int64_t, int64_t> pos, merge;  // node -> beam index; i*C+c -> beam index
   std::vector<double> score;
   std::vector<int64_t> rank;
-  auto entry = [&](int64_t node) -> Entry& {
-    if (node >= int64_t(slot.size())) slot.resize(nodes.size() + 64, -1);
-    if (slot[node] < 0) {
-      slot[node] = int64_t(next.size());
-      next.push_back({node, kNeg, kNeg});
-    }
-    return next[slot[node]];
-  };
   for (int64_t t = 0; t < Tn; ++t) {
     const T* row = lp + (t * N + n) * C;
-    // tokens that may extend a prefix at this frame
-    int64_t nc = 0;
+    int64_t nc = 0;  // labels that may extend a prefix at this frame
     for (int64_t c = 0; c < C; ++c)
       if (c != o.blank && double(row[c]) >= o.token_min_logp) cands[nc++] = c;
     if (o.token_top_k > 0 && nc > o.token_top_k) {
@@ -383,44 +394,77 @@ std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, in
                         });
       nc = o.token_top_k;
     }
-    next.clear();
+    const int64_t K = int64_t(beam.size());
+    pos.clear();
+    merge.clear();
+    for (int64_t j = 0; j < K; ++j) pos[beam[j].node] = j;
+    for (int64_t j = 0; j < K; ++j) {
+      const Node& v = nodes[beam[j].node];
+      if (v.parent >= 0) {
+        auto it = pos.find(v.parent);
+        if (it != pos.end()) merge[it->second * C + v.last] = j;
+      }
+    }
     const double lb = row[o.blank];
-    for (const Entry& e : beam) {
+    stay.resize(K);
+    for (int64_t j = 0; j < K; ++j) {
+      const Entry& e = beam[j];
+      const int64_t last = nodes[e.node].last;
+      stay[j] = {e.node, log_add(e.pb, e.pnb) + lb,
+                 last >= 0 ? e.pnb + double(row[last]) : kNeg};  // repeat collapses
+    }
+    ext.clear();
+    for (int64_t i = 0; i < K; ++i) {
+      const Entry& e = beam[i];
       const double total = log_add(e.pb, e.pnb);
       const int64_t last = nodes[e.node].last;
-      {
-        Entry& s = entry(e.node);
-        s.pb = log_add(s.pb, total + lb);
-        if (last >= 0) s.pnb = log_add(s.pnb, e.pnb + double(row[last]));  // repeat collapses
-      }
       for (int64_t k = 0; k < nc; ++k) {
         const int64_t c = cands[k];
-        const int64_t child = extend(e.node, c);
-        Entry& s = entry(child);  // (may reallocate next: no reference kept across calls)
-        // after the same token, only a path ending in blank starts a new label
-        s.pnb = log_add(s.pnb, (c == last ? e.pb : total) + double(row[c]));
+        // after the same label, only a path ending in blank starts a new label
+        const double p = (c == last ? e.pb : total) + double(row[c]);
+        if (!merge.empty()) {
+          auto it = merge.find(i * C + c);
+          if (it != merge.end()) {
+            stay[it->second].pnb = log_add(stay[it->second].pnb, p);
+            continue;
+          }
+        }
+        if (p == kNeg) continue;
+        Ext x{i, c, p, 0.0, 0};
+        x.bonus = ext_bonus(e.node, c, &x.lm_state);
+        ext.push_back(x);
       }
     }
-    for (const Entry& e : next) slot[e.node] = -1;
-    // keep the beam_width best (ties: first created), then the threshold
-    const int64_t m = int64_t(next.size());
+    // keep the beam_width best (ties: stays first, then extensions in order)
+    const int64_t m = K + int64_t(ext.size());
     score.resize(m);
     rank.resize(m);
-    for (int64_t i = 0; i < m; ++i) {
-      score[i] = log_add(next[i].pb, next[i].pnb) + nodes[next[i].node].bonus;
-      rank[i] = i;
-    }
+    for (int64_t j = 0; j < K; ++j)
+      score[j] = log_add(stay[j].pb, stay[j].pnb) + nodes[stay[j].node].bonus;
+    for (int64_t x = 0; x < int64_t(ext.size()); ++x) score[K + x] = ext[x].pnb + ext[x].bonus;
+    for (int64_t i = 0; i < m; ++i) rank[i] = i;
     auto better = [&](int64_t a, int64_t b) {
-      return score[a] > score[b] || (score[a] == score[b] && next[a].node < next[b].node);
+      return score[a] > score[b] || (score[a] == score[b] && a < b);
     };
     const int64_t keep = std::min<int64_t>(m, o.beam_width);
     std::partial_sort(rank.begin(), rank.begin() + keep, rank.end(), better);
-    beam.clear();
-    for (int64_t i = 0; i < keep; ++i) {
-      if (o.beam_threshold > 0 && score[rank[i]] < score[rank[0]] - o.beam_threshold) break;
-      if (score[rank[i]] == kNeg && i > 0) break;
-      beam.push_back(next[rank[i]]);
+    std::vector<Entry> next;
+    next.reserve(keep);
+    for (int64_t r = 0; r < keep; ++r) {
+      const int64_t i = rank[r];
+      if (o.beam_threshold > 0 && score[i] < score[rank[0]] - o.beam_threshold) break;
+      if (score[i] == kNeg && r > 0) break;
+      if (i < K) {
+        next.push_back(stay[i]);
+      } else {
+        // one node per prefix string (a prefix may leave the beam and come back)
+        const Ext& x = ext[i - K];
+        auto it = children.emplace(beam[x.from].node * C + x.label, int64_t(nodes.size()));
+        if (it.second) nodes.push_back({beam[x.from].node, x.label, x.lm_state, x.bonus});
+        next.push_back({it.first->second, kNeg, x.pnb});
+      }
     }
+    beam.swap(next);
   }
   // final scores: end-of-sequence LM term
   std::vector<CtcHypothesis> hyps;
@@ -431,9 +475,8 @@ std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, in
     if (lm) sc += o.lm_weight * lm->finish(nd.lm_state);
     fin.push_back({sc, e.node});
   }
-  std::stable_sort(fin.begin(), fin.end(), [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  });
+  std::stable_sort(fin.begin(), fin.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t i = 0; i < fin.size() && int64_t(i) < o.n_best; ++i) {
     CtcHypothesis h;
     h.score = fin[i].first;
