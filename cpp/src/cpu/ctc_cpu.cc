@@ -74,6 +74,16 @@ inline void exp_sum(int64_t s0, int64_t s1, const T* a, const T* b, T shift, T* 
     ei::pstoreu(out + s, ei::pexp(ei::psub(ei::padd(ei::ploadu<P>(a + s), ei::ploadu<P>(b + s)), ps)));
 }
 
+// x[k] = exp(x[k] - shift) * scale, k in [0, n), n a multiple of kLead.
+template <typename T>
+inline void exp_scale(int64_t n, T* x, T shift, T scale) {
+  using P = typename ei::packet_traits<T>::type;
+  constexpr int64_t PS = ei::unpacket_traits<P>::size;
+  const P ps = ei::pset1<P>(shift), pm = ei::pset1<P>(scale);
+  for (int64_t k = 0; k < n; k += PS)
+    ei::pstore(x + k, ei::pmul(ei::pexp(ei::psub(ei::pload<P>(x + k), ps)), pm));
+}
+
 // Sets a row (kLead + state indexing, width W) to -inf outside states [lo, hi].
 template <typename T>
 inline void fill_outside(T* row, int64_t lo, int64_t hi, int64_t W) {
@@ -143,12 +153,15 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
   // Scores of frame t: log_probs rows, or log_softmax(logits) written into the grad rows.
   const T* src = x;
   if (d.from_logits) {
+    const int64_t Cr = round_up(C);  // whole packets over the aligned scratch row
     for (int64_t t = 0; t < Tn; ++t) {
       const T* xr = x + (t * N + n) * C;
-      Arr<T> c(crow, C);
+      Arr<T> c(crow, Cr);
       std::copy(xr, xr + C, crow);
+      std::fill(crow + C, crow + Cr, kNegInf<T>);
       const T mx = c.maxCoeff();
-      c = (c - mx).exp();
+      exp_scale(Cr, crow, mx, T(1));
+      std::fill(crow + C, crow + Cr, T(0));
       const T lse = mx + std::log(c.sum());
       T* g = grow(t);
       for (int64_t k = 0; k < C; ++k) g[k] = xr[k] - lse;
@@ -218,9 +231,8 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     if (d.from_logits) {  // dz = softmax * sum(occ) - occ
       T total = blank_occ;
       for (int64_t s = lo | 1; s <= hi; s += 2) total += occ[s];
-      Arr<T> c(crow, C);
       std::copy(g, g + C, crow);
-      c = c.exp() * (total * scale);
+      exp_scale(round_up(C), crow, T(0), total * scale);  // lanes past C: unused
       std::copy(crow, crow + C, g);
     } else {
       std::fill(g, g + C, T(0));
@@ -379,7 +391,8 @@ std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, in
   std::vector<Entry> beam{{0, 0.0, kNeg}}, stay;
   std::vector<Ext> ext;
   std::vector<int64_t> cands(static_cast<size_t>(C));
-  std::unordered_map<int64_t, int64_t> pos, merge;  // node -> beam index; i*C+c -> beam index
+  std::unordered_map<int64_t, int64_t> pos;  // node -> beam index
+  std::vector<int64_t> merge_first, merge_next;
   std::vector<double> score;
   std::vector<int64_t> rank;
   for (int64_t t = 0; t < Tn; ++t) {
@@ -396,13 +409,17 @@ std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, in
     }
     const int64_t K = int64_t(beam.size());
     pos.clear();
-    merge.clear();
     for (int64_t j = 0; j < K; ++j) pos[beam[j].node] = j;
+    merge_first.assign(K, -1);  // per beam entry i, a list of (label, j) with node_j = (i, label)
+    merge_next.assign(K, -1);
     for (int64_t j = 0; j < K; ++j) {
       const Node& v = nodes[beam[j].node];
       if (v.parent >= 0) {
         auto it = pos.find(v.parent);
-        if (it != pos.end()) merge[it->second * C + v.last] = j;
+        if (it != pos.end()) {
+          merge_next[j] = merge_first[it->second];
+          merge_first[it->second] = j;
+        }
       }
     }
     const double lb = row[o.blank];
@@ -422,12 +439,11 @@ std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, in
         const int64_t c = cands[k];
         // after the same label, only a path ending in blank starts a new label
         const double p = (c == last ? e.pb : total) + double(row[c]);
-        if (!merge.empty()) {
-          auto it = merge.find(i * C + c);
-          if (it != merge.end()) {
-            stay[it->second].pnb = log_add(stay[it->second].pnb, p);
-            continue;
-          }
+        int64_t j = merge_first[i];
+        while (j >= 0 && nodes[beam[j].node].last != c) j = merge_next[j];
+        if (j >= 0) {
+          stay[j].pnb = log_add(stay[j].pnb, p);
+          continue;
         }
         if (p == kNeg) continue;
         Ext x{i, c, p, 0.0, 0};
@@ -447,7 +463,8 @@ std::vector<CtcHypothesis> beam_utterance(const T* lp, int64_t Tn, int64_t N, in
       return score[a] > score[b] || (score[a] == score[b] && a < b);
     };
     const int64_t keep = std::min<int64_t>(m, o.beam_width);
-    std::partial_sort(rank.begin(), rank.begin() + keep, rank.end(), better);
+    if (keep < m) std::nth_element(rank.begin(), rank.begin() + keep, rank.end(), better);
+    std::sort(rank.begin(), rank.begin() + keep, better);
     std::vector<Entry> next;
     next.reserve(keep);
     for (int64_t r = 0; r < keep; ++r) {
