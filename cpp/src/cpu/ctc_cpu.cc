@@ -287,21 +287,25 @@ void ctc_loss_cpu(const CtcDesc& d, const T* x, const T* scale, T* losses, T* gr
   const int nthr =
       loss_threads(d.T, N, d.C, d.input_lengths, d.target_lengths, get_num_threads());
   Buffer<T> ws(static_cast<size_t>(lay.per_thread() * nthr));
-  // Largest T_n * S_n first, handed out one at a time: balances ragged batches.
-  std::vector<int64_t> order(static_cast<size_t>(N));
-  std::iota(order.begin(), order.end(), int64_t(0));
+  // Threads take blocks of consecutive utterances, largest total T_n * S_n first (dynamic
+  // balancing of ragged batches). Blocks, not single utterances: the gradient rows [t, n, :]
+  // of neighbouring utterances share cache lines, and two threads writing them false-share.
   auto cost = [&](int64_t n) { return d.input_lengths[n] * (2 * d.target_lengths[n] + 1); };
+  const int64_t block = nthr > 1 ? std::max<int64_t>(1, N / (4 * nthr)) : N;
+  const int64_t nblocks = (N + block - 1) / block;
+  std::vector<int64_t> order(static_cast<size_t>(nblocks)), bcost(order.size(), 0);
+  for (int64_t n = 0; n < N; ++n) bcost[n / block] += cost(n);
+  std::iota(order.begin(), order.end(), int64_t(0));
   std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return cost(a) > cost(b); });
+                   [&](int64_t a, int64_t b) { return bcost[a] > bcost[b]; });
 #pragma omp parallel num_threads(nthr) if (nthr > 1 && !omp_in_parallel())
   {
     DenormalsFlushed ftz;
     T* mine = ws.data() + lay.per_thread() * omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t k = 0; k < N; ++k) {
-      const int64_t n = order[k];
-      ctc_utterance(d, x, n, scale[n], mine, lay, losses, grad);
-    }
+    for (int64_t k = 0; k < nblocks; ++k)
+      for (int64_t n = order[k] * block, end = std::min(N, n + block); n < end; ++n)
+        ctc_utterance(d, x, n, scale[n], mine, lay, losses, grad);
   }
 }
 
