@@ -66,7 +66,8 @@ _ARGS = """
 
     Notes
     -----
-    The work is parallel over utterances (OpenMP, balanced by ``T_n * S_n``) and vectorised
+    Source: Graves et al. 2006 (forward-backward recursions in log space); reductions and
+    argument semantics of ``torch.nn.functional.ctc_loss``. The work is parallel over utterances (OpenMP, balanced by ``T_n * S_n``) and vectorised
     over the ``2 S + 1`` states inside each utterance; results are bit-identical for every
     thread count. Memory: the gradient, plus per thread the alpha table of the largest
     utterance and a few rows of states (:func:`ctc_workspace_bytes`)."""
