@@ -34,32 +34,37 @@ CtcDesc make_ctc_desc(int64_t T, int64_t N, int64_t C, int64_t blank, const int6
   d.from_logits = from_logits;
   d.target_offsets.resize(static_cast<size_t>(N));
   int64_t offset = 0;
+  // messages are built only on failure: this loop runs over every label of every call
+  auto fail = [](const std::string& m) { throw std::invalid_argument(m); };
   for (int64_t n = 0; n < N; ++n) {
-    const std::string at = "[" + std::to_string(n) + "] = ";
-    check(input_lengths[n] >= 0 && input_lengths[n] <= T,
-          "input_lengths: every length must be in [0, T=" + std::to_string(T) +
-              "], got input_lengths" + at + std::to_string(input_lengths[n]));
+    if (input_lengths[n] < 0 || input_lengths[n] > T)
+      fail("input_lengths: every length must be in [0, T=" + std::to_string(T) +
+           "], got input_lengths[" + std::to_string(n) + "] = " +
+           std::to_string(input_lengths[n]));
     const int64_t L = target_lengths[n];
-    check(L >= 0, "target_lengths: lengths must be >= 0, got target_lengths" + at +
-                      std::to_string(L));
+    if (L < 0)
+      fail("target_lengths: lengths must be >= 0, got target_lengths[" + std::to_string(n) +
+           "] = " + std::to_string(L));
     if (padded_S >= 0) {
-      check(L <= padded_S, "target_lengths: every length must be <= S=" +
-                               std::to_string(padded_S) + " (padded targets [N, S]), got "
-                               "target_lengths" + at + std::to_string(L));
+      if (L > padded_S)
+        fail("target_lengths: every length must be <= S=" + std::to_string(padded_S) +
+             " (padded targets [N, S]), got target_lengths[" + std::to_string(n) + "] = " +
+             std::to_string(L));
       d.target_offsets[n] = n * padded_S;
     } else {
-      check(L <= targets_size - offset,
-            "target_lengths: sum(target_lengths) exceeds the " + std::to_string(targets_size) +
-                " concatenated targets");
+      if (L > targets_size - offset)
+        fail("target_lengths: sum(target_lengths) exceeds the " +
+             std::to_string(targets_size) + " concatenated targets");
       d.target_offsets[n] = offset;
       offset += L;
     }
     const int64_t* lab = targets + d.target_offsets[n];
     for (int64_t i = 0; i < L; ++i)
-      check(lab[i] >= 0 && lab[i] < C && lab[i] != blank,
-            "targets: labels must be in [0, C=" + std::to_string(C) + ") and differ from blank=" +
-                std::to_string(blank) + ", got " + std::to_string(lab[i]) + " (utterance " +
-                std::to_string(n) + ", position " + std::to_string(i) + ")");
+      if (lab[i] < 0 || lab[i] >= C || lab[i] == blank)
+        fail("targets: labels must be in [0, C=" + std::to_string(C) +
+             ") and differ from blank=" + std::to_string(blank) + ", got " +
+             std::to_string(lab[i]) + " (utterance " + std::to_string(n) + ", position " +
+             std::to_string(i) + ")");
   }
   if (padded_S < 0)
     check(offset == targets_size, "targets: concatenated targets have " +

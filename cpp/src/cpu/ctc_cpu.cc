@@ -169,11 +169,23 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     src = grad;
   }
   bool nan = false;  // the min/max network of lse3 would drop NaN: track it here
+  // the blank's score is one load per frame; labels are gathered (and NaN-checked)
   auto gather = [&](int64_t t, int64_t lo, int64_t hi) {
     const T* r = src + (t * N + n) * C;
-    for (int64_t s = lo; s <= hi; ++s) {
-      lp[kLead + s] = r[ext[s]];
-      nan |= std::isnan(lp[kLead + s]);
+    const T vb = r[d.blank];
+    bool bad = std::isnan(vb);
+    for (int64_t s = lo + (lo & 1); s <= hi; s += 2) lp[kLead + s] = vb;
+    for (int64_t s = lo | 1; s <= hi; s += 2) {
+      const T v = r[ext[s]];
+      lp[kLead + s] = v;
+      bad |= std::isnan(v);
+    }
+    nan |= bad;
+  };
+  auto prefetch_row = [&](int64_t t) {  // rows are N*C apart: help the next frame's gather
+    if (t >= 0 && t < Tn) {
+      const char* p = reinterpret_cast<const char*>(src + (t * N + n) * C);
+      for (int64_t b = 0; b < int64_t(C * sizeof(T)); b += 64) __builtin_prefetch(p + b);
     }
   };
   // States that can still reach the end, and that can be reached from the start.
@@ -189,6 +201,7 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     const int64_t lo = band_lo(t), hi = band_hi(t);
     const T* prev = alpha + (t - 1) * W + kLead;
     T* cur = alpha + t * W;
+    if (C <= 64) prefetch_row(t + 1);
     gather(t, lo, hi);
     lse3<T, true>(lanes_lo(lo), lanes_hi(hi), prev, prev - 1, prev - 2, mask + kLead,
                   lp + kLead, cur + kLead);
@@ -223,6 +236,7 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
   if (S > 1) b[S - 2] = T(0);
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const int64_t lo = band_lo(t), hi = band_hi(t);
+    if (C <= 64) prefetch_row(t - 1);
     gather(t, lo, hi);  // before row t of grad (maybe holding the scores) is overwritten
     exp_sum(lanes_lo(lo), lanes_hi(hi), alpha + t * W + kLead, b, log_p, occ);
     T* g = grow(t);
