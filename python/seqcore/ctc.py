@@ -126,8 +126,9 @@ def ctc_workspace_bytes(log_probs, targets, input_lengths, target_lengths, blank
                         from_logits=False, threads=None):
     """Scratch bytes one :func:`ctc_loss` call allocates (once) for these inputs.
 
-    Per thread: alpha for ``T_n * (2 S_n + 3)`` states of the largest utterance, six rows of
-    ``2 S + 5`` states (beta in two rows), and with ``from_logits`` one row of ``C``; the
+    Per thread: alpha for the ``T_n * (2 S_n + 1)`` states of the largest utterance (rows
+    padded to whole SIMD packets, ``2 S_n + 35`` rounded up to 16), five more such rows (beta
+    in two rows), the extended labels, and with ``from_logits`` one row of ``C``; the
     returned gradient ``[T, N, C]`` is not included. ``threads``: default
     ``seqcore.get_num_threads()``; a call uses at most N threads, and fewer when it is too
     small to be worth waking them (about one per 20 000 state-frames). Arguments and errors as
