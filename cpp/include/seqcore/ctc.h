@@ -15,8 +15,9 @@
 //    and log), restricted to the band of states that can still reach / be reached.
 //  * alpha is kept for all T*(2L+1) states of the utterance (rows padded to whole packets;
 //    per thread, sized for the largest utterance); beta lives in two rows, and the
-//    gradient of frame t is written while beta_t is at hand: d loss / d log_probs[t, c] = -sum_{s: l'_s = c}
-//    exp(alpha_t(s) + beta_t(s) - log p(l|x)) with beta excluding frame t's emission. This
+//    gradient of frame t is written while beta_t is at hand:
+//    d loss / d log_probs[t, c] = -sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - log p(l|x))
+//    with beta excluding frame t's emission. This
 //    is the gradient w.r.t. the given scores, valid for non-normalised log_probs too.
 //  * From logits, log_softmax is written into the gradient buffer first (no other [T,N,C]
 //    temporary) and the gradient is chained through it: dz = p * sum(occ) - occ.
