@@ -15,6 +15,9 @@ from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
 from .keyedvectors import KeyedVectors
 from .glove import GloVe
 from . import corpus, debias
+from .ctc import (ctc_beam_search, ctc_greedy_decode, ctc_loss, ctc_loss_from_logits,
+                  ctc_workspace_bytes)
+from .ngram import NGramLM
 
 try:
     __version__ = _version("seqcore")
@@ -29,4 +32,6 @@ __all__ = [
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
     "KeyedVectors", "GloVe", "corpus", "debias",
+    "ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
+    "ctc_beam_search", "NGramLM",
 ]

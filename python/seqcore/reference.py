@@ -367,3 +367,39 @@ def glove_loss(params, X, x_max, alpha):
     err = np.einsum("nd,nd->n", w[i], wc[j]) + b[i] + bc[j] - np.log(x)
     f = np.minimum(1.0, (x / x_max) ** alpha)
     return float(np.sum(f * err ** 2))
+# --------------------------------------------------------------------------------------
+# CTC (Graves et al. 2006): per-utterance negative log-likelihood by the alpha recursion
+# --------------------------------------------------------------------------------------
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0):
+    """Per-utterance CTC losses ``[N]`` (float64; +inf when no alignment exists).
+
+    log_probs: [T, N, C]; targets padded [N, S] or concatenated; lengths: [N].
+    """
+    lp = _f64(log_probs)
+    N = lp.shape[1]
+    targets = np.asarray(targets)
+    offsets = np.concatenate([[0], np.cumsum(target_lengths)])
+    out = np.empty(N)
+    for n in range(N):
+        L, Tn = int(target_lengths[n]), int(input_lengths[n])
+        lab = targets[n, :L] if targets.ndim == 2 else targets[offsets[n]:offsets[n] + L]
+        ext = np.full(2 * L + 1, blank, dtype=np.int64)
+        ext[1::2] = lab
+        if Tn == 0:
+            out[n] = 0.0 if L == 0 else np.inf
+            continue
+        alpha = np.full(2 * L + 1, -np.inf)
+        alpha[0] = lp[0, n, ext[0]]
+        if L:
+            alpha[1] = lp[0, n, ext[1]]
+        for t in range(1, Tn):
+            prev = alpha
+            alpha = prev.copy()
+            alpha[1:] = np.logaddexp(alpha[1:], prev[:-1])
+            skip = np.zeros(2 * L + 1, bool)
+            skip[3::2] = ext[3::2] != ext[1:-2:2]
+            alpha[skip] = np.logaddexp(alpha[skip], prev[np.flatnonzero(skip) - 2])
+            alpha = alpha + lp[t, n, ext]
+        out[n] = -np.logaddexp.reduce(alpha[-2:] if L else alpha[-1:])
+    return out
