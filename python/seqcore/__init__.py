@@ -10,6 +10,13 @@ from ._core import build_info, get_num_threads, set_num_threads
 from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,
                   lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward)
 from .layers import GRU, LSTM, RNN
+from .attention import (AdditiveAttentionGrads, LuongAttentionGrads, MultiHeadAttentionGrads,
+                        SdpaGrads, additive_attention_backward, additive_attention_forward,
+                        dot_attention, general_attention, luong_attention_backward,
+                        multi_head_attention_backward, multi_head_attention_forward,
+                        precompute_keys, scaled_dot_product_attention, sdpa_backward,
+                        sdpa_forward, sinusoidal_positional_encoding)
+from .plot import plot_attention
 
 try:
     __version__ = _version("seqcore")
@@ -22,4 +29,9 @@ __all__ = [
     "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
+    "SdpaGrads", "AdditiveAttentionGrads", "LuongAttentionGrads", "MultiHeadAttentionGrads",
+    "sdpa_forward", "sdpa_backward", "scaled_dot_product_attention", "precompute_keys",
+    "additive_attention_forward", "additive_attention_backward", "dot_attention",
+    "general_attention", "luong_attention_backward", "multi_head_attention_forward",
+    "multi_head_attention_backward", "sinusoidal_positional_encoding", "plot_attention",
 ]
