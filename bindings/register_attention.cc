@@ -479,6 +479,7 @@ py::tuple mha_forward_typed(const py::array& xq_any, py::handle xk_o, py::handle
   d.D = d.Dv = Dh;
   d.scale = 1.0 / std::sqrt(double(Dh));
   d.is_causal = is_causal;
+  d.block_q = is_causal ? 64 : 128;  // as sdpa_forward's default
   // Projections stay in [L, N, E] layout; head h of batch n is a strided view of it.
   d.q = Strides4{E, Dh, N * E, 1};
   d.k = d.v = Strides4{E, Dh, N * E, 1};

@@ -47,7 +47,7 @@ struct SdpaDesc {
   Strides4 q, k, v, o;
   // Mask strides (elements); used when a mask pointer is given.
   Strides4 mask;
-  int64_t block_q = 64, block_k = 128;  // tile sizes (tunable; >= 1)
+  int64_t block_q = 64, block_k = 256;  // tile sizes (tunable; >= 1)
 };
 
 // Contiguous [B, H, L, X] strides.

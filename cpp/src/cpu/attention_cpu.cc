@@ -274,14 +274,12 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       const T* V = v + b * d.v.b + hk * d.v.h;
       for (int64_t kb = c * per_chunk; kb < std::min(nkb, (c + 1) * per_chunk); ++kb) {
         const int64_t j0 = kb * Bk, bk_full = std::min(Bk, Lk - j0);
-        const int64_t bk = std::clamp<int64_t>(kl - j0, 0, bk_full);  // keys actually used
+        const int64_t bk_used = std::clamp<int64_t>(kl - j0, 0, bk_full);  // within key length
         auto dKm = mat(dK.data(), bk_full, D, D);
         auto dVm = mat(dV.data(), bk_full, Dv, Dv);
         dKm.setZero();
         dVm.setZero();
-        const auto Kj = cmat(K + j0 * d.k.l, bk, D, d.k.l);
-        const auto Vj = cmat(V + j0 * d.v.l, bk, Dv, d.v.l);
-        for (int64_t g = 0; bk > 0 && g < group; ++g) {
+        for (int64_t g = 0; bk_used > 0 && g < group; ++g) {
           const int64_t h = hk * group + g;
           const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
           const T* Lse = lse + (b * H + h) * Lq;
@@ -298,7 +296,13 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
           const int64_t first = d.is_causal ? std::clamp<int64_t>(j0 - d.causal_offset, 0, Lq) : 0;
           for (int64_t i0 = first / Bq * Bq; i0 < Lq; i0 += Bq) {
             const int64_t bq = std::min(Bq, Lq - i0);
-            if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;
+            // keys of this block that some row of the q block may see (causal diagonal)
+            const int64_t bk = d.is_causal
+                                   ? std::clamp<int64_t>(i0 + bq + d.causal_offset - j0, 0, bk_used)
+                                   : bk_used;
+            if (bk == 0 || !tile_any_allowed(mv, i0, bq, j0, bk)) continue;
+            const auto Kj = cmat(K + j0 * d.k.l, bk, D, d.k.l);
+            const auto Vj = cmat(V + j0 * d.v.l, bk, Dv, d.v.l);
             const auto Qi = cmat(q + b * d.q.b + h * d.q.h + i0 * d.q.l, bq, D, d.q.l);
             const auto dOi = cmat(dout + b * d.o.b + h * d.o.h + i0 * d.o.l, bq, Dv, d.o.l);
             auto Sm = mat(S.data(), bq, bk, Bk);
