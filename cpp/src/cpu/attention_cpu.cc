@@ -10,6 +10,8 @@
 #include <numeric>
 #include <vector>
 
+#include "cpu/panel_gemm.h"
+
 namespace seqcore::cpu {
 namespace {
 
@@ -127,12 +129,21 @@ template <typename T>
 void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                       const uint8_t* bool_mask, const T* float_mask,
                       const int64_t* key_lengths, T* out, T* lse) {
-  const int64_t Bq = d.block_q, Bk = d.block_k, D = d.D, Dv = d.Dv;
-  const int64_t nqb = (d.Lq + Bq - 1) / Bq;
+  using PG = PanelGemm<T>;
+  constexpr int64_t NR = PG::NR;
+  // Key tiles start on panel boundaries: block_k rounded up to the panel width.
+  const int64_t Bq = d.block_q, Bk = PG::padded(d.block_k), D = d.D, Dv = d.Dv;
+  const int64_t Lk = d.Lk, nqb = (d.Lq + Bq - 1) / Bq;
   const int64_t group = d.H / d.Hkv;
   const int64_t n_items = d.B * d.H * nqb;
   if (n_items == 0) return;
   const T scale = static_cast<T>(d.scale);
+  // K^T and V of every (b, hkv) packed once into SIMD panels (PanelGemm): every q block of
+  // every head of the group then multiplies them without repacking (Eigen would repack
+  // both operands at each tile).
+  const int64_t BHk = d.B * d.Hkv;
+  const int64_t nvp = PG::padded(Dv) / NR, ldpv = PG::padded(Dv);
+  std::vector<AlignedVector<T>> Kp(static_cast<size_t>(BHk)), Vp(static_cast<size_t>(BHk));
 
   std::vector<double> cost(static_cast<size_t>(n_items));
   double total = 0;
@@ -148,17 +159,26 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
+#pragma omp for schedule(static)
+    for (int64_t bhk = 0; bhk < BHk; ++bhk) {
+      const int64_t b = bhk / d.Hkv, hk = bhk % d.Hkv;
+      const T* K = k + b * d.k.b + hk * d.k.h;
+      const T* V = v + b * d.v.b + hk * d.v.h;
+      const int64_t kl = key_lengths ? key_lengths[b] : Lk;  // keys past it are never read
+      PG::pack(D, kl, 1, [&](int64_t c) { return K + c * d.k.l; }, Kp[bhk]);
+      PG::pack(kl, Dv, d.v.l, [&](int64_t c) { return V + c; }, Vp[bhk]);
+    }
     Buffer<T> S(static_cast<size_t>(Bq * Bk)), O(static_cast<size_t>(Bq * Dv)),
-        m(static_cast<size_t>(Bq)), l(static_cast<size_t>(Bq));
+        PV(static_cast<size_t>(Bq * ldpv)), m(static_cast<size_t>(Bq)),
+        l(static_cast<size_t>(Bq)), alpha(static_cast<size_t>(Bq));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
       const int64_t bh = it / nqb, qb = it % nqb;
-      const int64_t b = bh / d.H, h = bh % d.H, hk = h / group;
+      const int64_t b = bh / d.H, h = bh % d.H, bhk = b * d.Hkv + h / group;
       const int64_t i0 = qb * Bq, i1 = std::min(d.Lq, i0 + Bq), bq = i1 - i0;
       const T* Q = q + b * d.q.b + h * d.q.h + i0 * d.q.l;
-      const T* K = k + b * d.k.b + hk * d.k.h;
-      const T* V = v + b * d.v.b + hk * d.v.h;
+      const int64_t kl = key_lengths ? key_lengths[b] : Lk;
       const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
       auto Om = mat(O.data(), bq, Dv, Dv);
       Om.setZero();
@@ -168,8 +188,7 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       for (int64_t j0 = 0; j0 < kv_end; j0 += Bk) {
         const int64_t bk = std::min(Bk, kv_end - j0);
         if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
-        mat(S.data(), bq, bk, Bk).noalias() =
-            cmat(Q, bq, D, d.q.l) * cmat(K + j0 * d.k.l, bk, D, d.k.l).transpose();
+        PG::run(bq, D, Q, d.q.l, Kp[bhk].data() + j0 * D, (bk + NR - 1) / NR, S.data(), Bk);
         prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
         // Online softmax (Milakov & Gimelshein 2018): rescale what was summed so far.
         for (int64_t r = 0; r < bq; ++r) {
@@ -177,15 +196,20 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
           const T m_new = std::max(m[r], row.maxCoeff());
           if (m_new == kNegInf<T>) {  // nothing allowed yet in this row
             row.setZero();
+            alpha[r] = T(1);
             continue;
           }
           row = (row - m_new).exp();
-          const T alpha = m[r] == kNegInf<T> ? T(0) : std::exp(m[r] - m_new);
-          l[r] = l[r] * alpha + row.sum();
+          alpha[r] = m[r] == kNegInf<T> ? T(0) : std::exp(m[r] - m_new);
+          l[r] = l[r] * alpha[r] + row.sum();
           m[r] = m_new;
-          if (alpha != T(1)) Om.row(r) *= alpha;
         }
-        Om.noalias() += cmat(S.data(), bq, bk, Bk) * cmat(V + j0 * d.v.l, bk, Dv, d.v.l);
+        for (int64_t p = 0; p < nvp; ++p)  // PV = P V (one V panel at a time)
+          PG::run(bq, bk, S.data(), Bk, Vp[bhk].data() + p * kl * NR + j0 * NR, 1,
+                  PV.data() + p * NR, ldpv);
+        for (int64_t r = 0; r < bq; ++r)
+          Arr<T>(O.data() + r * Dv, Dv) =
+              Arr<T>(O.data() + r * Dv, Dv) * alpha[r] + CArr<T>(PV.data() + r * ldpv, Dv);
       }
       T* Out = out + b * d.o.b + h * d.o.h + i0 * d.o.l;
       T* Lse = lse + (b * d.H + h) * d.Lq + i0;
