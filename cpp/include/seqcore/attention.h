@@ -9,13 +9,16 @@
 //
 // Scaled dot-product attention (Dao 2023, "FlashAttention-2"):
 //  * Forward: work items are (b, h, block of Bq queries), scheduled longest first (causal
-//    items differ in cost). Per item the kv range is walked in blocks of Bk keys:
-//    S = Q K^T (an Eigen GEMM on tiles that stay in L1/L2), the mask is applied on the tile,
+//    items differ in cost). K^T and V of each (b, hkv) are first packed once into SIMD
+//    panels; per item the kv range is walked in blocks of Bk keys (rounded up to the panel
+//    width): S = Q K^T (a register-tiled GEMM on tiles that stay in L1/L2), the mask is
+//    applied on the tile,
 //    the running row max / row sum are updated (online softmax) and O += P V. Blocks past a
 //    key length or entirely above the causal diagonal are never touched; tiles whose bool
 //    mask is all False skip both GEMMs. Only out and the logsumexp [B, H, Lq] are saved.
 //  * Backward: D = rowsum(dO * O) first; then work items are (b, hkv, chunk of kv blocks):
-//    for every kv block and every q block that reaches it, P = exp(S - lse) is recomputed,
+//    for every kv block and every q block that reaches it (tiles cut at the causal
+//    diagonal), P = exp(S - lse) is recomputed (Eigen GEMMs on cache-resident tiles),
 //    dV += P^T dO, dP = dO V^T, dS = P * (dP - D), dK += dS^T Q, dQ += dS K. dK/dV have one
 //    owner; dQ of chunk c > 0 goes to its own partial buffer, summed in chunk order after,
 //    so results are bit-identical for any thread count (the chunking depends on the shape
