@@ -80,16 +80,19 @@ bool tile_any_allowed(const MaskView<T>& mv, int64_t i0, int64_t bq, int64_t j0,
 }
 
 // Scores tile S [bq, bk] (ld ldS) holding Q K^T -> scale * Q K^T + float mask, -inf where
-// the causal limit or the bool mask forbids. Returns nothing: rows may end up all -inf.
+// the causal limit or the bool mask forbids (rows may end up all -inf). Without a float
+// mask and with scale > 0 the scaling is left to the caller's exp pass (one pass less
+// over the tile): returns the factor still to apply, 1 when applied here.
 template <typename T>
-void prepare_scores(T* S, int64_t ldS, int64_t bq, int64_t bk, int64_t i0, int64_t j0,
-                    T scale, const SdpaDesc& d, const MaskView<T>& mv) {
+T prepare_scores(T* S, int64_t ldS, int64_t bq, int64_t bk, int64_t i0, int64_t j0,
+                 T scale, const SdpaDesc& d, const MaskView<T>& mv) {
+  const bool defer = !mv.fm && scale > T(0);
   for (int64_t r = 0; r < bq; ++r) {
     T* row = S + r * ldS;
     const int64_t i = i0 + r;
     int64_t cmax = bk;  // columns [0, cmax) pass the causal test
     if (d.is_causal) cmax = std::clamp<int64_t>(i + d.causal_offset - j0 + 1, 0, bk);
-    Arr<T>(row, cmax) *= scale;
+    if (!defer) Arr<T>(row, cmax) *= scale;
     if (mv.fm) {
       const T* f = mv.fm + i * mv.sl + j0 * mv.sd;
       if (mv.sd == 1)
@@ -104,6 +107,7 @@ void prepare_scores(T* S, int64_t ldS, int64_t bq, int64_t bk, int64_t i0, int64
     }
     for (int64_t c = cmax; c < bk; ++c) row[c] = kNegInf<T>;
   }
+  return defer ? scale : T(1);
 }
 
 // Keys [0, kv_end) that some query of rows [i0, i1) may see (key length and causal limit).
@@ -189,17 +193,17 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
         const int64_t bk = std::min(Bk, kv_end - j0);
         if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
         PG::run(bq, D, Q, d.q.l, Kp[bhk].data() + j0 * D, (bk + NR - 1) / NR, S.data(), Bk);
-        prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
+        const T post = prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
         // Online softmax (Milakov & Gimelshein 2018): rescale what was summed so far.
         for (int64_t r = 0; r < bq; ++r) {
           Arr<T> row(S.data() + r * Bk, bk);
-          const T m_new = std::max(m[r], row.maxCoeff());
+          const T m_new = std::max(m[r], post * row.maxCoeff());  // post > 0
           if (m_new == kNegInf<T>) {  // nothing allowed yet in this row
             row.setZero();
             alpha[r] = T(1);
             continue;
           }
-          row = (row - m_new).exp();
+          row = (row * post - m_new).exp();
           alpha[r] = m[r] == kNegInf<T> ? T(0) : std::exp(m[r] - m_new);
           l[r] = l[r] * alpha[r] + row.sum();
           m[r] = m_new;
@@ -332,13 +336,13 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
             auto Sm = mat(S.data(), bq, bk, Bk);
             auto dPm = mat(dP.data(), bq, bk, Bk);
             Sm.noalias() = Qi * Kj.transpose();
-            prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
+            const T post = prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
             for (int64_t r = 0; r < bq; ++r) {  // P = exp(S - lse), recomputed
               Arr<T> row(S.data() + r * Bk, bk);
               if (Lse[i0 + r] == kNegInf<T>)
                 row.setZero();
               else
-                row = (row - Lse[i0 + r]).exp();
+                row = (row * post - Lse[i0 + r]).exp();
             }
             dVm.topRows(bk).noalias() += Sm.transpose() * dOi;
             dPm.noalias() = dOi * Vj.transpose();
