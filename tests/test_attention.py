@@ -233,6 +233,17 @@ def test_sdpa_matches_torch(rng, mask):
         np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-5, atol=2e-5)
 
 
+@pytest.mark.parametrize("shape", [(0, 2, 2, 3, 4, 5, 6), (1, 2, 1, 0, 4, 5, 6),
+                                   (1, 2, 1, 3, 0, 5, 6)])
+def test_sdpa_empty(rng, shape):
+    q, k, v, dout = _sdpa_inputs(rng, shape, np.float32)
+    out, cache = sdpa_forward(q, k, v, is_causal=True)
+    g = sdpa_backward(cache, dout)
+    assert out.shape == dout.shape and not out.any()
+    assert g.dq.shape == q.shape and g.dk.shape == k.shape and g.dv.shape == v.shape
+    assert not g.dq.any() and not g.dk.any() and not g.dv.any()
+
+
 def test_sdpa_bad_input(rng):
     q, k, v, dout = _sdpa_inputs(rng, (2, 4, 2, 5, 6, 3, 3), np.float32)
     with pytest.raises(ValueError, match="q: expected shape"):
@@ -265,6 +276,8 @@ def test_sdpa_bad_input(rng):
         sdpa_forward(q, k, v, key_lengths=np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="block"):
         sdpa_forward(q, k, v, block_q=0)
+    with pytest.raises((TypeError, ValueError)):
+        sdpa_forward(q, k, v, scale="big")
     _, cache = sdpa_forward(q, k, v)
     with pytest.raises(ValueError, match="dout"):
         sdpa_backward(cache, dout[:, :, :4])
@@ -377,6 +390,18 @@ def test_luong_matches_reference_and_fd(rng, kind, dtype):
             return float((c * dctx).sum() + (ww * dw).sum())
         arrays = [q, keys, values] + ([w] if w is not None else [])
         _fd_check(loss, arrays, [g.dquery, g.dkeys, g.dvalues, g.dw][:len(arrays)], rng)
+
+
+@pytest.mark.parametrize("N,T", [(0, 4), (3, 0)])
+def test_step_attention_empty(rng, N, T):
+    a = _step_inputs(rng, N, T, 4, 3, 3, 2, np.float32)
+    ctx, w, cache = additive_attention_forward(**a)
+    assert ctx.shape == (N, 2) and w.shape == (N, T) and not ctx.any()
+    g = additive_attention_backward(cache, np.ones((N, 2), np.float32))
+    assert g.dquery.shape == (N, 3) and not g.dw_q.any() and not g.dv_a.any()
+    ctx, w, cache = dot_attention(a["query"], a["keys"], a["values"])
+    assert ctx.shape == (N, 2) and not ctx.any()
+    assert luong_attention_backward(cache, np.ones((N, 2), np.float32)).dkeys.shape == (N, T, 3)
 
 
 def test_step_attention_bad_input(rng):

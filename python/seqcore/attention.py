@@ -98,6 +98,8 @@ def sdpa_forward(q, k, v, attn_mask=None, is_causal=False, scale=None, *, causal
     """
     if block_q is None:
         block_q = 64 if is_causal else 128
+    if scale is not None:
+        scale = float(scale)
     return _core.sdpa_forward(q, k, v, attn_mask, bool(is_causal), scale, int(causal_offset),
                               key_lengths, int(block_q), int(block_k))
 
