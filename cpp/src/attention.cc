@@ -91,7 +91,8 @@ void additive_attention_forward(const StepAttnDesc& d, const T* query, const T* 
                                 const int64_t* key_lengths, T* query_proj, T* context,
                                 T* weights) {
   step_check(d, key_lengths);
-  cpu::linear_forward_cpu<T>(d.N, d.Dq, d.A, query, w_q, nullptr, query_proj);
+  cpu::linear_forward_cpu<T>(d.N, d.Dq, d.A, query, w_q, nullptr, query_proj,
+                             cpu::kStepWorkPerThread);
   cpu::additive_step_cpu(d, query_proj, proj_keys, values, v_a, key_lengths, context, weights);
 }
 

@@ -40,11 +40,15 @@ constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
 // Threads for a call of `flops` work: one when nested or when the work is too small to pay
 // for waking a team. Results never depend on it (work items are computed independently).
-int threads_for(double flops) {
+int threads_for(double flops, double per_thread = 2e5) {
   if (omp_in_parallel()) return 1;
   const int want = get_num_threads();
-  return std::max(1, std::min<int>(want, static_cast<int>(flops / 2e5) + 1));
+  return std::max(1, std::min<int>(want, static_cast<int>(flops / per_thread) + 1));
 }
+
+// The single-query kernels (kStepWorkPerThread, attention_cpu.h) run once per decoder step,
+// between other ops: a team is woken only for steps of a millisecond or more, since a late
+// worker (a busy core) stalls the whole step at the closing barrier for a scheduler slice.
 
 // ------------------------------------------------------------------ scaled dot-product
 
@@ -444,7 +448,7 @@ void additive_step_cpu(const StepAttnDesc& d, const T* query_proj, const T* proj
                        const T* values, const T* v_a, const int64_t* key_lengths, T* context,
                        T* weights) {
   const int64_t A = d.A, Tn = d.T, Dv = d.Dv;
-  const int nt = threads_for(double(d.N) * Tn * (4.0 * A + 2.0 * Dv) * 4.0);
+  const int nt = threads_for(double(d.N) * Tn * (4.0 * A + 2.0 * Dv) * 4.0, kStepWorkPerThread);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -475,7 +479,7 @@ void additive_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys,
   const int64_t N = d.N, A = d.A, Tn = d.T, Dv = d.Dv;
   Buffer<T> dpk(static_cast<size_t>(N * Tn * A)), dqp(static_cast<size_t>(N * A)),
       dva_part(static_cast<size_t>(N * A));
-  const int nt = threads_for(double(N) * Tn * (6.0 * A + 4.0 * Dv) * 4.0);
+  const int nt = threads_for(double(N) * Tn * (6.0 * A + 4.0 * Dv) * 4.0, kStepWorkPerThread);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -518,7 +522,7 @@ template <typename T>
 void dot_forward_cpu(const StepAttnDesc& d, const T* query, const T* keys, const T* values,
                      const int64_t* key_lengths, T* context, T* weights) {
   const int64_t Tn = d.T, Dk = d.Dk, Dv = d.Dv;
-  const int nt = threads_for(double(d.N) * Tn * (2.0 * Dk + 2.0 * Dv));
+  const int nt = threads_for(double(d.N) * Tn * (2.0 * Dk + 2.0 * Dv), kStepWorkPerThread);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -540,7 +544,7 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
                       const int64_t* key_lengths, const T* weights, const T* dcontext,
                       const T* dweights, T* dquery, T* dkeys, T* dvalues) {
   const int64_t Tn = d.T, Dk = d.Dk, Dv = d.Dv;
-  const int nt = threads_for(double(d.N) * Tn * (4.0 * Dk + 4.0 * Dv));
+  const int nt = threads_for(double(d.N) * Tn * (4.0 * Dk + 4.0 * Dv), kStepWorkPerThread);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -567,8 +571,8 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
 
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
-                        T* y) {
-  const int nt = threads_for(2.0 * M * I * O);
+                        T* y, double min_work_per_thread) {
+  const int nt = threads_for(2.0 * M * I * O, min_work_per_thread);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -635,7 +639,7 @@ void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w
                                     const int64_t*, const T*, const T*, const T*, T*, T*,    \
                                     T*);                                                     \
   template void linear_forward_cpu<T>(int64_t, int64_t, int64_t, const T*, const T*,         \
-                                      const T*, T*);                                         \
+                                      const T*, T*, double);                                       \
   template void linear_backward_cpu<T>(int64_t, int64_t, int64_t, const T*, const T*,        \
                                        const T*, T*, T*, T*, bool);
 SEQCORE_INSTANTIATE(float)

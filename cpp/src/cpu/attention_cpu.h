@@ -37,9 +37,12 @@ template <typename T>
 void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, const T* values,
                       const int64_t* key_lengths, const T* weights, const T* dcontext,
                       const T* dweights, T* dquery, T* dkeys, T* dvalues);
+// min_work_per_thread: flops below which one thread does it all (see threads_for).
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
-                        T* y);
+                        T* y, double min_work_per_thread = 2e5);
+// For the once-per-decoder-step kernels (additive attention's query projection).
+constexpr double kStepWorkPerThread = 5e7;
 template <typename T>
 void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
                          const T* dy, T* dx, T* dw, T* db, bool accumulate);
