@@ -586,3 +586,23 @@ def test_plot_attention_writes_png(tmp_path, rng):
         seqcore.plot_attention(w[0], ["a"], ["b"], tmp_path / "x.png")
     with pytest.raises(ValueError, match="weights"):
         seqcore.plot_attention(w, ["a"] * 6, ["b"], tmp_path / "x.png")
+
+
+def test_mha_and_additive_bit_identical_across_thread_counts(rng, restore_num_threads):
+    L, N, E, heads = 40, 4, 48, 4           # L*N = 160 rows: the projections are row-split
+    x = _randn(rng, L, N, E, dtype=np.float32)
+    w_in, b_in = _randn(rng, 3 * E, E, dtype=np.float32) * 0.2, _randn(rng, 3 * E, dtype=np.float32)
+    w_out = _randn(rng, E, E, dtype=np.float32) * 0.2
+    a = _step_inputs(rng, 70, 30, 24, 16, 16, 8, np.float32)
+    res = []
+    for n in (1, 2, 3):
+        seqcore.set_num_threads(n)
+        y, cache = multi_head_attention_forward(x, x, x, w_in, b_in, w_out, None, heads,
+                                                is_causal=True)
+        g = multi_head_attention_backward(cache, x)
+        ctx, w, c = additive_attention_forward(**a)
+        ga = additive_attention_backward(c, np.ones_like(ctx))
+        res.append([y, *[t for t in g if t is not None], ctx, *ga])
+    for other in res[1:]:
+        for p, q in zip(res[0], other):
+            assert np.array_equal(p, q)
