@@ -18,7 +18,8 @@
 //    mask is all False skip both GEMMs. Only out and the logsumexp [B, H, Lq] are saved.
 //  * Backward: D = rowsum(dO * O) first; then work items are (b, hkv, chunk of kv blocks):
 //    for every kv block and every q block that reaches it (tiles cut at the causal
-//    diagonal), P = exp(S - lse) is recomputed (Eigen GEMMs on cache-resident tiles),
+//    diagonal), P = exp(S - lse) is recomputed (K_j^T and V_j^T packed once per kv block
+//    for S and dP; Eigen GEMMs for the transposed products; all tiles cache-resident),
 //    dV += P^T dO, dP = dO V^T, dS = P * (dP - D), dK += dS^T Q, dQ += dS K. dK/dV have one
 //    owner; dQ of chunk c > 0 goes to its own partial buffer, summed in chunk order after,
 //    so results are bit-identical for any thread count (the chunking depends on the shape

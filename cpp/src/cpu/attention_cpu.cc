@@ -240,7 +240,8 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                        const uint8_t* bool_mask, const T* float_mask,
                        const int64_t* key_lengths, const T* out, const T* lse, const T* dout,
                        T* dq, T* dk, T* dv) {
-  const int64_t Bq = d.block_q, Bk = d.block_k, D = d.D, Dv = d.Dv;
+  using PG = PanelGemm<T>;
+  const int64_t Bq = d.block_q, Bk = PG::padded(d.block_k), D = d.D, Dv = d.Dv;
   const int64_t Lq = d.Lq, Lk = d.Lk, H = d.H, Hkv = d.Hkv;
   const int64_t group = H / Hkv;
   const int64_t nqb = (Lq + Bq - 1) / Bq, nkb = (Lk + Bk - 1) / Bk;
@@ -296,6 +297,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 
     Buffer<T> S(static_cast<size_t>(Bq * Bk)), dP(static_cast<size_t>(Bq * Bk)),
         dK(static_cast<size_t>(Bk * D)), dV(static_cast<size_t>(Bk * Dv));
+    AlignedVector<T> KTp, VTp;  // K_j^T and V_j^T of the current kv block, SIMD panels
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
@@ -311,6 +313,10 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
         auto dVm = mat(dV.data(), bk_full, Dv, Dv);
         dKm.setZero();
         dVm.setZero();
+        if (bk_used > 0) {  // packed once, used by every q block of every head of the group
+          PG::pack(D, bk_used, 1, [&](int64_t c) { return K + (j0 + c) * d.k.l; }, KTp);
+          PG::pack(Dv, bk_used, 1, [&](int64_t c) { return V + (j0 + c) * d.v.l; }, VTp);
+        }
         for (int64_t g = 0; bk_used > 0 && g < group; ++g) {
           const int64_t h = hk * group + g;
           const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
@@ -334,12 +340,12 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                                    : bk_used;
             if (bk == 0 || !tile_any_allowed(mv, i0, bq, j0, bk)) continue;
             const auto Kj = cmat(K + j0 * d.k.l, bk, D, d.k.l);
-            const auto Vj = cmat(V + j0 * d.v.l, bk, Dv, d.v.l);
             const auto Qi = cmat(q + b * d.q.b + h * d.q.h + i0 * d.q.l, bq, D, d.q.l);
             const auto dOi = cmat(dout + b * d.o.b + h * d.o.h + i0 * d.o.l, bq, Dv, d.o.l);
             auto Sm = mat(S.data(), bq, bk, Bk);
             auto dPm = mat(dP.data(), bq, bk, Bk);
-            Sm.noalias() = Qi * Kj.transpose();
+            const int64_t np = (bk + PG::NR - 1) / PG::NR;
+            PG::run(bq, D, Qi.data(), d.q.l, KTp.data(), np, S.data(), Bk);
             const T post = prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
             for (int64_t r = 0; r < bq; ++r) {  // P = exp(S - lse), recomputed
               Arr<T> row(S.data() + r * Bk, bk);
@@ -349,7 +355,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                 row = (row * post - Lse[i0 + r]).exp();
             }
             dVm.topRows(bk).noalias() += Sm.transpose() * dOi;
-            dPm.noalias() = dOi * Vj.transpose();
+            PG::run(bq, Dv, dOi.data(), d.o.l, VTp.data(), np, dP.data(), Bk);
             for (int64_t r = 0; r < bq; ++r) {  // dS = P * (dP - D) * scale, in dP
               Arr<T> dprow(dP.data() + r * Bk, bk);
               dprow = CArr<T>(S.data() + r * Bk, bk) * (dprow - Dr[i0 + r]) * scale;
