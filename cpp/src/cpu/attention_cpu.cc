@@ -615,12 +615,10 @@ void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w
         dwm.noalias() += dys.transpose() * cmat(x, M, I, I);
       else
         dwm.noalias() = dys.transpose() * cmat(x, M, I, I);
-      if (db) {
-        for (int64_t o = r0; o < r1; ++o) {
-          T s = accumulate ? db[o] : T(0);
-          for (int64_t m = 0; m < M; ++m) s += dy[m * O + o];
-          db[o] = s;
-        }
+      if (db) {  // column sums, row after row (contiguous, same order for every split)
+        Arr<T> dbs(db + r0, r1 - r0);
+        if (!accumulate) dbs.setZero();
+        for (int64_t m = 0; m < M; ++m) dbs += CArr<T>(dy + m * O + r0, r1 - r0);
       }
     }
   }
