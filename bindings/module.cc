@@ -12,6 +12,7 @@ void register_rnn(py::module_& m);
 void register_beam_search(py::module_& m);
 void register_embeddings(py::module_& m);
 void register_ctc(py::module_& m);
+void register_attention(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -46,4 +47,5 @@ PYBIND11_MODULE(_core, m) {
   seqcore::register_beam_search(m);
   seqcore::register_embeddings(m);
   seqcore::register_ctc(m);
+  seqcore::register_attention(m);
 }

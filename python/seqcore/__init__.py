@@ -18,6 +18,13 @@ from . import corpus, debias
 from .ctc import (ctc_beam_search, ctc_greedy_decode, ctc_loss, ctc_loss_from_logits,
                   ctc_workspace_bytes)
 from .ngram import NGramLM
+from .attention import (AdditiveAttentionGrads, LuongAttentionGrads, MultiHeadAttentionGrads,
+                        SdpaGrads, additive_attention_backward, additive_attention_forward,
+                        dot_attention, general_attention, luong_attention_backward,
+                        multi_head_attention_backward, multi_head_attention_forward,
+                        precompute_keys, scaled_dot_product_attention, sdpa_backward,
+                        sdpa_forward, sinusoidal_positional_encoding)
+from .plot import plot_attention
 
 try:
     __version__ = _version("seqcore")
@@ -34,4 +41,9 @@ __all__ = [
     "KeyedVectors", "GloVe", "corpus", "debias",
     "ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
     "ctc_beam_search", "NGramLM",
+    "SdpaGrads", "AdditiveAttentionGrads", "LuongAttentionGrads", "MultiHeadAttentionGrads",
+    "sdpa_forward", "sdpa_backward", "scaled_dot_product_attention", "precompute_keys",
+    "additive_attention_forward", "additive_attention_backward", "dot_attention",
+    "general_attention", "luong_attention_backward", "multi_head_attention_forward",
+    "multi_head_attention_backward", "sinusoidal_positional_encoding", "plot_attention",
 ]
