@@ -9,6 +9,7 @@ namespace py = pybind11;
 
 namespace seqcore {
 void register_rnn(py::module_& m);
+void register_output_layers(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -40,4 +41,5 @@ PYBIND11_MODULE(_core, m) {
       "machine (native), OpenMP version, Eigen version, CUDA on/off and visible devices.");
 
   seqcore::register_rnn(m);
+  seqcore::register_output_layers(m);
 }

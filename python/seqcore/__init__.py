@@ -10,6 +10,10 @@ from ._core import build_info, get_num_threads, set_num_threads
 from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,
                   lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward)
 from .layers import GRU, LSTM, RNN
+from .output_layers import (CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
+                            SparseLossResult, UnigramSampler, hierarchical_softmax_log_probs,
+                            hierarchical_softmax_loss, log_softmax, negative_sampling_loss,
+                            sampled_softmax_loss, softmax_cross_entropy)
 
 try:
     __version__ = _version("seqcore")
@@ -22,4 +26,8 @@ __all__ = [
     "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
+    "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
+    "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",
+    "hierarchical_softmax_log_probs", "CrossEntropyResult", "SparseLossResult",
+    "SampledSoftmaxResult",
 ]
