@@ -23,6 +23,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 namespace seqcore::cpu {
 namespace {
 
@@ -156,6 +160,84 @@ inline void scale_shift(T* y, T a, T b, int64_t n) {
   for (; i < n; ++i) y[i] = y[i] * a + b;
 }
 
+// Non-temporal (streaming) store of a packet to a 64-byte aligned address: a write-once
+// output much larger than the caches skips the read-for-ownership of every line.
+#if defined(__AVX512F__)
+inline void stream(float* p, __m512 v) { _mm512_stream_ps(p, v); }
+inline void stream(double* p, __m512d v) { _mm512_stream_pd(p, v); }
+#endif
+#if defined(__AVX__)
+inline void stream(float* p, __m256 v) { _mm256_stream_ps(p, v); }
+inline void stream(double* p, __m256d v) { _mm256_stream_pd(p, v); }
+#endif
+#if defined(__SSE2__)
+inline void stream(float* p, __m128 v) { _mm_stream_ps(p, v); }
+inline void stream(double* p, __m128d v) { _mm_stream_pd(p, v); }
+inline void stream_fence() { _mm_sfence(); }
+#else
+inline void stream_fence() {}
+#endif
+template <typename T, typename Packet>
+inline void stream(T* p, const Packet& v) {
+  Eigen::internal::pstore(p, v);
+}
+
+// Row max and sum of exp(x - max) in one read of x: fixed blocks that stay in L1, the
+// running sum rescaled when a block raises the max (online softmax, Milakov & Gimelshein
+// 2018). *sumx gets the sum of x when given. Blocks are fixed offsets of the row, so the
+// result depends on the row only.
+template <typename T>
+inline T online_max_expsum(const T* x, int64_t n, T* max_out, T* sumx) {
+  constexpr int64_t kBlock = 2048;
+  T m = -std::numeric_limits<T>::infinity(), s = T(0), sx = T(0);
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t len = std::min(kBlock, n - b0);
+    T bsx = T(0);
+    const T bm = row_max(x + b0, len, sumx ? &bsx : nullptr);
+    sx += bsx;
+    if (bm > m) {
+      s = s == T(0) ? T(0) : s * std::exp(m - bm);
+      m = bm;
+    }
+    s += exp_sum(x + b0, m, static_cast<T*>(nullptr), len);
+  }
+  *max_out = m;
+  if (sumx) *sumx = sx;
+  return s;
+}
+
+// y[i] = exp(x[i] - m) * a + b for i < n, every element through the packet exp (the tails
+// through a padded packet), so a value never depends on where y is aligned. Streaming
+// stores when `nt` (64-byte aligned body; the caller fences).
+template <typename T>
+inline void exp_affine(const T* x, T m, T a, T b, T* y, int64_t n, bool nt) {
+  using namespace Eigen::internal;
+  using Packet = typename Simd<T>::Packet;
+  constexpr int64_t P = Simd<T>::P;
+  const Packet pm = pset1<Packet>(m), pa = pset1<Packet>(a), pb = pset1<Packet>(b);
+  auto partial = [&](int64_t i0, int64_t i1) {  // i1 - i0 < P elements
+    alignas(64) T buf[P];
+    for (int64_t k = 0; k < P; ++k) buf[k] = i0 + k < i1 ? x[i0 + k] : m;
+    pstore(buf, pmadd(pexp(psub(pload<Packet>(buf), pm)), pa, pb));
+    for (int64_t k = 0; k < i1 - i0; ++k) y[i0 + k] = buf[k];
+  };
+  int64_t i = 0;
+  if (nt) {
+    const int64_t mis = static_cast<int64_t>(reinterpret_cast<uintptr_t>(y) % 64);
+    if (mis % sizeof(T) != 0) {
+      nt = false;  // not even element-aligned: plain stores
+    } else {
+      const int64_t head = std::min<int64_t>(n, mis ? (64 - mis) / static_cast<int64_t>(sizeof(T)) : 0);
+      for (int64_t k = 0; k < head; k += P) partial(k, std::min(head, k + P));
+      i = head;
+      for (; i + P <= n; i += P)
+        stream(y + i, pmadd(pexp(psub(ploadu<Packet>(x + i), pm)), pa, pb));
+    }
+  }
+  for (; i + P <= n; i += P) pstoreu(y + i, pmadd(pexp(psub(ploadu<Packet>(x + i), pm)), pa, pb));
+  if (i < n) partial(i, n);
+}
+
 // log(1 + exp(x)) without overflow.
 template <typename T>
 inline T softplus(T x) {
@@ -189,9 +271,20 @@ void reduce_loss(const T* per_row, int64_t N, Reduction r, int64_t count, T* los
                                : s);
 }
 
-int threads_for(int64_t work_items) {
+// Threads for a loop of `items` independent items costing about `flops` in all: one thread
+// below ~100k flops per thread, where waking a team costs more than it saves.
+int threads_for(int64_t items, double flops) {
   if (omp_in_parallel()) return 1;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), work_items)));
+  const int64_t by_work = static_cast<int64_t>(flops / 1e5);
+  return static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>({int64_t(get_num_threads()), items, by_work})));
+}
+
+// Prefetches the first `bytes` of a row into the caches (the sampled rows are random
+// gathers from a matrix much larger than the caches: latency, not bandwidth, bounds them).
+inline void prefetch_row(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 3);
 }
 
 // ---------------------------------------------------------------- sparse row gradients
@@ -249,14 +342,17 @@ void scatter_rows(const Contributions<T>& c, int64_t D, SparseRows<T>& out,
   out.grads.resize(static_cast<size_t>(R * D));
   const bool with_bias = dbias && !c.bias.empty();
   if (dbias) dbias->assign(with_bias ? static_cast<size_t>(R) : 0, T(0));
-  const int nt = threads_for(R * D / 4096 + 1);
+  const int nt = threads_for(R, 2.0 * n * D);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (int64_t r = 0; r < R; ++r) {
     DenormalsFlushed ftz;
     T* g = out.grads.data() + r * D;
-    std::fill(g, g + D, T(0));
-    T b = T(0);
-    for (int64_t i = start[r]; i < start[r + 1]; ++i) {
+    const int64_t first = order[start[r]];
+    const T a = c.coef[first];
+    const T* x = c.src[first];
+    for (int64_t d = 0; d < D; ++d) g[d] = a * x[d];  // the first contribution, then the rest
+    T b = with_bias ? c.bias[first] : T(0);
+    for (int64_t i = start[r] + 1; i < start[r + 1]; ++i) {
       const int64_t o = order[i];
       axpy(c.coef[o], c.src[o], g, D);
       if (with_bias) b += c.bias[o];
@@ -321,28 +417,34 @@ void softmax_cross_entropy_cpu(const T* logits, const int64_t* targets, int64_t 
   const double eps = label_smoothing;
   const double scale = reduction == Reduction::kMean ? (count ? 1.0 / count : 0.0) : 1.0;
   Buffer<T> per_row(static_cast<size_t>(N));
-  const int nt = threads_for(N);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t n = 0; n < N; ++n) {
+  const int nt = threads_for(N, 10.0 * N * V);
+  // dlogits larger than the caches is written once with streaming stores.
+  const bool nt_store = static_cast<double>(N) * V * sizeof(T) > 16e6;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
     DenormalsFlushed ftz;
-    const T* x = logits + n * V;
-    T* g = dlogits ? dlogits + n * V : nullptr;
-    const int64_t t = targets[n];
-    if (has_ignore && t == ignore_index) {
-      per_row[n] = T(0);
-      if (g) std::fill(g, g + V, T(0));
-      continue;
-    }
-    T sumx = T(0);
-    const T m = row_max(x, V, eps > 0 ? &sumx : nullptr);
-    const T s = exp_sum(x, m, g, V);
-    const double lse = static_cast<double>(m) + std::log(static_cast<double>(s));
-    double l = (1.0 - eps) * (lse - static_cast<double>(x[t]));
-    if (eps > 0) l += eps * (lse - static_cast<double>(sumx) / static_cast<double>(V));
-    per_row[n] = static_cast<T>(l);
-    if (g) {
-      scale_shift(g, static_cast<T>(scale / s), static_cast<T>(-scale * eps / V), V);
-      g[t] -= static_cast<T>(scale * (1.0 - eps));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* x = logits + n * V;
+      T* g = dlogits ? dlogits + n * V : nullptr;
+      const int64_t t = targets[n];
+      if (has_ignore && t == ignore_index) {
+        per_row[n] = T(0);
+        if (g) std::fill(g, g + V, T(0));
+        continue;
+      }
+      T m, sumx = T(0);
+      const T s = online_max_expsum(x, V, &m, eps > 0 ? &sumx : nullptr);
+      const double lse = static_cast<double>(m) + std::log(static_cast<double>(s));
+      double l = (1.0 - eps) * (lse - static_cast<double>(x[t]));
+      if (eps > 0) l += eps * (lse - static_cast<double>(sumx) / static_cast<double>(V));
+      per_row[n] = static_cast<T>(l);
+      if (g) {  // softmax * scale - target distribution * scale, in one write of the row
+        exp_affine(x, m, static_cast<T>(scale / s), static_cast<T>(-scale * eps / V), g, V,
+                   nt_store);
+        stream_fence();
+        g[t] -= static_cast<T>(scale * (1.0 - eps));
+      }
     }
   }
   reduce_loss(per_row.data(), N, reduction, count, loss);
@@ -350,7 +452,7 @@ void softmax_cross_entropy_cpu(const T* logits, const int64_t* targets, int64_t 
 
 template <typename T>
 void log_softmax_cpu(const T* x, int64_t M, int64_t V, T* out) {
-  const int nt = threads_for(M);
+  const int nt = threads_for(M, 10.0 * M * V);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (int64_t r = 0; r < M; ++r) {
     DenormalsFlushed ftz;
@@ -373,7 +475,7 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
   const T scale = static_cast<T>(reduction_scale(reduction, N));
   Buffer<T> per_row(static_cast<size_t>(N));
   Contributions<T> c;
-  const int nt = threads_for(N);
+  const int nt = threads_for(N, 6.0 * N * (K + 1) * D);
   if (!shared_negatives) {
     // Per row: K+1 dots and axpys on gathered rows of w_out.
     const int64_t K1 = K + 1;
@@ -381,6 +483,11 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t n = 0; n < N; ++n) {
       DenormalsFlushed ftz;
+      if (n + 1 < N) {  // the next row's K+1 output rows
+        prefetch_row(w_out + targets[n + 1] * D, D * static_cast<int64_t>(sizeof(T)));
+        for (int64_t k = 0; k < K; ++k)
+          prefetch_row(w_out + negatives[(n + 1) * K + k] * D, D * static_cast<int64_t>(sizeof(T)));
+      }
       const T* hn = h + n * D;
       T* dhn = dh + n * D;
       std::fill(dhn, dhn + D, T(0));
@@ -453,7 +560,7 @@ void sampled_softmax_loss_cpu(const T* h, const T* w_out, const T* b_out,
                               Reduction reduction, T* loss, T* dh, SparseRows<T>& drows,
                               std::vector<T>& dbias) {
   const T scale = static_cast<T>(reduction_scale(reduction, N));
-  const int nt = threads_for(N);
+  const int nt = threads_for(N, 6.0 * N * (S + 1) * D);
   Buffer<T> ws(static_cast<size_t>(S * D)), Z(static_cast<size_t>(N * S)),
       dws(static_cast<size_t>(S * D)), g0(static_cast<size_t>(N)),
       per_row(static_cast<size_t>(N));
@@ -526,10 +633,15 @@ void hierarchical_softmax_loss_cpu(const T* h, const T* w_inner, const HuffmanTr
   Contributions<T> c;
   c.resize(static_cast<size_t>(first[N]), false);
   Buffer<T> per_row(static_cast<size_t>(N));
-  const int nt = threads_for(N);
+  const int nt = threads_for(N, 6.0 * static_cast<double>(first[N]) * D);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (int64_t n = 0; n < N; ++n) {
     DenormalsFlushed ftz;
+    if (n + 1 < N) {
+      const int64_t next = targets[n + 1];
+      for (int64_t j = off[next]; j < off[next + 1]; ++j)
+        prefetch_row(w_inner + points[j] * D, D * static_cast<int64_t>(sizeof(T)));
+    }
     const T* hn = h + n * D;
     T* dhn = dh + n * D;
     std::fill(dhn, dhn + D, T(0));
@@ -557,7 +669,7 @@ void hierarchical_softmax_log_probs_cpu(const T* h, const T* w_inner, const Huff
                                         const int64_t* ids, int64_t N, int64_t D, int64_t M,
                                         T* out) {
   const int64_t V = tree.size(), I = V - 1;
-  const int nt = threads_for(N);
+  const int nt = threads_for(N, 40.0 * N * M * D);
   auto log_sigmoid = [](T x) { return -softplus(-x); };
   if (ids) {
     const int64_t* off = tree.offsets().data();
@@ -586,7 +698,7 @@ void hierarchical_softmax_log_probs_cpu(const T* h, const T* w_inner, const Huff
   // pass per row; inner nodes are created after their children, so a descending index
   // visits every parent before its children.
   const int64_t blocks = (N + kGemmBlock - 1) / kGemmBlock;
-  const int ntb = threads_for(blocks);
+  const int ntb = threads_for(blocks, 2.0 * N * V * D);
 #pragma omp parallel num_threads(ntb) if (ntb > 1)
   {
     DenormalsFlushed ftz;
