@@ -575,22 +575,30 @@ void sampled_softmax_loss_cpu(const T* h, const T* w_out, const T* b_out,
     if (b_out) zt += b_out[t];
     if (log_q_true) zt -= log_q_true[n];
     T* z = Z.data() + n * S;
-    T m = zt;
+    bool hit = false;
     for (int64_t s = 0; s < S; ++s) {
       if (b_out) z[s] += b_out[sampled[s]];
       if (log_q_sampled) z[s] -= log_q_sampled[s];
-      if (remove_accidental_hits && sampled[s] == t) z[s] = neg_inf;
-      m = std::max(m, z[s]);
+      if (remove_accidental_hits && sampled[s] == t) {
+        z[s] = neg_inf;
+        hit = true;
+      }
     }
-    T sum = std::exp(zt - m);
-    for (int64_t s = 0; s < S; ++s) {
-      z[s] = std::exp(z[s] - m);  // 0 for a removed hit
-      sum += z[s];
+    const T m = std::max(zt, row_max(z, S, static_cast<T*>(nullptr)));
+    const T et = std::exp(zt - m);
+    T sum = exp_sum(z, m, z, S);  // z <- exp(z - m)
+    if (hit) {  // a removed hit contributes exactly nothing
+      for (int64_t s = 0; s < S; ++s)
+        if (sampled[s] == t) {
+          sum -= z[s];
+          z[s] = T(0);
+        }
     }
+    sum += et;
     per_row[n] = m + std::log(sum) - zt;
     const T a = scale / sum;
-    g0[n] = std::exp(zt - m) * a - scale;
-    for (int64_t s = 0; s < S; ++s) z[s] *= a;  // Z now holds dloss/dz
+    g0[n] = et * a - scale;
+    scale_shift(z, a, T(0), S);  // Z now holds dloss/dz
   }
   gemm_ab(Z.data(), ws.data(), dh, N, D, S, nt);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -608,11 +616,11 @@ void sampled_softmax_loss_cpu(const T* h, const T* w_out, const T* b_out,
     c.ids[N + s] = sampled[s];
     c.coef[N + s] = T(1);
     c.src[N + s] = dws.data() + s * D;
-    if (b_out) {  // column sum of dloss/dz, in row order
-      T b = T(0);
-      for (int64_t n = 0; n < N; ++n) b += Z[n * S + s];
-      c.bias[N + s] = b;
-    }
+  }
+  if (b_out) {  // column sums of dloss/dz, each in row order
+    T* colsum = c.bias.data() + N;
+    std::fill(colsum, colsum + S, T(0));
+    for (int64_t n = 0; n < N; ++n) axpy(T(1), Z.data() + n * S, colsum, S);
   }
   scatter_rows(c, D, drows, &dbias);
   reduce_loss(per_row.data(), N, reduction, N, loss);
