@@ -87,9 +87,10 @@ class UnigramSampler {
 // Binary Huffman code over V words (word2vec.c's CreateBinaryTree): inner node a
 // (0 <= a < V-1) is created a-th by merging the two lightest nodes; the root is V-2.
 // Words are sorted by decreasing count (ties: smaller id first) and merged with two
-// queues in O(V) after that sort; a tie between a leaf and an inner node picks the inner
-// node (as word2vec.c), between two leaves or two inner nodes the earlier one.
-// The second node taken at a merge gets bit 1.
+// queues in O(V) after that sort: leaves are taken from the light end of that order (among
+// equal counts the larger id first), inner nodes in creation order, and a tie between a
+// leaf and an inner node picks the inner node (as word2vec.c). The second node taken at a
+// merge gets bit 1. Deterministic: the tree depends on the counts only.
 //
 // Word w's path is points[offsets[w] .. offsets[w+1]) (inner nodes, root first) and its
 // code codes[...] (the bit taken at each of them). P(w | h) = prod_j sigma((1 - 2 c_j) *
