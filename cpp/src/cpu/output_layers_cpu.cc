@@ -305,55 +305,68 @@ struct Contributions {
   }
 };
 
+// Which contributions go to which unique row: `order` lists the contributions sorted by
+// (id, occurrence), `start[r]` is where unique row r begins in it. Depends on the ids only,
+// so it is built before the coefficients exist.
+struct ScatterPlan {
+  std::vector<int64_t> order, start;
+};
+
 template <typename T>
-void scatter_rows(const Contributions<T>& c, int64_t D, SparseRows<T>& out,
-                  std::vector<T>* dbias) {
-  const int64_t n = static_cast<int64_t>(c.ids.size());
-  // Sort keys (id << bits) | occurrence; ids are < V, checked to fit in the key.
+ScatterPlan plan_scatter(const std::vector<int64_t>& ids, int64_t D, SparseRows<T>& out,
+                         std::vector<T>* dbias) {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  ScatterPlan plan;
+  plan.order.resize(static_cast<size_t>(n));
+  // Sort keys (id << bits) | occurrence when they fit in 64 bits (ids < V, checked).
   int bits = 1;
   while ((int64_t(1) << bits) < n) ++bits;
-  std::vector<uint64_t> key(static_cast<size_t>(n));
   int64_t max_id = 0;
-  for (int64_t i = 0; i < n; ++i) max_id = std::max(max_id, c.ids[i]);
-  const bool packed = bits < 62 && (static_cast<uint64_t>(max_id) >> (63 - bits)) == 0;
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  if (packed) {
+  for (int64_t i = 0; i < n; ++i) max_id = std::max(max_id, ids[i]);
+  if (bits < 62 && (static_cast<uint64_t>(max_id) >> (63 - bits)) == 0) {
+    std::vector<uint64_t> key(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i)
-      key[i] = (static_cast<uint64_t>(c.ids[i]) << bits) | static_cast<uint64_t>(i);
+      key[i] = (static_cast<uint64_t>(ids[i]) << bits) | static_cast<uint64_t>(i);
     std::sort(key.begin(), key.end());
     const uint64_t mask = (uint64_t(1) << bits) - 1;
-    for (int64_t i = 0; i < n; ++i) order[i] = static_cast<int64_t>(key[i] & mask);
+    for (int64_t i = 0; i < n; ++i) plan.order[i] = static_cast<int64_t>(key[i] & mask);
   } else {
-    for (int64_t i = 0; i < n; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return c.ids[a] < c.ids[b]; });
+    for (int64_t i = 0; i < n; ++i) plan.order[i] = i;
+    std::stable_sort(plan.order.begin(), plan.order.end(),
+                     [&](int64_t a, int64_t b) { return ids[a] < ids[b]; });
   }
-  std::vector<int64_t> start;  // first position in `order` of each unique id, then n
   out.rows.clear();
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t id = c.ids[order[i]];
+    const int64_t id = ids[plan.order[i]];
     if (i == 0 || id != out.rows.back()) {
       out.rows.push_back(id);
-      start.push_back(i);
+      plan.start.push_back(i);
     }
   }
-  start.push_back(n);
+  plan.start.push_back(n);
+  const size_t R = out.rows.size();
+  out.grads.resize(R * static_cast<size_t>(D));
+  if (dbias) dbias->assign(R, T(0));
+  return plan;
+}
+
+// Sums the contributions of every unique row in occurrence order: an orphaned `omp for`
+// over rows (call it from every thread of a region, or outside one).
+template <typename T>
+void accumulate_rows(const Contributions<T>& c, const ScatterPlan& plan, int64_t D,
+                     SparseRows<T>& out, std::vector<T>* dbias) {
   const int64_t R = static_cast<int64_t>(out.rows.size());
-  out.grads.resize(static_cast<size_t>(R * D));
   const bool with_bias = dbias && !c.bias.empty();
-  if (dbias) dbias->assign(with_bias ? static_cast<size_t>(R) : 0, T(0));
-  const int nt = threads_for(R, 2.0 * n * D);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#pragma omp for schedule(static)
   for (int64_t r = 0; r < R; ++r) {
-    DenormalsFlushed ftz;
     T* g = out.grads.data() + r * D;
-    const int64_t first = order[start[r]];
+    const int64_t first = plan.order[plan.start[r]];
     const T a = c.coef[first];
     const T* x = c.src[first];
     for (int64_t d = 0; d < D; ++d) g[d] = a * x[d];  // the first contribution, then the rest
     T b = with_bias ? c.bias[first] : T(0);
-    for (int64_t i = start[r] + 1; i < start[r + 1]; ++i) {
-      const int64_t o = order[i];
+    for (int64_t i = plan.start[r] + 1; i < plan.start[r + 1]; ++i) {
+      const int64_t o = plan.order[i];
       axpy(c.coef[o], c.src[o], g, D);
       if (with_bias) b += c.bias[o];
     }
@@ -361,39 +374,21 @@ void scatter_rows(const Contributions<T>& c, int64_t D, SparseRows<T>& out,
   }
 }
 
-// C[M, Nc] = A[M, K] * B[Nc, K]^T, in fixed blocks of rows (parallel).
-template <typename T>
-void gemm_abt(const T* A, const T* B, T* C, int64_t M, int64_t Nc, int64_t K, int nt) {
-  const int64_t blocks = (M + kGemmBlock - 1) / kGemmBlock;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
-    DenormalsFlushed ftz;
-    const int64_t r0 = b * kGemmBlock, r = std::min(kGemmBlock, M - r0);
-    mat(C + r0 * Nc, r, Nc, Nc).noalias() = cmat(A + r0 * K, r, K, K) * cmat(B, Nc, K, K).transpose();
-  }
+// Row block b (fixed size kGemmBlock) of M rows: [r0, r0 + count).
+inline void gemm_block(int64_t b, int64_t M, int64_t& r0, int64_t& count) {
+  r0 = b * kGemmBlock;
+  count = std::min(kGemmBlock, M - r0);
 }
+inline int64_t gemm_blocks(int64_t M) { return (M + kGemmBlock - 1) / kGemmBlock; }
 
-// C[M, Nc] = A[M, K] * B[K, Nc], in fixed blocks of rows (parallel).
+// C[K, D] = G[N, K]^T * H[N, D]: an orphaned `omp for` over fixed blocks of D columns (the
+// sum over N stays inside one GEMM per block).
 template <typename T>
-void gemm_ab(const T* A, const T* B, T* C, int64_t M, int64_t Nc, int64_t K, int nt) {
-  const int64_t blocks = (M + kGemmBlock - 1) / kGemmBlock;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
-    DenormalsFlushed ftz;
-    const int64_t r0 = b * kGemmBlock, r = std::min(kGemmBlock, M - r0);
-    mat(C + r0 * Nc, r, Nc, Nc).noalias() = cmat(A + r0 * K, r, K, K) * cmat(B, K, Nc, Nc);
-  }
-}
-
-// C[K, D] = G[N, K]^T * H[N, D], in fixed blocks of D columns (parallel; the sum over N
-// stays inside one GEMM per block).
-template <typename T>
-void gemm_atb(const T* G, const T* H, T* C, int64_t N, int64_t K, int64_t D, int nt) {
-  const int64_t blocks = (D + kGemmBlock - 1) / kGemmBlock;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
-    DenormalsFlushed ftz;
-    const int64_t c0 = b * kGemmBlock, c = std::min(kGemmBlock, D - c0);
+void gemm_atb(const T* G, const T* H, T* C, int64_t N, int64_t K, int64_t D) {
+#pragma omp for schedule(static)
+  for (int64_t b = 0; b < gemm_blocks(D); ++b) {
+    int64_t c0, c;
+    gemm_block(b, D, c0, c);
     mat(C + c0, K, c, D).noalias() = cmat(G, N, K, K).transpose() * cmat(H + c0, N, c, D);
   }
 }
@@ -473,80 +468,90 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
                                 bool shared_negatives, Reduction reduction, T* loss, T* dh,
                                 SparseRows<T>& drows) {
   const T scale = static_cast<T>(reduction_scale(reduction, N));
+  const int nt = threads_for(N, 6.0 * N * (K + 1) * D);
   Buffer<T> per_row(static_cast<size_t>(N));
   Contributions<T> c;
-  const int nt = threads_for(N, 6.0 * N * (K + 1) * D);
+  const int64_t K1 = K + 1;
   if (!shared_negatives) {
-    // Per row: K+1 dots and axpys on gathered rows of w_out.
-    const int64_t K1 = K + 1;
+    // Per row: K+1 dots and axpys on gathered rows of w_out; contribution n*(K+1)+j.
     c.resize(static_cast<size_t>(N * K1), false);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t n = 0; n < N; ++n) {
+      c.ids[n * K1] = targets[n];
+      for (int64_t k = 0; k < K; ++k) c.ids[n * K1 + 1 + k] = negatives[n * K + k];
+    }
+    const ScatterPlan plan = plan_scatter(c.ids, D, drows, static_cast<std::vector<T>*>(nullptr));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
       DenormalsFlushed ftz;
-      if (n + 1 < N) {  // the next row's K+1 output rows
-        prefetch_row(w_out + targets[n + 1] * D, D * static_cast<int64_t>(sizeof(T)));
-        for (int64_t k = 0; k < K; ++k)
-          prefetch_row(w_out + negatives[(n + 1) * K + k] * D, D * static_cast<int64_t>(sizeof(T)));
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < N; ++n) {
+        if (n + 1 < N)  // the next row's K+1 output rows
+          for (int64_t j = 0; j < K1; ++j)
+            prefetch_row(w_out + c.ids[(n + 1) * K1 + j] * D, D * static_cast<int64_t>(sizeof(T)));
+        const T* hn = h + n * D;
+        T* dhn = dh + n * D;
+        std::fill(dhn, dhn + D, T(0));
+        T l = T(0);
+        for (int64_t j = 0; j < K1; ++j) {
+          const int64_t o = n * K1 + j;
+          const T* w = w_out + c.ids[o] * D;
+          const T s = dot(w, hn, D);
+          // target: -log sigma(s), d/ds = sigma(s) - 1; negative: -log sigma(-s), sigma(s).
+          l += softplus(j == 0 ? -s : s);
+          const T g = scale * (sigmoid(s) - (j == 0 ? T(1) : T(0)));
+          axpy(g, w, dhn, D);
+          c.coef[o] = g;
+          c.src[o] = hn;
+        }
+        per_row[n] = l;
       }
-      const T* hn = h + n * D;
-      T* dhn = dh + n * D;
-      std::fill(dhn, dhn + D, T(0));
-      T l = T(0);
-      for (int64_t j = 0; j < K1; ++j) {
-        const int64_t id = j == 0 ? targets[n] : negatives[n * K + j - 1];
-        const T* w = w_out + id * D;
-        const T s = dot(w, hn, D);
-        // target: -log sigma(s), d/ds = sigma(s) - 1; negative: -log sigma(-s), sigma(s).
-        l += softplus(j == 0 ? -s : s);
-        const T g = scale * (sigmoid(s) - (j == 0 ? T(1) : T(0)));
-        axpy(g, w, dhn, D);
-        const int64_t o = n * K1 + j;
-        c.ids[o] = id;
-        c.coef[o] = g;
-        c.src[o] = hn;
-      }
-      per_row[n] = l;
+      accumulate_rows(c, plan, D, drows, static_cast<std::vector<T>*>(nullptr));
     }
-  } else {
-    // Shared negatives: S = H Wk^T, dH = G Wk, dWk = G^T H (HogBatch, Ji et al. 2016).
-    Buffer<T> wk(static_cast<size_t>(K * D)), S(static_cast<size_t>(N * K)),
-        dwk(static_cast<size_t>(K * D));
-    Buffer<T> g0(static_cast<size_t>(N));
-    gather(w_out, negatives, K, D, wk.data());
-    gemm_abt(h, wk.data(), S.data(), N, K, D, nt);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t n = 0; n < N; ++n) {
-      DenormalsFlushed ftz;
-      const T s0 = dot(w_out + targets[n] * D, h + n * D, D);
-      T l = softplus(-s0);
-      g0[n] = scale * (sigmoid(s0) - T(1));
-      T* Sn = S.data() + n * K;
-      for (int64_t k = 0; k < K; ++k) {
-        l += softplus(Sn[k]);
-        Sn[k] = scale * sigmoid(Sn[k]);  // S now holds G = dloss/dS
-      }
-      per_row[n] = l;
-    }
-    gemm_ab(S.data(), wk.data(), dh, N, D, K, nt);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t n = 0; n < N; ++n) axpy(g0[n], w_out + targets[n] * D, dh + n * D, D);
-    gemm_atb(S.data(), h, dwk.data(), N, K, D, nt);
-    c.resize(static_cast<size_t>(N + K), false);
-    for (int64_t n = 0; n < N; ++n) {
-      c.ids[n] = targets[n];
-      c.coef[n] = g0[n];
-      c.src[n] = h + n * D;
-    }
-    for (int64_t k = 0; k < K; ++k) {
-      c.ids[N + k] = negatives[k];
-      c.coef[N + k] = T(1);
-      c.src[N + k] = dwk.data() + k * D;
-    }
-    scatter_rows(c, D, drows, static_cast<std::vector<T>*>(nullptr));
     reduce_loss(per_row.data(), N, reduction, N, loss);
     return;
   }
-  scatter_rows(c, D, drows, static_cast<std::vector<T>*>(nullptr));
+  // Shared negatives (HogBatch, Ji et al. 2016): per block of rows S = H Wk^T, the loss and
+  // G = dloss/dS, dH = G Wk (+ the target term); then dWk = G^T H. Contributions: the N
+  // targets (coefficient g0[n], vector h[n]), then the K negatives (1, dWk[k]).
+  Buffer<T> wk(static_cast<size_t>(K * D)), G(static_cast<size_t>(N * K)),
+      dwk(static_cast<size_t>(K * D));
+  gather(w_out, negatives, K, D, wk.data());
+  c.resize(static_cast<size_t>(N + K), false);
+  std::copy(targets, targets + N, c.ids.begin());
+  std::copy(negatives, negatives + K, c.ids.begin() + N);
+  const ScatterPlan plan = plan_scatter(c.ids, D, drows, static_cast<std::vector<T>*>(nullptr));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    DenormalsFlushed ftz;
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < gemm_blocks(N); ++b) {
+      int64_t r0, r;
+      gemm_block(b, N, r0, r);
+      mat(G.data() + r0 * K, r, K, K).noalias() = cmat(h + r0 * D, r, D, D) * cmat(wk.data(), K, D, D).transpose();
+      for (int64_t n = r0; n < r0 + r; ++n) {
+        const T* wt = w_out + targets[n] * D;
+        const T s0 = dot(wt, h + n * D, D);
+        T l = softplus(-s0);
+        c.coef[n] = scale * (sigmoid(s0) - T(1));
+        c.src[n] = h + n * D;
+        T* Gn = G.data() + n * K;
+        for (int64_t k = 0; k < K; ++k) {
+          l += softplus(Gn[k]);
+          Gn[k] = scale * sigmoid(Gn[k]);
+        }
+        per_row[n] = l;
+      }
+      mat(dh + r0 * D, r, D, D).noalias() = cmat(G.data() + r0 * K, r, K, K) * cmat(wk.data(), K, D, D);
+      for (int64_t n = r0; n < r0 + r; ++n) axpy(c.coef[n], w_out + targets[n] * D, dh + n * D, D);
+    }
+    gemm_atb(G.data(), h, dwk.data(), N, K, D);
+#pragma omp single
+    for (int64_t k = 0; k < K; ++k) {
+      c.coef[N + k] = T(1);
+      c.src[N + k] = dwk.data() + k * D;
+    }
+    accumulate_rows(c, plan, D, drows, static_cast<std::vector<T>*>(nullptr));
+  }
   reduce_loss(per_row.data(), N, reduction, N, loss);
 }
 
@@ -562,67 +567,80 @@ void sampled_softmax_loss_cpu(const T* h, const T* w_out, const T* b_out,
   const T scale = static_cast<T>(reduction_scale(reduction, N));
   const int nt = threads_for(N, 6.0 * N * (S + 1) * D);
   Buffer<T> ws(static_cast<size_t>(S * D)), Z(static_cast<size_t>(N * S)),
-      dws(static_cast<size_t>(S * D)), g0(static_cast<size_t>(N)),
-      per_row(static_cast<size_t>(N));
+      dws(static_cast<size_t>(S * D)), per_row(static_cast<size_t>(N));
   gather(w_out, sampled, S, D, ws.data());
-  gemm_abt(h, ws.data(), Z.data(), N, S, D, nt);  // Z[n, s] = w_s . h_n
-  const T neg_inf = -std::numeric_limits<T>::infinity();
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t n = 0; n < N; ++n) {
-    DenormalsFlushed ftz;
-    const int64_t t = targets[n];
-    T zt = dot(w_out + t * D, h + n * D, D);
-    if (b_out) zt += b_out[t];
-    if (log_q_true) zt -= log_q_true[n];
-    T* z = Z.data() + n * S;
-    bool hit = false;
-    for (int64_t s = 0; s < S; ++s) {
-      if (b_out) z[s] += b_out[sampled[s]];
-      if (log_q_sampled) z[s] -= log_q_sampled[s];
-      if (remove_accidental_hits && sampled[s] == t) {
-        z[s] = neg_inf;
-        hit = true;
-      }
-    }
-    const T m = std::max(zt, row_max(z, S, static_cast<T*>(nullptr)));
-    const T et = std::exp(zt - m);
-    T sum = exp_sum(z, m, z, S);  // z <- exp(z - m)
-    if (hit) {  // a removed hit contributes exactly nothing
-      for (int64_t s = 0; s < S; ++s)
-        if (sampled[s] == t) {
-          sum -= z[s];
-          z[s] = T(0);
-        }
-    }
-    sum += et;
-    per_row[n] = m + std::log(sum) - zt;
-    const T a = scale / sum;
-    g0[n] = et * a - scale;
-    scale_shift(z, a, T(0), S);  // Z now holds dloss/dz
-  }
-  gemm_ab(Z.data(), ws.data(), dh, N, D, S, nt);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t n = 0; n < N; ++n) axpy(g0[n], w_out + targets[n] * D, dh + n * D, D);
-  gemm_atb(Z.data(), h, dws.data(), N, S, D, nt);
+  // Contributions: the N targets (coefficient dloss/dz_true, vector h[n]), then the S
+  // sampled classes (1, dWs[s]); bias gradients alongside.
   Contributions<T> c;
   c.resize(static_cast<size_t>(N + S), b_out != nullptr);
-  for (int64_t n = 0; n < N; ++n) {
-    c.ids[n] = targets[n];
-    c.coef[n] = g0[n];
-    c.src[n] = h + n * D;
-    if (b_out) c.bias[n] = g0[n];
+  std::copy(targets, targets + N, c.ids.begin());
+  std::copy(sampled, sampled + S, c.ids.begin() + N);
+  const ScatterPlan plan = plan_scatter(c.ids, D, drows, &dbias);
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    DenormalsFlushed ftz;
+    // Per block of rows: Z = H Ws^T, the row softmax over [true, sampled], dH = dZ Ws.
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < gemm_blocks(N); ++b) {
+      int64_t r0, r;
+      gemm_block(b, N, r0, r);
+      mat(Z.data() + r0 * S, r, S, S).noalias() = cmat(h + r0 * D, r, D, D) * cmat(ws.data(), S, D, D).transpose();
+      for (int64_t n = r0; n < r0 + r; ++n) {
+        const int64_t t = targets[n];
+        T zt = dot(w_out + t * D, h + n * D, D);
+        if (b_out) zt += b_out[t];
+        if (log_q_true) zt -= log_q_true[n];
+        T* z = Z.data() + n * S;
+        bool hit = false;
+        for (int64_t s = 0; s < S; ++s) {
+          if (b_out) z[s] += b_out[sampled[s]];
+          if (log_q_sampled) z[s] -= log_q_sampled[s];
+          if (remove_accidental_hits && sampled[s] == t) {
+            z[s] = neg_inf;
+            hit = true;
+          }
+        }
+        const T m = std::max(zt, row_max(z, S, static_cast<T*>(nullptr)));
+        const T et = std::exp(zt - m);
+        T sum = exp_sum(z, m, z, S);  // z <- exp(z - m)
+        if (hit) {  // a removed hit contributes exactly nothing
+          for (int64_t s = 0; s < S; ++s)
+            if (sampled[s] == t) {
+              sum -= z[s];
+              z[s] = T(0);
+            }
+        }
+        sum += et;
+        per_row[n] = m + std::log(sum) - zt;
+        const T a = scale / sum;
+        const T g0 = et * a - scale;
+        scale_shift(z, a, T(0), S);  // Z now holds dloss/dz
+        c.coef[n] = g0;
+        c.src[n] = h + n * D;
+        if (b_out) c.bias[n] = g0;
+      }
+      mat(dh + r0 * D, r, D, D).noalias() = cmat(Z.data() + r0 * S, r, S, S) * cmat(ws.data(), S, D, D);
+      for (int64_t n = r0; n < r0 + r; ++n) axpy(c.coef[n], w_out + targets[n] * D, dh + n * D, D);
+    }
+    gemm_atb(Z.data(), h, dws.data(), N, S, D);
+    if (b_out) {  // column sums of dloss/dz over fixed column blocks, each in row order
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < gemm_blocks(S); ++b) {
+        int64_t s0, cnt;
+        gemm_block(b, S, s0, cnt);
+        T* colsum = c.bias.data() + N + s0;
+        std::fill(colsum, colsum + cnt, T(0));
+        for (int64_t n = 0; n < N; ++n) axpy(T(1), Z.data() + n * S + s0, colsum, cnt);
+      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t s = 0; s < S; ++s) {
+      c.coef[N + s] = T(1);
+      c.src[N + s] = dws.data() + s * D;
+    }
+    accumulate_rows(c, plan, D, drows, &dbias);
   }
-  for (int64_t s = 0; s < S; ++s) {
-    c.ids[N + s] = sampled[s];
-    c.coef[N + s] = T(1);
-    c.src[N + s] = dws.data() + s * D;
-  }
-  if (b_out) {  // column sums of dloss/dz, each in row order
-    T* colsum = c.bias.data() + N;
-    std::fill(colsum, colsum + S, T(0));
-    for (int64_t n = 0; n < N; ++n) axpy(T(1), Z.data() + n * S, colsum, S);
-  }
-  scatter_rows(c, D, drows, &dbias);
   reduce_loss(per_row.data(), N, reduction, N, loss);
 }
 
@@ -640,35 +658,38 @@ void hierarchical_softmax_loss_cpu(const T* h, const T* w_inner, const HuffmanTr
   for (int64_t n = 0; n < N; ++n) first[n + 1] = first[n] + tree.depth(targets[n]);
   Contributions<T> c;
   c.resize(static_cast<size_t>(first[N]), false);
+  for (int64_t n = 0; n < N; ++n)
+    std::copy(points + off[targets[n]], points + off[targets[n] + 1], c.ids.begin() + first[n]);
+  const ScatterPlan plan = plan_scatter(c.ids, D, drows, static_cast<std::vector<T>*>(nullptr));
   Buffer<T> per_row(static_cast<size_t>(N));
   const int nt = threads_for(N, 6.0 * static_cast<double>(first[N]) * D);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t n = 0; n < N; ++n) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
     DenormalsFlushed ftz;
-    if (n + 1 < N) {
-      const int64_t next = targets[n + 1];
-      for (int64_t j = off[next]; j < off[next + 1]; ++j)
-        prefetch_row(w_inner + points[j] * D, D * static_cast<int64_t>(sizeof(T)));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      if (n + 1 < N)  // the next row's path
+        for (int64_t o = first[n + 1]; o < first[n + 2]; ++o)
+          prefetch_row(w_inner + c.ids[o] * D, D * static_cast<int64_t>(sizeof(T)));
+      const T* hn = h + n * D;
+      T* dhn = dh + n * D;
+      std::fill(dhn, dhn + D, T(0));
+      const int64_t w = targets[n];
+      T l = T(0);
+      for (int64_t j = off[w], o = first[n]; j < off[w + 1]; ++j, ++o) {
+        const T* wp = w_inner + points[j] * D;
+        const T s = dot(wp, hn, D);
+        // bit 0: -log sigma(s), d/ds = sigma(s) - 1; bit 1: -log sigma(-s), sigma(s).
+        l += softplus(codes[j] ? s : -s);
+        const T g = scale * (sigmoid(s) - (codes[j] ? T(0) : T(1)));
+        axpy(g, wp, dhn, D);
+        c.coef[o] = g;
+        c.src[o] = hn;
+      }
+      per_row[n] = l;
     }
-    const T* hn = h + n * D;
-    T* dhn = dh + n * D;
-    std::fill(dhn, dhn + D, T(0));
-    const int64_t w = targets[n];
-    T l = T(0);
-    for (int64_t j = off[w], o = first[n]; j < off[w + 1]; ++j, ++o) {
-      const T* wp = w_inner + points[j] * D;
-      const T s = dot(wp, hn, D);
-      // bit 0: -log sigma(s), d/ds = sigma(s) - 1; bit 1: -log sigma(-s), sigma(s).
-      l += softplus(codes[j] ? s : -s);
-      const T g = scale * (sigmoid(s) - (codes[j] ? T(0) : T(1)));
-      axpy(g, wp, dhn, D);
-      c.ids[o] = points[j];
-      c.coef[o] = g;
-      c.src[o] = hn;
-    }
-    per_row[n] = l;
+    accumulate_rows(c, plan, D, drows, static_cast<std::vector<T>*>(nullptr));
   }
-  scatter_rows(c, D, drows, static_cast<std::vector<T>*>(nullptr));
   reduce_loss(per_row.data(), N, reduction, N, loss);
 }
 

@@ -60,8 +60,9 @@ class _Inputs:
         self.counts = _zipf_counts(V)
         p = self.counts / self.counts.sum()
         self.targets = rng.choice(V, size=N, p=p).astype(np.int64)
-        self.h = rng.standard_normal((N, D)).astype(np.float32)
-        self.w = (0.05 * rng.standard_normal((V, D))).astype(np.float32)
+        self.h = rng.standard_normal((N, D), dtype=np.float32)
+        self.w = rng.standard_normal((V, D), dtype=np.float32)   # float32 draws: no 8·V·D temporary
+        self.w *= 0.05
         self.b = np.zeros(V, np.float32)
         self._tree = None
         self.sampler = seqcore.UnigramSampler(self.counts, 0.75, seed=2)
@@ -202,7 +203,8 @@ def _case(op, N, D, V, ref, suites, flops=0.0) -> Case:
             return Bound(call, reference, error)
         if kind == "hs":
             rng = np.random.default_rng(3)
-            w_inner = (0.05 * rng.standard_normal((V - 1, D))).astype(np.float32)
+            w_inner = rng.standard_normal((V - 1, D), dtype=np.float32)
+            w_inner *= 0.05
             call, error = _hs_call(a, w_inner)
         elif kind == "ss":
             call, error = _ss_call(a, int(arg))
