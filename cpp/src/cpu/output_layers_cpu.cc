@@ -519,6 +519,10 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
   c.resize(static_cast<size_t>(N + K), false);
   std::copy(targets, targets + N, c.ids.begin());
   std::copy(negatives, negatives + K, c.ids.begin() + N);
+  for (int64_t k = 0; k < K; ++k) {
+    c.coef[N + k] = T(1);
+    c.src[N + k] = dwk.data() + k * D;
+  }
   const ScatterPlan plan = plan_scatter(c.ids, D, drows, static_cast<std::vector<T>*>(nullptr));
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -545,11 +549,6 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
       for (int64_t n = r0; n < r0 + r; ++n) axpy(c.coef[n], w_out + targets[n] * D, dh + n * D, D);
     }
     gemm_atb(G.data(), h, dwk.data(), N, K, D);
-#pragma omp single
-    for (int64_t k = 0; k < K; ++k) {
-      c.coef[N + k] = T(1);
-      c.src[N + k] = dwk.data() + k * D;
-    }
     accumulate_rows(c, plan, D, drows, static_cast<std::vector<T>*>(nullptr));
   }
   reduce_loss(per_row.data(), N, reduction, N, loss);
@@ -575,6 +574,10 @@ void sampled_softmax_loss_cpu(const T* h, const T* w_out, const T* b_out,
   c.resize(static_cast<size_t>(N + S), b_out != nullptr);
   std::copy(targets, targets + N, c.ids.begin());
   std::copy(sampled, sampled + S, c.ids.begin() + N);
+  for (int64_t s = 0; s < S; ++s) {
+    c.coef[N + s] = T(1);
+    c.src[N + s] = dws.data() + s * D;
+  }
   const ScatterPlan plan = plan_scatter(c.ids, D, drows, &dbias);
   const T neg_inf = -std::numeric_limits<T>::infinity();
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -633,11 +636,6 @@ void sampled_softmax_loss_cpu(const T* h, const T* w_out, const T* b_out,
         std::fill(colsum, colsum + cnt, T(0));
         for (int64_t n = 0; n < N; ++n) axpy(T(1), Z.data() + n * S + s0, colsum, cnt);
       }
-    }
-#pragma omp for schedule(static)
-    for (int64_t s = 0; s < S; ++s) {
-      c.coef[N + s] = T(1);
-      c.src[N + s] = dws.data() + s * D;
     }
     accumulate_rows(c, plan, D, drows, &dbias);
   }
