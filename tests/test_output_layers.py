@@ -120,6 +120,21 @@ def test_cross_entropy_bad_input(kw, err, match):
         seqcore.softmax_cross_entropy(**args)
 
 
+def test_nan_propagates_without_crashing(rng):
+    x = rng.standard_normal((3, 9)).astype(np.float32)
+    x[1, 4] = np.nan
+    loss, g = seqcore.softmax_cross_entropy(x, np.array([0, 1, 2]), "none")
+    assert np.isnan(loss[1]) and np.all(np.isfinite(loss[[0, 2]]))
+    assert np.all(np.isnan(seqcore.log_softmax(x)[1]))
+    h = rng.standard_normal((2, 4))
+    h[0, 0] = np.nan
+    res = seqcore.negative_sampling_loss(h, rng.standard_normal((5, 4)), np.array([0, 1]),
+                                         np.array([[2], [3]]), reduction="none")
+    assert np.isnan(res.loss[0]) and np.isfinite(res.loss[1])
+    empty = seqcore.log_softmax(np.zeros((0, 4), np.float32))
+    assert empty.shape == (0, 4) and empty.dtype == np.float32
+
+
 def test_log_softmax_bad_input():
     with pytest.raises(TypeError, match="x"):
         seqcore.log_softmax(np.zeros((2, 3), np.int32))
@@ -491,5 +506,7 @@ def test_hierarchical_softmax_bad_input():
         seqcore.hierarchical_softmax_log_probs(h, w, tree, np.array([[0], [-1]]))
     with pytest.raises(ValueError, match="ids"):
         seqcore.hierarchical_softmax_log_probs(h, w, tree, np.zeros((3, 1), np.int64))
+    with pytest.raises(ValueError, match="ids"):
+        seqcore.hierarchical_softmax_log_probs(h, w, tree, np.zeros(3, np.int64))
     with pytest.raises(TypeError, match="h"):
         seqcore.hierarchical_softmax_log_probs(h.astype(np.int64), w, tree)

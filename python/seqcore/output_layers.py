@@ -125,15 +125,17 @@ def log_softmax(x, axis=-1):
         x is 0-d or axis out of range.
     """
     a = np.asarray(x)
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"x: expected dtype float32 or float64, got {a.dtype}")
     if a.ndim == 0:
         raise ValueError("x: expected at least one dimension, got a 0-d array")
     if not -a.ndim <= axis < a.ndim:
         raise ValueError(f"axis: expected a value in [{-a.ndim}, {a.ndim}), got {axis}")
+    if a.size == 0:
+        return a.copy()
     moved = np.moveaxis(a, axis, -1)
-    flat = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1]) if moved.size else \
-        moved.reshape(-1, moved.shape[-1])
-    out = _core.log_softmax(flat).reshape(moved.shape)
-    return np.moveaxis(out, -1, axis)
+    out = _core.log_softmax(np.ascontiguousarray(moved).reshape(-1, moved.shape[-1]))
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)
 
 
 class UnigramSampler:
@@ -449,5 +451,8 @@ def hierarchical_softmax_log_probs(h, w_inner, tree, ids=None):
         return _core.hierarchical_softmax_log_probs(h, w_inner, impl, None)
     a = np.asarray(ids)
     if a.ndim == 1:
+        N = np.shape(h)[0] if np.ndim(h) >= 1 else 0
+        if a.shape[0] != N:
+            raise ValueError(f"ids: expected shape [N] = [{N}] or [N, M], got {list(a.shape)}")
         return _core.hierarchical_softmax_log_probs(h, w_inner, impl, a[:, None])[:, 0]
     return _core.hierarchical_softmax_log_probs(h, w_inner, impl, a)
