@@ -309,24 +309,45 @@ def test_negative_sampling_finite_differences(rng, shared):
     _fd_check(f, [h, w], [dh, dense(rows, drows, V)], rng)
 
 
-def test_negative_sampling_with_sampler_and_threads(rng, restore_num_threads):
-    N, D, V = 200, 24, 500
-    h = rng.standard_normal((N, D)).astype(np.float32)
-    w = rng.standard_normal((V, D)).astype(np.float32)
+def test_negative_sampling_with_sampler(rng):
+    N, D, V = 20, 8, 50
+    h, w = rng.standard_normal((N, D)), rng.standard_normal((V, D))
     t = rng.integers(0, V, N)
     counts = np.arange(V, 0, -1)
-    out = []
-    for threads in (1, 2):
-        seqcore.set_num_threads(threads)
-        for shared in (False, True):
-            s = seqcore.UnigramSampler(counts, seed=3)
-            out.append(seqcore.negative_sampling_loss(h, w, t, sampler=s, num_negatives=5,
-                                                      shared_negatives=shared))
-    for a, b in ((out[0], out[2]), (out[1], out[3])):   # bit-identical for 1 and 2 threads
-        for x, y in zip(a, b):
-            np.testing.assert_array_equal(x, y)
+    res = seqcore.negative_sampling_loss(h, w, t, sampler=seqcore.UnigramSampler(counts, seed=3),
+                                         num_negatives=5)
     neg = seqcore.UnigramSampler(counts, seed=3).sample((N, 5))
-    np.testing.assert_array_equal(seqcore.negative_sampling_loss(h, w, t, neg).dh, out[0].dh)
+    for a, b in zip(res, seqcore.negative_sampling_loss(h, w, t, neg)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bit_identical_for_any_thread_count(rng, restore_num_threads):
+    """Shapes large enough for every kernel to split its work over 2 threads."""
+    V, D = 3000, 256
+    counts = zipf_counts(rng, V)
+    tree, sampler = seqcore.HuffmanTree(counts), seqcore.UnigramSampler(counts, seed=3)
+    w = (0.05 * rng.standard_normal((V, D))).astype(np.float32)
+    h = rng.standard_normal((6000, D)).astype(np.float32)
+    t = sampler.sample(6000)
+    logits = rng.standard_normal((64, 100_003)).astype(np.float32)
+    neg, shared, sampled = sampler.sample((2000, 25)), sampler.sample(25), sampler.sample(128)
+    calls = [
+        lambda: seqcore.softmax_cross_entropy(logits, t[:64] * 30, label_smoothing=0.1),
+        lambda: seqcore.negative_sampling_loss(h[:2000], w, t[:2000], neg),
+        lambda: seqcore.negative_sampling_loss(h[:2000], w, t[:2000], shared,
+                                               shared_negatives=True),
+        lambda: seqcore.sampled_softmax_loss(h[:2000], w, np.zeros(V, np.float32), t[:2000],
+                                             sampler, 128, sampled=sampled),
+        lambda: seqcore.hierarchical_softmax_loss(h, w[:V - 1], t, tree),
+        lambda: (seqcore.hierarchical_softmax_log_probs(h[:128], w[:V - 1], tree),),
+    ]
+    for call in calls:
+        seqcore.set_num_threads(1)
+        one = call()
+        seqcore.set_num_threads(2)
+        two = call()
+        for a, b in zip(one, two):
+            np.testing.assert_array_equal(a, b)
 
 
 def _ns_args(**kw):
@@ -471,7 +492,7 @@ def test_hierarchical_softmax_matches_reference(rng, dtype, N, D, V):
                                np.take_along_axis(lp, ids2, 1), **TOL[dtype])
 
 
-def test_hierarchical_softmax_finite_differences(rng, restore_num_threads):
+def test_hierarchical_softmax_finite_differences(rng):
     N, D, V = 7, 5, 23
     tree = seqcore.HuffmanTree(zipf_counts(rng, V))
     h, w = rng.standard_normal((N, D)), 0.5 * rng.standard_normal((V - 1, D))
@@ -479,13 +500,8 @@ def test_hierarchical_softmax_finite_differences(rng, restore_num_threads):
 
     def f(h_, w_):
         return seqcore.hierarchical_softmax_loss(h_, w_, t, tree, reduction="sum").loss
-    seqcore.set_num_threads(2)
     res = seqcore.hierarchical_softmax_loss(h, w, t, tree, reduction="sum")
     _fd_check(f, [h, w], [res.dh, dense(res.rows, res.drows, V - 1)], rng)
-    seqcore.set_num_threads(1)
-    one = seqcore.hierarchical_softmax_loss(h, w, t, tree, reduction="sum")
-    for a, b in zip(res, one):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_hierarchical_softmax_bad_input():

@@ -271,11 +271,14 @@ void reduce_loss(const T* per_row, int64_t N, Reduction r, int64_t count, T* los
                                : s);
 }
 
-// Threads for a loop of `items` independent items costing about `flops` in all: one thread
-// below ~100k flops per thread, where waking a team costs more than it saves.
+// Threads for a call of `items` independent items costing about `flops` in all: at least
+// ~3e7 flops (a few ms) per thread. Below that one thread wins on a shared machine: a fork
+// or barrier whose partner thread is descheduled costs a scheduler tick (measured with a
+// load of ~6 on 2 cores: hierarchical softmax, N=1024, V=1e4, 48 ms on 2 threads, 12 ms on
+// one; 2 threads win again from ~40 ms of work).
 int threads_for(int64_t items, double flops) {
   if (omp_in_parallel()) return 1;
-  const int64_t by_work = static_cast<int64_t>(flops / 1e5);
+  const int64_t by_work = static_cast<int64_t>(flops / 3e7);
   return static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>({int64_t(get_num_threads()), items, by_work})));
 }
@@ -468,7 +471,8 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
                                 bool shared_negatives, Reduction reduction, T* loss, T* dh,
                                 SparseRows<T>& drows) {
   const T scale = static_cast<T>(reduction_scale(reduction, N));
-  const int nt = threads_for(N, 6.0 * N * (K + 1) * D);
+  // Per-row gathers are latency-bound: count them as 4x their flops.
+  const int nt = threads_for(N, (shared_negatives ? 6.0 : 24.0) * N * (K + 1) * D);
   Buffer<T> per_row(static_cast<size_t>(N));
   Contributions<T> c;
   const int64_t K1 = K + 1;
