@@ -102,8 +102,9 @@ double UnigramSampler::log_prob(int64_t id) const {
 
 void UnigramSampler::sample_many(uint64_t seed, uint64_t stream, uint64_t first, int64_t n,
                                  int64_t* out) const {
+  // ~5 ns a sample: threads only from ~1 ms of work (see threads_for in the kernels).
   const int nt = get_num_threads();
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n > 4096 && !omp_in_parallel())
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n >= (1 << 18) && !omp_in_parallel())
   for (int64_t i = 0; i < n; ++i) out[i] = sample(seed, stream, first + static_cast<uint64_t>(i));
 }
 
