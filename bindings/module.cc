@@ -13,6 +13,7 @@ void register_beam_search(py::module_& m);
 void register_embeddings(py::module_& m);
 void register_ctc(py::module_& m);
 void register_attention(py::module_& m);
+void register_output_layers(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -48,4 +49,5 @@ PYBIND11_MODULE(_core, m) {
   seqcore::register_embeddings(m);
   seqcore::register_ctc(m);
   seqcore::register_attention(m);
+  seqcore::register_output_layers(m);
 }
