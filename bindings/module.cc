@@ -10,6 +10,7 @@ namespace py = pybind11;
 namespace seqcore {
 void register_rnn(py::module_& m);
 void register_beam_search(py::module_& m);
+void register_attention(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -42,4 +43,5 @@ PYBIND11_MODULE(_core, m) {
 
   seqcore::register_rnn(m);
   seqcore::register_beam_search(m);
+  seqcore::register_attention(m);
 }

@@ -12,6 +12,13 @@ from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_for
 from .layers import GRU, LSTM, RNN
 from . import bleu
 from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
+from .attention import (AdditiveAttentionGrads, LuongAttentionGrads, MultiHeadAttentionGrads,
+                        SdpaGrads, additive_attention_backward, additive_attention_forward,
+                        dot_attention, general_attention, luong_attention_backward,
+                        multi_head_attention_backward, multi_head_attention_forward,
+                        precompute_keys, scaled_dot_product_attention, sdpa_backward,
+                        sdpa_forward, sinusoidal_positional_encoding)
+from .plot import plot_attention
 
 try:
     __version__ = _version("seqcore")
@@ -25,4 +32,9 @@ __all__ = [
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
+    "SdpaGrads", "AdditiveAttentionGrads", "LuongAttentionGrads", "MultiHeadAttentionGrads",
+    "sdpa_forward", "sdpa_backward", "scaled_dot_product_attention", "precompute_keys",
+    "additive_attention_forward", "additive_attention_backward", "dot_attention",
+    "general_attention", "luong_attention_backward", "multi_head_attention_forward",
+    "multi_head_attention_backward", "sinusoidal_positional_encoding", "plot_attention",
 ]

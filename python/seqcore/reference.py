@@ -336,3 +336,101 @@ def stacked_rnn_forward(mode, x, params, num_layers=1, bidirectional=False, h0=N
     h_n = np.stack(h_list)
     c_n = np.stack(c_list) if cell == "lstm" else None
     return layer_input, h_n, c_n
+
+
+# ------------------------------------------------------------------------- attention
+
+def _allowed_mask(B, H, Lq, Lk, attn_mask, is_causal, causal_offset, key_lengths):
+    """Bool [B, H, Lq, Lk] of allowed (query, key) pairs and the float mask (or zeros)."""
+    allowed = np.ones((B, H, Lq, Lk), bool)
+    add = np.zeros((B, H, Lq, Lk))
+    if attn_mask is not None:
+        m = np.asarray(attn_mask)
+        if m.dtype == bool:
+            allowed &= np.broadcast_to(m, allowed.shape)
+        else:
+            add = add + np.broadcast_to(m.astype(np.float64), allowed.shape)
+    if is_causal:
+        i = np.arange(Lq)[:, None]
+        j = np.arange(Lk)[None, :]
+        allowed &= (j <= i + causal_offset)
+    if key_lengths is not None:
+        kl = np.asarray(key_lengths)
+        allowed &= np.arange(Lk)[None, None, None, :] < kl[:, None, None, None]
+    return allowed, add
+
+
+def sdpa_forward(q, k, v, attn_mask=None, is_causal=False, scale=None, causal_offset=0,
+                 key_lengths=None):
+    """out [B,H,Lq,Dv] and probabilities [B,H,Lq,Lk] of softmax(q k^T scale + mask) v
+    (float64; GQA by repeating k/v heads; fully masked rows give zeros)."""
+    q, k, v = _f64(q), _f64(k), _f64(v)
+    B, H, Lq, D = q.shape
+    Hkv, Lk = k.shape[1], k.shape[2]
+    k = np.repeat(k, H // Hkv, axis=1)
+    v = np.repeat(v, H // Hkv, axis=1)
+    scale = 1.0 / np.sqrt(D) if scale is None else scale
+    allowed, add = _allowed_mask(B, H, Lq, Lk, attn_mask, is_causal, causal_offset, key_lengths)
+    s = np.einsum("bhid,bhjd->bhij", q, k) * scale + add
+    s = np.where(allowed, s, -np.inf)
+    allowed = allowed & np.isfinite(s)
+    mx = np.max(np.where(allowed, s, -np.inf), axis=-1, keepdims=True)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    e = np.where(allowed, np.exp(np.where(allowed, s - mx, 0.0)), 0.0)
+    den = e.sum(-1, keepdims=True)
+    p = np.where(den > 0, e / np.where(den > 0, den, 1.0), 0.0)
+    return np.einsum("bhij,bhjd->bhid", p, v), p
+
+
+def additive_attention(query, keys, values, w_q, w_k, v_a, key_lengths=None):
+    """Bahdanau: (context [N,Dv], weights [N,T]); W_k keys recomputed (float64)."""
+    query, keys, values, w_q, w_k, v_a = map(_f64, (query, keys, values, w_q, w_k, v_a))
+    e = np.tanh((query @ w_q.T)[:, None, :] + keys @ w_k.T) @ v_a
+    return _masked_softmax_context(e, values, key_lengths)
+
+
+def _masked_softmax_context(e, values, key_lengths):
+    N, T = e.shape
+    valid = np.ones((N, T), bool) if key_lengths is None else \
+        np.arange(T)[None, :] < np.asarray(key_lengths)[:, None]
+    mx = np.max(np.where(valid, e, -np.inf), axis=1, keepdims=True)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    ex = np.where(valid, np.exp(np.where(valid, e - mx, 0.0)), 0.0)
+    den = ex.sum(1, keepdims=True)
+    w = np.where(den > 0, ex / np.where(den > 0, den, 1.0), 0.0)
+    return np.einsum("nt,ntd->nd", w, _f64(values)), w
+
+
+def luong_attention(query, keys, values, w=None, key_lengths=None):
+    """Luong dot (w None) or general (score keys . (w query)): (context, weights), float64."""
+    qk = _f64(query) if w is None else _f64(query) @ _f64(w).T
+    e = np.einsum("ntd,nd->nt", _f64(keys), qk)
+    return _masked_softmax_context(e, values, key_lengths)
+
+
+def multi_head_attention(query, key, value, in_proj_weight, in_proj_bias, out_proj_weight,
+                         out_proj_bias, num_heads, attn_mask=None, is_causal=False,
+                         key_lengths=None):
+    """nn.MultiheadAttention forward (batch_first=False, bool mask True = not allowed)."""
+    query, key, value = _f64(query), _f64(key), _f64(value)
+    L, N, E = query.shape
+    S = key.shape[0]
+    w = _f64(in_proj_weight)
+    b = np.zeros(3 * E) if in_proj_bias is None else _f64(in_proj_bias)
+    Dh = E // num_heads
+
+    def heads(x, wi, bi, Lx):
+        return (x @ wi.T + bi).reshape(Lx, N, num_heads, Dh).transpose(1, 2, 0, 3)
+    q = heads(query, w[:E], b[:E], L)
+    k = heads(key, w[E:2 * E], b[E:2 * E], S)
+    v = heads(value, w[2 * E:], b[2 * E:], S)
+    mask = None
+    if attn_mask is not None:
+        m = np.asarray(attn_mask)
+        if m.ndim == 3:
+            m = m.reshape(N, num_heads, L, S)
+        mask = ~m if m.dtype == bool else m
+    ctx, _ = sdpa_forward(q, k, v, mask, is_causal, None, 0, key_lengths)
+    ctx = ctx.transpose(2, 0, 1, 3).reshape(L, N, E)
+    ob = 0.0 if out_proj_bias is None else _f64(out_proj_bias)
+    return ctx @ _f64(out_proj_weight).T + ob
