@@ -19,6 +19,10 @@ from .attention import (AdditiveAttentionGrads, LuongAttentionGrads, MultiHeadAt
                         precompute_keys, scaled_dot_product_attention, sdpa_backward,
                         sdpa_forward, sinusoidal_positional_encoding)
 from .plot import plot_attention
+from .output_layers import (CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
+                            SparseLossResult, UnigramSampler, hierarchical_softmax_log_probs,
+                            hierarchical_softmax_loss, log_softmax, negative_sampling_loss,
+                            sampled_softmax_loss, softmax_cross_entropy)
 
 try:
     __version__ = _version("seqcore")
@@ -37,4 +41,8 @@ __all__ = [
     "additive_attention_forward", "additive_attention_backward", "dot_attention",
     "general_attention", "luong_attention_backward", "multi_head_attention_forward",
     "multi_head_attention_backward", "sinusoidal_positional_encoding", "plot_attention",
+    "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
+    "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",
+    "hierarchical_softmax_log_probs", "CrossEntropyResult", "SparseLossResult",
+    "SampledSoftmaxResult",
 ]
