@@ -10,6 +10,7 @@ namespace py = pybind11;
 namespace seqcore {
 void register_rnn(py::module_& m);
 void register_beam_search(py::module_& m);
+void register_seq2seq(py::module_& m);
 void register_attention(py::module_& m);
 void register_output_layers(py::module_& m);
 }
@@ -44,6 +45,7 @@ PYBIND11_MODULE(_core, m) {
 
   seqcore::register_rnn(m);
   seqcore::register_beam_search(m);
+  seqcore::register_seq2seq(m);
   seqcore::register_attention(m);
   seqcore::register_output_layers(m);
 }
