@@ -24,6 +24,7 @@ __all__ = ["main", "build_parser", "demo_names"]
 # One-line help of the demos shipped with seqcore (others: "demo").
 _DEMO_HELP = {
     "charlm": "character-level LSTM language model on real English text (Adam, clipping, truncated BPTT)",
+    "translate": "human-readable dates -> ISO dates with an attention seq2seq model (beam search, BLEU)",
 }
 
 

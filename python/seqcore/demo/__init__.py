@@ -1,7 +1,8 @@
 """Demos that train small models with seqcore's kernels (``seqcore demo <name>``).
 
 * :mod:`seqcore.demo.charlm`: a character-level LSTM language model.
+* :mod:`seqcore.demo.translate`: date normalisation with an attention seq2seq model.
 
 Each demo module has ``add_arguments(parser)`` and ``run(args) -> dict`` (the metrics).
 """
-DEMOS = ("charlm",)
+DEMOS = ("charlm", "translate")
