@@ -12,6 +12,8 @@ from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_for
 from .layers import GRU, LSTM, RNN
 from . import bleu
 from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
+from . import optim
+from .seq2seq import Seq2Seq, error_analysis
 from .attention import (AdditiveAttentionGrads, LuongAttentionGrads, MultiHeadAttentionGrads,
                         SdpaGrads, additive_attention_backward, additive_attention_forward,
                         dot_attention, general_attention, luong_attention_backward,
@@ -36,6 +38,7 @@ __all__ = [
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
+    "optim", "Seq2Seq", "error_analysis",
     "SdpaGrads", "AdditiveAttentionGrads", "LuongAttentionGrads", "MultiHeadAttentionGrads",
     "sdpa_forward", "sdpa_backward", "scaled_dot_product_attention", "precompute_keys",
     "additive_attention_forward", "additive_attention_backward", "dot_attention",
