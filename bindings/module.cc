@@ -12,6 +12,7 @@ void register_rnn(py::module_& m);
 void register_beam_search(py::module_& m);
 void register_embeddings(py::module_& m);
 void register_ctc(py::module_& m);
+void register_seq2seq(py::module_& m);
 void register_attention(py::module_& m);
 void register_output_layers(py::module_& m);
 }
@@ -48,6 +49,7 @@ PYBIND11_MODULE(_core, m) {
   seqcore::register_beam_search(m);
   seqcore::register_embeddings(m);
   seqcore::register_ctc(m);
+  seqcore::register_seq2seq(m);
   seqcore::register_attention(m);
   seqcore::register_output_layers(m);
 }

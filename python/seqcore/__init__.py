@@ -18,6 +18,8 @@ from . import corpus, debias
 from .ctc import (ctc_beam_search, ctc_greedy_decode, ctc_loss, ctc_loss_from_logits,
                   ctc_workspace_bytes)
 from .ngram import NGramLM
+from . import optim
+from .seq2seq import Seq2Seq, error_analysis
 from .attention import (AdditiveAttentionGrads, LuongAttentionGrads, MultiHeadAttentionGrads,
                         SdpaGrads, additive_attention_backward, additive_attention_forward,
                         dot_attention, general_attention, luong_attention_backward,
@@ -45,6 +47,7 @@ __all__ = [
     "KeyedVectors", "GloVe", "corpus", "debias",
     "ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
     "ctc_beam_search", "NGramLM",
+    "optim", "Seq2Seq", "error_analysis",
     "SdpaGrads", "AdditiveAttentionGrads", "LuongAttentionGrads", "MultiHeadAttentionGrads",
     "sdpa_forward", "sdpa_backward", "scaled_dot_product_attention", "precompute_keys",
     "additive_attention_forward", "additive_attention_backward", "dot_attention",

@@ -25,6 +25,7 @@ __all__ = ["main", "build_parser", "demo_names"]
 _DEMO_HELP = {
     "charlm": "character-level LSTM language model on real English text (Adam, clipping, truncated BPTT)",
     "ctc": "line OCR: bidirectional LSTM + CTC on rendered English text, greedy/beam/LM decoding",
+    "translate": "human-readable dates -> ISO dates with an attention seq2seq model (beam search, BLEU)",
 }
 
 

@@ -2,7 +2,8 @@
 
 * :mod:`seqcore.demo.charlm`: a character-level LSTM language model.
 * :mod:`seqcore.demo.ctc`: line OCR with a bidirectional LSTM and CTC.
+* :mod:`seqcore.demo.translate`: date normalisation with an attention seq2seq model.
 
 Each demo module has ``add_arguments(parser)`` and ``run(args) -> dict`` (the metrics).
 """
-DEMOS = ("charlm", "ctc")
+DEMOS = ("charlm", "ctc", "translate")

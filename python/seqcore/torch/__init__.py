@@ -15,6 +15,10 @@ Notes:
   in proportion to the real lengths, output packed like the input), ``(h0, c0)``, unbatched
   2-D input; ``GRU(..., linear_before_reset=False)`` adds the GRU of Cho et al. 2014 (the
   form taught in the Sequence Models course), which ``torch.nn.GRU`` lacks.
+* ``scaled_dot_product_attention``, ``MultiheadAttention``, ``cross_entropy``,
+  ``ctc_loss``/``CTCLoss``/``ctc_loss_from_logits``, ``NegativeSamplingLoss`` and
+  ``HierarchicalSoftmax`` wrap the attention, CTC and output-layer kernels with the
+  signatures of their torch counterparts (see :mod:`seqcore.torch.functional`).
 * Unsupported cases raise ``ValueError``/``TypeError`` naming the case, never fall back:
   CUDA or other non-CPU tensors (when seqcore was built without CUDA), dtypes other than
   float32/float64, ``proj_size > 0``.
@@ -33,5 +37,10 @@ except ImportError as e:  # pragma: no cover - exercised only without torch
                       "(the CPU wheel)") from e
 
 from .rnn import GRU, LSTM, RNN, rnn_layer
+from .functional import (CTCLoss, HierarchicalSoftmax, MultiheadAttention,
+                         NegativeSamplingLoss, cross_entropy, ctc_loss, ctc_loss_from_logits,
+                         scaled_dot_product_attention)
 
-__all__ = ["LSTM", "GRU", "RNN", "rnn_layer"]
+__all__ = ["LSTM", "GRU", "RNN", "rnn_layer", "scaled_dot_product_attention",
+           "MultiheadAttention", "cross_entropy", "NegativeSamplingLoss", "HierarchicalSoftmax",
+           "ctc_loss", "ctc_loss_from_logits", "CTCLoss"]

@@ -1,0 +1,30 @@
+"""The date-translation demo (seqcore.demo.translate) learns on a quick run."""
+import argparse
+
+import pytest
+
+from seqcore.demo import translate
+
+
+def test_dates_are_valid_and_test_set_is_held_out():
+    import datetime
+    test = translate.make_dates(50, seed=1)
+    train = translate.make_dates(300, seed=0, exclude={h for h, _ in test})
+    assert not {h for h, _ in train} & {h for h, _ in test}
+    for human, iso in train + test:
+        datetime.date.fromisoformat(iso)
+        assert human and human != iso
+
+
+def test_quick_run_learns(tmp_path):
+    parser = argparse.ArgumentParser()
+    translate.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--no-progress", "--epochs", "2",
+                              "--plot", str(tmp_path / "att.png")])
+    res = translate.run(args)
+    h = res["history"]
+    assert h[-1]["train_loss"] < 0.5 * h[0]["train_loss"]
+    assert h[-1]["beam_exact"] > h[0]["beam_exact"]
+    assert 0 <= h[-1]["greedy_bleu"] <= 100
+    if res["plot"] is not None:
+        assert (tmp_path / "att.png").stat().st_size > 0
