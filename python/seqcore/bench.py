@@ -98,7 +98,7 @@ COLUMNS = (
     "family", "op", "variant", "shape", "flops",
     "seqcore_ms", "seqcore_samples_ms", "seqcore_loops",
     "reference", "reference_ms", "reference_samples_ms", "reference_loops",
-    "speedup", "gflops", "max_abs_err", "max_abs_err_dw_hh", "status",
+    "speedup", "gflops", "max_abs_err", "max_abs_err_dw_hh", "status", "rate", "unit",
 )
 
 
@@ -135,6 +135,10 @@ class Case:
     setup: Callable[[], Bound]       # builds inputs and callables (not timed)
     reference_name: str = "-"        # "torch", "torch packed", "numpy", "-" (none)
     suites: Sequence[str] = ("default", "full")
+    #: Throughput: ``items`` processed per seqcore call, in ``unit`` (e.g. 6400, "frames"):
+    #: the footer then reports ``items / seqcore time`` (and the reference's) per second.
+    items: float = 0.0
+    unit: str = ""
 
     @property
     def op(self) -> str:
@@ -350,6 +354,8 @@ def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
                    seqcore_samples_ms=[x * 1e3 for x in t.samples])
         if case.flops:
             row["gflops"] = case.flops / t.median / 1e9
+        if case.items:
+            row.update(rate=case.items / t.median, unit=case.unit)
         if ref is not None:
             tr = ref.timing()
             ref_out = ref.out
@@ -466,6 +472,10 @@ def _footer(rows, info) -> str:
         "ms: median wall time per call; speed-up = ref ms / seqcore ms (same run); "
         "GFLOP/s: nominal flops / seqcore time",
     ]
+    for r in rows:
+        if r.get("rate"):
+            ref = (f" (reference {r['rate'] / r['speedup']:,.0f})" if r.get("speedup") else "")
+            lines.append(f"{r['op']} {r['shape']}: {r['rate']:,.0f} {r['unit']}/s{ref}")
     by_note: Dict[str, List[str]] = {}
     for family in dict.fromkeys(r["family"] for r in rows):
         if family in _NOTES:

@@ -160,7 +160,7 @@ def _seq2seq_case(N, H, V, Ts, beam, max_length, suites) -> Case:
         return Bound(ours, reference, error)
 
     return Case("decoding", f"seq2seq beam={beam}", f"N={N} H={H} V={V} Ts={Ts} len={max_length}",
-                0.0, setup, "torch loop", tuple(suites))
+                0.0, setup, "torch loop", tuple(suites), items=N, unit="sentences")
 
 
 @register("decoding")
