@@ -575,10 +575,30 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
 
 // ----------------------------------------------------------------------- dense helpers
 
+// Row count up to which linear_forward takes the dot-product path (no packing of W).
+constexpr int64_t kFewRows = 8;
+
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
                         T* y, double min_work_per_thread) {
   const int nt = threads_for(2.0 * M * I * O, min_work_per_thread);
+  if (M <= kFewRows) {
+    // A few rows (a decoder step's beam): one dot product per output, each row of W read
+    // once from memory. A GEMM would copy (pack) all of W [O, I] on every call, which for an
+    // output layer (O = vocabulary) costs more than the product itself. Each output is the
+    // same dot product whatever the thread split: results stay thread-count invariant.
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      DenormalsFlushed ftz;
+#pragma omp for schedule(static)
+      for (int64_t o = 0; o < O; ++o) {
+        const auto wo = cmat(w + o * I, 1, I, I).row(0);
+        for (int64_t m = 0; m < M; ++m)
+          y[m * O + o] = wo.dot(cmat(x + m * I, 1, I, I).row(0)) + (b ? b[o] : T(0));
+      }
+    }
+    return;
+  }
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
