@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu/panel_gemm.h"
+#include "cpu/vec.h"
 
 namespace seqcore::cpu {
 namespace {
@@ -592,9 +593,8 @@ void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
       DenormalsFlushed ftz;
 #pragma omp for schedule(static)
       for (int64_t o = 0; o < O; ++o) {
-        const auto wo = cmat(w + o * I, 1, I, I).row(0);
         for (int64_t m = 0; m < M; ++m)
-          y[m * O + o] = wo.dot(cmat(x + m * I, 1, I, I).row(0)) + (b ? b[o] : T(0));
+          y[m * O + o] = dot(w + o * I, x + m * I, I) + (b ? b[o] : T(0));
       }
     }
     return;

@@ -10,23 +10,12 @@
 
 #include "seqcore/common.h"
 #include "seqcore/embeddings.h"
+#include "cpu/vec.h"
 
 namespace seqcore::cpu {
 
 namespace {
 
-// a . b with 8 interleaved partial sums combined in a fixed order: the result does not
-// depend on the arrays' alignment (Eigen's reductions peel to an aligned start at run time,
-// which would make results vary with where numpy placed the buffers). Vectorises cleanly.
-template <typename T>
-inline T dot_fixed(const T* a, const T* b, int64_t n) {
-  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
 
 template <typename T>
 struct Candidate {
@@ -70,7 +59,7 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
       const int64_t r0 = c * kChunk, rows = std::min(kChunk, V - r0);
       s.resize(Q, rows);
       if (Q == 1) {  // GEMV: memory-bound; a fixed-order dot keeps it alignment-independent
-        for (int64_t r = 0; r < rows; ++r) s(0, r) = dot_fixed(vectors + (r0 + r) * D, queries, D);
+        for (int64_t r = 0; r < rows; ++r) s(0, r) = dot(vectors + (r0 + r) * D, queries, D);
       } else {  // GEMM (packed operands: the order of the sums does not depend on addresses)
         const Eigen::Map<const Mat> vm(vectors + r0 * D, rows, D);
         s.noalias() = qm * vm.transpose();
@@ -236,7 +225,7 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
       T* c = params + (V + col[k]) * L;
       T* gw = gradsq + row[k] * L;
       T* gc = gradsq + (V + col[k]) * L;
-      const double diff = static_cast<double>(dot_fixed(w, c, D)) + w[D] + c[D] - log_x[k];
+      const double diff = static_cast<double>(dot(w, c, D)) + w[D] + c[D] - log_x[k];
       double fdiff = weight[k] * diff;
       cost += fdiff * diff;
       fdiff *= learning_rate;

@@ -14,6 +14,7 @@
 //    listed, sorted by (id, occurrence), and each unique row sums its contributions in that
 //    order: deterministic, no atomics, parallel over unique rows.
 #include "cpu/output_layers_cpu.h"
+#include "cpu/vec.h"
 
 #include <omp.h>
 
@@ -57,25 +58,6 @@ struct Simd {
 };
 
 // ---------------------------------------------------------------- vector primitives
-
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  using namespace Eigen::internal;
-  using Packet = typename Simd<T>::Packet;
-  constexpr int64_t P = Simd<T>::P;
-  Packet c0 = pset1<Packet>(T(0)), c1 = c0, c2 = c0, c3 = c0;
-  int64_t i = 0;
-  for (; i + 4 * P <= n; i += 4 * P) {
-    c0 = pmadd(ploadu<Packet>(a + i), ploadu<Packet>(b + i), c0);
-    c1 = pmadd(ploadu<Packet>(a + i + P), ploadu<Packet>(b + i + P), c1);
-    c2 = pmadd(ploadu<Packet>(a + i + 2 * P), ploadu<Packet>(b + i + 2 * P), c2);
-    c3 = pmadd(ploadu<Packet>(a + i + 3 * P), ploadu<Packet>(b + i + 3 * P), c3);
-  }
-  for (; i + P <= n; i += P) c0 = pmadd(ploadu<Packet>(a + i), ploadu<Packet>(b + i), c0);
-  T s = predux(padd(padd(c0, c1), padd(c2, c3)));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 // y += alpha * x
 template <typename T>

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cpu/panel_gemm.h"
+#include "cpu/vec.h"
 
 namespace seqcore::cpu {
 namespace {
@@ -74,6 +75,26 @@ inline void split_gemm_rows(int64_t M, int64_t cols, int64_t depth, int tid, int
 // the two can round differently; fixed blocks make the split of every row the same
 // whatever the number of threads, so results stay bit-identical.
 constexpr int64_t kPointwiseBlock = 64;  // a multiple of every panel width NR
+
+// Up to this many packed rows in a whole call (a decoder step over a beam, a tiny batch),
+// the forward takes its products as dot products straight from the weights: packing W_hh
+// into panels and Eigen's packing of W_ih copy O(G*H*(I+H)) values per call, more than the
+// products cost at this size. Chosen by shape only, so results stay thread-count invariant.
+constexpr int64_t kFewRows = 8;
+
+// out[k * ld_out + q * q_stride + jj] = in[k * ld_in, :H] . w[(q * H + j0 + jj) * H, :H] for
+// k < rows, q < blocks, jj < hn: the recurrent product of a hidden slice without panels.
+template <typename T>
+void recurrent_dots(int64_t rows, int64_t H, const T* in, int64_t ld_in, const T* w,
+                    int64_t j0, int64_t hn, int64_t blocks, int64_t q_stride, T* out,
+                    int64_t ld_out) {
+  for (int64_t q = 0; q < blocks; ++q)  // each weight row read once, for all rows k
+    for (int64_t jj = 0; jj < hn; ++jj) {
+      const T* wr = w + (q * H + j0 + jj) * H;
+      for (int64_t k = 0; k < rows; ++k)
+        out[k * ld_out + q * q_stride + jj] = dot(in + k * ld_in, wr, H);
+    }
+}
 
 // Hidden units [j0, j1) owned by a thread in the time loop: whole pointwise blocks.
 inline void split_hidden(int64_t H, int tid, int nthr, int64_t& j0, int64_t& j1) {
@@ -178,6 +199,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
   if (b_hh) bias.head(p.lbr ? 2 * H : G * H) += CArr<T>(b_hh, G * H).head(p.lbr ? 2 * H : G * H);
   const T* b_hn = (p.lbr && b_hh) ? b_hh + 2 * H : nullptr;
 
+  const bool few = R <= kFewRows;
   const int nt = choose_threads(d, L);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -202,21 +224,25 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     const int64_t hn = j1 - j0, hbp = PG::padded(hn), ldc = p.Gr * hbp;
     AlignedVector<T> Wf, Wn;
     Buffer<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
-    if (hn > 0) {
+    if (p.cho) Cn.resize(static_cast<size_t>(N * hbp));
+    if (hn > 0 && !few) {
       // Panels never straddle gates (hbp is a multiple of NR); columns past hn are padding.
       PG::pack(H, p.Gr * hbp, 1, [&](int64_t c) {
         const int64_t g = c / hbp, jj = c % hbp;
         return jj < hn ? w_hh + (g * H + j0 + jj) * H : nullptr;
       }, Wf);
-      if (p.cho) {
-        PG::pack(H, hn, 1, [&](int64_t c) { return w_hh + (2 * H + j0 + c) * H; }, Wn);
-        Cn.resize(static_cast<size_t>(N * hbp));
-      }
+      if (p.cho) PG::pack(H, hn, 1, [&](int64_t c) { return w_hh + (2 * H + j0 + c) * H; }, Wn);
     }
 #pragma omp barrier
 
     // Input projection of every packed row: gates[:, 0:G*H] = X w_ih^T + bias.
-    {
+    if (few) {
+      int64_t c0, c1;
+      split_range(G * H, tid, nthr, c0, c1);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = 0; r < R; ++r)
+          gates[r * ldg + c] = dot(X + r * I, w_ih + c * I, I) + bias[c];
+    } else {
       int64_t r0, r1;
       split_gemm_rows(R, G * H, I, tid, nthr, r0, r1);
       if (r1 > r0) {
@@ -236,7 +262,10 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
       T* ccur = cs ? cs + (N + L.offsets[t]) * H : nullptr;
       T* grow = gates + L.offsets[t] * ldg;
       if (hn > 0) {
-        PG::run(Nt, H, hprev, H, Wf.data(), ldc / PG::NR, Cs.data(), ldc);
+        if (few)
+          recurrent_dots(Nt, H, hprev, H, w_hh, j0, hn, p.Gr, hbp, Cs.data(), ldc);
+        else
+          PG::run(Nt, H, hprev, H, Wf.data(), ldc / PG::NR, Cs.data(), ldc);
         for (int64_t k = 0; k < Nt; ++k)
           for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
             const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
@@ -280,7 +309,10 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
       if (p.cho) {
 #pragma omp barrier
         if (hn > 0) {  // n = tanh(W_in x + b_in + W_hn (r*h) + b_hn): needs all of r*h
-          PG::run(Nt, H, grow + 3 * H, ldg, Wn.data(), hbp / PG::NR, Cn.data(), hbp);
+          if (few)
+            recurrent_dots(Nt, H, grow + 3 * H, ldg, w_hh + 2 * H * H, j0, hn, 1, 0, Cn.data(), hbp);
+          else
+            PG::run(Nt, H, grow + 3 * H, ldg, Wn.data(), hbp / PG::NR, Cn.data(), hbp);
           for (int64_t k = 0; k < Nt; ++k)
             for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
               const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;

@@ -1,0 +1,32 @@
+// Vector primitives shared by the CPU kernels.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+
+namespace seqcore::cpu {
+
+// a . b over n elements with four packet accumulators combined in a fixed order. The
+// result depends only on n, never on the arrays' alignment (Eigen's own reductions peel to
+// an aligned start at run time, so their rounding would vary with where numpy placed the
+// buffers) nor on the thread that computes it.
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  using namespace Eigen::internal;
+  using Packet = typename packet_traits<T>::type;
+  constexpr int64_t P = unpacket_traits<Packet>::size;
+  Packet c0 = pset1<Packet>(T(0)), c1 = c0, c2 = c0, c3 = c0;
+  int64_t i = 0;
+  for (; i + 4 * P <= n; i += 4 * P) {
+    c0 = pmadd(ploadu<Packet>(a + i), ploadu<Packet>(b + i), c0);
+    c1 = pmadd(ploadu<Packet>(a + i + P), ploadu<Packet>(b + i + P), c1);
+    c2 = pmadd(ploadu<Packet>(a + i + 2 * P), ploadu<Packet>(b + i + 2 * P), c2);
+    c3 = pmadd(ploadu<Packet>(a + i + 3 * P), ploadu<Packet>(b + i + 3 * P), c3);
+  }
+  for (; i + P <= n; i += P) c0 = pmadd(ploadu<Packet>(a + i), ploadu<Packet>(b + i), c0);
+  T s = predux(padd(padd(c0, c1), padd(c2, c3)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace seqcore::cpu
