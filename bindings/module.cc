@@ -11,6 +11,7 @@ namespace seqcore {
 void register_rnn(py::module_& m);
 void register_beam_search(py::module_& m);
 void register_embeddings(py::module_& m);
+void register_output_layers(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -44,4 +45,5 @@ PYBIND11_MODULE(_core, m) {
   seqcore::register_rnn(m);
   seqcore::register_beam_search(m);
   seqcore::register_embeddings(m);
+  seqcore::register_output_layers(m);
 }

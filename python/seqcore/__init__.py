@@ -15,6 +15,10 @@ from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
 from .keyedvectors import KeyedVectors
 from .glove import GloVe
 from . import corpus, debias
+from .output_layers import (CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
+                            SparseLossResult, UnigramSampler, hierarchical_softmax_log_probs,
+                            hierarchical_softmax_loss, log_softmax, negative_sampling_loss,
+                            sampled_softmax_loss, softmax_cross_entropy)
 
 try:
     __version__ = _version("seqcore")
@@ -29,4 +33,8 @@ __all__ = [
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
     "KeyedVectors", "GloVe", "corpus", "debias",
+    "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
+    "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",
+    "hierarchical_softmax_log_probs", "CrossEntropyResult", "SparseLossResult",
+    "SampledSoftmaxResult",
 ]

@@ -367,3 +367,132 @@ def glove_loss(params, X, x_max, alpha):
     err = np.einsum("nd,nd->n", w[i], wc[j]) + b[i] + bc[j] - np.log(x)
     f = np.minimum(1.0, (x / x_max) ** alpha)
     return float(np.sum(f * err ** 2))
+# ------------------------------------------------------------------- output layers
+# NumPy float64 references of seqcore.output_layers (softmax cross-entropy, negative
+# sampling, sampled softmax, Huffman code lengths, hierarchical softmax). Gradients of the
+# sampled losses are returned dense ([V, D]); the losses per row ([N]), unreduced.
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x, axis)`` in float64."""
+    x = _f64(x)
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - (m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)))
+
+
+def softmax_cross_entropy(logits, targets, reduction="mean", ignore_index=None,
+                          label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy semantics (class-index targets).
+
+    Returns ``(loss, dlogits)``: loss reduced as asked (``[N]`` for "none"), dlogits the
+    gradient of the reduced loss (of the sum for "none")."""
+    x = _f64(logits)
+    t = np.asarray(targets, dtype=np.int64)
+    N, V = x.shape
+    eps = float(label_smoothing)
+    keep = np.ones(N, bool) if ignore_index is None else t != ignore_index
+    lp = log_softmax(x)
+    tt = np.where(keep, t, 0)
+    per_row = -(1 - eps) * lp[np.arange(N), tt] - eps * lp.mean(axis=1)
+    per_row = np.where(keep, per_row, 0.0)
+    target = np.full((N, V), eps / V)
+    target[np.arange(N), tt] += 1 - eps
+    grad = (np.exp(lp) - target) * keep[:, None]
+    if reduction == "none":
+        return per_row, grad
+    if reduction == "sum":
+        return per_row.sum(), grad
+    count = keep.sum()
+    return per_row.sum() / count if count else np.nan, grad / max(count, 1)
+
+
+def _log_sigmoid(z):
+    z = _f64(z)
+    return -(np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z))))
+
+
+def negative_sampling_loss(h, w_out, targets, negatives):
+    """Per-row ``-log σ(w_t·h) - Σ_k log σ(-w_k·h)`` with ``negatives [N, K]``.
+
+    Returns ``(loss [N], dh [N, D], dw_out [V, D])`` (gradients of the sum)."""
+    h, w = _f64(h), _f64(w_out)
+    t = np.asarray(targets, np.int64)
+    neg = np.asarray(negatives, np.int64)
+    ids = np.concatenate([t[:, None], neg], axis=1)            # [N, K+1]
+    sign = np.ones(ids.shape)
+    sign[:, 1:] = -1
+    s = np.einsum("nkd,nd->nk", w[ids], h)
+    loss = -_log_sigmoid(sign * s).sum(axis=1)
+    g = -sign * sigmoid(-sign * s)                               # dloss/ds
+    dh = np.einsum("nk,nkd->nd", g, w[ids])
+    dw = np.zeros_like(w)
+    np.add.at(dw, ids.ravel(), (g[:, :, None] * h[:, None, :]).reshape(-1, h.shape[1]))
+    return loss, dh, dw
+
+
+def sampled_softmax_loss(h, w_out, b_out, targets, sampled, log_q_true=None,
+                         log_q_sampled=None, remove_accidental_hits=True):
+    """TensorFlow's sampled_softmax_loss (one true class, sampled ids shared by the batch).
+
+    Returns ``(loss [N], dh [N, D], dw_out [V, D], db_out [V])`` (gradients of the sum)."""
+    h, w = _f64(h), _f64(w_out)
+    V = w.shape[0]
+    b = np.zeros(V) if b_out is None else _f64(b_out)
+    t = np.asarray(targets, np.int64)
+    s_ids = np.asarray(sampled, np.int64)
+    N = h.shape[0]
+    ids = np.concatenate([t[:, None], np.broadcast_to(s_ids, (N, s_ids.size))], axis=1)
+    z = np.einsum("nkd,nd->nk", w[ids], h) + b[ids]
+    if log_q_true is not None:
+        z[:, 0] -= _f64(log_q_true)
+        z[:, 1:] -= _f64(log_q_sampled)[None, :]
+    if remove_accidental_hits:
+        z[:, 1:][ids[:, 1:] == t[:, None]] = -np.inf
+    lp = log_softmax(z)
+    loss = -lp[:, 0]
+    g = np.exp(lp)
+    g[:, 0] -= 1
+    dh = np.einsum("nk,nkd->nd", g, w[ids])
+    dw = np.zeros_like(w)
+    np.add.at(dw, ids.ravel(), (g[:, :, None] * h[:, None, :]).reshape(-1, h.shape[1]))
+    db = np.zeros(V)
+    np.add.at(db, ids.ravel(), g.ravel())
+    return loss, dh, dw, db
+
+
+def huffman_code_lengths(counts):
+    """Code lengths of a textbook Huffman code (heapq merge of the two lightest subtrees)."""
+    import heapq
+    counts = [float(c) for c in counts]
+    V = len(counts)
+    if V == 1:
+        return np.zeros(1, np.int64)
+    depth = np.zeros(V, np.int64)
+    heap = [(c, i, [i]) for i, c in enumerate(counts)]
+    heapq.heapify(heap)
+    tick = V
+    while len(heap) > 1:
+        c1, _, w1 = heapq.heappop(heap)
+        c2, _, w2 = heapq.heappop(heap)
+        depth[w1 + w2] += 1
+        heapq.heappush(heap, (c1 + c2, tick, w1 + w2))
+        tick += 1
+    return depth
+
+
+def hierarchical_softmax_loss(h, w_inner, targets, offsets, points, codes):
+    """Per-row ``-log P(t | h)`` over the CSR paths; returns ``(loss [N], dh [N, D],
+    dw_inner [V-1, D])`` (gradients of the sum)."""
+    h, w = _f64(h), _f64(w_inner)
+    loss = np.zeros(h.shape[0])
+    dh = np.zeros_like(h)
+    dw = np.zeros_like(w)
+    for n, t in enumerate(np.asarray(targets, np.int64)):
+        for j in range(offsets[t], offsets[t + 1]):
+            p, sign = points[j], 1.0 - 2.0 * codes[j]
+            s = w[p] @ h[n]
+            loss[n] -= _log_sigmoid(sign * s)
+            g = -sign * sigmoid(-sign * s)
+            dh[n] += g * w[p]
+            dw[p] += g * h[n]
+    return loss, dh, dw
