@@ -12,6 +12,7 @@ void register_rnn(py::module_& m);
 void register_beam_search(py::module_& m);
 void register_embeddings(py::module_& m);
 void register_output_layers(py::module_& m);
+void register_word2vec(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -46,4 +47,5 @@ PYBIND11_MODULE(_core, m) {
   seqcore::register_beam_search(m);
   seqcore::register_embeddings(m);
   seqcore::register_output_layers(m);
+  seqcore::register_word2vec(m);
 }

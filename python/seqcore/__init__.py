@@ -14,6 +14,7 @@ from . import bleu
 from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
 from .keyedvectors import KeyedVectors
 from .glove import GloVe
+from .word2vec import Word2Vec
 from . import corpus, debias
 from .output_layers import (CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
                             SparseLossResult, UnigramSampler, hierarchical_softmax_log_probs,
@@ -33,6 +34,7 @@ __all__ = [
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
     "KeyedVectors", "GloVe", "corpus", "debias",
+    "Word2Vec",
     "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
     "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",
     "hierarchical_softmax_log_probs", "CrossEntropyResult", "SparseLossResult",

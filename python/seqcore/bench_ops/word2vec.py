@@ -1,0 +1,163 @@
+"""``seqcore bench --ops word2vec``: Word2Vec training, seqcore against gensim.
+
+Each case trains seqcore's :class:`seqcore.Word2Vec` and ``gensim.models.Word2Vec`` with
+the same corpus (gensim's lee_background.cor through ``simple_preprocess``; the quick cases
+its first 60 lines) and hyperparameters (window 5, min_count 5, sample 1e-3, seed 1, 2
+workers, Hogwild on both sides) for sg/cbow x negative sampling (K=5)/hierarchical softmax.
+A timed call is one ``train()`` of ``epochs`` passes from the same initial weights (the
+vocabulary scan is untimed on both sides); its output is the model.
+
+Columns, for this family: ``GFLOP/s`` holds seqcore's training speed in M words/s (raw
+corpus tokens x epochs / time, gensim's definition), ``speed-up`` the ratio of words/s, and
+``max abs err`` |Spearman(seqcore) - Spearman(gensim)| on WS353 (wordsim353.tsv, gensim's
+``evaluate_word_pairs``); both Spearman values are printed to stderr. Without gensim
+there is no case.
+
+``python -m seqcore.bench_ops.word2vec [--quick]`` prints the same comparison as one table
+with words/s and both Spearman values side by side.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import List
+
+import numpy as np
+
+from seqcore.bench import Bound, Case, register
+
+VARIANTS = (("sg-ns", 1, 0), ("cbow-ns", 0, 0), ("sg-hs", 1, 1), ("cbow-hs", 0, 1))
+
+
+def _has_gensim():
+    try:
+        import gensim  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _corpus(quick):
+    from gensim.test.utils import datapath
+    from gensim.utils import simple_preprocess
+    with open(datapath("lee_background.cor"), encoding="utf8") as f:
+        lines = f.readlines()
+    if quick:
+        lines = lines[:60]
+    return [simple_preprocess(line) for line in lines]
+
+
+def _settings(sg, hs, quick):
+    return dict(vector_size=16 if quick else 100, window=5, min_count=5, sample=1e-3, sg=sg,
+                hs=hs, negative=0 if hs else 5, seed=1, workers=2)
+
+
+def spearman(kv):
+    from gensim.test.utils import datapath
+    return float(kv.evaluate_word_pairs(datapath("wordsim353.tsv"))[1][0])
+
+
+class Trainers:
+    """Both models with their vocabularies built; ``ours()`` / ``gensim()`` train them from
+    the same initial weights and return the model."""
+
+    def __init__(self, sg, hs, epochs, quick):
+        import gensim
+        from seqcore import Word2Vec
+        self.sentences = _corpus(quick)
+        self.epochs = epochs
+        kw = _settings(sg, hs, quick)
+        self.words = sum(map(len, self.sentences)) * epochs
+        self.ref = gensim.models.Word2Vec(**kw, epochs=epochs)
+        self.ref.build_vocab(self.sentences)
+        self.ref_init = self.ref.wv.vectors.copy()
+        self.model = Word2Vec(**kw, epochs=epochs, progress=False)
+        self.model.build_vocab(self.sentences)
+        self.init = self.model.wv.vectors.copy()
+
+    def ours(self):
+        m = self.model
+        m.wv.vectors[:] = self.init
+        for w in (m.syn1, m.syn1neg):
+            if w is not None:
+                w[:] = 0
+        m.loss, m.epochs_trained = [], 0
+        m.train(self.sentences, epochs=self.epochs)
+        return m
+
+    def gensim(self):
+        g = self.ref
+        g.wv.vectors[:] = self.ref_init
+        for name in ("syn1", "syn1neg"):
+            if hasattr(g, name):
+                getattr(g, name)[:] = 0
+        g.train(self.sentences, total_examples=g.corpus_count, epochs=self.epochs)
+        return g
+
+
+def _case(name, sg, hs, epochs, quick, suites) -> Case:
+    label = "lee_background[:60]" if quick else "lee_background"
+    shape = f"{label} D={16 if quick else 100} window=5 epochs={epochs}"
+    holder = {}
+
+    def setup() -> Bound:
+        t = Trainers(sg, hs, epochs, quick)
+        holder["words"] = t.words
+
+        def error(a, b):
+            sa = spearman(a.wv)
+            sb = spearman(b.wv) if b is not None else float("nan")
+            print(f"word2vec {name}: WS353 Spearman seqcore {sa:.4f}, gensim {sb:.4f}",
+                  file=sys.stderr)
+            return {"y": abs(sa - sb) if b is not None else None}
+
+        return Bound(t.ours, t.gensim, error)
+
+    # flops = words * 1e3, so the GFLOP/s column reads M words/s
+    words = sum(map(len, _corpus(quick))) * epochs if _has_gensim() else 0
+    return Case("word2vec", name, shape, words * 1e3, setup, "gensim", tuple(suites))
+
+
+@register("word2vec", note="word2vec rows: GFLOP/s column = seqcore M words/s (tokens x epochs "
+                           "/ s); speed-up = words/s ratio vs gensim 4 (same corpus, settings, "
+                           "2 workers); max abs err = |WS353 Spearman - gensim's| (values on "
+                           "stderr)")
+def _word2vec_cases() -> List[Case]:
+    if not _has_gensim():
+        return []
+    cases = [_case(n, sg, hs, 1, True, ("quick",)) for n, sg, hs in VARIANTS]
+    cases += [_case(n, sg, hs, 5, False, ("default", "full")) for n, sg, hs in VARIANTS]
+    return cases
+
+
+def compare(quick=False, epochs=None):
+    """Train both libraries once per variant; returns rows of (variant, seqcore words/s,
+    gensim words/s, speed-up, seqcore Spearman, gensim Spearman)."""
+    epochs = epochs or (1 if quick else 5)
+    rows = []
+    for name, sg, hs in VARIANTS:
+        t = Trainers(sg, hs, epochs, quick)
+        t0 = time.perf_counter()
+        m = t.ours()
+        ours = t.words / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        g = t.gensim()
+        ref = t.words / (time.perf_counter() - t0)
+        rows.append((name, ours, ref, ours / ref, spearman(m.wv), spearman(g.wv)))
+    return rows
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--epochs", type=int, default=None)
+    args = p.parse_args(argv)
+    print(f"{'variant':8} {'seqcore w/s':>12} {'gensim w/s':>12} {'speed-up':>9} "
+          f"{'WS353 seqcore':>14} {'WS353 gensim':>13}")
+    for name, a, b, s, sa, sb in compare(args.quick, args.epochs):
+        print(f"{name:8} {a:12,.0f} {b:12,.0f} {s:8.2f}x {sa:14.4f} {sb:13.4f}")
+
+
+if __name__ == "__main__":
+    main()
