@@ -130,20 +130,22 @@ def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
 
 # ---- threads, loss, persistence -------------------------------------------------------------
 
-@pytest.mark.parametrize("sg,hs,negative", [(1, 0, 5), (0, 0, 3), (1, 1, 0), (0, 1, 2)])
+@pytest.mark.parametrize("sg,hs,negative,shared", [(1, 0, 5, False), (0, 0, 3, False),
+                                                   (1, 1, 0, False), (0, 1, 2, False),
+                                                   (1, 0, 4, True), (1, 1, 2, True)])
 def test_deterministic_bit_identical_at_1_and_2_threads(rng, restore_num_threads, sg, hs,
-                                                       negative):
+                                                       negative, shared):
     sentences = _synthetic(rng)
+    settings = dict(sg=sg, hs=hs, negative=negative, shared_negatives=shared,
+                    deterministic=True, batch_words=100, sample=0.01)
     results = []
     for workers in (1, 2):
         seqcore.set_num_threads(workers)
-        m = Word2Vec(sentences, **_fast(sg=sg, hs=hs, negative=negative, workers=workers,
-                                        deterministic=True, batch_words=100, sample=0.01))
+        m = Word2Vec(sentences, **_fast(workers=workers, **settings))
         results.append((m.wv.vectors.copy(), m.loss))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
-    other = Word2Vec(sentences, **_fast(sg=sg, hs=hs, negative=negative, deterministic=True,
-                                        batch_words=100, sample=0.01, seed=2))
+    other = Word2Vec(sentences, **_fast(seed=2, **settings))
     assert not np.array_equal(other.wv.vectors, results[0][0])
 
 
@@ -154,12 +156,13 @@ def test_hogwild_two_threads_trains(rng):
     assert m.loss[-1] < m.loss[0]
 
 
-@pytest.mark.parametrize("sg,hs,negative", [(1, 0, 5), (0, 0, 5), (1, 1, 0), (0, 1, 0),
-                                            (1, 1, 3)])
-def test_loss_decreases_and_topics_separate(rng, sg, hs, negative):
+@pytest.mark.parametrize("sg,hs,negative,shared", [(1, 0, 5, False), (0, 0, 5, False),
+                                                   (1, 1, 0, False), (0, 1, 0, False),
+                                                   (1, 1, 3, False), (1, 0, 5, True)])
+def test_loss_decreases_and_topics_separate(rng, sg, hs, negative, shared):
     sentences = _synthetic(rng, S=300)
     m = Word2Vec(sentences, **_fast(sg=sg, hs=hs, negative=negative, epochs=8, alpha=0.05,
-                                    sample=0, vector_size=20))
+                                    sample=0, vector_size=20, shared_negatives=shared))
     assert len(m.loss) == 8 and all(np.isfinite(m.loss))
     # the corpus has an entropy floor (words uniform within a topic) that hs nearly reaches
     # in the first epoch, so only a strict decrease is asserted, not a ratio
@@ -239,13 +242,15 @@ _PROBES = {
 }
 
 
-@pytest.mark.parametrize("sg,hs", [(1, 0), (0, 0), (1, 1), (0, 1)])
-def test_known_neighbours_on_lee_background(sg, hs):
+@pytest.mark.parametrize("sg,hs,shared", [(1, 0, False), (0, 0, False), (1, 1, False),
+                                          (0, 1, False), (1, 0, True)])
+def test_known_neighbours_on_lee_background(sg, hs, shared):
     utils = pytest.importorskip("gensim.utils")
     with open(_lee(), encoding="utf8") as f:
         sentences = [utils.simple_preprocess(line) for line in f]
     m = Word2Vec(sentences, vector_size=50, window=5, min_count=5, sg=sg, hs=hs,
-                 negative=0 if hs else 5, epochs=5 if sg else 15, workers=2, progress=False)
+                 negative=0 if hs else 5, epochs=5 if sg else 15, workers=2, progress=False,
+                 shared_negatives=shared)
     hits = [bool(_PROBES[w] & {k for k, _ in m.wv.most_similar(w, topn=20)}) for w in _PROBES]
     assert sum(hits) >= 2, hits
 
@@ -279,7 +284,8 @@ def test_ws353_floor_on_head500(sg, hs):
     (dict(sample=-1e-3), "sample"), (dict(alpha=0), "alpha"), (dict(min_alpha=-1), "min_alpha"),
     (dict(epochs=-1), "epochs"), (dict(workers=0), "workers"), (dict(sg=2), "sg"),
     (dict(batch_words=0), "batch_words"), (dict(ns_exponent=float("nan")), "ns_exponent"),
-    (dict(min_count=0), "min_count"),
+    (dict(min_count=0), "min_count"), (dict(sg=0, shared_negatives=True), "shared_negatives"),
+    (dict(sg=1, hs=1, negative=0, shared_negatives=True), "shared_negatives"),
 ])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):

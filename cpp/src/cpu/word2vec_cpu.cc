@@ -44,16 +44,30 @@ const SigmoidTable& table() {
   return t;
 }
 
-// Dot product with a fixed summation order (8 lanes, fixed tree), so a result never
-// depends on the buffers' alignment; vectorises cleanly.
+// Dot product with a fixed summation order (16 lanes, fixed tree), so a result never
+// depends on the buffers' alignment; vectorises to two independent FMA chains.
 template <typename T>
 inline T dot(const T* a, const T* b, int64_t n) {
-  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  T acc[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
   for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  for (int l = 0; l < 8; ++l) acc[l] += acc[l + 8];
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// The per-node update of word2vec.c in one pass over the output row:
+// e += g row (the row before its update), row += g h.
+template <typename T>
+inline void update_row(T g, const T* __restrict h, T* __restrict row, T* __restrict e,
+                       int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const T r = row[i];
+    e[i] += g * r;
+    row[i] = r + g * h[i];
+  }
 }
 
 // y += a x (element-wise, order-free).
@@ -161,8 +175,7 @@ struct Worker {
         const T sig = tab.sigmoid[SigmoidTable::index(f)];
         const T g = (T(1) - T(codes[j]) - sig) * alpha;
         if (cfg.compute_loss) loss += tab.loss(codes[j] ? -f : f);
-        axpy(g, row, e, D);
-        axpy(g, h, row, D);
+        update_row(g, h, row, e, D);
       }
     }
     for (int64_t d = 0; negatives && d <= cfg.negative && cfg.negative > 0; ++d) {
@@ -180,8 +193,7 @@ struct Worker {
       else if (f < -kMaxExp) g = label * alpha;
       else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
       if (cfg.compute_loss) loss += tab.loss(label > 0 ? f : -f);
-      axpy(g, row, e, D);
-      axpy(g, h, row, D);
+      update_row(g, h, row, e, D);
     }
   }
 
