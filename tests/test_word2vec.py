@@ -227,6 +227,23 @@ def test_callbacks_and_train_continues(rng):
     assert m.epochs_trained == 3 and not np.array_equal(before, m.wv.vectors)
 
 
+def test_long_sentence_not_truncated_and_tiny_vocabularies(rng):
+    # gensim truncates sentences at 10000 words (gensim#1509); here every token is trained:
+    # with sample=0 the effective words equal the raw words
+    long = [[f"w{int(k)}" for k in rng.integers(0, 50, size=25_000)]]
+    m = Word2Vec(long, **_fast(sample=0, epochs=1, batch_words=100))
+    assert m.train(long, epochs=1) == (25_000, 25_000)
+    for hs, negative in ((1, 0), (0, 3), (1, 2)):  # V = 1: no inner node, every negative = w
+        m = Word2Vec([["a", "a", "a"]], **_fast(hs=hs, negative=negative))
+        assert m.wv.vectors.shape == (1, 16) and np.all(np.isfinite(m.wv.vectors))
+
+
+def test_progress_bar_runs(rng):
+    pytest.importorskip("tqdm")
+    m = Word2Vec(_synthetic(rng, S=30), **{**_fast(), "progress": True})
+    assert len(m.loss) == 2
+
+
 # ---- quality on real text -------------------------------------------------------------------
 
 # Neighbours on lee_background.cor (58k tokens, simple_preprocess; 5 epochs of skip-gram,
@@ -282,7 +299,8 @@ def test_ws353_floor_on_head500(sg, hs):
     (dict(window=0), "window"), (dict(negative=-1), "negative"),
     (dict(hs=0, negative=0), "negative"), (dict(vector_size=0), "vector_size"),
     (dict(sample=-1e-3), "sample"), (dict(alpha=0), "alpha"), (dict(min_alpha=-1), "min_alpha"),
-    (dict(epochs=-1), "epochs"), (dict(workers=0), "workers"), (dict(sg=2), "sg"),
+    (dict(epochs=-1), "epochs"), (dict(alpha=float("nan")), "alpha"),
+    (dict(sample=float("inf")), "sample"), (dict(window=1.5), "window"), (dict(workers=0), "workers"), (dict(sg=2), "sg"),
     (dict(batch_words=0), "batch_words"), (dict(ns_exponent=float("nan")), "ns_exponent"),
     (dict(min_count=0), "min_count"), (dict(sg=0, shared_negatives=True), "shared_negatives"),
     (dict(sg=1, hs=1, negative=0, shared_negatives=True), "shared_negatives"),
