@@ -17,7 +17,8 @@ corpus tokens x epochs / time, gensim's definition), ``speed-up`` the ratio of w
 there is no case.
 
 ``python -m seqcore.bench_ops.word2vec [--quick]`` prints the same comparison as one table
-with words/s and both Spearman values side by side.
+with words/s, both Spearman values side by side and the peak resident memory each train()
+call adds (sampled from /proc/self/statm).
 """
 from __future__ import annotations
 
@@ -133,20 +134,62 @@ def _word2vec_cases() -> List[Case]:
     return cases
 
 
+class PeakRSS:
+    """Peak resident memory above the level at entry, sampled every 2 ms from
+    /proc/self/statm (Linux; None elsewhere), in MiB."""
+
+    def __enter__(self):
+        import threading
+        self.page = 4096
+        self.base = self._rss()
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _rss(self):
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self.page
+        except OSError:
+            return None
+
+    def _run(self):
+        while not self._stop.wait(0.002):
+            r = self._rss()
+            if r is not None and r > self.peak:
+                self.peak = r
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        r = self._rss()
+        if r is not None and self.peak is not None:
+            self.peak = max(self.peak, r)
+        self.mib = None if self.base is None else (self.peak - self.base) / 2**20
+
+
 def compare(quick=False, epochs=None):
     """Train both libraries once per variant; returns rows of (variant, seqcore words/s,
-    gensim words/s, speed-up, seqcore Spearman, gensim Spearman)."""
+    gensim words/s, speed-up, seqcore Spearman, gensim Spearman, seqcore peak MiB, gensim
+    peak MiB). Peak memory: resident memory above the level before the train() call (the
+    weights and vocabulary already exist on both sides; seqcore's includes its int32 encoded
+    corpus)."""
     epochs = epochs or (1 if quick else 5)
     rows = []
     for name, sg, hs, shared in VARIANTS:
         t = Trainers(sg, hs, epochs, quick, shared)
-        t0 = time.perf_counter()
-        m = t.ours()
-        ours = t.words / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        g = t.gensim()
-        ref = t.words / (time.perf_counter() - t0)
-        rows.append((name, ours, ref, ours / ref, spearman(m.wv), spearman(g.wv)))
+        with PeakRSS() as mem_ours:
+            t0 = time.perf_counter()
+            m = t.ours()
+            ours = t.words / (time.perf_counter() - t0)
+        with PeakRSS() as mem_ref:
+            t0 = time.perf_counter()
+            g = t.gensim()
+            ref = t.words / (time.perf_counter() - t0)
+        rows.append((name, ours, ref, ours / ref, spearman(m.wv), spearman(g.wv),
+                     mem_ours.mib, mem_ref.mib))
     return rows
 
 
@@ -157,9 +200,12 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None)
     args = p.parse_args(argv)
     print(f"{'variant':12} {'seqcore w/s':>12} {'gensim w/s':>12} {'speed-up':>9} "
-          f"{'WS353 seqcore':>14} {'WS353 gensim':>13}")
-    for name, a, b, s, sa, sb in compare(args.quick, args.epochs):
-        print(f"{name:12} {a:12,.0f} {b:12,.0f} {s:8.2f}x {sa:14.4f} {sb:13.4f}")
+          f"{'WS353 seqcore':>14} {'WS353 gensim':>13} {'peak MiB seqcore':>17} "
+          f"{'peak MiB gensim':>16}")
+    for name, a, b, s, sa, sb, ma, mb in compare(args.quick, args.epochs):
+        print(f"{name:12} {a:12,.0f} {b:12,.0f} {s:8.2f}x {sa:14.4f} {sb:13.4f} "
+              f"{ma if ma is not None else float('nan'):17.1f} "
+              f"{mb if mb is not None else float('nan'):16.1f}")
 
 
 if __name__ == "__main__":
