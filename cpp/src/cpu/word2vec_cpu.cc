@@ -77,6 +77,13 @@ inline void axpy(T a, const T* __restrict x, T* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// Prefetch of a row (every 64-byte line) for writing.
+template <typename T>
+inline void prefetch_row(const T* row, int64_t n) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < n * static_cast<int64_t>(sizeof(T)); b += 64) __builtin_prefetch(p + b, 1);
+}
+
 // Sequential random stream of one chunk (splitmix64 of a counter).
 struct Rng {
   uint64_t state;
@@ -97,7 +104,7 @@ struct Worker {
   const SigmoidTable& tab;
   std::vector<T> neu1, neu1e;
   std::vector<T> logit_grad, d_in, d_out;  // shared-negative kernel: G, G O, G^T I
-  std::vector<int64_t> out_rows;
+  std::vector<int64_t> out_rows, negs;
   std::vector<int32_t> sen;     // subsampled sentence
   std::vector<int64_t> pos;     // its token positions (for the learning rate)
   std::vector<int32_t> ctx;     // context words of one centre word
@@ -106,7 +113,8 @@ struct Worker {
   Worker(const Word2VecConfig& c, const UnigramSampler* s, const HuffmanTree* t, T* s0, T* s1,
          T* s1n)
       : cfg(c), sampler(s), tree(t), syn0(s0), syn1(s1), syn1neg(s1n), tab(table()),
-        neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)) {
+        neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)),
+        negs(static_cast<size_t>(c.negative)) {
     if (c.shared_negatives) {
       const size_t B = static_cast<size_t>(2 * c.window), K1 = static_cast<size_t>(c.negative + 1);
       logit_grad.resize(B * K1);
@@ -125,7 +133,10 @@ struct Worker {
     const int64_t D = cfg.D, K1 = cfg.negative + 1;
     T* G = logit_grad.data();
     out_rows[0] = w;
-    for (int64_t k = 1; k < K1; ++k) out_rows[k] = sampler->sample_bits(rng.next());
+    for (int64_t k = 1; k < K1; ++k) {
+      out_rows[k] = sampler->sample_bits(rng.next());
+      prefetch_row(syn1neg + out_rows[k] * D, D);
+    }
     for (int64_t b = 0; b < B; ++b) {
       const T* in = syn0 + static_cast<int64_t>(ctx[b]) * D;
       for (int64_t k = 0; k < K1; ++k) {
@@ -178,11 +189,19 @@ struct Worker {
         update_row(g, h, row, e, D);
       }
     }
-    for (int64_t d = 0; negatives && d <= cfg.negative && cfg.negative > 0; ++d) {
+    if (!negatives || cfg.negative == 0) return;
+    // draw the K negatives first (same stream order as drawing them in the loop) and
+    // prefetch their rows: on a large vocabulary they are random rows out of cache
+    int64_t* neg = negs.data();
+    for (int64_t d = 0; d < cfg.negative; ++d) {
+      neg[d] = sampler->sample_bits(rng.next());
+      prefetch_row(syn1neg + neg[d] * D, D);
+    }
+    for (int64_t d = 0; d <= cfg.negative; ++d) {
       int64_t target = w;
       T label = 1;
       if (d > 0) {
-        target = sampler->sample_bits(rng.next());
+        target = neg[d - 1];
         if (target == w) continue;
         label = 0;
       }
