@@ -24,6 +24,7 @@ __all__ = ["main", "build_parser", "demo_names"]
 # One-line help of the demos shipped with seqcore (others: "demo").
 _DEMO_HELP = {
     "charlm": "character-level LSTM language model on real English text (Adam, clipping, truncated BPTT)",
+    "word2vec": "Word2Vec on real text: neighbours, analogies, 2-D plot, vectors gensim loads",
 }
 
 
