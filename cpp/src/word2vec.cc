@@ -45,7 +45,7 @@ std::vector<double> word2vec_keep_probabilities(const int64_t* counts, int64_t V
   if (sample == 0) return keep;
   double total = 0;
   for (int64_t w = 0; w < V; ++w) {
-    check(counts[w] >= 1, "counts: expected every count >= 1");
+    if (counts[w] < 1) check(false, "counts: expected every count >= 1");
     total += static_cast<double>(counts[w]);
   }
   // gensim 4 (Word2Vec.prepare_vocab): a fraction of the retained words, or (>= 1) a count
@@ -92,19 +92,21 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
   check(n_tokens >= 0 && n_sentences >= 0 && offsets[0] == 0 &&
             offsets[n_sentences] == n_tokens,
         "offsets: expected offsets[0] == 0 and offsets[S] == n_tokens");
+  // O(n) scans that build a message only on failure (they run on every call)
   for (int64_t s = 0; s < n_sentences; ++s)
-    check(offsets[s + 1] >= offsets[s], "offsets: expected non-decreasing values");
+    if (offsets[s + 1] < offsets[s]) check(false, "offsets: expected non-decreasing values");
   for (int64_t i = 0; i < n_tokens; ++i)
-    check(tokens[i] >= 0 && tokens[i] < V, "tokens: ids must be in [0, V=" + std::to_string(V) +
-                                               "), got " + std::to_string(tokens[i]));
+    if (tokens[i] < 0 || tokens[i] >= V)
+      check(false, "tokens: ids must be in [0, V=" + std::to_string(V) + "), got " +
+                       std::to_string(tokens[i]));
   check(n_chunks >= 0 && chunks[0] == 0 && chunks[n_chunks] == n_sentences,
         "chunks: expected sentence boundaries from 0 to S");
   for (int64_t c = 0; c < n_chunks; ++c)
-    check(chunks[c + 1] >= chunks[c], "chunks: expected non-decreasing values");
+    if (chunks[c + 1] < chunks[c]) check(false, "chunks: expected non-decreasing values");
   check(0 <= chunk_begin && chunk_begin <= chunk_end && chunk_end <= n_chunks,
         "chunk range: expected 0 <= begin <= end <= n_chunks=" + std::to_string(n_chunks));
   for (int64_t w = 0; w < V; ++w)
-    check(keep[w] >= 0 && keep[w] <= 1, "keep: expected probabilities in [0, 1]");
+    if (!(keep[w] >= 0 && keep[w] <= 1)) check(false, "keep: expected probabilities in [0, 1]");
   check(syn0 != nullptr, "syn0: required");
   if (cfg.hs) {
     check(tree != nullptr && syn1 != nullptr, "hs: needs a HuffmanTree and syn1 [V - 1, D]");
