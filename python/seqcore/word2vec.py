@@ -166,15 +166,15 @@ class Word2Vec:
     # ---- vocabulary ------------------------------------------------------------------
     def build_vocab(self, sentences=None, corpus_file=None, update=False):
         """Scan a corpus, keep words with count >= min_count and (re)initialise the weights:
-        input vectors uniform in ``[-0.5/D, 0.5/D)`` from ``seed``, output weights zero
-        (word2vec.c). ``update=True`` (growing a vocabulary) is not supported."""
+        input vectors uniform in ``[-1/D, 1/D)`` from ``seed`` (gensim 4; word2vec.c uses
+        half that range), output weights zero. ``update=True`` (growing a vocabulary) is not supported."""
         if update:
             raise ValueError("update: growing an existing vocabulary is not supported")
         vocab = build_vocab(sentences, corpus_file, self.min_count, self.max_vocab_size)
         self._set_vocab(vocab)
         V, D = len(vocab), self.vector_size
         rng = np.random.default_rng(self.seed & (2**64 - 1))
-        syn0 = ((rng.random((V, D)) - 0.5) / D).astype(self.dtype)
+        syn0 = ((rng.random((V, D)) * 2 - 1) / D).astype(self.dtype)  # gensim 4's range
         self.wv = KeyedVectors(vocab.index_to_key, syn0, counts=vocab.counts)
         self.syn1 = np.zeros((V - 1, D), self.dtype) if self.hs else None
         self.syn1neg = np.zeros((V, D), self.dtype) if self.negative else None
