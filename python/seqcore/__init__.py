@@ -14,6 +14,7 @@ from . import bleu
 from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
 from .keyedvectors import KeyedVectors
 from .glove import GloVe
+from .word2vec import Word2Vec
 from . import corpus, debias
 from .ctc import (ctc_beam_search, ctc_greedy_decode, ctc_loss, ctc_loss_from_logits,
                   ctc_workspace_bytes)
@@ -53,6 +54,7 @@ __all__ = [
     "additive_attention_forward", "additive_attention_backward", "dot_attention",
     "general_attention", "luong_attention_backward", "multi_head_attention_forward",
     "multi_head_attention_backward", "sinusoidal_positional_encoding", "plot_attention",
+    "Word2Vec",
     "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
     "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",
     "hierarchical_softmax_log_probs", "CrossEntropyResult", "SparseLossResult",

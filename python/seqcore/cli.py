@@ -26,6 +26,7 @@ _DEMO_HELP = {
     "charlm": "character-level LSTM language model on real English text (Adam, clipping, truncated BPTT)",
     "ctc": "line OCR: bidirectional LSTM + CTC on rendered English text, greedy/beam/LM decoding",
     "translate": "human-readable dates -> ISO dates with an attention seq2seq model (beam search, BLEU)",
+    "word2vec": "Word2Vec on real text: neighbours, analogies, 2-D plot, vectors gensim loads",
 }
 
 

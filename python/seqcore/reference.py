@@ -628,3 +628,59 @@ def hierarchical_softmax_loss(h, w_inner, targets, offsets, points, codes):
             dh[n] += g * w[p]
             dw[p] += g * h[n]
     return loss, dh, dw
+
+
+# ---- word2vec ------------------------------------------------------------------------------
+
+
+def word2vec_sigmoid_table(x):
+    """word2vec.c's tabulated sigmoid: 1000 entries over [-6, 6), entry i at
+    x_i = (2 i / 1000 - 1) * 6, looked up at int((x + 6) * 1000 / 12)."""
+    i = int((x + 6.0) * (1000 / 6.0 / 2))
+    xi = (i / 1000 * 2 - 1) * 6.0
+    return float(np.float32(np.exp(xi) / (np.exp(xi) + 1)))
+
+
+def word2vec_hs_epoch(sentences, syn0, syn1, offsets, points, codes, window, sg, cbow_mean,
+                      alpha):
+    """One epoch of word2vec with hierarchical softmax only, no subsampling and the full
+    window (shrink_windows=False): the deterministic case of word2vec.c's training loop
+    (float64; the learning rate ``alpha(p)`` is a function of the token position ``p``).
+    Skip-gram: each context word's input vector predicts the centre word. CBOW: the mean
+    (cbow_mean) or sum of the context vectors predicts it; the error is added to every
+    context vector (divided by the context count for the sum, as gensim). A node with
+    |w . h| >= 6 is skipped. Returns (syn0, syn1) updated copies."""
+    syn0, syn1 = _f64(syn0).copy(), _f64(syn1).copy()
+    p = 0
+    for sent in sentences:
+        n = len(sent)
+        for i, w in enumerate(sent):
+            a = alpha(p + i)
+            ctx = [sent[j] for j in range(max(0, i - window), min(n, i + window + 1)) if j != i]
+            inputs = [syn0[c][None, :] for c in ctx] if sg else []
+            if not sg:
+                if not ctx:
+                    continue
+                h = np.sum([syn0[c] for c in ctx], axis=0)
+                if cbow_mean:
+                    h = h / len(ctx)
+                inputs = [h[None, :]]
+            for k, h in enumerate(inputs):
+                h = h[0].copy()
+                e = np.zeros_like(h)
+                for j in range(offsets[w], offsets[w + 1]):
+                    node = points[j]
+                    f = h @ syn1[node]
+                    if f <= -6 or f >= 6:
+                        continue
+                    g = (1 - codes[j] - word2vec_sigmoid_table(f)) * a
+                    e += g * syn1[node]
+                    syn1[node] += g * h
+                if sg:
+                    syn0[ctx[k]] += e
+                else:
+                    scale = 1.0 if cbow_mean else 1.0 / len(ctx)
+                    for c in ctx:
+                        syn0[c] += scale * e
+        p += n
+    return syn0, syn1

@@ -3,7 +3,8 @@
 * :mod:`seqcore.demo.charlm`: a character-level LSTM language model.
 * :mod:`seqcore.demo.ctc`: line OCR with a bidirectional LSTM and CTC.
 * :mod:`seqcore.demo.translate`: date normalisation with an attention seq2seq model.
+* :mod:`seqcore.demo.word2vec`: Word2Vec vectors on real text (neighbours, analogies, plot).
 
 Each demo module has ``add_arguments(parser)`` and ``run(args) -> dict`` (the metrics).
 """
-DEMOS = ("charlm", "ctc", "translate")
+DEMOS = ("charlm", "ctc", "translate", "word2vec")

@@ -1,0 +1,139 @@
+// Bindings for word2vec.h (driven by seqcore.word2vec.Word2Vec).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "numpy_glue.h"
+#include "seqcore/word2vec.h"
+
+namespace py = pybind11;
+
+namespace seqcore {
+namespace {
+
+using namespace py_glue;
+
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+py::array_t<int64_t> offsets_array(py::handle obj) {
+  py::array a = as_array(obj, "offsets");
+  if (a.ndim() != 1 || a.shape(0) < 1)
+    throw std::invalid_argument("offsets: expected shape [S + 1] with S >= 0, got " +
+                                shape_str(shape_of(a)));
+  return indices(a, "offsets", shape_of(a), "[S + 1]");
+}
+
+// A writeable C-contiguous weight matrix of dtype T and shape [rows, D], or nullptr for None.
+template <typename T>
+T* weights(py::handle obj, const char* name, int64_t rows, int64_t D) {
+  if (obj.is_none()) return nullptr;
+  py::array a = as_array(obj, name);
+  if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style) || !a.writeable())
+    throw py::type_error(std::string(name) + ": expected a writeable C-contiguous array of "
+                         "the dtype of syn0");
+  check_shape(a, name, {rows, D}, "[rows, D]");
+  return static_cast<T*>(a.mutable_data());
+}
+
+}  // namespace
+
+void register_word2vec(py::module_& m) {
+  m.def(
+      "word2vec_chunks",
+      [](py::handle offsets, int64_t batch_words) {
+        auto o = offsets_array(offsets);
+        return to_numpy(word2vec_chunks(o.data(), o.shape(0) - 1, batch_words));
+      },
+      py::arg("offsets"), py::arg("batch_words"),
+      "Chunk boundaries [n_chunks + 1] (sentence indices) of about batch_words tokens.");
+
+  m.def(
+      "word2vec_keep_probabilities",
+      [](py::handle counts, double sample) {
+        py::array a = as_array(counts, "counts");
+        auto c = indices(a, "counts", {a.ndim() == 1 ? a.shape(0) : -1}, "[V]");
+        return to_numpy(word2vec_keep_probabilities(c.data(), c.shape(0), sample));
+      },
+      py::arg("counts"), py::arg("sample"),
+      "Subsampling keep probability per word [V] (float64), word2vec.c / gensim 4.");
+
+  m.def("word2vec_alpha", &word2vec_alpha, py::arg("alpha"), py::arg("min_alpha"),
+        py::arg("epoch"), py::arg("epochs"), py::arg("position"), py::arg("n_tokens"),
+        "Learning rate of the word at token `position` of epoch `epoch` (linear decay).");
+
+  m.def(
+      "word2vec_train",
+      [](py::handle tokens_o, py::handle offsets_o, py::handle chunks_o, int64_t chunk_begin,
+         int64_t chunk_end, py::handle keep_o, py::array syn0_o, py::handle syn1_o,
+         py::handle syn1neg_o, std::shared_ptr<UnigramSampler> sampler,
+         std::shared_ptr<HuffmanTree> tree, int64_t window, bool sg, bool hs, int64_t negative,
+         bool cbow_mean, double alpha, double min_alpha, bool shrink_windows, bool compute_loss,
+         bool deterministic, int workers, uint64_t seed, int64_t epoch, int64_t epochs,
+         bool shared_negatives) {
+        py::array ta = as_array(tokens_o, "tokens");
+        if (ta.ndim() != 1 || !py::isinstance<py::array_t<int32_t>>(ta))
+          throw py::type_error("tokens: expected a 1-D int32 array [n_tokens]");
+        auto tokens = py::array_t<int32_t, py::array::c_style>::ensure(ta);
+        auto offsets = offsets_array(offsets_o);
+        py::array ca = as_array(chunks_o, "chunks");
+        auto chunks = indices(ca, "chunks", {ca.ndim() == 1 ? ca.shape(0) : -1}, "[n_chunks + 1]");
+        if (chunks.shape(0) < 1) throw std::invalid_argument("chunks: expected [n_chunks + 1]");
+        if (syn0_o.ndim() != 2)
+          throw std::invalid_argument("syn0: expected shape [V, D], got " +
+                                      shape_str(shape_of(syn0_o)));
+        const int64_t V = syn0_o.shape(0), D = syn0_o.shape(1);
+        py::array ka = as_array(keep_o, "keep");
+        if (ka.ndim() != 1 || ka.shape(0) != V || !py::isinstance<py::array_t<double>>(ka))
+          throw std::invalid_argument("keep: expected float64 [V] with V = " + std::to_string(V));
+        auto keep = py::array_t<double, py::array::c_style>::ensure(ka);
+        Word2VecConfig cfg;
+        cfg.D = D;
+        cfg.window = window;
+        cfg.sg = sg;
+        cfg.hs = hs;
+        cfg.negative = negative;
+        cfg.cbow_mean = cbow_mean;
+        cfg.alpha = alpha;
+        cfg.min_alpha = min_alpha;
+        cfg.shrink_windows = shrink_windows;
+        cfg.compute_loss = compute_loss;
+        cfg.deterministic = deterministic;
+        cfg.workers = workers;
+        cfg.seed = seed;
+        cfg.shared_negatives = shared_negatives;
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          T* s0 = weights<T>(syn0_o, "syn0", V, D);
+          T* s1 = weights<T>(syn1_o, "syn1", V - 1, D);
+          T* s1n = weights<T>(syn1neg_o, "syn1neg", V, D);
+          py::gil_scoped_release release;
+          return word2vec_train<T>(tokens.data(), ta.shape(0), offsets.data(),
+                                   offsets.shape(0) - 1, chunks.data(), chunks.shape(0) - 1,
+                                   chunk_begin, chunk_end, keep.data(), V, s0, s1, s1n,
+                                   sampler.get(), tree.get(), cfg, epoch, epochs);
+        };
+        const Word2VecStats st =
+            float_kind(syn0_o, "syn0") == 's' ? run(float{}) : run(double{});
+        return py::make_tuple(st.loss, st.raw_words, st.effective_words, st.last_alpha);
+      },
+      py::arg("tokens"), py::arg("offsets"), py::arg("chunks"), py::arg("chunk_begin"),
+      py::arg("chunk_end"), py::arg("keep"), py::arg("syn0"), py::arg("syn1"),
+      py::arg("syn1neg"), py::arg("sampler"), py::arg("tree"), py::arg("window"),
+      py::arg("sg"), py::arg("hs"), py::arg("negative"), py::arg("cbow_mean"), py::arg("alpha"),
+      py::arg("min_alpha"), py::arg("shrink_windows"), py::arg("compute_loss"),
+      py::arg("deterministic"), py::arg("workers"), py::arg("seed"), py::arg("epoch"),
+      py::arg("epochs"), py::arg("shared_negatives") = false,
+      "Train chunks [chunk_begin, chunk_end) of one epoch in place on syn0 [V, D], syn1 "
+      "[V - 1, D] (hs) and syn1neg [V, D] (negative); returns (loss, raw_words, "
+      "effective_words, last_alpha).");
+}
+
+}  // namespace seqcore

@@ -1,0 +1,90 @@
+// Word2Vec training (Mikolov et al. 2013; word2vec.c and gensim 4 semantics): skip-gram and
+// CBOW, each with negative sampling and/or hierarchical softmax, on an encoded corpus.
+//
+// Shapes (legend of common.h): V vocabulary, D embedding dim, K negatives. A corpus is an
+// int32 token array [n_tokens] (ids in [0, V)) with int64 sentence offsets [S + 1]
+// (embeddings.h). The corpus is cut into chunks of whole sentences of about batch_words
+// tokens (word2vec_chunks); a chunk is the unit of work of a thread and owns one random
+// stream, a pure function of (seed, epoch, chunk index).
+//
+// Reuses output_layers.h: UnigramSampler (noise distribution counts^ns_exponent, alias
+// method) and HuffmanTree (word2vec.c's codes/points).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "seqcore/output_layers.h"
+
+namespace seqcore {
+
+struct Word2VecConfig {
+  int64_t D = 100;          // vector_size
+  int64_t window = 5;       // maximal distance of a context word, >= 1
+  bool sg = false;          // skip-gram (true) or CBOW (false)
+  bool hs = false;          // hierarchical softmax (needs a tree)
+  int64_t negative = 5;     // K negatives per positive pair (0: none; needs a sampler)
+  bool cbow_mean = true;    // CBOW input: mean (true) or sum (false) of the context vectors
+  double alpha = 0.025;     // learning rate at the start of training
+  double min_alpha = 1e-4;  // learning rate at the end of training (linear decay)
+  bool shrink_windows = true;  // window drawn uniformly in [1, window] per centre word
+  bool compute_loss = true;
+  bool deterministic = false;  // one thread, chunks in order: bit-identical for any count
+  // Skip-gram negative sampling with one set of K negatives per centre word shared by all
+  // its contexts, the updates as small GEMMs (HogBatch, Ji et al. 2016; needs sg).
+  bool shared_negatives = false;
+  int workers = 1;              // threads (Hogwild over chunks when > 1)
+  uint64_t seed = 1;
+};
+
+// Result of a training call.
+struct Word2VecStats {
+  double loss = 0.0;            // sum over trained pairs of the negative log-likelihood
+  int64_t raw_words = 0;        // tokens of the trained chunks (before subsampling)
+  int64_t effective_words = 0;  // tokens kept by subsampling
+  double last_alpha = 0.0;      // learning rate of the last trained word
+};
+
+// Chunk boundaries as sentence indices [n_chunks + 1]: whole sentences are added to a chunk
+// until it holds >= batch_words tokens (gensim's job batching, without splitting).
+std::vector<int64_t> word2vec_chunks(const int64_t* offsets, int64_t n_sentences,
+                                     int64_t batch_words);
+
+// Keep probability of each word under subsampling (word2vec.c / gensim 4):
+//   t = sample * sum(counts) (sample < 1), or sample * (3 + sqrt 5) / 2 (sample >= 1),
+//   p(w) = min(1, (sqrt(c_w / t) + 1) * t / c_w); sample == 0: p = 1.
+// counts: [V] > 0. Returns [V] float64.
+std::vector<double> word2vec_keep_probabilities(const int64_t* counts, int64_t V,
+                                                double sample);
+
+// Learning rate of the word at token position `position` (of n_tokens, before subsampling)
+// of epoch `epoch` (of `epochs`): alpha - (alpha - min_alpha) * progress, progress =
+// (epoch * n_tokens + position) / (epochs * n_tokens), never below min_alpha (gensim's
+// _get_next_alpha, evaluated per word as word2vec.c rather than per job).
+double word2vec_alpha(double alpha, double min_alpha, int64_t epoch, int64_t epochs,
+                      int64_t position, int64_t n_tokens);
+
+// Trains chunks [chunk_begin, chunk_end) of epoch `epoch` (of `epochs`) in place.
+//   tokens: [n_tokens]; offsets: [S + 1]; chunks: [n_chunks + 1] from word2vec_chunks;
+//   keep: [V] subsampling keep probabilities (word2vec_keep_probabilities);
+//   syn0: [V, D] input vectors; syn1: [V - 1, D] inner-node vectors (hs, else nullptr);
+//   syn1neg: [V, D] output vectors (negative > 0, else nullptr);
+//   sampler (negative > 0) and tree (hs): built from the vocabulary counts.
+// Per centre word (after subsampling, which drops words before windows are taken as
+// word2vec.c): skip-gram trains each context word's input vector to predict the centre
+// word; CBOW trains the mean (cbow_mean) or sum of the context input vectors to predict it,
+// and adds the hidden-layer error to every context vector (divided by the context count
+// for the sum, as gensim). Sigmoid from word2vec.c's table (1000 entries over +-6): hs
+// skips a node outside the range, negative sampling saturates the gradient. A negative
+// equal to the target is skipped (gensim).
+// Threads: cfg.workers > 1 and !cfg.deterministic: Hogwild (lock-free) over chunks;
+// otherwise one thread in chunk order, bit-identical whatever the thread count.
+template <typename T>
+Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
+                             int64_t n_sentences, const int64_t* chunks, int64_t n_chunks,
+                             int64_t chunk_begin, int64_t chunk_end, const double* keep,
+                             int64_t V, T* syn0, T* syn1, T* syn1neg,
+                             const UnigramSampler* sampler, const HuffmanTree* tree,
+                             const Word2VecConfig& cfg, int64_t epoch, int64_t epochs);
+
+}  // namespace seqcore

@@ -1,0 +1,336 @@
+// Word2Vec kernels: the per-pair kernel (word2vec.c's inner loop: skip-gram / CBOW x negative
+// sampling / hierarchical softmax) and the shared-negative skip-gram kernel (HogBatch), both
+// weight matrices updated in place, Hogwild over chunks.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "seqcore/common.h"
+#include "seqcore/word2vec.h"
+
+namespace seqcore::cpu {
+
+namespace {
+
+// word2vec.c's sigmoid table: 1000 entries over [-6, 6).
+constexpr int kExpTableSize = 1000;
+constexpr double kMaxExp = 6.0;
+
+struct SigmoidTable {
+  float sigmoid[kExpTableSize];
+  float nll[kExpTableSize];  // -log sigmoid(x) at the same points (the loss)
+  SigmoidTable() {
+    for (int i = 0; i < kExpTableSize; ++i) {
+      const double x = (static_cast<double>(i) / kExpTableSize * 2 - 1) * kMaxExp;
+      const double e = std::exp(x);
+      sigmoid[i] = static_cast<float>(e / (e + 1));
+      nll[i] = static_cast<float>(std::log1p(std::exp(-x)));
+    }
+  }
+  static int index(double x) {
+    return static_cast<int>((x + kMaxExp) * (kExpTableSize / kMaxExp / 2));
+  }
+  // -log sigmoid(x), the table inside +-6, its asymptotes outside (0 and -x).
+  double loss(double x) const {
+    if (x >= kMaxExp) return 0.0;
+    if (x <= -kMaxExp) return -x;
+    return nll[index(x)];
+  }
+};
+const SigmoidTable& table() {
+  static const SigmoidTable t;
+  return t;
+}
+
+// Dot product with a fixed summation order (16 lanes, fixed tree), so a result never
+// depends on the buffers' alignment; vectorises to two independent FMA chains.
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T acc[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
+  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  for (int l = 0; l < 8; ++l) acc[l] += acc[l + 8];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// The per-node update of word2vec.c in one pass over the output row:
+// e += g row (the row before its update), row += g h.
+template <typename T>
+inline void update_row(T g, const T* __restrict h, T* __restrict row, T* __restrict e,
+                       int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const T r = row[i];
+    e[i] += g * r;
+    row[i] = r + g * h[i];
+  }
+}
+
+// y += a x (element-wise, order-free).
+template <typename T>
+inline void axpy(T a, const T* __restrict x, T* __restrict y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// Prefetch of a row (every 64-byte line) for writing.
+template <typename T>
+inline void prefetch_row(const T* row, int64_t n) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < n * static_cast<int64_t>(sizeof(T)); b += 64) __builtin_prefetch(p + b, 1);
+}
+
+// Sequential random stream of one chunk (splitmix64 of a counter).
+struct Rng {
+  uint64_t state;
+  uint64_t next() { return splitmix64(state += 0x9E3779B97F4A7C15ull); }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  // Uniform in [0, n) by multiply-shift (Lemire 2019, without the rejection step).
+  int64_t below(int64_t n) {
+    return static_cast<int64_t>(((next() >> 32) * static_cast<uint64_t>(n)) >> 32);
+  }
+};
+
+template <typename T>
+struct Worker {
+  const Word2VecConfig& cfg;
+  const UnigramSampler* sampler;
+  const HuffmanTree* tree;
+  T *syn0, *syn1, *syn1neg;
+  const SigmoidTable& tab;
+  std::vector<T> neu1, neu1e;
+  std::vector<T> logit_grad, d_in, d_out;  // shared-negative kernel: G, G O, G^T I
+  std::vector<int64_t> out_rows, negs;
+  std::vector<int32_t> sen;     // subsampled sentence
+  std::vector<int64_t> pos;     // its token positions (for the learning rate)
+  std::vector<int32_t> ctx;     // context words of one centre word
+  double loss = 0.0;
+
+  Worker(const Word2VecConfig& c, const UnigramSampler* s, const HuffmanTree* t, T* s0, T* s1,
+         T* s1n)
+      : cfg(c), sampler(s), tree(t), syn0(s0), syn1(s1), syn1neg(s1n), tab(table()),
+        neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)),
+        negs(static_cast<size_t>(c.negative)) {
+    if (c.shared_negatives) {
+      const size_t B = static_cast<size_t>(2 * c.window), K1 = static_cast<size_t>(c.negative + 1);
+      logit_grad.resize(B * K1);
+      d_in.resize(B * static_cast<size_t>(c.D));
+      d_out.resize(K1 * static_cast<size_t>(c.D));
+      out_rows.resize(K1);
+    }
+  }
+
+  // Skip-gram negative sampling for all B contexts of centre word w with one shared set of
+  // K negatives (HogBatch, Ji et al. 2016): logits L = I O^T [B, K+1] from the context
+  // rows I [B, D] and output rows O = [w, negatives] [K+1, D], G = (label - sigma(L)) alpha,
+  // then I += G O and O += G^T I, both from the values before the update. Each output row
+  // is read once per centre word instead of once per pair.
+  void train_shared(const int32_t* ctx, int64_t B, int32_t w, T alpha, Rng& rng) {
+    const int64_t D = cfg.D, K1 = cfg.negative + 1;
+    T* G = logit_grad.data();
+    out_rows[0] = w;
+    for (int64_t k = 1; k < K1; ++k) {
+      out_rows[k] = sampler->sample_bits(rng.next());
+      prefetch_row(syn1neg + out_rows[k] * D, D);
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      const T* in = syn0 + static_cast<int64_t>(ctx[b]) * D;
+      for (int64_t k = 0; k < K1; ++k) {
+        if (k > 0 && out_rows[k] == w) {  // a negative equal to the target is skipped
+          G[b * K1 + k] = 0;
+          continue;
+        }
+        const T label = k == 0 ? T(1) : T(0);
+        const T f = dot(in, syn1neg + out_rows[k] * D, D);
+        T g;
+        if (f > kMaxExp) g = (label - 1) * alpha;
+        else if (f < -kMaxExp) g = label * alpha;
+        else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
+        if (cfg.compute_loss) loss += tab.loss(k == 0 ? f : -f);
+        G[b * K1 + k] = g;
+      }
+    }
+    T* dI = d_in.data();
+    T* dO = d_out.data();
+    std::fill(dI, dI + B * D, T(0));
+    std::fill(dO, dO + K1 * D, T(0));
+    for (int64_t b = 0; b < B; ++b) {
+      const T* in = syn0 + static_cast<int64_t>(ctx[b]) * D;
+      for (int64_t k = 0; k < K1; ++k) {
+        const T g = G[b * K1 + k];
+        if (g == T(0)) continue;
+        axpy(g, syn1neg + out_rows[k] * D, dI + b * D, D);
+        axpy(g, in, dO + k * D, D);
+      }
+    }
+    for (int64_t b = 0; b < B; ++b) axpy(T(1), dI + b * D, syn0 + static_cast<int64_t>(ctx[b]) * D, D);
+    for (int64_t k = 0; k < K1; ++k) axpy(T(1), dO + k * D, syn1neg + out_rows[k] * D, D);
+  }
+
+  // One prediction of word w from the hidden vector h: accumulates the error into neu1e
+  // and updates the output rows (word2vec.c: hs first, then negative sampling).
+  void train_target(const T* h, int32_t w, T alpha, Rng& rng, bool negatives = true) {
+    const int64_t D = cfg.D;
+    T* e = neu1e.data();
+    if (cfg.hs) {
+      const int64_t* points = tree->points().data();
+      const uint8_t* codes = tree->codes().data();
+      for (int64_t j = tree->offsets()[w], end = tree->offsets()[w + 1]; j < end; ++j) {
+        T* row = syn1 + points[j] * D;
+        const T f = dot(h, row, D);
+        if (f <= -kMaxExp || f >= kMaxExp) continue;  // word2vec.c skips saturated nodes
+        const T sig = tab.sigmoid[SigmoidTable::index(f)];
+        const T g = (T(1) - T(codes[j]) - sig) * alpha;
+        if (cfg.compute_loss) loss += tab.loss(codes[j] ? -f : f);
+        update_row(g, h, row, e, D);
+      }
+    }
+    if (!negatives || cfg.negative == 0) return;
+    // draw the K negatives first (same stream order as drawing them in the loop) and
+    // prefetch their rows: on a large vocabulary they are random rows out of cache
+    int64_t* neg = negs.data();
+    for (int64_t d = 0; d < cfg.negative; ++d) {
+      neg[d] = sampler->sample_bits(rng.next());
+      prefetch_row(syn1neg + neg[d] * D, D);
+    }
+    for (int64_t d = 0; d <= cfg.negative; ++d) {
+      int64_t target = w;
+      T label = 1;
+      if (d > 0) {
+        target = neg[d - 1];
+        if (target == w) continue;
+        label = 0;
+      }
+      T* row = syn1neg + target * D;
+      const T f = dot(h, row, D);
+      T g;
+      if (f > kMaxExp) g = (label - 1) * alpha;  // word2vec.c saturates the gradient
+      else if (f < -kMaxExp) g = label * alpha;
+      else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
+      if (cfg.compute_loss) loss += tab.loss(label > 0 ? f : -f);
+      update_row(g, h, row, e, D);
+    }
+  }
+
+  // Sentence [begin, end) of the token array.
+  void train_sentence(const int32_t* tokens, int64_t begin, int64_t end, const double* keep,
+                      double alpha0, double alpha_end, double alpha_step, Rng& rng,
+                      int64_t* effective) {
+    const int64_t D = cfg.D;
+    sen.clear();
+    pos.clear();
+    for (int64_t p = begin; p < end; ++p) {
+      const int32_t w = tokens[p];
+      if (keep[w] < 1.0 && !(rng.uniform() < keep[w])) continue;
+      sen.push_back(w);
+      pos.push_back(p);
+    }
+    const int64_t n = static_cast<int64_t>(sen.size());
+    *effective += n;
+    T* e = neu1e.data();
+    for (int64_t i = 0; i < n; ++i) {
+      const T alpha = static_cast<T>(
+          std::max(alpha_end, alpha0 - alpha_step * static_cast<double>(pos[i])));
+      const int64_t span = cfg.shrink_windows ? cfg.window - rng.below(cfg.window) : cfg.window;
+      const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
+      const int32_t w = sen[i];
+      if (cfg.sg) {
+        // each context word's input vector predicts the centre word (word2vec.c, gensim)
+        const bool shared = cfg.shared_negatives && cfg.negative > 0;
+        if (cfg.hs || !shared) {
+          for (int64_t j = j0; j < j1; ++j) {
+            if (j == i) continue;
+            T* l1 = syn0 + static_cast<int64_t>(sen[j]) * D;
+            std::fill(e, e + D, T(0));
+            train_target(l1, w, alpha, rng, !shared);
+            axpy(T(1), e, l1, D);
+          }
+        }
+        if (shared) {
+          ctx.clear();
+          for (int64_t j = j0; j < j1; ++j)
+            if (j != i) ctx.push_back(sen[j]);
+          if (!ctx.empty()) train_shared(ctx.data(), static_cast<int64_t>(ctx.size()), w, alpha, rng);
+        }
+      } else {
+        T* h = neu1.data();
+        std::fill(h, h + D, T(0));
+        int64_t cw = 0;
+        for (int64_t j = j0; j < j1; ++j) {
+          if (j == i) continue;
+          axpy(T(1), syn0 + static_cast<int64_t>(sen[j]) * D, h, D);
+          ++cw;
+        }
+        if (cw == 0) continue;  // a one-word sentence has no context (word2vec.c)
+        const T inv = T(1) / static_cast<T>(cw);
+        if (cfg.cbow_mean)
+          for (int64_t d = 0; d < D; ++d) h[d] *= inv;
+        std::fill(e, e + D, T(0));
+        train_target(h, w, alpha, rng);
+        // gensim divides the error of the summed input by the context count
+        const T scale = cfg.cbow_mean ? T(1) : inv;
+        for (int64_t j = j0; j < j1; ++j) {
+          if (j == i) continue;
+          axpy(scale, e, syn0 + static_cast<int64_t>(sen[j]) * D, D);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace
+
+template <typename T>
+void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
+                    const int64_t* chunks, int64_t chunk_begin, int64_t chunk_end,
+                    const double* keep, int64_t V, T* syn0, T* syn1, T* syn1neg,
+                    const UnigramSampler* sampler, const HuffmanTree* tree,
+                    const Word2VecConfig& cfg, int64_t epoch, int64_t epochs,
+                    Word2VecStats* stats) {
+  const int64_t nc = chunk_end - chunk_begin;
+  // alpha(p) = alpha - (alpha - min_alpha) * (epoch * n + p) / (epochs * n), floored
+  const double total = static_cast<double>(epochs) * static_cast<double>(n_tokens);
+  const double alpha_step = total > 0 ? (cfg.alpha - cfg.min_alpha) / total : 0.0;
+  const double alpha0 =
+      cfg.alpha - alpha_step * static_cast<double>(epoch) * static_cast<double>(n_tokens);
+  std::vector<double> chunk_loss(static_cast<size_t>(nc), 0.0);
+  std::vector<int64_t> chunk_effective(static_cast<size_t>(nc), 0);
+  const int nt = cfg.deterministic ? 1 : static_cast<int>(std::min<int64_t>(cfg.workers, nc));
+  (void)table();  // built before the region
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    DenormalsFlushed ftz;
+    Worker<T> worker(cfg, sampler, tree, syn0, syn1, syn1neg);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = chunk_begin; c < chunk_end; ++c) {
+      Rng rng{counter_random(cfg.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(c))};
+      worker.loss = 0.0;
+      int64_t effective = 0;
+      for (int64_t s = chunks[c]; s < chunks[c + 1]; ++s)
+        worker.train_sentence(tokens, offsets[s], offsets[s + 1], keep, alpha0, cfg.min_alpha,
+                              alpha_step, rng, &effective);
+      chunk_loss[c - chunk_begin] = worker.loss;
+      chunk_effective[c - chunk_begin] = effective;
+    }
+  }
+  for (int64_t c = 0; c < nc; ++c) {  // fixed order
+    stats->loss += chunk_loss[c];
+    stats->effective_words += chunk_effective[c];
+  }
+  stats->raw_words = offsets[chunks[chunk_end]] - offsets[chunks[chunk_begin]];
+}
+
+template void word2vec_train<float>(const int32_t*, int64_t, const int64_t*, const int64_t*,
+                                    int64_t, int64_t, const double*, int64_t, float*, float*,
+                                    float*, const UnigramSampler*, const HuffmanTree*,
+                                    const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
+template void word2vec_train<double>(const int32_t*, int64_t, const int64_t*, const int64_t*,
+                                     int64_t, int64_t, const double*, int64_t, double*, double*,
+                                     double*, const UnigramSampler*, const HuffmanTree*,
+                                     const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
+
+}  // namespace seqcore::cpu
