@@ -15,7 +15,6 @@ void register_ctc(py::module_& m);
 void register_seq2seq(py::module_& m);
 void register_attention(py::module_& m);
 void register_output_layers(py::module_& m);
-void register_output_layers(py::module_& m);
 void register_word2vec(py::module_& m);
 }
 
@@ -53,7 +52,6 @@ PYBIND11_MODULE(_core, m) {
   seqcore::register_ctc(m);
   seqcore::register_seq2seq(m);
   seqcore::register_attention(m);
-  seqcore::register_output_layers(m);
   seqcore::register_output_layers(m);
   seqcore::register_word2vec(m);
 }
