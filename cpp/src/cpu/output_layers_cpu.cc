@@ -254,13 +254,13 @@ void reduce_loss(const T* per_row, int64_t N, Reduction r, int64_t count, T* los
 }
 
 // Threads for a call of `items` independent items costing about `flops` in all: at least
-// ~3e7 flops (a few ms) per thread. Below that one thread wins on a shared machine: a fork
-// or barrier whose partner thread is descheduled costs a scheduler tick (measured with a
-// load of ~6 on 2 cores: hierarchical softmax, N=1024, V=1e4, 48 ms on 2 threads, 12 ms on
-// one; 2 threads win again from ~40 ms of work).
+// ~5e6 flops (~0.1 ms) per thread, so a fork pays for itself on a machine whose cores are
+// free (shared NS K=25, N=1024, D=256: 3.9 ms on one thread). On an oversubscribed machine a
+// barrier whose partner thread is descheduled costs a scheduler tick (with a load of ~6 on 2
+// cores, 2 threads lost below ~40 ms of work): set_num_threads(1) there.
 int threads_for(int64_t items, double flops) {
   if (omp_in_parallel()) return 1;
-  const int64_t by_work = static_cast<int64_t>(flops / 3e7);
+  const int64_t by_work = static_cast<int64_t>(flops / 5e6);
   return static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>({int64_t(get_num_threads()), items, by_work})));
 }
