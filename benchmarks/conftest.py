@@ -45,3 +45,58 @@ def _same_threads_for_torch():
     if torch is not None:
         torch.set_num_threads(seqcore.get_num_threads())
     yield
+
+
+def family_benchmarks(families):
+    """``(pytest_generate_tests, test_seqcore, test_reference)`` of a ``bench_<family>.py``
+    module timing the cases of ``families`` (each case gives two benchmarks in one group: the
+    seqcore call and its reference, skipped where the case has none)."""
+
+    def pytest_generate_tests(metafunc):
+        if "case" not in metafunc.fixturenames:
+            return
+        try:
+            from seqcore import bench
+            cases = bench.cases(families, bench_suite(metafunc.config))
+        except ImportError as e:      # seqcore not built: let the test be skipped, not error
+            metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(
+                reason=f"seqcore not importable: {e}"))], ids=["seqcore-missing"])
+            return
+        if metafunc.function.__name__ == "test_reference":
+            cases = [c for c in cases if c.reference_name != "-"]
+        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+    def test_seqcore(benchmark, case):
+        bound = case.setup()
+        _annotate(benchmark, case, "seqcore")
+        out = benchmark(bound.seqcore)
+        assert out is not None
+        _report_rates(benchmark, case)
+
+    def test_reference(benchmark, case):
+        bound = case.setup()
+        if bound.reference is None:
+            pytest.skip("no reference for this case")
+        _annotate(benchmark, case, case.reference_name)
+        benchmark(bound.reference)
+        _report_rates(benchmark, case)
+
+    return pytest_generate_tests, test_seqcore, test_reference
+
+
+def _annotate(benchmark, case, side):
+    benchmark.group = f"{case.op} {case.shape}"
+    benchmark.extra_info.update(op=case.op, shape=case.shape, flops=case.flops, side=side,
+                                reference=case.reference_name)
+
+
+def _report_rates(benchmark, case):
+    """GFLOP/s and items/s (case.items, case.unit) from the median, into extra_info."""
+    stats = getattr(benchmark, "stats", None)
+    median = getattr(getattr(stats, "stats", None), "median", None)
+    if median:
+        if case.flops:
+            benchmark.extra_info["gflops"] = case.flops / median / 1e9
+        if getattr(case, "items", 0):
+            benchmark.extra_info[f"{case.unit}_per_s"] = case.items / median
+

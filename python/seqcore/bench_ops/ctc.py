@@ -12,8 +12,8 @@ uniformly from the ``C - 1`` non-blank classes. The "max abs err" column gives t
 gradient vs torch's. ``flops`` is 0 (no meaningful count).
 
 Decoder cases (``ctc greedy``, ``ctc beam K``) time decoding a batch and have no timed
-reference; throughput in frames/s is ``N * T / (seqcore ms / 1000)``, printed in the
-variant column's shape as ``frames=N*T``.
+reference; their throughput (``N * T`` frames per call) is printed in frames/s under the
+table.
 """
 from __future__ import annotations
 
@@ -93,12 +93,6 @@ def _decode_case(kind, T, N, C, beam_width=16, suites=("default", "full"), seed=
 
     return Case("ctc", variant, f"T={T} N={N} C={C} frames={T * N}", 0.0, setup, "-",
                 tuple(suites), items=T * N, unit="frames")
-
-
-def frames_per_second(case: Case, seqcore_ms: float) -> float:
-    """Decoder throughput of a decode case's row: ``N * T`` frames per second."""
-    frames = int(case.shape.split("frames=")[1])
-    return frames / (seqcore_ms / 1e3)
 
 
 @register("ctc", note="max abs err = |loss - NumPy float64 reference|, after '/' (logits rows) "
