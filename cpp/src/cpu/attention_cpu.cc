@@ -16,25 +16,6 @@
 namespace seqcore::cpu {
 namespace {
 
-template <typename T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <typename T>
-using MatMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
-template <typename T>
-using CMatMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
-template <typename T>
-using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <typename T>
-using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-
-template <typename T>
-CMatMap<T> cmat(const T* p, int64_t rows, int64_t cols, int64_t ld) {
-  return CMatMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
-}
-template <typename T>
-MatMap<T> mat(T* p, int64_t rows, int64_t cols, int64_t ld) {
-  return MatMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
-}
 
 template <typename T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();

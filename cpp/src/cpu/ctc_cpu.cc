@@ -1,5 +1,6 @@
 // CPU kernels for CTC (Eigen packets + OpenMP across utterances). See ctc.h for the plan.
 #include "cpu/ctc_cpu.h"
+#include "cpu/vec.h"
 
 #include <omp.h>
 
@@ -12,11 +13,6 @@
 
 namespace seqcore::cpu {
 namespace {
-
-template <typename T>
-using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <typename T>
-using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
 constexpr int64_t kAlignElems = 16;  // 64 bytes of float32; row starts stay 64-byte aligned
 inline int64_t round_up(int64_t n) { return (n + kAlignElems - 1) / kAlignElems * kAlignElems; }

@@ -1,10 +1,33 @@
-// Vector primitives shared by the CPU kernels.
+// Eigen views and vector primitives shared by the CPU kernels.
 #pragma once
 
 #include <Eigen/Core>
 #include <cstdint>
 
 namespace seqcore::cpu {
+
+// Row-major matrix views with a leading dimension, and flat array views: the kernels take
+// raw pointers (DESIGN.md) and look at them through these.
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using MatMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using CMatMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+template <typename T>
+CMatMap<T> cmat(const T* p, int64_t rows, int64_t cols, int64_t ld) {
+  return CMatMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
+}
+template <typename T>
+MatMap<T> mat(T* p, int64_t rows, int64_t cols, int64_t ld) {
+  return MatMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
+}
+
 
 // a . b over n elements with four packet accumulators combined in a fixed order. The
 // result depends only on n, never on the arrays' alignment (Eigen's own reductions peel to
