@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,6 +90,14 @@ inline py::array_t<int64_t> indices(py::handle obj, const char* name,
                          dtype_name(a));
   check_shape(a, name, shape, legend);
   return py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+// A new 1-D array holding a copy of v (results of kernels that return std::vectors).
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
 }
 
 }  // namespace seqcore::py_glue

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "beam_search_glue.h"
 #include "numpy_glue.h"
 #include "seqcore/beam_search.h"
 
@@ -15,12 +16,6 @@ namespace seqcore {
 namespace {
 
 using namespace py_glue;
-
-py::array_t<int64_t> to_numpy(const std::vector<int64_t>& v) {
-  py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
 
 template <typename T>
 void advance_typed(BeamSearch& s, const py::array& a) {
@@ -83,16 +78,18 @@ void register_beam_search(py::module_& m) {
               advance_typed<double>(s, a);
           },
           py::arg("log_probs"), "Consume the log-probs [M, V] of the live rows.")
-      .def("results", [](const BeamSearch& s) {
-        py::list out;
-        for (const auto& item : s.results()) {
-          py::list hyps;
-          for (const auto& h : item)
-            hyps.append(py::make_tuple(to_numpy(h.tokens), h.score, h.log_prob));
-          out.append(hyps);
-        }
-        return out;
-      });
+      .def("results", [](const BeamSearch& s) { return hypotheses_to_python(s.results()); });
+}
+
+py::list hypotheses_to_python(const std::vector<std::vector<Hypothesis>>& results) {
+  py::list out;
+  for (const auto& item : results) {
+    py::list hyps;
+    for (const auto& h : item)
+      hyps.append(py::make_tuple(py_glue::to_numpy(h.tokens), h.score, h.log_prob));
+    out.append(hyps);
+  }
+  return out;
 }
 
 }  // namespace seqcore

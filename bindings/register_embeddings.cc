@@ -19,13 +19,6 @@ namespace {
 using namespace py_glue;
 
 template <typename T>
-py::array_t<T> to_numpy(const std::vector<T>& v) {
-  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
-
-template <typename T>
 py::tuple top_k_typed(const py::array& vec, py::handle q_obj, int64_t k) {
   auto v = py::array_t<T, py::array::c_style>::ensure(vec);
   const int64_t V = vec.shape(0), D = vec.shape(1);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "beam_search_glue.h"
 #include "numpy_glue.h"
 #include "seqcore/seq2seq.h"
 
@@ -65,17 +66,7 @@ py::list translate_typed(const Seq2SeqDesc& d, const py::dict& params,
     res = seq2seq_beam_search<T>(d, w, src.data(), src.shape(0), src.shape(1), lengths.data(),
                                  o, std::move(prefix));
   }
-  py::list out;
-  for (const auto& item : res) {
-    py::list hyps;
-    for (const auto& h : item) {
-      py::array_t<int64_t> toks(static_cast<py::ssize_t>(h.tokens.size()));
-      std::copy(h.tokens.begin(), h.tokens.end(), toks.mutable_data());
-      hyps.append(py::make_tuple(toks, h.score, h.log_prob));
-    }
-    out.append(hyps);
-  }
-  return out;
+  return hypotheses_to_python(res);
 }
 
 }  // namespace

@@ -16,13 +16,6 @@ namespace {
 
 using namespace py_glue;
 
-template <typename T>
-py::array_t<T> to_numpy(const std::vector<T>& v) {
-  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
-
 py::array_t<int64_t> offsets_array(py::handle obj) {
   py::array a = as_array(obj, "offsets");
   if (a.ndim() != 1 || a.shape(0) < 1)

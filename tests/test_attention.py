@@ -22,22 +22,28 @@ def _randn(rng, *shape, dtype=np.float64):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _fd_check(loss, arrays, grads, rng, n=6, eps=1e-6, rtol=1e-6, atol=1e-8):
-    """Central differences of a scalar loss at n random coordinates of each array."""
+def _fd_pairs(loss, arrays, grads, rng, n=6, eps=1e-6):
+    """(numeric, analytic) at n random coordinates of each array: central differences of the
+    scalar loss vs the given gradients, as two flat arrays for one assert."""
+    num, ana = [], []
     for a, g in zip(arrays, grads):
         if a.size == 0:
             continue
+        flat = a.reshape(-1)
         for idx in rng.integers(0, a.size, size=n):
-            flat = a.reshape(-1)
             old = flat[idx]
             flat[idx] = old + eps
             up = loss()
             flat[idx] = old - eps
             down = loss()
             flat[idx] = old
-            num = (up - down) / (2 * eps)
-            assert abs(num - g.reshape(-1)[idx]) <= atol + rtol * abs(num), (idx, num,
-                                                                             g.reshape(-1)[idx])
+            num.append((up - down) / (2 * eps))
+            ana.append(g.reshape(-1)[idx])
+    return np.array(num), np.array(ana)
+
+
+# float64 central differences with eps = 1e-6: truncation ~1e-12, rounding ~1e-10.
+FD_TOL = dict(rtol=1e-6, atol=1e-8)
 
 
 # ------------------------------------------------------------------------------ SDPA
@@ -148,7 +154,8 @@ def test_sdpa_gradients_finite_differences(rng):
 
     def loss():
         return float((sdpa_forward(q, k, v, block_q=2, block_k=3, **kw)[0] * dout).sum())
-    _fd_check(loss, (q, k, v), g, rng)
+    num, ana = _fd_pairs(loss, (q, k, v), g, rng)
+    np.testing.assert_allclose(ana, num, **FD_TOL)
 
 
 def test_sdpa_fully_masked_rows_give_zeros(rng):
@@ -340,7 +347,8 @@ def test_additive_gradients_finite_differences(rng, with_dweights):
         c, ww, _ = additive_attention_forward(**a, key_lengths=kl)
         return float((c * dctx).sum() + ((ww * dw).sum() if dw is not None else 0.0))
     arrays = [a[k] for k in ("query", "keys", "values", "w_q", "w_k", "v_a")]
-    _fd_check(loss, arrays, g, rng)
+    num, ana = _fd_pairs(loss, arrays, g, rng)
+    np.testing.assert_allclose(ana, num, **FD_TOL)
     assert not g.dkeys[1].any() and not g.dvalues[1].any() and not g.dquery[1].any()
     assert not g.dkeys[2, 4:].any()
 
@@ -389,7 +397,9 @@ def test_luong_matches_reference_and_fd(rng, kind, dtype):
             c, ww, _ = fwd()
             return float((c * dctx).sum() + (ww * dw).sum())
         arrays = [q, keys, values] + ([w] if w is not None else [])
-        _fd_check(loss, arrays, [g.dquery, g.dkeys, g.dvalues, g.dw][:len(arrays)], rng)
+        num, ana = _fd_pairs(loss, arrays, [g.dquery, g.dkeys, g.dvalues, g.dw][:len(arrays)],
+                             rng)
+        np.testing.assert_allclose(ana, num, **FD_TOL)
 
 
 @pytest.mark.parametrize("N,T", [(0, 4), (3, 0)])
@@ -521,9 +531,10 @@ def test_mha_float32_and_fd(rng):
         return float((multi_head_attention_forward(x, x, x, w_in, b_in, w_out, b_out, heads,
                                                    is_causal=True)[0] * dy).sum())
     dx = g.dquery + g.dkey + g.dvalue        # self-attention: the three paths add up
-    _fd_check(loss, [x, w_in, b_in, w_out, b_out],
-              [dx, g.d_in_proj_weight, g.d_in_proj_bias, g.d_out_proj_weight,
-               g.d_out_proj_bias], rng)
+    num, ana = _fd_pairs(loss, [x, w_in, b_in, w_out, b_out],
+                         [dx, g.d_in_proj_weight, g.d_in_proj_bias, g.d_out_proj_weight,
+                          g.d_out_proj_bias], rng)
+    np.testing.assert_allclose(ana, num, **FD_TOL)
     f = lambda a: a.astype(np.float32)
     out32, _ = multi_head_attention_forward(f(x), f(x), f(x), f(w_in), f(b_in), f(w_out),
                                             f(b_out), heads, is_causal=True)

@@ -38,21 +38,14 @@ def _loss(out, h, c, w):
     return loss + (c.sum() if c is not None else 0)
 
 
-def _compare(ref, ours, x_ref, x_ours, hx_ref, hx_ours, cell, dtype, leaves_ref, leaves_ours):
-    o1, h1, c1 = _run(ref, x_ref, hx_ref, cell)
-    o2, h2, c2 = _run(ours, x_ours, hx_ours, cell)
-    d1 = o1.data if hasattr(o1, "batch_sizes") else o1
-    d2 = o2.data if hasattr(o2, "batch_sizes") else o2
-    torch.testing.assert_close(d2, d1, **TOL[dtype])
-    torch.testing.assert_close(h2, h1, **TOL[dtype])
-    if cell == "lstm":
-        torch.testing.assert_close(c2, c1, **TOL[dtype])
-    w = torch.randn(d1.numel(), dtype=dtype, generator=torch.Generator().manual_seed(1))
-    g1 = torch.autograd.grad(_loss(o1, h1, c1, w), leaves_ref + list(ref.parameters()))
-    g2 = torch.autograd.grad(_loss(o2, h2, c2, w), leaves_ours + list(ours.parameters()))
-    for a, b in zip(g2, g1):
-        torch.testing.assert_close(a, b, **TOL[dtype])
-    return o1, o2
+def _outputs_and_grads(module, x, hx, cell, leaves, dtype):
+    """(output, [output data, h_n, (c_n,) then the gradients of a fixed random loss w.r.t.
+    leaves and every parameter]) of one module: the same list for torch's and ours."""
+    out, h, c = _run(module, x, hx, cell)
+    data = out.data if hasattr(out, "batch_sizes") else out
+    w = torch.randn(data.numel(), dtype=dtype, generator=torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad(_loss(out, h, c, w), leaves + list(module.parameters()))
+    return out, [data, h] + ([c] if cell == "lstm" else []) + list(grads)
 
 
 @pytest.mark.parametrize("cell, extra", MODULES)
@@ -79,8 +72,14 @@ def test_module_matches_torch(cell, extra, num_layers, bidirectional, batch_firs
         extra_leaves = [list(p) if cell == "lstm" else [p[0]] for p in pairs]
     else:
         extra_leaves = [[], []]
-    _compare(ref, ours, leaves[0], leaves[1], hx[0], hx[1], cell, dtype,
-             [leaves[0]] + extra_leaves[0], [leaves[1]] + extra_leaves[1])
+    _, want = _outputs_and_grads(ref, leaves[0], hx[0], cell, [leaves[0]] + extra_leaves[0],
+                                 dtype)
+    _, got = _outputs_and_grads(ours, leaves[1], hx[1], cell, [leaves[1]] + extra_leaves[1],
+                                dtype)
+    assert len(got) == len(want) == 2 + (cell == "lstm") + len(extra_leaves[0]) + 1 + \
+        len(list(ref.parameters()))
+    for a, b in zip(got, want):       # outputs, final states, then every gradient
+        torch.testing.assert_close(a, b, **TOL[dtype])
 
 
 @pytest.mark.parametrize("cell, extra", MODULES)
@@ -94,8 +93,10 @@ def test_packed_sequence_matches_torch(cell, extra, enforce_sorted, bidirectiona
     x = torch.randn(5, 4, 4, dtype=dtype, generator=torch.Generator().manual_seed(4))
     xs = [x.clone().requires_grad_() for _ in range(2)]
     packed = [pack_padded_sequence(v, lengths, enforce_sorted=enforce_sorted) for v in xs]
-    o1, o2 = _compare(ref, ours, packed[0], packed[1], None, None, cell, dtype,
-                      [xs[0]], [xs[1]])
+    o1, want = _outputs_and_grads(ref, packed[0], None, cell, [xs[0]], dtype)
+    o2, got = _outputs_and_grads(ours, packed[1], None, cell, [xs[1]], dtype)
+    for a, b in zip(got, want):       # packed data, final states, then every gradient
+        torch.testing.assert_close(a, b, **TOL[dtype])
     assert torch.equal(o1.batch_sizes, o2.batch_sizes)
     for a, b in ((o1.sorted_indices, o2.sorted_indices),
                  (o1.unsorted_indices, o2.unsorted_indices)):

@@ -8,3 +8,11 @@
 Each demo module has ``add_arguments(parser)`` and ``run(args) -> dict`` (the metrics).
 """
 DEMOS = ("charlm", "ctc", "translate", "word2vec")
+
+
+def run_demo(name, argv=None) -> int:
+    """``python -m seqcore.demo.<name> [options]``: the same as ``seqcore demo <name>``."""
+    import sys
+
+    from ..cli import main
+    return main(["demo", name, *(sys.argv[1:] if argv is None else argv)])

@@ -21,7 +21,6 @@ Run: ``seqcore demo charlm`` (about 1-2 minutes on 2 cores), ``seqcore demo char
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 import os
@@ -347,12 +346,11 @@ def _run(args):
             "parameters": model.num_parameters(), "config": vars(cfg)}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m seqcore.demo.charlm",
-                                     description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+def main(argv=None) -> int:
+    """``python -m seqcore.demo.charlm``: the same as ``seqcore demo charlm``."""
+    from . import run_demo
+    return run_demo("charlm", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -24,7 +24,6 @@ beam 0.026, beam + 5-gram LM 0.013. ``--quick`` (about 20 s) stops just after th
 """
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import time
@@ -313,12 +312,11 @@ def _run(args):
             "examples": examples, "alphabet": alphabet, "corpus": source, "config": vars(cfg)}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m seqcore.demo.ctc",
-                                     description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+def main(argv=None) -> int:
+    """``python -m seqcore.demo.ctc``: the same as ``seqcore demo ctc``."""
+    from . import run_demo
+    return run_demo("ctc", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -18,7 +18,6 @@ Run: ``seqcore demo translate`` (a few minutes on 2 cores) or ``--quick`` (secon
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import os
 import random
@@ -235,11 +234,9 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seqcore.demo.translate",
-                                     description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    result = run(parser.parse_args(argv))
-    return 0 if result["history"] else 1
+    """``python -m seqcore.demo.translate``: the same as ``seqcore demo translate``."""
+    from . import run_demo
+    return run_demo("translate", argv)
 
 
 if __name__ == "__main__":

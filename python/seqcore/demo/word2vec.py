@@ -14,7 +14,6 @@ Run: ``seqcore demo word2vec`` (a few seconds on 2 cores), ``--quick`` (about a 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 
@@ -158,11 +157,11 @@ def run(args):
     return result
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    run(parser.parse_args(argv))
+def main(argv=None) -> int:
+    """``python -m seqcore.demo.word2vec``: the same as ``seqcore demo word2vec``."""
+    from . import run_demo
+    return run_demo("word2vec", argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
