@@ -85,13 +85,24 @@ bool BeamSearch::expand_item(int64_t b, const T* log_probs, int64_t row0, int64_
     // Later entries for a token win (a ban overrides a penalty).
     std::stable_sort(special.begin(), special.end(),
                      [](const auto& a, const auto& c) { return a.first < c.first; });
+    // Candidates arrive in increasing index, so once the heap is full only a strictly
+    // better score enters: a block of tokens is skipped when its best one cannot.
+    constexpr int64_t kBlock = 32;
     size_t s = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      double x = lp[v];
-      if (s < special.size() && special[s].first == v) {
-        while (s < special.size() && special[s].first == v) x = special[s++].second;
+    for (int64_t v0 = 0; v0 < V; v0 += kBlock) {
+      const int64_t v1 = std::min(V, v0 + kBlock);
+      if (heap.size() == cap && !(s < special.size() && special[s].first < v1)) {
+        T best = lp[v0];
+        for (int64_t v = v0 + 1; v < v1; ++v) best = std::max(best, lp[v]);
+        if (!(h.ranked + double(best) > heap.front().score)) continue;
       }
-      offer(h.ranked + x, local + v);
+      for (int64_t v = v0; v < v1; ++v) {
+        double x = lp[v];
+        if (s < special.size() && special[s].first == v) {
+          while (s < special.size() && special[s].first == v) x = special[s++].second;
+        }
+        offer(h.ranked + x, local + v);
+      }
     }
   }
   std::sort_heap(heap.begin(), heap.end(), before);  // best first

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cpu/panel_gemm.h"
+#include "cpu/rnn_pointwise.h"
 #include "cpu/vec.h"
 
 namespace seqcore::cpu {
@@ -255,25 +256,16 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
             auto pre = [&](int64_t q) { return CArr<T>(g + q * H + jb, len) + CArr<T>(hr + q * hbp + off, len); };
             Arr<T> h(hcur + k * H + jb, len);
             if (p.lstm) {
-              Arr<T> gi(g + jb, len), gf(g + H + jb, len), gg(g + 2 * H + jb, len), go(g + 3 * H + jb, len);
-              gi = pre(0).logistic();
-              gf = pre(1).logistic();
-              gg = pre(2).tanh();
-              go = pre(3).logistic();
-              Arr<T> c(ccur + k * H + jb, len);
-              c = gf * CArr<T>(cprev + k * H + jb, len) + gi * gg;
-              h = go * c.tanh();
+              lstm_pointwise<T>(pre, g + jb, g + H + jb, g + 2 * H + jb, g + 3 * H + jb,
+                                cprev + k * H + jb, ccur + k * H + jb, hcur + k * H + jb, len);
             } else if (p.lbr) {
-              Arr<T> r(g + jb, len), z(g + H + jb, len), hnl(g + 2 * H + jb, len), n(g + 3 * H + jb, len);
-              r = pre(0).logistic();
-              z = pre(1).logistic();
               // hn = W_hn h + b_hn; the n block of the projection (x part) sits where hn goes.
-              Arr<T> xn(scratch.data(), len);
-              xn = hnl;
+              Arr<T> hnl(g + 2 * H + jb, len);
+              Arr<T>(scratch.data(), len) = hnl;
               hnl = CArr<T>(hr + 2 * hbp + off, len);
               if (b_hn) hnl += CArr<T>(b_hn + jb, len);
-              n = (xn + r * hnl).tanh();
-              h = (T(1) - z) * n + z * CArr<T>(hprev + k * H + jb, len);
+              gru_pointwise<T>(pre, scratch.data(), g + 2 * H + jb, hprev + k * H + jb, g + jb,
+                               g + H + jb, g + 3 * H + jb, hcur + k * H + jb, len);
             } else if (p.cho) {
               Arr<T> r(g + jb, len), z(g + H + jb, len), rh(g + 3 * H + jb, len);
               r = pre(0).logistic();
