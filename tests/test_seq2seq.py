@@ -70,6 +70,23 @@ def test_native_translate_equals_python_beam_search(cell, attention, bi, dtype):
         np.testing.assert_allclose([h.log_prob for h in a], [h.log_prob for h in b], atol=tol)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_native_translate_is_thread_count_invariant(cell, restore_num_threads):
+    # big enough that the output layer's panels are split over two threads
+    import seqcore
+    m = Seq2Seq(50, 5001, 32, 96, cell=cell, seed=4)
+    src = np.random.default_rng(3).integers(0, 50, (6, 4))
+    sl = np.array([6, 4, 5, 2])
+    out = []
+    for nt in (1, 2):
+        seqcore.set_num_threads(nt)
+        out.append(m.translate(src, sl, beam_width=6, max_length=5, n_best=2))
+    for a, b in zip(*out):
+        assert [list(h.tokens) for h in a] == [list(h.tokens) for h in b]
+        assert [h.score for h in a] == [h.score for h in b]
+        assert [h.log_prob for h in a] == [h.log_prob for h in b]
+
+
 def test_beam_log_prob_equals_score_of_its_output():
     m = Seq2Seq(9, 10, 5, 6, dtype=np.float64, seed=5)
     src = np.random.default_rng(2).integers(0, 9, (6, 2))
