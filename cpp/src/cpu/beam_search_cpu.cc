@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu/vec.h"
 #include "seqcore/beam_search.h"
 #include "seqcore/common.h"
 
@@ -20,6 +21,13 @@ struct Candidate {
 // "a ranks before c".
 inline bool before(const Candidate& a, const Candidate& c) {
   return a.score > c.score || (a.score == c.score && a.index < c.index);
+}
+
+// A vectorised sum is NaN whenever some x is (and for +inf with -inf): only then look closer.
+template <typename T>
+bool has_nan(const T* x, int64_t n) {
+  if (!std::isnan(cpu::CArr<T>(x, n).sum())) return false;
+  return std::any_of(x, x + n, [](T v) { return std::isnan(v); });
 }
 
 }  // namespace
@@ -54,9 +62,7 @@ bool BeamSearch::expand_item(int64_t b, const T* log_probs, int64_t row0, int64_
     const Live& h = rows_[r];
     const T* lp = log_probs + r * V;
     const int64_t local = (r - row0) * V;
-    bool nan = false;
-    for (int64_t v = 0; v < V; ++v) nan |= std::isnan(lp[v]);
-    if (nan) return false;
+    if (has_nan(lp, V)) return false;
     if (forced) {
       offer(h.ranked + double(lp[forced_token]), local + forced_token);
       continue;
@@ -87,13 +93,12 @@ bool BeamSearch::expand_item(int64_t b, const T* log_probs, int64_t row0, int64_
                      [](const auto& a, const auto& c) { return a.first < c.first; });
     // Candidates arrive in increasing index, so once the heap is full only a strictly
     // better score enters: a block of tokens is skipped when its best one cannot.
-    constexpr int64_t kBlock = 32;
+    constexpr int64_t kBlock = 64;
     size_t s = 0;
     for (int64_t v0 = 0; v0 < V; v0 += kBlock) {
       const int64_t v1 = std::min(V, v0 + kBlock);
       if (heap.size() == cap && !(s < special.size() && special[s].first < v1)) {
-        T best = lp[v0];
-        for (int64_t v = v0 + 1; v < v1; ++v) best = std::max(best, lp[v]);
+        const T best = cpu::CArr<T>(lp + v0, v1 - v0).maxCoeff();  // no NaN here (checked)
         if (!(h.ranked + double(best) > heap.front().score)) continue;
       }
       for (int64_t v = v0; v < v1; ++v) {
