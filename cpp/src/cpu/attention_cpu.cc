@@ -10,7 +10,7 @@
 #include <numeric>
 #include <vector>
 
-#include "cpu/panel_gemm.h"
+#include "cpu/attention_tile.h"
 #include "cpu/vec.h"
 
 namespace seqcore::cpu {
@@ -33,6 +33,11 @@ int threads_for(double flops, double per_thread = 2e5) {
 // worker (a busy core) stalls the whole step at the closing barrier for a scheduler slice.
 
 // ------------------------------------------------------------------ scaled dot-product
+//
+// Both kernels work on transposed score tiles St [keys, queries] = K_j (scale Q_i)^T:
+// K and V are then read in place as the row operands of the tile products (never packed),
+// only Q_i^T (and dO_i^T in the backward) is packed, once per tile, into SIMD panels; and
+// the softmax statistics of a query are vertical (one lane per query), never horizontal.
 
 // Where the masks of one (b, h) start, and how a tile of scores is masked.
 template <typename T>
@@ -65,35 +70,28 @@ bool tile_any_allowed(const MaskView<T>& mv, int64_t i0, int64_t bq, int64_t j0,
   return false;
 }
 
-// Scores tile S [bq, bk] (ld ldS) holding Q K^T -> scale * Q K^T + float mask, -inf where
-// the causal limit or the bool mask forbids (rows may end up all -inf). Without a float
-// mask and with scale > 0 the scaling is left to the caller's exp pass (one pass less
-// over the tile): returns the factor still to apply, 1 when applied here.
+// Transposed scores St [bk, bq] (ld ldS) of keys j0.. and queries i0..: + float mask, -inf
+// where the causal limit or the bool mask forbids (columns may end up all -inf).
 template <typename T>
-T prepare_scores(T* S, int64_t ldS, int64_t bq, int64_t bk, int64_t i0, int64_t j0,
-                 T scale, const SdpaDesc& d, const MaskView<T>& mv) {
-  const bool defer = !mv.fm && scale > T(0);
-  for (int64_t r = 0; r < bq; ++r) {
-    T* row = S + r * ldS;
-    const int64_t i = i0 + r;
-    int64_t cmax = bk;  // columns [0, cmax) pass the causal test
-    if (d.is_causal) cmax = std::clamp<int64_t>(i + d.causal_offset - j0 + 1, 0, bk);
-    if (!defer) Arr<T>(row, cmax) *= scale;
+void mask_scores_t(T* St, int64_t ldS, int64_t bk, int64_t bq, int64_t i0, int64_t j0,
+                   const SdpaDesc& d, const MaskView<T>& mv) {
+  if (!d.is_causal && !mv.fm && !mv.bm) return;
+  for (int64_t j = 0; j < bk; ++j) {
+    T* row = St + j * ldS;
+    // query i sees key j0 + j iff j0 + j <= i + causal_offset
+    const int64_t c0 =
+        d.is_causal ? std::clamp<int64_t>(j0 + j - d.causal_offset - i0, 0, bq) : 0;
+    std::fill(row, row + c0, kNegInf<T>);
     if (mv.fm) {
-      const T* f = mv.fm + i * mv.sl + j0 * mv.sd;
-      if (mv.sd == 1)
-        Arr<T>(row, cmax) += CArr<T>(f, cmax);
-      else
-        for (int64_t c = 0; c < cmax; ++c) row[c] += f[c * mv.sd];
+      const T* f = mv.fm + i0 * mv.sl + (j0 + j) * mv.sd;
+      for (int64_t c = c0; c < bq; ++c) row[c] += f[c * mv.sl];
     }
     if (mv.bm) {
-      const uint8_t* m = mv.bm + i * mv.sl + j0 * mv.sd;
-      for (int64_t c = 0; c < cmax; ++c)
-        if (!m[c * mv.sd]) row[c] = kNegInf<T>;
+      const uint8_t* m = mv.bm + i0 * mv.sl + (j0 + j) * mv.sd;
+      for (int64_t c = c0; c < bq; ++c)
+        if (!m[c * mv.sl]) row[c] = kNegInf<T>;
     }
-    for (int64_t c = cmax; c < bk; ++c) row[c] = kNegInf<T>;
   }
-  return defer ? scale : T(1);
 }
 
 // Keys [0, kv_end) that some query of rows [i0, i1) may see (key length and causal limit).
@@ -119,21 +117,19 @@ template <typename T>
 void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                       const uint8_t* bool_mask, const T* float_mask,
                       const int64_t* key_lengths, T* out, T* lse) {
-  using PG = PanelGemm<T>;
-  constexpr int64_t NR = PG::NR;
-  // Key tiles start on panel boundaries: block_k rounded up to the panel width.
-  const int64_t Bq = d.block_q, Bk = PG::padded(d.block_k), D = d.D, Dv = d.Dv;
+  using TL = AttnTile<T>;
+  using Packet = typename TL::Packet;
+  using namespace Eigen::internal;
+  constexpr int64_t P = TL::P, NR = TL::NR;
+  const int64_t Bq = d.block_q, Bk = d.block_k, D = d.D, Dv = d.Dv;
   const int64_t Lk = d.Lk, nqb = (d.Lq + Bq - 1) / Bq;
   const int64_t group = d.H / d.Hkv;
   const int64_t n_items = d.B * d.H * nqb;
   if (n_items == 0) return;
   const T scale = static_cast<T>(d.scale);
-  // K^T and V of every (b, hkv) packed once into SIMD panels (PanelGemm): every q block of
-  // every head of the group then multiplies them without repacking (Eigen would repack
-  // both operands at each tile).
-  const int64_t BHk = d.B * d.Hkv;
-  const int64_t nvp = PG::padded(Dv) / NR, ldpv = PG::padded(Dv);
-  std::vector<AlignedVector<T>> Kp(static_cast<size_t>(BHk)), Vp(static_cast<size_t>(BHk));
+  // V rows are the panels of P V when they hold whole packets; else a padded copy per tile.
+  const int64_t Wv = TL::pad_p(Dv), ldS = TL::pad_nr(Bq);
+  const bool v_direct = Wv == Dv;
 
   std::vector<double> cost(static_cast<size_t>(n_items));
   double total = 0;
@@ -149,64 +145,69 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-#pragma omp for schedule(static)
-    for (int64_t bhk = 0; bhk < BHk; ++bhk) {
-      const int64_t b = bhk / d.Hkv, hk = bhk % d.Hkv;
-      const T* K = k + b * d.k.b + hk * d.k.h;
-      const T* V = v + b * d.v.b + hk * d.v.h;
-      const int64_t kl = key_lengths ? key_lengths[b] : Lk;  // keys past it are never read
-      PG::pack(D, kl, 1, [&](int64_t c) { return K + c * d.k.l; }, Kp[bhk]);
-      PG::pack(kl, Dv, d.v.l, [&](int64_t c) { return V + c; }, Vp[bhk]);
-    }
-    Buffer<T> S(static_cast<size_t>(Bq * Bk)), O(static_cast<size_t>(Bq * Dv)),
-        PV(static_cast<size_t>(Bq * ldpv)), m(static_cast<size_t>(Bq)),
-        l(static_cast<size_t>(Bq)), alpha(static_cast<size_t>(Bq));
+    // Per-thread tiles, allocated once per call: Q_i^T panels, St, O, the running max m,
+    // sum l and rescale factor alpha of each query, and the padded V tile if needed.
+    Buffer<T> Qt(static_cast<size_t>(D * ldS)), St(static_cast<size_t>(Bk * ldS)),
+        O(static_cast<size_t>(Bq * Wv)), m(static_cast<size_t>(ldS)), l(static_cast<size_t>(ldS)),
+        alpha(static_cast<size_t>(ldS)), Vpad(v_direct ? 0 : static_cast<size_t>(Bk * Wv));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
       const int64_t bh = it / nqb, qb = it % nqb;
-      const int64_t b = bh / d.H, h = bh % d.H, bhk = b * d.Hkv + h / group;
+      const int64_t b = bh / d.H, h = bh % d.H, hk = h / group;
       const int64_t i0 = qb * Bq, i1 = std::min(d.Lq, i0 + Bq), bq = i1 - i0;
-      const T* Q = q + b * d.q.b + h * d.q.h + i0 * d.q.l;
-      const int64_t kl = key_lengths ? key_lengths[b] : Lk;
+      const int64_t Wq = TL::pad_p(bq);
+      const T* K = k + b * d.k.b + hk * d.k.h;
+      const T* V = v + b * d.v.b + hk * d.v.h;
       const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
-      auto Om = mat(O.data(), bq, Dv, Dv);
-      Om.setZero();
-      std::fill(m.begin(), m.end(), kNegInf<T>);
-      std::fill(l.begin(), l.end(), T(0));
+      TL::pack_t(q + b * d.q.b + h * d.q.h + i0 * d.q.l, d.q.l, bq, D, scale, Qt.data());
+      std::fill(O.begin(), O.begin() + bq * Wv, T(0));
+      std::fill(m.begin(), m.begin() + Wq, kNegInf<T>);
+      std::fill(l.begin(), l.begin() + Wq, T(0));
       const int64_t kv_end = kv_end_for(d, key_lengths, b, i1);
       for (int64_t j0 = 0; j0 < kv_end; j0 += Bk) {
         const int64_t bk = std::min(Bk, kv_end - j0);
         if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
-        PG::run(bq, D, Q, d.q.l, Kp[bhk].data() + j0 * D, (bk + NR - 1) / NR, S.data(), Bk);
-        const T post = prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
-        // Online softmax (Milakov & Gimelshein 2018): rescale what was summed so far.
-        for (int64_t r = 0; r < bq; ++r) {
-          Arr<T> row(S.data() + r * Bk, bk);
-          const T m_new = std::max(m[r], post * row.maxCoeff());  // post > 0
-          if (m_new == kNegInf<T>) {  // nothing allowed yet in this row
-            row.setZero();
-            alpha[r] = T(1);
-            continue;
+        TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1, Qt.data(), D * NR,
+                                        NR, St.data(), ldS);
+        mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
+        // Online softmax (Milakov & Gimelshein 2018), one lane per query: new max, the
+        // factor alpha that rescales what was summed so far, P = exp(S - max) in place.
+        for (int64_t c = 0; c < Wq; c += P) {
+          const Packet m_old = pload<Packet>(m.data() + c);
+          Packet mx = m_old;
+          for (int64_t j = 0; j < bk; ++j) mx = pmax(mx, pload<Packet>(St.data() + j * ldS + c));
+          // a column with nothing allowed yet keeps max -inf; subtract 0 there instead
+          const Packet mm = pselect(pcmp_eq(mx, pset1<Packet>(kNegInf<T>)), pzero(mx), mx);
+          const Packet al = exp_or_zero(psub(m_old, mm));
+          Packet s = pzero(mx);
+          for (int64_t j = 0; j < bk; ++j) {
+            T* x = St.data() + j * ldS + c;
+            const Packet e = exp_or_zero(psub(pload<Packet>(x), mm));
+            pstore(x, e);
+            s = padd(s, e);
           }
-          row = (row * post - m_new).exp();
-          alpha[r] = m[r] == kNegInf<T> ? T(0) : std::exp(m[r] - m_new);
-          l[r] = l[r] * alpha[r] + row.sum();
-          m[r] = m_new;
+          pstore(l.data() + c, pmadd(pload<Packet>(l.data() + c), al, s));
+          pstore(m.data() + c, mx);
+          pstore(alpha.data() + c, al);
         }
-        for (int64_t p = 0; p < nvp; ++p)  // PV = P V (one V panel at a time)
-          PG::run(bq, bk, S.data(), Bk, Vp[bhk].data() + p * kl * NR + j0 * NR, 1,
-                  PV.data() + p * NR, ldpv);
-        for (int64_t r = 0; r < bq; ++r)
-          Arr<T>(O.data() + r * Dv, Dv) =
-              Arr<T>(O.data() + r * Dv, Dv) * alpha[r] + CArr<T>(PV.data() + r * ldpv, Dv);
+        // O = alpha O + P V, P read from St column-wise (A(r, k) = St[k][r]).
+        const T* Vb = V + j0 * d.v.l;
+        int64_t ldv = d.v.l;
+        if (!v_direct) {
+          TL::copy_pad(Vb, d.v.l, bk, Dv, Wv, Vpad.data());
+          Vb = Vpad.data();
+          ldv = Wv;
+        }
+        TL::template gemm<TileOp::kScaleAdd>(bq, Wv, bk, St.data(), 1, ldS, Vb, NR, ldv,
+                                             O.data(), Wv, alpha.data());
       }
       T* Out = out + b * d.o.b + h * d.o.h + i0 * d.o.l;
       T* Lse = lse + (b * d.H + h) * d.Lq + i0;
       for (int64_t r = 0; r < bq; ++r) {
-        auto dst = mat(Out + r * d.o.l, 1, Dv, Dv);
+        Arr<T> dst(Out + r * d.o.l, Dv);
         if (l[r] > T(0)) {
-          dst = Om.row(r) * (T(1) / l[r]);
+          dst = CArr<T>(O.data() + r * Wv, Dv) * (T(1) / l[r]);
           Lse[r] = m[r] + std::log(l[r]);
         } else {  // fully masked row: zeros, never NaN
           dst.setZero();
@@ -222,24 +223,30 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                        const uint8_t* bool_mask, const T* float_mask,
                        const int64_t* key_lengths, const T* out, const T* lse, const T* dout,
                        T* dq, T* dk, T* dv) {
-  using PG = PanelGemm<T>;
-  const int64_t Bq = d.block_q, Bk = PG::padded(d.block_k), D = d.D, Dv = d.Dv;
+  using TL = AttnTile<T>;
+  using Packet = typename TL::Packet;
+  using namespace Eigen::internal;
+  constexpr int64_t P = TL::P, NR = TL::NR;
+  const int64_t Bq = d.block_q, Bk = d.block_k, D = d.D, Dv = d.Dv;
   const int64_t Lq = d.Lq, Lk = d.Lk, H = d.H, Hkv = d.Hkv;
   const int64_t group = H / Hkv;
   const int64_t nqb = (Lq + Bq - 1) / Bq, nkb = (Lk + Bk - 1) / Bk;
   const T scale = static_cast<T>(d.scale);
+  const int64_t Wd = TL::pad_p(D), Wv = TL::pad_p(Dv), ldS = TL::pad_nr(Bq);
+  const bool d_direct = Wd == D, v_direct = Wv == Dv;
   // Chunks of kv blocks per (b, hkv): enough items to keep a team busy when B*Hkv is
   // small. Depends on the shape only (never on the thread count) so that the dQ sum
-  // order, hence the result, is the same for every thread count. Chunk c > 0 adds into a
-  // partial dQ buffer [group, Lq, D]; capped at 8 chunks to bound that memory.
+  // order, hence the result, is the same for every thread count. Chunk c accumulates dQ
+  // into its own buffer [B, H, Lq, Wd], summed in chunk order at the end; capped at 8
+  // chunks to bound that memory.
   const int64_t BHk = d.B * Hkv;
   const int64_t chunks =
       nkb == 0 ? 1 : std::clamp<int64_t>((64 + BHk - 1) / std::max<int64_t>(BHk, 1), 1,
                                          std::min<int64_t>(8, nkb));
   const int64_t per_chunk = nkb == 0 ? 0 : (nkb + chunks - 1) / chunks;
   const int64_t n_items = BHk * chunks;
-  const size_t part_size = static_cast<size_t>(group * Lq * D);
-  Buffer<T> partial(chunks > 1 ? static_cast<size_t>(BHk * (chunks - 1)) * part_size : 0);
+  const size_t dq_size = static_cast<size_t>(d.B * H * Lq * Wd);
+  Buffer<T> dQall(static_cast<size_t>(chunks) * dq_size);
   Buffer<T> Drow(static_cast<size_t>(d.B * H * Lq));
 
   std::vector<double> cost(static_cast<size_t>(n_items), 0.0);
@@ -262,24 +269,29 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    // D = rowsum(dO * O); dQ starts at zero (it is accumulated), so do the partials.
+    // D = rowsum(dO * O); the dQ buffers start at zero (they are accumulated).
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < d.B * H; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       for (int64_t i = 0; i < Lq; ++i) {
-        const T* o = out + b * d.o.b + h * d.o.h + i * d.o.l;
-        const T* g = dout + b * d.o.b + h * d.o.h + i * d.o.l;
-        Drow[bh * Lq + i] = (CArr<T>(o, Dv) * CArr<T>(g, Dv)).sum();
-        Arr<T>(dq + b * d.q.b + h * d.q.h + i * d.q.l, D).setZero();
+        const int64_t off = b * d.o.b + h * d.o.h + i * d.o.l;
+        Drow[bh * Lq + i] = dot(out + off, dout + off, Dv);
       }
     }
 #pragma omp for schedule(static)
-    for (int64_t p = 0; p < BHk * (chunks - 1); ++p)
-      std::fill(partial.begin() + p * part_size, partial.begin() + (p + 1) * part_size, T(0));
+    for (int64_t p = 0; p < chunks * d.B * H; ++p)
+      std::fill(dQall.begin() + p * Lq * Wd, dQall.begin() + (p + 1) * Lq * Wd, T(0));
 
-    Buffer<T> S(static_cast<size_t>(Bq * Bk)), dP(static_cast<size_t>(Bq * Bk)),
-        dK(static_cast<size_t>(Bk * D)), dV(static_cast<size_t>(Bk * Dv));
-    AlignedVector<T> KTp, VTp;  // K_j^T and V_j^T of the current kv block, SIMD panels
+    // Per-thread tiles: Q_i^T and dO_i^T panels, St (P^T), dPt (dP^T, then dS^T), the dK
+    // and dV rows of the current kv block, lse and D of the current queries (one lane per
+    // query), and padded copies of Q_i, dO_i, K_j where rows do not hold whole packets.
+    Buffer<T> Qt(static_cast<size_t>(D * ldS)), dOt(static_cast<size_t>(Dv * ldS)),
+        St(static_cast<size_t>(Bk * ldS)), dPt(static_cast<size_t>(Bk * ldS)),
+        dK(static_cast<size_t>(Bk * Wd)), dV(static_cast<size_t>(Bk * Wv)),
+        lse_t(static_cast<size_t>(ldS)), D_t(static_cast<size_t>(ldS)),
+        Qpad(d_direct ? 0 : static_cast<size_t>(Bq * Wd)),
+        Kpad(d_direct ? 0 : static_cast<size_t>(Bk * Wd)),
+        dOpad(v_direct ? 0 : static_cast<size_t>(Bq * Wv));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
@@ -291,83 +303,101 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       for (int64_t kb = c * per_chunk; kb < std::min(nkb, (c + 1) * per_chunk); ++kb) {
         const int64_t j0 = kb * Bk, bk_full = std::min(Bk, Lk - j0);
         const int64_t bk_used = std::clamp<int64_t>(kl - j0, 0, bk_full);  // within key length
-        auto dKm = mat(dK.data(), bk_full, D, D);
-        auto dVm = mat(dV.data(), bk_full, Dv, Dv);
-        dKm.setZero();
-        dVm.setZero();
-        if (bk_used > 0) {  // packed once, used by every q block of every head of the group
-          PG::pack(D, bk_used, 1, [&](int64_t c) { return K + (j0 + c) * d.k.l; }, KTp);
-          PG::pack(Dv, bk_used, 1, [&](int64_t c) { return V + (j0 + c) * d.v.l; }, VTp);
+        std::fill(dK.begin(), dK.begin() + bk_full * Wd, T(0));
+        std::fill(dV.begin(), dV.begin() + bk_full * Wv, T(0));
+        const T* Kj = K + j0 * d.k.l;  // rows of K_j as the B operand of dQ += dS K_j
+        int64_t ldk = d.k.l;
+        if (!d_direct && bk_used > 0) {
+          TL::copy_pad(Kj, d.k.l, bk_used, D, Wd, Kpad.data());
+          Kj = Kpad.data();
+          ldk = Wd;
         }
         for (int64_t g = 0; bk_used > 0 && g < group; ++g) {
           const int64_t h = hk * group + g;
           const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
           const T* Lse = lse + (b * H + h) * Lq;
           const T* Dr = Drow.data() + (b * H + h) * Lq;
-          T* dQh;
-          int64_t ldq;
-          if (c == 0) {
-            dQh = dq + b * d.q.b + h * d.q.h;
-            ldq = d.q.l;
-          } else {
-            dQh = partial.data() + (bhk * (chunks - 1) + c - 1) * part_size + g * Lq * D;
-            ldq = D;
-          }
+          T* dQh = dQall.data() + c * dq_size + (b * H + h) * Lq * Wd;
           const int64_t first = d.is_causal ? std::clamp<int64_t>(j0 - d.causal_offset, 0, Lq) : 0;
           for (int64_t i0 = first / Bq * Bq; i0 < Lq; i0 += Bq) {
-            const int64_t bq = std::min(Bq, Lq - i0);
+            const int64_t bq = std::min(Bq, Lq - i0), Wq = TL::pad_p(bq);
             // keys of this block that some row of the q block may see (causal diagonal)
             const int64_t bk = d.is_causal
                                    ? std::clamp<int64_t>(i0 + bq + d.causal_offset - j0, 0, bk_used)
                                    : bk_used;
             if (bk == 0 || !tile_any_allowed(mv, i0, bq, j0, bk)) continue;
-            const auto Kj = cmat(K + j0 * d.k.l, bk, D, d.k.l);
-            const auto Qi = cmat(q + b * d.q.b + h * d.q.h + i0 * d.q.l, bq, D, d.q.l);
-            const auto dOi = cmat(dout + b * d.o.b + h * d.o.h + i0 * d.o.l, bq, Dv, d.o.l);
-            auto Sm = mat(S.data(), bq, bk, Bk);
-            auto dPm = mat(dP.data(), bq, bk, Bk);
-            const int64_t np = (bk + PG::NR - 1) / PG::NR;
-            PG::run(bq, D, Qi.data(), d.q.l, KTp.data(), np, S.data(), Bk);
-            const T post = prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
-            for (int64_t r = 0; r < bq; ++r) {  // P = exp(S - lse), recomputed
-              Arr<T> row(S.data() + r * Bk, bk);
-              if (Lse[i0 + r] == kNegInf<T>)
-                row.setZero();
-              else
-                row = (row * post - Lse[i0 + r]).exp();
+            const T* Qi = q + b * d.q.b + h * d.q.h + i0 * d.q.l;
+            const T* dOi = dout + b * d.o.b + h * d.o.h + i0 * d.o.l;
+            TL::pack_t(Qi, d.q.l, bq, D, scale, Qt.data());
+            TL::pack_t(dOi, d.o.l, bq, Dv, T(1), dOt.data());
+            for (int64_t r = 0; r < Wq; ++r) {  // lanes past bq: any finite values
+              const T x = r < bq ? Lse[i0 + r] : T(0);
+              lse_t[r] = x == kNegInf<T> ? std::numeric_limits<T>::infinity() : x;
+              D_t[r] = r < bq ? Dr[i0 + r] : T(0);
             }
-            dVm.topRows(bk).noalias() += Sm.transpose() * dOi;
-            PG::run(bq, Dv, dOi.data(), d.o.l, VTp.data(), np, dP.data(), Bk);
-            for (int64_t r = 0; r < bq; ++r) {  // dS = P * (dP - D) * scale, in dP
-              Arr<T> dprow(dP.data() + r * Bk, bk);
-              dprow = CArr<T>(S.data() + r * Bk, bk) * (dprow - Dr[i0 + r]) * scale;
+            // P^T = exp(St - lse), recomputed (0 where masked or the row is fully masked)
+            TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1, Qt.data(),
+                                            D * NR, NR, St.data(), ldS);
+            mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
+            for (int64_t j = 0; j < bk; ++j)
+              for (int64_t r = 0; r < Wq; r += P) {
+                T* x = St.data() + j * ldS + r;
+                pstore(x, exp_or_zero(psub(pload<Packet>(x), pload<Packet>(lse_t.data() + r))));
+              }
+            const T* dOb = dOi;
+            int64_t ldo = d.o.l;
+            const T* Qb = Qi;
+            int64_t ldq = d.q.l;
+            if (!v_direct) {
+              TL::copy_pad(dOi, d.o.l, bq, Dv, Wv, dOpad.data());
+              dOb = dOpad.data();
+              ldo = Wv;
             }
-            dKm.topRows(bk).noalias() += dPm.transpose() * Qi;
-            mat(dQh + i0 * ldq, bq, D, ldq).noalias() += dPm * Kj;
+            if (!d_direct) {
+              TL::copy_pad(Qi, d.q.l, bq, D, Wd, Qpad.data());
+              Qb = Qpad.data();
+              ldq = Wd;
+            }
+            // dV += P^T dO
+            TL::template gemm<TileOp::kAdd>(bk, Wv, bq, St.data(), ldS, 1, dOb, NR, ldo,
+                                            dV.data(), Wv);
+            // dP^T = V_j dO^T; dS^T = P^T * (dP^T - D) * scale
+            TL::template gemm<TileOp::kSet>(bk, Wq, Dv, V + j0 * d.v.l, d.v.l, 1, dOt.data(),
+                                            Dv * NR, NR, dPt.data(), ldS);
+            const Packet sc = pset1<Packet>(scale);
+            for (int64_t j = 0; j < bk; ++j)
+              for (int64_t r = 0; r < Wq; r += P) {
+                T* x = dPt.data() + j * ldS + r;
+                const Packet p = pload<Packet>(St.data() + j * ldS + r);
+                pstore(x, pmul(pmul(p, psub(pload<Packet>(x), pload<Packet>(D_t.data() + r))), sc));
+              }
+            // dK += dS^T Q;  dQ += dS K_j (dS read from dS^T column-wise)
+            TL::template gemm<TileOp::kAdd>(bk, Wd, bq, dPt.data(), ldS, 1, Qb, NR, ldq,
+                                            dK.data(), Wd);
+            TL::template gemm<TileOp::kAdd>(bq, Wd, bk, dPt.data(), 1, ldS, Kj, NR, ldk,
+                                            dQh + i0 * Wd, Wd);
           }
         }
         for (int64_t r = 0; r < bk_full; ++r) {
-          Arr<T>(dk + b * d.k.b + hk * d.k.h + (j0 + r) * d.k.l, D) = CArr<T>(dK.data() + r * D, D);
+          Arr<T>(dk + b * d.k.b + hk * d.k.h + (j0 + r) * d.k.l, D) = CArr<T>(dK.data() + r * Wd, D);
           Arr<T>(dv + b * d.v.b + hk * d.v.h + (j0 + r) * d.v.l, Dv) =
-              CArr<T>(dV.data() + r * Dv, Dv);
+              CArr<T>(dV.data() + r * Wv, Dv);
         }
       }
     }
-    if (chunks > 1) {  // dQ += partials, in chunk order
+    // dq = the chunks' dQ summed in chunk order
 #pragma omp for schedule(static)
-      for (int64_t bh = 0; bh < d.B * H; ++bh) {
-        const int64_t b = bh / H, h = bh % H, hk = h / group, g = h % group;
-        for (int64_t c = 1; c < chunks; ++c) {
-          const T* p = partial.data() + ((b * Hkv + hk) * (chunks - 1) + c - 1) * part_size +
-                       g * Lq * D;
-          for (int64_t i = 0; i < Lq; ++i)
-            Arr<T>(dq + b * d.q.b + h * d.q.h + i * d.q.l, D) += CArr<T>(p + i * D, D);
-        }
+    for (int64_t bh = 0; bh < d.B * H; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      for (int64_t i = 0; i < Lq; ++i) {
+        Arr<T> dst(dq + b * d.q.b + h * d.q.h + i * d.q.l, D);
+        dst = CArr<T>(dQall.data() + (bh * Lq + i) * Wd, D);
+        for (int64_t c = 1; c < chunks; ++c)
+          dst += CArr<T>(dQall.data() + c * dq_size + (bh * Lq + i) * Wd, D);
       }
     }
   }
 }
-
 // ------------------------------------------------------------- single-query attention
 
 namespace {
