@@ -124,7 +124,13 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
   const int64_t Bq = d.block_q, Bk = d.block_k, D = d.D, Dv = d.Dv;
   const int64_t Lk = d.Lk, nqb = (d.Lq + Bq - 1) / Bq;
   const int64_t group = d.H / d.Hkv;
-  const int64_t n_items = d.B * d.H * nqb;
+  // Causal: an item is the pair of q blocks (p, nqb-1-p), so that every item has about the
+  // same number of key tiles (balanced threads) while items stay in (b, h) order: the K and
+  // V of one head stay in L2 from one item to the next (longest-first single blocks would
+  // interleave heads and stream K, V from memory for every item).
+  const bool pair = d.is_causal && nqb > 1;
+  const int64_t per_bh = pair ? (nqb + 1) / 2 : nqb;
+  const int64_t n_items = d.B * d.H * per_bh;
   if (n_items == 0) return;
   const T scale = static_cast<T>(d.scale);
   // V rows are the panels of P V when they hold whole packets; else a padded copy per tile.
@@ -133,10 +139,19 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 
   std::vector<double> cost(static_cast<size_t>(n_items));
   double total = 0;
+  auto blocks_of = [&](int64_t it, int64_t qbs[2]) {  // q blocks of item it
+    qbs[0] = it % per_bh;
+    const int64_t other = nqb - 1 - qbs[0];
+    return pair && other != qbs[0] ? (qbs[1] = other, 2) : 1;
+  };
   for (int64_t it = 0; it < n_items; ++it) {
-    const int64_t b = it / (d.H * nqb), qb = it % nqb;
-    const int64_t i1 = std::min(d.Lq, (qb + 1) * Bq);
-    cost[it] = double(i1 - qb * Bq) * double(kv_end_for(d, key_lengths, b, i1) + 1);
+    const int64_t b = it / (d.H * per_bh);
+    int64_t qbs[2];
+    cost[it] = 0;
+    for (int n = 0, nb = blocks_of(it, qbs); n < nb; ++n) {
+      const int64_t i1 = std::min(d.Lq, (qbs[n] + 1) * Bq);
+      cost[it] += double(i1 - qbs[n] * Bq) * double(kv_end_for(d, key_lengths, b, i1) + 1);
+    }
     total += cost[it];
   }
   const std::vector<int64_t> order = longest_first(cost);
@@ -153,65 +168,69 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
-      const int64_t bh = it / nqb, qb = it % nqb;
+      const int64_t bh = it / per_bh;
       const int64_t b = bh / d.H, h = bh % d.H, hk = h / group;
-      const int64_t i0 = qb * Bq, i1 = std::min(d.Lq, i0 + Bq), bq = i1 - i0;
-      const int64_t Wq = TL::pad_p(bq);
-      const T* K = k + b * d.k.b + hk * d.k.h;
-      const T* V = v + b * d.v.b + hk * d.v.h;
-      const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
-      TL::pack_t(q + b * d.q.b + h * d.q.h + i0 * d.q.l, d.q.l, bq, D, scale, Qt.data());
-      std::fill(O.begin(), O.begin() + bq * Wv, T(0));
-      std::fill(m.begin(), m.begin() + Wq, kNegInf<T>);
-      std::fill(l.begin(), l.begin() + Wq, T(0));
-      const int64_t kv_end = kv_end_for(d, key_lengths, b, i1);
-      for (int64_t j0 = 0; j0 < kv_end; j0 += Bk) {
-        const int64_t bk = std::min(Bk, kv_end - j0);
-        if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
-        TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1, Qt.data(), D * NR,
-                                        NR, St.data(), ldS);
-        mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
-        // Online softmax (Milakov & Gimelshein 2018), one lane per query: new max, the
-        // factor alpha that rescales what was summed so far, P = exp(S - max) in place.
-        for (int64_t c = 0; c < Wq; c += P) {
-          const Packet m_old = pload<Packet>(m.data() + c);
-          Packet mx = m_old;
-          for (int64_t j = 0; j < bk; ++j) mx = pmax(mx, pload<Packet>(St.data() + j * ldS + c));
-          // a column with nothing allowed yet keeps max -inf; subtract 0 there instead
-          const Packet mm = pselect(pcmp_eq(mx, pset1<Packet>(kNegInf<T>)), pzero(mx), mx);
-          const Packet al = exp_or_zero(psub(m_old, mm));
-          Packet s = pzero(mx);
-          for (int64_t j = 0; j < bk; ++j) {
-            T* x = St.data() + j * ldS + c;
-            const Packet e = exp_or_zero(psub(pload<Packet>(x), mm));
-            pstore(x, e);
-            s = padd(s, e);
+      int64_t qbs[2];
+      for (int n = 0, nb = blocks_of(it, qbs); n < nb; ++n) {
+        const int64_t qb = qbs[n];
+        const int64_t i0 = qb * Bq, i1 = std::min(d.Lq, i0 + Bq), bq = i1 - i0;
+        const int64_t Wq = TL::pad_p(bq);
+        const T* K = k + b * d.k.b + hk * d.k.h;
+        const T* V = v + b * d.v.b + hk * d.v.h;
+        const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
+        TL::pack_t(q + b * d.q.b + h * d.q.h + i0 * d.q.l, d.q.l, bq, D, scale, Qt.data());
+        std::fill(O.begin(), O.begin() + bq * Wv, T(0));
+        std::fill(m.begin(), m.begin() + Wq, kNegInf<T>);
+        std::fill(l.begin(), l.begin() + Wq, T(0));
+        const int64_t kv_end = kv_end_for(d, key_lengths, b, i1);
+        for (int64_t j0 = 0; j0 < kv_end; j0 += Bk) {
+          const int64_t bk = std::min(Bk, kv_end - j0);
+          if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
+          TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1, Qt.data(), D * NR,
+                                          NR, St.data(), ldS);
+          mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
+          // Online softmax (Milakov & Gimelshein 2018), one lane per query: new max, the
+          // factor alpha that rescales what was summed so far, P = exp(S - max) in place.
+          for (int64_t c = 0; c < Wq; c += P) {
+            const Packet m_old = pload<Packet>(m.data() + c);
+            Packet mx = m_old;
+            for (int64_t j = 0; j < bk; ++j) mx = pmax(mx, pload<Packet>(St.data() + j * ldS + c));
+            // a column with nothing allowed yet keeps max -inf; subtract 0 there instead
+            const Packet mm = pselect(pcmp_eq(mx, pset1<Packet>(kNegInf<T>)), pzero(mx), mx);
+            const Packet al = exp_or_zero(psub(m_old, mm));
+            Packet s = pzero(mx);
+            for (int64_t j = 0; j < bk; ++j) {
+              T* x = St.data() + j * ldS + c;
+              const Packet e = exp_or_zero(psub(pload<Packet>(x), mm));
+              pstore(x, e);
+              s = padd(s, e);
+            }
+            pstore(l.data() + c, pmadd(pload<Packet>(l.data() + c), al, s));
+            pstore(m.data() + c, mx);
+            pstore(alpha.data() + c, al);
           }
-          pstore(l.data() + c, pmadd(pload<Packet>(l.data() + c), al, s));
-          pstore(m.data() + c, mx);
-          pstore(alpha.data() + c, al);
+          // O = alpha O + P V, P read from St column-wise (A(r, k) = St[k][r]).
+          const T* Vb = V + j0 * d.v.l;
+          int64_t ldv = d.v.l;
+          if (!v_direct) {
+            TL::copy_pad(Vb, d.v.l, bk, Dv, Wv, Vpad.data());
+            Vb = Vpad.data();
+            ldv = Wv;
+          }
+          TL::template gemm<TileOp::kScaleAdd>(bq, Wv, bk, St.data(), 1, ldS, Vb, NR, ldv,
+                                               O.data(), Wv, alpha.data());
         }
-        // O = alpha O + P V, P read from St column-wise (A(r, k) = St[k][r]).
-        const T* Vb = V + j0 * d.v.l;
-        int64_t ldv = d.v.l;
-        if (!v_direct) {
-          TL::copy_pad(Vb, d.v.l, bk, Dv, Wv, Vpad.data());
-          Vb = Vpad.data();
-          ldv = Wv;
-        }
-        TL::template gemm<TileOp::kScaleAdd>(bq, Wv, bk, St.data(), 1, ldS, Vb, NR, ldv,
-                                             O.data(), Wv, alpha.data());
-      }
-      T* Out = out + b * d.o.b + h * d.o.h + i0 * d.o.l;
-      T* Lse = lse + (b * d.H + h) * d.Lq + i0;
-      for (int64_t r = 0; r < bq; ++r) {
-        Arr<T> dst(Out + r * d.o.l, Dv);
-        if (l[r] > T(0)) {
-          dst = CArr<T>(O.data() + r * Wv, Dv) * (T(1) / l[r]);
-          Lse[r] = m[r] + std::log(l[r]);
-        } else {  // fully masked row: zeros, never NaN
-          dst.setZero();
-          Lse[r] = kNegInf<T>;
+        T* Out = out + b * d.o.b + h * d.o.h + i0 * d.o.l;
+        T* Lse = lse + (b * d.H + h) * d.Lq + i0;
+        for (int64_t r = 0; r < bq; ++r) {
+          Arr<T> dst(Out + r * d.o.l, Dv);
+          if (l[r] > T(0)) {
+            dst = CArr<T>(O.data() + r * Wv, Dv) * (T(1) / l[r]);
+            Lse[r] = m[r] + std::log(l[r]);
+          } else {  // fully masked row: zeros, never NaN
+            dst.setZero();
+            Lse[r] = kNegInf<T>;
+          }
         }
       }
     }
