@@ -301,16 +301,18 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
     for (int64_t p = 0; p < chunks * d.B * H; ++p)
       std::fill(dQall.begin() + p * Lq * Wd, dQall.begin() + (p + 1) * Lq * Wd, T(0));
 
-    // Per-thread tiles: Q_i^T and dO_i^T panels, St (P^T), dPt (dP^T, then dS^T), the dK
-    // and dV rows of the current kv block, lse and D of the current queries (one lane per
-    // query), and padded copies of Q_i, dO_i, K_j where rows do not hold whole packets.
-    Buffer<T> Qt(static_cast<size_t>(D * ldS)), dOt(static_cast<size_t>(Dv * ldS)),
+    // Per-thread buffers: Q^T and dO^T panels of every q block of the current head (packed
+    // once per head and item, reused by every kv block of the chunk), St (P^T), dPt (dP^T,
+    // then dS^T), the dK and dV rows of the chunk, lse and D of the current queries (one
+    // lane per query), and padded copies of Q, dO, K where rows do not hold whole packets.
+    const int64_t chunk_rows = std::min(Lk, per_chunk * Bk);
+    Buffer<T> Qt(static_cast<size_t>(nqb * D * ldS)), dOt(static_cast<size_t>(nqb * Dv * ldS)),
         St(static_cast<size_t>(Bk * ldS)), dPt(static_cast<size_t>(Bk * ldS)),
-        dK(static_cast<size_t>(Bk * Wd)), dV(static_cast<size_t>(Bk * Wv)),
+        dK(static_cast<size_t>(chunk_rows * Wd)), dV(static_cast<size_t>(chunk_rows * Wv)),
         lse_t(static_cast<size_t>(ldS)), D_t(static_cast<size_t>(ldS)),
-        Qpad(d_direct ? 0 : static_cast<size_t>(Bq * Wd)),
-        Kpad(d_direct ? 0 : static_cast<size_t>(Bk * Wd)),
-        dOpad(v_direct ? 0 : static_cast<size_t>(Bq * Wv));
+        Qpad(d_direct ? 0 : static_cast<size_t>(Lq * Wd)),
+        Kpad(d_direct ? 0 : static_cast<size_t>(chunk_rows * Wd)),
+        dOpad(v_direct ? 0 : static_cast<size_t>(Lq * Wv));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
@@ -319,89 +321,107 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       const int64_t kl = key_lengths ? key_lengths[b] : Lk;
       const T* K = k + b * d.k.b + hk * d.k.h;
       const T* V = v + b * d.v.b + hk * d.v.h;
-      for (int64_t kb = c * per_chunk; kb < std::min(nkb, (c + 1) * per_chunk); ++kb) {
-        const int64_t j0 = kb * Bk, bk_full = std::min(Bk, Lk - j0);
-        const int64_t bk_used = std::clamp<int64_t>(kl - j0, 0, bk_full);  // within key length
-        std::fill(dK.begin(), dK.begin() + bk_full * Wd, T(0));
-        std::fill(dV.begin(), dV.begin() + bk_full * Wv, T(0));
-        const T* Kj = K + j0 * d.k.l;  // rows of K_j as the B operand of dQ += dS K_j
+      const int64_t kb0 = c * per_chunk, kb1 = std::min(nkb, (c + 1) * per_chunk);
+      if (kb0 >= kb1) continue;
+      const int64_t jb = kb0 * Bk, je = std::min(Lk, kb1 * Bk);  // keys of the chunk
+      std::fill(dK.begin(), dK.begin() + (je - jb) * Wd, T(0));
+      std::fill(dV.begin(), dV.begin() + (je - jb) * Wv, T(0));
+      const int64_t kl_c = std::clamp<int64_t>(kl, jb, je);  // keys [jb, kl_c) are used
+      if (kl_c > jb) {  // else no key of the chunk is used: zero gradients
+        // rows of K as the B operand of dQ += dS K_j
+        const T* Kc = K + jb * d.k.l;
         int64_t ldk = d.k.l;
-        if (!d_direct && bk_used > 0) {
-          TL::copy_pad(Kj, d.k.l, bk_used, D, Wd, Kpad.data());
-          Kj = Kpad.data();
+        if (!d_direct) {
+          TL::copy_pad(Kc, d.k.l, kl_c - jb, D, Wd, Kpad.data());
+          Kc = Kpad.data();
           ldk = Wd;
         }
-        for (int64_t g = 0; bk_used > 0 && g < group; ++g) {
+        for (int64_t g = 0; g < group; ++g) {
           const int64_t h = hk * group + g;
           const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
           const T* Lse = lse + (b * H + h) * Lq;
           const T* Dr = Drow.data() + (b * H + h) * Lq;
           T* dQh = dQall.data() + c * dq_size + (b * H + h) * Lq * Wd;
-          const int64_t first = d.is_causal ? std::clamp<int64_t>(j0 - d.causal_offset, 0, Lq) : 0;
-          for (int64_t i0 = first / Bq * Bq; i0 < Lq; i0 += Bq) {
-            const int64_t bq = std::min(Bq, Lq - i0), Wq = TL::pad_p(bq);
-            // keys of this block that some row of the q block may see (causal diagonal)
-            const int64_t bk = d.is_causal
-                                   ? std::clamp<int64_t>(i0 + bq + d.causal_offset - j0, 0, bk_used)
-                                   : bk_used;
-            if (bk == 0 || !tile_any_allowed(mv, i0, bq, j0, bk)) continue;
-            const T* Qi = q + b * d.q.b + h * d.q.h + i0 * d.q.l;
-            const T* dOi = dout + b * d.o.b + h * d.o.h + i0 * d.o.l;
-            TL::pack_t(Qi, d.q.l, bq, D, scale, Qt.data());
-            TL::pack_t(dOi, d.o.l, bq, Dv, T(1), dOt.data());
-            for (int64_t r = 0; r < Wq; ++r) {  // lanes past bq: any finite values
-              const T x = r < bq ? Lse[i0 + r] : T(0);
-              lse_t[r] = x == kNegInf<T> ? std::numeric_limits<T>::infinity() : x;
-              D_t[r] = r < bq ? Dr[i0 + r] : T(0);
-            }
-            // P^T = exp(St - lse), recomputed (0 where masked or the row is fully masked)
-            TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1, Qt.data(),
-                                            D * NR, NR, St.data(), ldS);
-            mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
-            for (int64_t j = 0; j < bk; ++j)
-              for (int64_t r = 0; r < Wq; r += P) {
-                T* x = St.data() + j * ldS + r;
-                pstore(x, exp_or_zero(psub(pload<Packet>(x), pload<Packet>(lse_t.data() + r))));
+          const T* Qh = q + b * d.q.b + h * d.q.h;
+          const T* dOh = dout + b * d.o.b + h * d.o.h;
+          // q blocks that some key of the chunk is visible to: i + offset >= jb
+          const int64_t qb_first =
+              (d.is_causal ? std::clamp<int64_t>(jb - d.causal_offset, 0, Lq) : 0) / Bq;
+          for (int64_t qb = qb_first; qb < nqb; ++qb) {
+            const int64_t i0 = qb * Bq, bq = std::min(Bq, Lq - i0);
+            TL::pack_t(Qh + i0 * d.q.l, d.q.l, bq, D, scale, Qt.data() + qb * D * ldS);
+            TL::pack_t(dOh + i0 * d.o.l, d.o.l, bq, Dv, T(1), dOt.data() + qb * Dv * ldS);
+          }
+          const T* Qb = Qh;  // rows of Q and dO as B operands of dK and dV
+          int64_t ldq = d.q.l;
+          const T* dOb = dOh;
+          int64_t ldo = d.o.l;
+          if (!d_direct) {
+            TL::copy_pad(Qh + qb_first * Bq * d.q.l, d.q.l, Lq - qb_first * Bq, D, Wd,
+                         Qpad.data() + qb_first * Bq * Wd);
+            Qb = Qpad.data();
+            ldq = Wd;
+          }
+          if (!v_direct) {
+            TL::copy_pad(dOh + qb_first * Bq * d.o.l, d.o.l, Lq - qb_first * Bq, Dv, Wv,
+                         dOpad.data() + qb_first * Bq * Wv);
+            dOb = dOpad.data();
+            ldo = Wv;
+          }
+          for (int64_t j0 = jb; j0 < kl_c; j0 += Bk) {
+            const int64_t bk_used = std::min(Bk, kl_c - j0);  // keys within the key length
+            T* dKj = dK.data() + (j0 - jb) * Wd;
+            T* dVj = dV.data() + (j0 - jb) * Wv;
+            const T* Kj = Kc + (j0 - jb) * ldk;
+            const int64_t first = d.is_causal ? std::clamp<int64_t>(j0 - d.causal_offset, 0, Lq) : 0;
+            for (int64_t i0 = first / Bq * Bq; i0 < Lq; i0 += Bq) {
+              const int64_t bq = std::min(Bq, Lq - i0), Wq = TL::pad_p(bq), qb = i0 / Bq;
+              // keys of this block that some row of the q block may see (causal diagonal)
+              const int64_t bk = d.is_causal
+                                     ? std::clamp<int64_t>(i0 + bq + d.causal_offset - j0, 0, bk_used)
+                                     : bk_used;
+              if (bk == 0 || !tile_any_allowed(mv, i0, bq, j0, bk)) continue;
+              for (int64_t r = 0; r < Wq; ++r) {  // lanes past bq: any finite values
+                const T x = r < bq ? Lse[i0 + r] : T(0);
+                lse_t[r] = x == kNegInf<T> ? std::numeric_limits<T>::infinity() : x;
+                D_t[r] = r < bq ? Dr[i0 + r] : T(0);
               }
-            const T* dOb = dOi;
-            int64_t ldo = d.o.l;
-            const T* Qb = Qi;
-            int64_t ldq = d.q.l;
-            if (!v_direct) {
-              TL::copy_pad(dOi, d.o.l, bq, Dv, Wv, dOpad.data());
-              dOb = dOpad.data();
-              ldo = Wv;
+              // P^T = exp(St - lse), recomputed (0 where masked or the row is fully masked)
+              TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1,
+                                              Qt.data() + qb * D * ldS, D * NR, NR, St.data(), ldS);
+              mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
+              for (int64_t j = 0; j < bk; ++j)
+                for (int64_t r = 0; r < Wq; r += P) {
+                  T* x = St.data() + j * ldS + r;
+                  pstore(x, exp_or_zero(psub(pload<Packet>(x), pload<Packet>(lse_t.data() + r))));
+                }
+              // dV += P^T dO
+              TL::template gemm<TileOp::kAdd>(bk, Wv, bq, St.data(), ldS, 1, dOb + i0 * ldo, NR,
+                                              ldo, dVj, Wv);
+              // dP^T = V_j dO^T; dS^T = P^T * (dP^T - D) * scale
+              TL::template gemm<TileOp::kSet>(bk, Wq, Dv, V + j0 * d.v.l, d.v.l, 1,
+                                              dOt.data() + qb * Dv * ldS, Dv * NR, NR, dPt.data(),
+                                              ldS);
+              const Packet sc = pset1<Packet>(scale);
+              for (int64_t j = 0; j < bk; ++j)
+                for (int64_t r = 0; r < Wq; r += P) {
+                  T* x = dPt.data() + j * ldS + r;
+                  const Packet p = pload<Packet>(St.data() + j * ldS + r);
+                  pstore(x, pmul(pmul(p, psub(pload<Packet>(x), pload<Packet>(D_t.data() + r))), sc));
+                }
+              // dK += dS^T Q;  dQ += dS K_j (dS read from dS^T column-wise)
+              TL::template gemm<TileOp::kAdd>(bk, Wd, bq, dPt.data(), ldS, 1, Qb + i0 * ldq, NR,
+                                              ldq, dKj, Wd);
+              TL::template gemm<TileOp::kAdd>(bq, Wd, bk, dPt.data(), 1, ldS, Kj, NR, ldk,
+                                              dQh + i0 * Wd, Wd);
             }
-            if (!d_direct) {
-              TL::copy_pad(Qi, d.q.l, bq, D, Wd, Qpad.data());
-              Qb = Qpad.data();
-              ldq = Wd;
-            }
-            // dV += P^T dO
-            TL::template gemm<TileOp::kAdd>(bk, Wv, bq, St.data(), ldS, 1, dOb, NR, ldo,
-                                            dV.data(), Wv);
-            // dP^T = V_j dO^T; dS^T = P^T * (dP^T - D) * scale
-            TL::template gemm<TileOp::kSet>(bk, Wq, Dv, V + j0 * d.v.l, d.v.l, 1, dOt.data(),
-                                            Dv * NR, NR, dPt.data(), ldS);
-            const Packet sc = pset1<Packet>(scale);
-            for (int64_t j = 0; j < bk; ++j)
-              for (int64_t r = 0; r < Wq; r += P) {
-                T* x = dPt.data() + j * ldS + r;
-                const Packet p = pload<Packet>(St.data() + j * ldS + r);
-                pstore(x, pmul(pmul(p, psub(pload<Packet>(x), pload<Packet>(D_t.data() + r))), sc));
-              }
-            // dK += dS^T Q;  dQ += dS K_j (dS read from dS^T column-wise)
-            TL::template gemm<TileOp::kAdd>(bk, Wd, bq, dPt.data(), ldS, 1, Qb, NR, ldq,
-                                            dK.data(), Wd);
-            TL::template gemm<TileOp::kAdd>(bq, Wd, bk, dPt.data(), 1, ldS, Kj, NR, ldk,
-                                            dQh + i0 * Wd, Wd);
           }
         }
-        for (int64_t r = 0; r < bk_full; ++r) {
-          Arr<T>(dk + b * d.k.b + hk * d.k.h + (j0 + r) * d.k.l, D) = CArr<T>(dK.data() + r * Wd, D);
-          Arr<T>(dv + b * d.v.b + hk * d.v.h + (j0 + r) * d.v.l, Dv) =
-              CArr<T>(dV.data() + r * Wv, Dv);
-        }
+      }
+      for (int64_t r = 0; r < je - jb; ++r) {
+        Arr<T>(dk + b * d.k.b + hk * d.k.h + (jb + r) * d.k.l, D) = CArr<T>(dK.data() + r * Wd, D);
+        Arr<T>(dv + b * d.v.b + hk * d.v.h + (jb + r) * d.v.l, Dv) =
+            CArr<T>(dV.data() + r * Wv, Dv);
       }
     }
     // dq = the chunks' dQ summed in chunk order
