@@ -629,6 +629,61 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
 // Row count up to which linear_forward takes the dot-product path (no packing of W).
 constexpr int64_t kFewRows = 8;
 
+namespace {
+
+// C[M, N] (+)= A(M x K) B(K x N) (+ bias[c]) on nt threads, for the big projections of
+// multi-head attention: A(r, k) = A[r * ars + k * aks] read in place (rows or columns),
+// B[k][c] = b_t ? B[c * ldb + k] : B[k * ldb + c] packed in blocks of Kc rows into SIMD
+// panels shared by the team, rows of C split between threads in blocks of Mc (A block in
+// L2, B panel in L1), the tile products of attention_tile.h (Eigen's GEMM reaches less than
+// half of the machine's FMA rate here). Each element of C is summed in the same order
+// (k blocks in order, sequential inside) whatever the split. N must be a multiple of P.
+template <typename T>
+void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
+                  const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
+                  const T* bias, int nt) {
+  using TL = AttnTile<T>;
+  constexpr int64_t NR = TL::NR, MR = TL::MR, Kc = 256, Mc = 128;
+  const int64_t npan = (N + NR - 1) / NR;
+  Buffer<T> Bp(static_cast<size_t>(npan * std::min(Kc, std::max<int64_t>(K, 1)) * NR));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    DenormalsFlushed ftz;
+    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+    const int64_t chunk = ((M + nthr - 1) / nthr + MR - 1) / MR * MR;
+    const int64_t r0 = std::min(M, tid * chunk), r1 = std::min(M, r0 + chunk);
+    if (K == 0 && !accumulate)
+      for (int64_t r = r0; r < r1; ++r) std::fill(C + r * ldc, C + r * ldc + N, T(0));
+    for (int64_t k0 = 0; k0 < K; k0 += Kc) {
+      const int64_t kc = std::min(Kc, K - k0);
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < npan; ++p) {
+        T* dst = Bp.data() + p * kc * NR;
+        const int64_t c0 = p * NR, w = std::min(NR, N - c0);
+        if (b_t)
+          TL::pack_t(B + c0 * ldb + k0, ldb, w, kc, T(1), dst);
+        else
+          TL::pack_n(B + k0 * ldb + c0, ldb, kc, w, dst);
+      }  // implicit barrier: the panels are complete
+      for (int64_t m0 = r0; m0 < r1; m0 += Mc) {
+        const int64_t mc = std::min(Mc, r1 - m0);
+        const T* Ab = A + m0 * ars + k0 * aks;
+        if (accumulate || k0 > 0)
+          TL::template gemm<TileOp::kAdd>(mc, N, kc, Ab, ars, aks, Bp.data(), kc * NR, NR,
+                                          C + m0 * ldc, ldc);
+        else
+          TL::template gemm<TileOp::kSet>(mc, N, kc, Ab, ars, aks, Bp.data(), kc * NR, NR,
+                                          C + m0 * ldc, ldc);
+      }
+#pragma omp barrier  // before the next k block overwrites the panels
+    }
+    if (bias)
+      for (int64_t r = r0; r < r1; ++r) Arr<T>(C + r * ldc, N) += CArr<T>(bias, N);
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
                         T* y, double min_work_per_thread) {
@@ -649,6 +704,10 @@ void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
     }
     return;
   }
+  if (O % AttnTile<T>::P == 0) {
+    blocked_gemm<T>(M, O, I, x, I, 1, w, I, /*b_t=*/true, y, O, false, b, nt);
+    return;
+  }
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -666,6 +725,16 @@ template <typename T>
 void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
                          const T* dy, T* dx, T* dw, T* db, bool accumulate) {
   const int nt = threads_for(4.0 * M * I * O);
+  if (I % AttnTile<T>::P == 0) {
+    // dx = dy W (B = rows of W); dw (+)= dy^T x (A = columns of dy, B = rows of x)
+    if (dx) blocked_gemm<T>(M, I, O, dy, O, 1, w, I, false, dx, I, false, nullptr, nt);
+    blocked_gemm<T>(O, I, M, dy, 1, O, x, I, false, dw, I, accumulate, nullptr, nt);
+    if (db) {  // column sums, row after row (same order for every thread count)
+      if (!accumulate) std::fill(db, db + O, T(0));
+      for (int64_t m = 0; m < M; ++m) Arr<T>(db, O) += CArr<T>(dy + m * O, O);
+    }
+    return;
+  }
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;

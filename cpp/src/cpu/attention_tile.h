@@ -51,6 +51,14 @@ struct AttnTile {
     }
   }
 
+  // dst <- one panel [K][NR] of B[k][c] = src[k * ld + c] (c < cols <= NR), zero-padded.
+  static void pack_n(const T* src, int64_t ld, int64_t K, int64_t cols, T* dst) {
+    for (int64_t k = 0; k < K; ++k) {
+      std::copy(src + k * ld, src + k * ld + cols, dst + k * NR);
+      std::fill(dst + k * NR + cols, dst + (k + 1) * NR, T(0));
+    }
+  }
+
   // dst [rows][W] <- src rows of `cols` elements (row stride ld), zero-padded to W.
   static void copy_pad(const T* src, int64_t ld, int64_t rows, int64_t cols, int64_t W, T* dst) {
     for (int64_t r = 0; r < rows; ++r) {
