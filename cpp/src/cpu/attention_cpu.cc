@@ -634,51 +634,54 @@ namespace {
 // C[M, N] (+)= A(M x K) B(K x N) (+ bias[c]) on nt threads, for the big projections of
 // multi-head attention: A(r, k) = A[r * ars + k * aks] read in place (rows or columns),
 // B[k][c] = b_t ? B[c * ldb + k] : B[k * ldb + c] packed in blocks of Kc rows into SIMD
-// panels shared by the team, rows of C split between threads in blocks of Mc (A block in
-// L2, B panel in L1), the tile products of attention_tile.h (Eigen's GEMM reaches less than
-// half of the machine's FMA rate here). Each element of C is summed in the same order
-// (k blocks in order, sequential inside) whatever the split. N must be a multiple of P.
+// panels, C computed in blocks of Mc rows (A block in L2, B panel in L1) by the tile
+// products of attention_tile.h (Eigen's GEMM reaches less than half of the machine's FMA
+// rate here). Threads own disjoint column panels and pack them themselves: no barrier,
+// so a thread delayed by another process never stalls the team. Each element of C is
+// summed in the same order (k blocks in order, sequential inside) whatever the split.
+// N must be a multiple of P.
 template <typename T>
 void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
                   const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
                   const T* bias, int nt) {
   using TL = AttnTile<T>;
-  constexpr int64_t NR = TL::NR, MR = TL::MR, Kc = 256, Mc = 128;
+  constexpr int64_t NR = TL::NR, Kc = 256, Mc = 128;
   const int64_t npan = (N + NR - 1) / NR;
-  Buffer<T> Bp(static_cast<size_t>(npan * std::min(Kc, std::max<int64_t>(K, 1)) * NR));
+  nt = static_cast<int>(std::min<int64_t>(nt, npan));
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
     const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-    const int64_t chunk = ((M + nthr - 1) / nthr + MR - 1) / MR * MR;
-    const int64_t r0 = std::min(M, tid * chunk), r1 = std::min(M, r0 + chunk);
+    const int64_t per = (npan + nthr - 1) / nthr;
+    const int64_t p0 = std::min(npan, tid * per), p1 = std::min(npan, p0 + per);
+    const int64_t c0 = p0 * NR, c1 = std::min(N, p1 * NR);  // this thread's columns
+    Buffer<T> Bp(static_cast<size_t>((p1 - p0) * std::min(Kc, std::max<int64_t>(K, 1)) * NR));
     if (K == 0 && !accumulate)
-      for (int64_t r = r0; r < r1; ++r) std::fill(C + r * ldc, C + r * ldc + N, T(0));
-    for (int64_t k0 = 0; k0 < K; k0 += Kc) {
+      for (int64_t r = 0; r < M && c1 > c0; ++r) std::fill(C + r * ldc + c0, C + r * ldc + c1, T(0));
+    for (int64_t k0 = 0; k0 < K && c1 > c0; k0 += Kc) {
       const int64_t kc = std::min(Kc, K - k0);
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < npan; ++p) {
-        T* dst = Bp.data() + p * kc * NR;
-        const int64_t c0 = p * NR, w = std::min(NR, N - c0);
+      for (int64_t p = p0; p < p1; ++p) {
+        T* dst = Bp.data() + (p - p0) * kc * NR;
+        const int64_t cp = p * NR, w = std::min(NR, N - cp);
         if (b_t)
-          TL::pack_t(B + c0 * ldb + k0, ldb, w, kc, T(1), dst);
+          TL::pack_t(B + cp * ldb + k0, ldb, w, kc, T(1), dst);
         else
-          TL::pack_n(B + k0 * ldb + c0, ldb, kc, w, dst);
-      }  // implicit barrier: the panels are complete
-      for (int64_t m0 = r0; m0 < r1; m0 += Mc) {
-        const int64_t mc = std::min(Mc, r1 - m0);
+          TL::pack_n(B + k0 * ldb + cp, ldb, kc, w, dst);
+      }
+      for (int64_t m0 = 0; m0 < M; m0 += Mc) {
+        const int64_t mc = std::min(Mc, M - m0);
         const T* Ab = A + m0 * ars + k0 * aks;
         if (accumulate || k0 > 0)
-          TL::template gemm<TileOp::kAdd>(mc, N, kc, Ab, ars, aks, Bp.data(), kc * NR, NR,
-                                          C + m0 * ldc, ldc);
+          TL::template gemm<TileOp::kAdd>(mc, c1 - c0, kc, Ab, ars, aks, Bp.data(), kc * NR,
+                                          NR, C + m0 * ldc + c0, ldc);
         else
-          TL::template gemm<TileOp::kSet>(mc, N, kc, Ab, ars, aks, Bp.data(), kc * NR, NR,
-                                          C + m0 * ldc, ldc);
+          TL::template gemm<TileOp::kSet>(mc, c1 - c0, kc, Ab, ars, aks, Bp.data(), kc * NR,
+                                          NR, C + m0 * ldc + c0, ldc);
       }
-#pragma omp barrier  // before the next k block overwrites the panels
     }
-    if (bias)
-      for (int64_t r = r0; r < r1; ++r) Arr<T>(C + r * ldc, N) += CArr<T>(bias, N);
+    if (bias && c1 > c0)
+      for (int64_t r = 0; r < M; ++r)
+        Arr<T>(C + r * ldc + c0, c1 - c0) += CArr<T>(bias + c0, c1 - c0);
   }
 }
 
@@ -731,7 +734,11 @@ void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w
     blocked_gemm<T>(O, I, M, dy, 1, O, x, I, false, dw, I, accumulate, nullptr, nt);
     if (db) {  // column sums, row after row (same order for every thread count)
       if (!accumulate) std::fill(db, db + O, T(0));
-      for (int64_t m = 0; m < M; ++m) Arr<T>(db, O) += CArr<T>(dy + m * O, O);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+      for (int64_t c0 = 0; c0 < O; c0 += 64)
+        for (int64_t m = 0; m < M; ++m)
+          Arr<T>(db + c0, std::min<int64_t>(64, O - c0)) +=
+              CArr<T>(dy + m * O + c0, std::min<int64_t>(64, O - c0));
     }
     return;
   }
