@@ -519,10 +519,11 @@ def test_mha_matches_torch(rng, case):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_mha_blocked_projections_match_torch(rng, dtype):
-    # E a multiple of the SIMD width (the blocked projection GEMMs), L*N = 301 rows: a row
-    # tail and two k blocks of 256 rows in the weight gradients
+    # E a multiple of the SIMD width (the blocked projection GEMMs), L*N = 473 rows: a row
+    # tail and two k blocks of 256 rows in the weight gradients; rows of a head N*E >= 2048
+    # bytes apart (the SDPA kernels copy such tiles to contiguous buffers); head dim 12
     torch = pytest.importorskip("torch")
-    L, N, E, heads = 43, 7, 32, 4
+    L, N, E, heads = 43, 11, 48, 4
     mod = _mha_torch(torch, E, heads, True, 1)
     sd = {k: v.detach().numpy().astype(dtype) for k, v in mod.state_dict().items()}
     x = _randn(rng, L, N, E, dtype=dtype)
@@ -534,7 +535,7 @@ def test_mha_blocked_projections_match_torch(rng, dtype):
     tx = torch.tensor(x.astype(np.float64), requires_grad=True)
     to = mod(tx, tx, tx, need_weights=False)[0]
     to.backward(torch.from_numpy(dy.astype(np.float64)))
-    # float32: sums of 301 products of O(1) terms
+    # float32: sums of 473 products of O(1) terms
     tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out, to.detach().numpy(), **tol)
     np.testing.assert_allclose(g.dquery + g.dkey + g.dvalue, tx.grad.numpy(), **tol)

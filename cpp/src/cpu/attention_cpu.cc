@@ -94,6 +94,13 @@ void mask_scores_t(T* St, int64_t ldS, int64_t bk, int64_t bq, int64_t i0, int64
   }
 }
 
+// Rows far apart (heads interleaved in [L, N, E] as multi-head attention stores them: a
+// row stride of N*E elements) map a tile's rows to the same few L1 sets, and every row to
+// another page; such tiles are copied to contiguous buffers before the tile products.
+inline bool rows_far_apart(const SdpaDesc& d, size_t elem) {
+  return std::max({d.q.l, d.k.l, d.v.l, d.o.l}) * static_cast<int64_t>(elem) >= 2048;
+}
+
 // Keys [0, kv_end) that some query of rows [i0, i1) may see (key length and causal limit).
 inline int64_t kv_end_for(const SdpaDesc& d, const int64_t* key_lengths, int64_t b, int64_t i1) {
   int64_t end = key_lengths ? key_lengths[b] : d.Lk;
@@ -135,7 +142,8 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
   const T scale = static_cast<T>(d.scale);
   // V rows are the panels of P V when they hold whole packets; else a padded copy per tile.
   const int64_t Wv = TL::pad_p(Dv), ldS = TL::pad_nr(Bq);
-  const bool v_direct = Wv == Dv;
+  const int64_t Wd = TL::pad_p(D);
+  const bool far = rows_far_apart(d, sizeof(T)), v_direct = Wv == Dv && !far;
 
   std::vector<double> cost(static_cast<size_t>(n_items));
   double total = 0;
@@ -164,7 +172,8 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
     // sum l and rescale factor alpha of each query, and the padded V tile if needed.
     Buffer<T> Qt(static_cast<size_t>(D * ldS)), St(static_cast<size_t>(Bk * ldS)),
         O(static_cast<size_t>(Bq * Wv)), m(static_cast<size_t>(ldS)), l(static_cast<size_t>(ldS)),
-        alpha(static_cast<size_t>(ldS)), Vpad(v_direct ? 0 : static_cast<size_t>(Bk * Wv));
+        alpha(static_cast<size_t>(ldS)), Vpad(v_direct ? 0 : static_cast<size_t>(Bk * Wv)),
+        Kpad(far ? static_cast<size_t>(Bk * Wd) : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
@@ -186,7 +195,14 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
         for (int64_t j0 = 0; j0 < kv_end; j0 += Bk) {
           const int64_t bk = std::min(Bk, kv_end - j0);
           if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
-          TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1, Qt.data(), D * NR,
+          const T* Kj = K + j0 * d.k.l;
+          int64_t ldk = d.k.l;
+          if (far) {
+            TL::copy_pad(Kj, d.k.l, bk, D, Wd, Kpad.data());
+            Kj = Kpad.data();
+            ldk = Wd;
+          }
+          TL::template gemm<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1, Qt.data(), D * NR,
                                           NR, St.data(), ldS);
           mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
           // Online softmax (Milakov & Gimelshein 2018), one lane per query: new max, the
@@ -252,7 +268,8 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
   const int64_t nqb = (Lq + Bq - 1) / Bq, nkb = (Lk + Bk - 1) / Bk;
   const T scale = static_cast<T>(d.scale);
   const int64_t Wd = TL::pad_p(D), Wv = TL::pad_p(Dv), ldS = TL::pad_nr(Bq);
-  const bool d_direct = Wd == D, v_direct = Wv == Dv;
+  const bool far = rows_far_apart(d, sizeof(T));
+  const bool d_direct = Wd == D && !far, v_direct = Wv == Dv && !far;
   // Chunks of kv blocks per (b, hkv): enough items to keep a team busy when B*Hkv is
   // small. Depends on the shape only (never on the thread count) so that the dQ sum
   // order, hence the result, is the same for every thread count. Chunk c accumulates dQ
@@ -312,7 +329,8 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
         lse_t(static_cast<size_t>(ldS)), D_t(static_cast<size_t>(ldS)),
         Qpad(d_direct ? 0 : static_cast<size_t>(Lq * Wd)),
         Kpad(d_direct ? 0 : static_cast<size_t>(chunk_rows * Wd)),
-        dOpad(v_direct ? 0 : static_cast<size_t>(Lq * Wv));
+        dOpad(v_direct ? 0 : static_cast<size_t>(Lq * Wv)),
+        Vpad(v_direct ? 0 : static_cast<size_t>(chunk_rows * Wv));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
@@ -335,6 +353,13 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
           TL::copy_pad(Kc, d.k.l, kl_c - jb, D, Wd, Kpad.data());
           Kc = Kpad.data();
           ldk = Wd;
+        }
+        const T* Vc = V + jb * d.v.l;  // rows of V as the A operand of dP^T = V_j dO^T
+        int64_t ldv = d.v.l;
+        if (!v_direct) {
+          TL::copy_pad(Vc, d.v.l, kl_c - jb, Dv, Wv, Vpad.data());
+          Vc = Vpad.data();
+          ldv = Wv;
         }
         for (int64_t g = 0; g < group; ++g) {
           const int64_t h = hk * group + g;
@@ -387,7 +412,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                 D_t[r] = r < bq ? Dr[i0 + r] : T(0);
               }
               // P^T = exp(St - lse), recomputed (0 where masked or the row is fully masked)
-              TL::template gemm<TileOp::kSet>(bk, Wq, D, K + j0 * d.k.l, d.k.l, 1,
+              TL::template gemm<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1,
                                               Qt.data() + qb * D * ldS, D * NR, NR, St.data(), ldS);
               mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
               for (int64_t j = 0; j < bk; ++j)
@@ -399,7 +424,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
               TL::template gemm<TileOp::kAdd>(bk, Wv, bq, St.data(), ldS, 1, dOb + i0 * ldo, NR,
                                               ldo, dVj, Wv);
               // dP^T = V_j dO^T; dS^T = P^T * (dP^T - D) * scale
-              TL::template gemm<TileOp::kSet>(bk, Wq, Dv, V + j0 * d.v.l, d.v.l, 1,
+              TL::template gemm<TileOp::kSet>(bk, Wq, Dv, Vc + (j0 - jb) * ldv, ldv, 1,
                                               dOt.data() + qb * Dv * ldS, Dv * NR, NR, dPt.data(),
                                               ldS);
               const Packet sc = pset1<Packet>(scale);
