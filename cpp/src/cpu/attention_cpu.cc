@@ -273,8 +273,8 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
   // Chunks of kv blocks per (b, hkv): enough items to keep a team busy when B*Hkv is
   // small. Depends on the shape only (never on the thread count) so that the dQ sum
   // order, hence the result, is the same for every thread count. Chunk c accumulates dQ
-  // into its own buffer [B, H, Lq, Wd], summed in chunk order at the end; capped at 8
-  // chunks to bound that memory.
+  // into its own buffer [B, H, Lq, Wd] (chunk 0 straight into dq when its rows hold whole
+  // packets), summed in chunk order at the end; capped at 8 chunks to bound that memory.
   const int64_t BHk = d.B * Hkv;
   const int64_t chunks =
       nkb == 0 ? 1 : std::clamp<int64_t>((64 + BHk - 1) / std::max<int64_t>(BHk, 1), 1,
@@ -282,7 +282,8 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
   const int64_t per_chunk = nkb == 0 ? 0 : (nkb + chunks - 1) / chunks;
   const int64_t n_items = BHk * chunks;
   const size_t dq_size = static_cast<size_t>(d.B * H * Lq * Wd);
-  Buffer<T> dQall(static_cast<size_t>(chunks) * dq_size);
+  const int64_t c_buf = d_direct ? 1 : 0;  // first chunk with a buffer
+  Buffer<T> dQall(static_cast<size_t>(chunks - c_buf) * dq_size);
   Buffer<T> Drow(static_cast<size_t>(d.B * H * Lq));
 
   std::vector<double> cost(static_cast<size_t>(n_items), 0.0);
@@ -312,10 +313,11 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       for (int64_t i = 0; i < Lq; ++i) {
         const int64_t off = b * d.o.b + h * d.o.h + i * d.o.l;
         Drow[bh * Lq + i] = dot(out + off, dout + off, Dv);
+        if (d_direct) Arr<T>(dq + b * d.q.b + h * d.q.h + i * d.q.l, D).setZero();
       }
     }
 #pragma omp for schedule(static)
-    for (int64_t p = 0; p < chunks * d.B * H; ++p)
+    for (int64_t p = 0; p < (chunks - c_buf) * d.B * H; ++p)
       std::fill(dQall.begin() + p * Lq * Wd, dQall.begin() + (p + 1) * Lq * Wd, T(0));
 
     // Per-thread buffers: Q^T and dO^T panels of every q block of the current head (packed
@@ -366,7 +368,12 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
           const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
           const T* Lse = lse + (b * H + h) * Lq;
           const T* Dr = Drow.data() + (b * H + h) * Lq;
-          T* dQh = dQall.data() + c * dq_size + (b * H + h) * Lq * Wd;
+          T* dQh = dQall.data() + (c - c_buf) * dq_size + (b * H + h) * Lq * Wd;
+          int64_t ldQ = Wd;
+          if (c < c_buf) {
+            dQh = dq + b * d.q.b + h * d.q.h;
+            ldQ = d.q.l;
+          }
           const T* Qh = q + b * d.q.b + h * d.q.h;
           const T* dOh = dout + b * d.o.b + h * d.o.h;
           // q blocks that some key of the chunk is visible to: i + offset >= jb
@@ -438,7 +445,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
               TL::template gemm<TileOp::kAdd>(bk, Wd, bq, dPt.data(), ldS, 1, Qb + i0 * ldq, NR,
                                               ldq, dKj, Wd);
               TL::template gemm<TileOp::kAdd>(bq, Wd, bk, dPt.data(), 1, ldS, Kj, NR, ldk,
-                                              dQh + i0 * Wd, Wd);
+                                              dQh + i0 * ldQ, ldQ);
             }
           }
         }
@@ -451,13 +458,13 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
     }
     // dq = the chunks' dQ summed in chunk order
 #pragma omp for schedule(static)
-    for (int64_t bh = 0; bh < d.B * H; ++bh) {
+    for (int64_t bh = 0; bh < (chunks > c_buf ? d.B * H : 0); ++bh) {
       const int64_t b = bh / H, h = bh % H;
       for (int64_t i = 0; i < Lq; ++i) {
         Arr<T> dst(dq + b * d.q.b + h * d.q.h + i * d.q.l, D);
-        dst = CArr<T>(dQall.data() + (bh * Lq + i) * Wd, D);
+        if (!d_direct) dst = CArr<T>(dQall.data() + (bh * Lq + i) * Wd, D);
         for (int64_t c = 1; c < chunks; ++c)
-          dst += CArr<T>(dQall.data() + c * dq_size + (bh * Lq + i) * Wd, D);
+          dst += CArr<T>(dQall.data() + (c - c_buf) * dq_size + (bh * Lq + i) * Wd, D);
       }
     }
   }
