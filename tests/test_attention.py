@@ -535,8 +535,9 @@ def test_mha_blocked_projections_match_torch(rng, dtype):
     tx = torch.tensor(x.astype(np.float64), requires_grad=True)
     to = mod(tx, tx, tx, need_weights=False)[0]
     to.backward(torch.from_numpy(dy.astype(np.float64)))
-    # float32: sums of 473 products of O(1) terms
-    tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    # float32: the weight and bias gradients are sums of 473 products of O(1) terms
+    # (measured max abs error 1.6e-5)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=1e-5, atol=5e-5)
     np.testing.assert_allclose(out, to.detach().numpy(), **tol)
     np.testing.assert_allclose(g.dquery + g.dkey + g.dvalue, tx.grad.numpy(), **tol)
     np.testing.assert_allclose(g.d_in_proj_weight, mod.in_proj_weight.grad.numpy(), **tol)
