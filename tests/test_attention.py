@@ -517,6 +517,35 @@ def test_mha_matches_torch(rng, case):
         assert g.d_in_proj_bias is None and g.d_out_proj_bias is None
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mha_blocked_projections_match_torch(rng, dtype):
+    # E a multiple of the SIMD width (the blocked projection GEMMs), L*N = 473 rows: a row
+    # tail and two k blocks of 256 rows in the weight gradients; rows of a head N*E >= 2048
+    # bytes apart (the SDPA kernels copy such tiles to contiguous buffers); head dim 12
+    torch = pytest.importorskip("torch")
+    L, N, E, heads = 43, 11, 48, 4
+    mod = _mha_torch(torch, E, heads, True, 1)
+    sd = {k: v.detach().numpy().astype(dtype) for k, v in mod.state_dict().items()}
+    x = _randn(rng, L, N, E, dtype=dtype)
+    dy = _randn(rng, L, N, E, dtype=dtype)
+    args = (sd["in_proj_weight"], sd["in_proj_bias"], sd["out_proj.weight"],
+            sd["out_proj.bias"], heads)
+    out, cache = multi_head_attention_forward(x, x, x, *args)
+    g = multi_head_attention_backward(cache, dy)
+    tx = torch.tensor(x.astype(np.float64), requires_grad=True)
+    to = mod(tx, tx, tx, need_weights=False)[0]
+    to.backward(torch.from_numpy(dy.astype(np.float64)))
+    # float32: the weight and bias gradients are sums of 473 products of O(1) terms
+    # (measured max abs error 1.6e-5)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=1e-5, atol=5e-5)
+    np.testing.assert_allclose(out, to.detach().numpy(), **tol)
+    np.testing.assert_allclose(g.dquery + g.dkey + g.dvalue, tx.grad.numpy(), **tol)
+    np.testing.assert_allclose(g.d_in_proj_weight, mod.in_proj_weight.grad.numpy(), **tol)
+    np.testing.assert_allclose(g.d_in_proj_bias, mod.in_proj_bias.grad.numpy(), **tol)
+    np.testing.assert_allclose(g.d_out_proj_weight, mod.out_proj.weight.grad.numpy(), **tol)
+    np.testing.assert_allclose(g.d_out_proj_bias, mod.out_proj.bias.grad.numpy(), **tol)
+
+
 def test_mha_float32_and_fd(rng):
     L, N, E, heads = 4, 2, 6, 2
     x = _randn(rng, L, N, E)
@@ -600,7 +629,9 @@ def test_plot_attention_writes_png(tmp_path, rng):
 
 
 def test_mha_and_additive_bit_identical_across_thread_counts(rng, restore_num_threads):
-    L, N, E, heads = 40, 4, 48, 4           # L*N = 160 rows: the projections are row-split
+    # L*N = 280 rows: the projections are row-split, and the weight gradients sum over two
+    # k blocks of 256 rows
+    L, N, E, heads = 70, 4, 48, 4
     x = _randn(rng, L, N, E, dtype=np.float32)
     w_in, b_in = _randn(rng, 3 * E, E, dtype=np.float32) * 0.2, _randn(rng, 3 * E, dtype=np.float32)
     w_out = _randn(rng, E, E, dtype=np.float32) * 0.2

@@ -50,7 +50,7 @@ d_out_proj_bias [E] (bias gradients None where the forward had no bias)."""
 
 
 def sdpa_forward(q, k, v, attn_mask=None, is_causal=False, scale=None, *, causal_offset=0,
-                 key_lengths=None, block_q=None, block_k=256):
+                 key_lengths=None, block_q=None, block_k=64):
     """Scaled dot-product attention forward: ``softmax(q kᵀ · scale + mask) v``.
 
     Parameters
@@ -73,7 +73,8 @@ def sdpa_forward(q, k, v, attn_mask=None, is_causal=False, scale=None, *, causal
         Keys ``j >= key_lengths[b]`` are masked (padded batches); ``0 <= key_lengths[b] <= Lk``.
     block_q, block_k : int
         Tile sizes (queries, keys) of the kernel; results depend on them only by rounding.
-        block_q None: 64 with is_causal (less work wasted on the diagonal), else 128.
+        block_q None: 64 with is_causal (less work wasted on the diagonal), else 128;
+        block_k 64 keeps a score tile, its V rows and the output tile in L1/L2.
 
     Returns
     -------

@@ -7,23 +7,25 @@
 // Dv head dim of v; N batch, T source (key) steps, A attention size of additive attention,
 // E model size of multi-head attention.
 //
-// Scaled dot-product attention (Dao 2023, "FlashAttention-2"):
-//  * Forward: work items are (b, h, block of Bq queries), scheduled longest first (causal
-//    items differ in cost). K^T and V of each (b, hkv) are first packed once into SIMD
-//    panels; per item the kv range is walked in blocks of Bk keys (rounded up to the panel
-//    width): S = Q K^T (a register-tiled GEMM on tiles that stay in L1/L2), the mask is
-//    applied on the tile,
-//    the running row max / row sum are updated (online softmax) and O += P V. Blocks past a
-//    key length or entirely above the causal diagonal are never touched; tiles whose bool
-//    mask is all False skip both GEMMs. Only out and the logsumexp [B, H, Lq] are saved.
+// Scaled dot-product attention (Dao 2023, "FlashAttention-2"), on transposed score tiles
+// St [keys, queries] = K_j (scale Q_i)^T (cpu/attention_tile.h): K, V, Q and dO are read in
+// place as row operands of register-blocked tile products; only Q_i^T (and dO_i^T) is
+// packed into SIMD panels, once per tile; softmax statistics are one SIMD lane per query.
+//  * Forward: work items are (b, h, block of Bq queries) in (b, h) order, so that K and V
+//    of a head stay in L2 across items; with is_causal an item is the pair of q blocks
+//    (p, last - p), so that items cost the same (balanced threads). Per item the kv range
+//    is walked in blocks of Bk keys: St = K_j Q_i^T, the mask is applied on the tile, the
+//    running max / sum are updated (online softmax) and O = alpha O + P V in one tile
+//    product. Blocks past a key length or entirely above the causal diagonal are never
+//    touched; tiles whose bool mask is all False skip both products. Only out and the
+//    logsumexp [B, H, Lq] are saved.
 //  * Backward: D = rowsum(dO * O) first; then work items are (b, hkv, chunk of kv blocks):
 //    for every kv block and every q block that reaches it (tiles cut at the causal
-//    diagonal), P = exp(S - lse) is recomputed (K_j^T and V_j^T packed once per kv block
-//    for S and dP; Eigen GEMMs for the transposed products; all tiles cache-resident),
-//    dV += P^T dO, dP = dO V^T, dS = P * (dP - D), dK += dS^T Q, dQ += dS K. dK/dV have one
-//    owner; dQ of chunk c > 0 goes to its own partial buffer, summed in chunk order after,
-//    so results are bit-identical for any thread count (the chunking depends on the shape
-//    only). No [Lq, Lk] matrix is ever stored.
+//    diagonal), P^T = exp(St - lse) is recomputed, dV += P^T dO, dP^T = V_j dO^T,
+//    dS^T = P^T * (dP^T - D), dK += dS^T Q, dQ += dS K_j (all tiles cache-resident). dK/dV
+//    have one owner; each chunk accumulates dQ in its own buffer, summed in chunk order
+//    after, so results are bit-identical for any thread count (the chunking depends on the
+//    shape only). No [Lq, Lk] matrix is ever stored.
 //  * Masks: allowed(i, j) = j < key_length[b] && (!causal || j <= i + causal_offset) &&
 //    bool_mask(b,h,i,j); scores get + float_mask(b,h,i,j). Masks are read through strides
 //    (0 on a broadcast dimension), never expanded. A row with no allowed key gives out = 0,
@@ -51,7 +53,7 @@ struct SdpaDesc {
   Strides4 q, k, v, o;
   // Mask strides (elements); used when a mask pointer is given.
   Strides4 mask;
-  int64_t block_q = 64, block_k = 256;  // tile sizes (tunable; >= 1)
+  int64_t block_q = 64, block_k = 64;  // tile sizes (tunable; >= 1)
 };
 
 // Contiguous [B, H, L, X] strides.

@@ -10,7 +10,7 @@
 #include <numeric>
 #include <vector>
 
-#include "cpu/panel_gemm.h"
+#include "cpu/attention_tile.h"
 #include "cpu/vec.h"
 
 namespace seqcore::cpu {
@@ -33,6 +33,11 @@ int threads_for(double flops, double per_thread = 2e5) {
 // worker (a busy core) stalls the whole step at the closing barrier for a scheduler slice.
 
 // ------------------------------------------------------------------ scaled dot-product
+//
+// Both kernels work on transposed score tiles St [keys, queries] = K_j (scale Q_i)^T:
+// K and V are then read in place as the row operands of the tile products (never packed),
+// only Q_i^T (and dO_i^T in the backward) is packed, once per tile, into SIMD panels; and
+// the softmax statistics of a query are vertical (one lane per query), never horizontal.
 
 // Where the masks of one (b, h) start, and how a tile of scores is masked.
 template <typename T>
@@ -65,35 +70,35 @@ bool tile_any_allowed(const MaskView<T>& mv, int64_t i0, int64_t bq, int64_t j0,
   return false;
 }
 
-// Scores tile S [bq, bk] (ld ldS) holding Q K^T -> scale * Q K^T + float mask, -inf where
-// the causal limit or the bool mask forbids (rows may end up all -inf). Without a float
-// mask and with scale > 0 the scaling is left to the caller's exp pass (one pass less
-// over the tile): returns the factor still to apply, 1 when applied here.
+// Transposed scores St [bk, bq] (ld ldS) of keys j0.. and queries i0..: + float mask, -inf
+// where the causal limit or the bool mask forbids (columns may end up all -inf).
 template <typename T>
-T prepare_scores(T* S, int64_t ldS, int64_t bq, int64_t bk, int64_t i0, int64_t j0,
-                 T scale, const SdpaDesc& d, const MaskView<T>& mv) {
-  const bool defer = !mv.fm && scale > T(0);
-  for (int64_t r = 0; r < bq; ++r) {
-    T* row = S + r * ldS;
-    const int64_t i = i0 + r;
-    int64_t cmax = bk;  // columns [0, cmax) pass the causal test
-    if (d.is_causal) cmax = std::clamp<int64_t>(i + d.causal_offset - j0 + 1, 0, bk);
-    if (!defer) Arr<T>(row, cmax) *= scale;
+void mask_scores_t(T* St, int64_t ldS, int64_t bk, int64_t bq, int64_t i0, int64_t j0,
+                   const SdpaDesc& d, const MaskView<T>& mv) {
+  if (!d.is_causal && !mv.fm && !mv.bm) return;
+  for (int64_t j = 0; j < bk; ++j) {
+    T* row = St + j * ldS;
+    // query i sees key j0 + j iff j0 + j <= i + causal_offset
+    const int64_t c0 =
+        d.is_causal ? std::clamp<int64_t>(j0 + j - d.causal_offset - i0, 0, bq) : 0;
+    std::fill(row, row + c0, kNegInf<T>);
     if (mv.fm) {
-      const T* f = mv.fm + i * mv.sl + j0 * mv.sd;
-      if (mv.sd == 1)
-        Arr<T>(row, cmax) += CArr<T>(f, cmax);
-      else
-        for (int64_t c = 0; c < cmax; ++c) row[c] += f[c * mv.sd];
+      const T* f = mv.fm + i0 * mv.sl + (j0 + j) * mv.sd;
+      for (int64_t c = c0; c < bq; ++c) row[c] += f[c * mv.sl];
     }
     if (mv.bm) {
-      const uint8_t* m = mv.bm + i * mv.sl + j0 * mv.sd;
-      for (int64_t c = 0; c < cmax; ++c)
-        if (!m[c * mv.sd]) row[c] = kNegInf<T>;
+      const uint8_t* m = mv.bm + i0 * mv.sl + (j0 + j) * mv.sd;
+      for (int64_t c = c0; c < bq; ++c)
+        if (!m[c * mv.sl]) row[c] = kNegInf<T>;
     }
-    for (int64_t c = cmax; c < bk; ++c) row[c] = kNegInf<T>;
   }
-  return defer ? scale : T(1);
+}
+
+// Rows far apart (heads interleaved in [L, N, E] as multi-head attention stores them: a
+// row stride of N*E elements) map a tile's rows to the same few L1 sets, and every row to
+// another page; such tiles are copied to contiguous buffers before the tile products.
+inline bool rows_far_apart(const SdpaDesc& d, size_t elem) {
+  return std::max({d.q.l, d.k.l, d.v.l, d.o.l}) * static_cast<int64_t>(elem) >= 2048;
 }
 
 // Keys [0, kv_end) that some query of rows [i0, i1) may see (key length and causal limit).
@@ -119,28 +124,42 @@ template <typename T>
 void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                       const uint8_t* bool_mask, const T* float_mask,
                       const int64_t* key_lengths, T* out, T* lse) {
-  using PG = PanelGemm<T>;
-  constexpr int64_t NR = PG::NR;
-  // Key tiles start on panel boundaries: block_k rounded up to the panel width.
-  const int64_t Bq = d.block_q, Bk = PG::padded(d.block_k), D = d.D, Dv = d.Dv;
+  using TL = AttnTile<T>;
+  using Packet = typename TL::Packet;
+  using namespace Eigen::internal;
+  constexpr int64_t P = TL::P, NR = TL::NR;
+  const int64_t Bq = d.block_q, Bk = d.block_k, D = d.D, Dv = d.Dv;
   const int64_t Lk = d.Lk, nqb = (d.Lq + Bq - 1) / Bq;
   const int64_t group = d.H / d.Hkv;
-  const int64_t n_items = d.B * d.H * nqb;
+  // Causal: an item is the pair of q blocks (p, nqb-1-p), so that every item has about the
+  // same number of key tiles (balanced threads) while items stay in (b, h) order: the K and
+  // V of one head stay in L2 from one item to the next (longest-first single blocks would
+  // interleave heads and stream K, V from memory for every item).
+  const bool pair = d.is_causal && nqb > 1;
+  const int64_t per_bh = pair ? (nqb + 1) / 2 : nqb;
+  const int64_t n_items = d.B * d.H * per_bh;
   if (n_items == 0) return;
   const T scale = static_cast<T>(d.scale);
-  // K^T and V of every (b, hkv) packed once into SIMD panels (PanelGemm): every q block of
-  // every head of the group then multiplies them without repacking (Eigen would repack
-  // both operands at each tile).
-  const int64_t BHk = d.B * d.Hkv;
-  const int64_t nvp = PG::padded(Dv) / NR, ldpv = PG::padded(Dv);
-  std::vector<AlignedVector<T>> Kp(static_cast<size_t>(BHk)), Vp(static_cast<size_t>(BHk));
+  // V rows are the panels of P V when they hold whole packets; else a padded copy per tile.
+  const int64_t Wv = TL::pad_p(Dv), ldS = TL::pad_nr(Bq);
+  const int64_t Wd = TL::pad_p(D);
+  const bool far = rows_far_apart(d, sizeof(T)), v_direct = Wv == Dv && !far;
 
   std::vector<double> cost(static_cast<size_t>(n_items));
   double total = 0;
+  auto blocks_of = [&](int64_t it, int64_t qbs[2]) {  // q blocks of item it
+    qbs[0] = it % per_bh;
+    const int64_t other = nqb - 1 - qbs[0];
+    return pair && other != qbs[0] ? (qbs[1] = other, 2) : 1;
+  };
   for (int64_t it = 0; it < n_items; ++it) {
-    const int64_t b = it / (d.H * nqb), qb = it % nqb;
-    const int64_t i1 = std::min(d.Lq, (qb + 1) * Bq);
-    cost[it] = double(i1 - qb * Bq) * double(kv_end_for(d, key_lengths, b, i1) + 1);
+    const int64_t b = it / (d.H * per_bh);
+    int64_t qbs[2];
+    cost[it] = 0;
+    for (int n = 0, nb = blocks_of(it, qbs); n < nb; ++n) {
+      const int64_t i1 = std::min(d.Lq, (qbs[n] + 1) * Bq);
+      cost[it] += double(i1 - qbs[n] * Bq) * double(kv_end_for(d, key_lengths, b, i1) + 1);
+    }
     total += cost[it];
   }
   const std::vector<int64_t> order = longest_first(cost);
@@ -149,68 +168,85 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-#pragma omp for schedule(static)
-    for (int64_t bhk = 0; bhk < BHk; ++bhk) {
-      const int64_t b = bhk / d.Hkv, hk = bhk % d.Hkv;
-      const T* K = k + b * d.k.b + hk * d.k.h;
-      const T* V = v + b * d.v.b + hk * d.v.h;
-      const int64_t kl = key_lengths ? key_lengths[b] : Lk;  // keys past it are never read
-      PG::pack(D, kl, 1, [&](int64_t c) { return K + c * d.k.l; }, Kp[bhk]);
-      PG::pack(kl, Dv, d.v.l, [&](int64_t c) { return V + c; }, Vp[bhk]);
-    }
-    Buffer<T> S(static_cast<size_t>(Bq * Bk)), O(static_cast<size_t>(Bq * Dv)),
-        PV(static_cast<size_t>(Bq * ldpv)), m(static_cast<size_t>(Bq)),
-        l(static_cast<size_t>(Bq)), alpha(static_cast<size_t>(Bq));
+    // Per-thread tiles, allocated once per call: Q_i^T panels, St, O, the running max m,
+    // sum l and rescale factor alpha of each query, and the padded V tile if needed.
+    Buffer<T> Qt(static_cast<size_t>(D * ldS)), St(static_cast<size_t>(Bk * ldS)),
+        O(static_cast<size_t>(Bq * Wv)), m(static_cast<size_t>(ldS)), l(static_cast<size_t>(ldS)),
+        alpha(static_cast<size_t>(ldS)), Vpad(v_direct ? 0 : static_cast<size_t>(Bk * Wv)),
+        Kpad(far ? static_cast<size_t>(Bk * Wd) : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
-      const int64_t bh = it / nqb, qb = it % nqb;
-      const int64_t b = bh / d.H, h = bh % d.H, bhk = b * d.Hkv + h / group;
-      const int64_t i0 = qb * Bq, i1 = std::min(d.Lq, i0 + Bq), bq = i1 - i0;
-      const T* Q = q + b * d.q.b + h * d.q.h + i0 * d.q.l;
-      const int64_t kl = key_lengths ? key_lengths[b] : Lk;
-      const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
-      auto Om = mat(O.data(), bq, Dv, Dv);
-      Om.setZero();
-      std::fill(m.begin(), m.end(), kNegInf<T>);
-      std::fill(l.begin(), l.end(), T(0));
-      const int64_t kv_end = kv_end_for(d, key_lengths, b, i1);
-      for (int64_t j0 = 0; j0 < kv_end; j0 += Bk) {
-        const int64_t bk = std::min(Bk, kv_end - j0);
-        if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
-        PG::run(bq, D, Q, d.q.l, Kp[bhk].data() + j0 * D, (bk + NR - 1) / NR, S.data(), Bk);
-        const T post = prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
-        // Online softmax (Milakov & Gimelshein 2018): rescale what was summed so far.
-        for (int64_t r = 0; r < bq; ++r) {
-          Arr<T> row(S.data() + r * Bk, bk);
-          const T m_new = std::max(m[r], post * row.maxCoeff());  // post > 0
-          if (m_new == kNegInf<T>) {  // nothing allowed yet in this row
-            row.setZero();
-            alpha[r] = T(1);
-            continue;
+      const int64_t bh = it / per_bh;
+      const int64_t b = bh / d.H, h = bh % d.H, hk = h / group;
+      int64_t qbs[2];
+      for (int n = 0, nb = blocks_of(it, qbs); n < nb; ++n) {
+        const int64_t qb = qbs[n];
+        const int64_t i0 = qb * Bq, i1 = std::min(d.Lq, i0 + Bq), bq = i1 - i0;
+        const int64_t Wq = TL::pad_p(bq);
+        const T* K = k + b * d.k.b + hk * d.k.h;
+        const T* V = v + b * d.v.b + hk * d.v.h;
+        const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
+        TL::pack_t(q + b * d.q.b + h * d.q.h + i0 * d.q.l, d.q.l, bq, D, scale, Qt.data());
+        std::fill(O.begin(), O.begin() + bq * Wv, T(0));
+        std::fill(m.begin(), m.begin() + Wq, kNegInf<T>);
+        std::fill(l.begin(), l.begin() + Wq, T(0));
+        const int64_t kv_end = kv_end_for(d, key_lengths, b, i1);
+        for (int64_t j0 = 0; j0 < kv_end; j0 += Bk) {
+          const int64_t bk = std::min(Bk, kv_end - j0);
+          if (!tile_any_allowed(mv, i0, bq, j0, bk)) continue;  // fully masked tile
+          const T* Kj = K + j0 * d.k.l;
+          int64_t ldk = d.k.l;
+          if (far) {
+            TL::copy_pad(Kj, d.k.l, bk, D, Wd, Kpad.data());
+            Kj = Kpad.data();
+            ldk = Wd;
           }
-          row = (row * post - m_new).exp();
-          alpha[r] = m[r] == kNegInf<T> ? T(0) : std::exp(m[r] - m_new);
-          l[r] = l[r] * alpha[r] + row.sum();
-          m[r] = m_new;
+          TL::template gemm<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1, Qt.data(), D * NR,
+                                          NR, St.data(), ldS);
+          mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
+          // Online softmax (Milakov & Gimelshein 2018), one lane per query: new max, the
+          // factor alpha that rescales what was summed so far, P = exp(S - max) in place.
+          for (int64_t c = 0; c < Wq; c += P) {
+            const Packet m_old = pload<Packet>(m.data() + c);
+            Packet mx = m_old;
+            for (int64_t j = 0; j < bk; ++j) mx = pmax(mx, pload<Packet>(St.data() + j * ldS + c));
+            // a column with nothing allowed yet keeps max -inf; subtract 0 there instead
+            const Packet mm = pselect(pcmp_eq(mx, pset1<Packet>(kNegInf<T>)), pzero(mx), mx);
+            const Packet al = exp_or_zero(psub(m_old, mm));
+            Packet s = pzero(mx);
+            for (int64_t j = 0; j < bk; ++j) {
+              T* x = St.data() + j * ldS + c;
+              const Packet e = exp_or_zero(psub(pload<Packet>(x), mm));
+              pstore(x, e);
+              s = padd(s, e);
+            }
+            pstore(l.data() + c, pmadd(pload<Packet>(l.data() + c), al, s));
+            pstore(m.data() + c, mx);
+            pstore(alpha.data() + c, al);
+          }
+          // O = alpha O + P V, P read from St column-wise (A(r, k) = St[k][r]).
+          const T* Vb = V + j0 * d.v.l;
+          int64_t ldv = d.v.l;
+          if (!v_direct) {
+            TL::copy_pad(Vb, d.v.l, bk, Dv, Wv, Vpad.data());
+            Vb = Vpad.data();
+            ldv = Wv;
+          }
+          TL::template gemm<TileOp::kScaleAdd>(bq, Wv, bk, St.data(), 1, ldS, Vb, NR, ldv,
+                                               O.data(), Wv, alpha.data());
         }
-        for (int64_t p = 0; p < nvp; ++p)  // PV = P V (one V panel at a time)
-          PG::run(bq, bk, S.data(), Bk, Vp[bhk].data() + p * kl * NR + j0 * NR, 1,
-                  PV.data() + p * NR, ldpv);
-        for (int64_t r = 0; r < bq; ++r)
-          Arr<T>(O.data() + r * Dv, Dv) =
-              Arr<T>(O.data() + r * Dv, Dv) * alpha[r] + CArr<T>(PV.data() + r * ldpv, Dv);
-      }
-      T* Out = out + b * d.o.b + h * d.o.h + i0 * d.o.l;
-      T* Lse = lse + (b * d.H + h) * d.Lq + i0;
-      for (int64_t r = 0; r < bq; ++r) {
-        auto dst = mat(Out + r * d.o.l, 1, Dv, Dv);
-        if (l[r] > T(0)) {
-          dst = Om.row(r) * (T(1) / l[r]);
-          Lse[r] = m[r] + std::log(l[r]);
-        } else {  // fully masked row: zeros, never NaN
-          dst.setZero();
-          Lse[r] = kNegInf<T>;
+        T* Out = out + b * d.o.b + h * d.o.h + i0 * d.o.l;
+        T* Lse = lse + (b * d.H + h) * d.Lq + i0;
+        for (int64_t r = 0; r < bq; ++r) {
+          Arr<T> dst(Out + r * d.o.l, Dv);
+          if (l[r] > T(0)) {
+            dst = CArr<T>(O.data() + r * Wv, Dv) * (T(1) / l[r]);
+            Lse[r] = m[r] + std::log(l[r]);
+          } else {  // fully masked row: zeros, never NaN
+            dst.setZero();
+            Lse[r] = kNegInf<T>;
+          }
         }
       }
     }
@@ -222,24 +258,32 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                        const uint8_t* bool_mask, const T* float_mask,
                        const int64_t* key_lengths, const T* out, const T* lse, const T* dout,
                        T* dq, T* dk, T* dv) {
-  using PG = PanelGemm<T>;
-  const int64_t Bq = d.block_q, Bk = PG::padded(d.block_k), D = d.D, Dv = d.Dv;
+  using TL = AttnTile<T>;
+  using Packet = typename TL::Packet;
+  using namespace Eigen::internal;
+  constexpr int64_t P = TL::P, NR = TL::NR;
+  const int64_t Bq = d.block_q, Bk = d.block_k, D = d.D, Dv = d.Dv;
   const int64_t Lq = d.Lq, Lk = d.Lk, H = d.H, Hkv = d.Hkv;
   const int64_t group = H / Hkv;
   const int64_t nqb = (Lq + Bq - 1) / Bq, nkb = (Lk + Bk - 1) / Bk;
   const T scale = static_cast<T>(d.scale);
+  const int64_t Wd = TL::pad_p(D), Wv = TL::pad_p(Dv), ldS = TL::pad_nr(Bq);
+  const bool far = rows_far_apart(d, sizeof(T));
+  const bool d_direct = Wd == D && !far, v_direct = Wv == Dv && !far;
   // Chunks of kv blocks per (b, hkv): enough items to keep a team busy when B*Hkv is
   // small. Depends on the shape only (never on the thread count) so that the dQ sum
-  // order, hence the result, is the same for every thread count. Chunk c > 0 adds into a
-  // partial dQ buffer [group, Lq, D]; capped at 8 chunks to bound that memory.
+  // order, hence the result, is the same for every thread count. Chunk c accumulates dQ
+  // into its own buffer [B, H, Lq, Wd] (chunk 0 straight into dq when its rows hold whole
+  // packets), summed in chunk order at the end; capped at 8 chunks to bound that memory.
   const int64_t BHk = d.B * Hkv;
   const int64_t chunks =
       nkb == 0 ? 1 : std::clamp<int64_t>((64 + BHk - 1) / std::max<int64_t>(BHk, 1), 1,
                                          std::min<int64_t>(8, nkb));
   const int64_t per_chunk = nkb == 0 ? 0 : (nkb + chunks - 1) / chunks;
   const int64_t n_items = BHk * chunks;
-  const size_t part_size = static_cast<size_t>(group * Lq * D);
-  Buffer<T> partial(chunks > 1 ? static_cast<size_t>(BHk * (chunks - 1)) * part_size : 0);
+  const size_t dq_size = static_cast<size_t>(d.B * H * Lq * Wd);
+  const int64_t c_buf = d_direct ? 1 : 0;  // first chunk with a buffer
+  Buffer<T> dQall(static_cast<size_t>(chunks - c_buf) * dq_size);
   Buffer<T> Drow(static_cast<size_t>(d.B * H * Lq));
 
   std::vector<double> cost(static_cast<size_t>(n_items), 0.0);
@@ -262,24 +306,33 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    // D = rowsum(dO * O); dQ starts at zero (it is accumulated), so do the partials.
+    // D = rowsum(dO * O); the dQ buffers start at zero (they are accumulated).
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < d.B * H; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       for (int64_t i = 0; i < Lq; ++i) {
-        const T* o = out + b * d.o.b + h * d.o.h + i * d.o.l;
-        const T* g = dout + b * d.o.b + h * d.o.h + i * d.o.l;
-        Drow[bh * Lq + i] = (CArr<T>(o, Dv) * CArr<T>(g, Dv)).sum();
-        Arr<T>(dq + b * d.q.b + h * d.q.h + i * d.q.l, D).setZero();
+        const int64_t off = b * d.o.b + h * d.o.h + i * d.o.l;
+        Drow[bh * Lq + i] = dot(out + off, dout + off, Dv);
+        if (d_direct) Arr<T>(dq + b * d.q.b + h * d.q.h + i * d.q.l, D).setZero();
       }
     }
 #pragma omp for schedule(static)
-    for (int64_t p = 0; p < BHk * (chunks - 1); ++p)
-      std::fill(partial.begin() + p * part_size, partial.begin() + (p + 1) * part_size, T(0));
+    for (int64_t p = 0; p < (chunks - c_buf) * d.B * H; ++p)
+      std::fill(dQall.begin() + p * Lq * Wd, dQall.begin() + (p + 1) * Lq * Wd, T(0));
 
-    Buffer<T> S(static_cast<size_t>(Bq * Bk)), dP(static_cast<size_t>(Bq * Bk)),
-        dK(static_cast<size_t>(Bk * D)), dV(static_cast<size_t>(Bk * Dv));
-    AlignedVector<T> KTp, VTp;  // K_j^T and V_j^T of the current kv block, SIMD panels
+    // Per-thread buffers: Q^T and dO^T panels of every q block of the current head (packed
+    // once per head and item, reused by every kv block of the chunk), St (P^T), dPt (dP^T,
+    // then dS^T), the dK and dV rows of the chunk, lse and D of the current queries (one
+    // lane per query), and padded copies of Q, dO, K where rows do not hold whole packets.
+    const int64_t chunk_rows = std::min(Lk, per_chunk * Bk);
+    Buffer<T> Qt(static_cast<size_t>(nqb * D * ldS)), dOt(static_cast<size_t>(nqb * Dv * ldS)),
+        St(static_cast<size_t>(Bk * ldS)), dPt(static_cast<size_t>(Bk * ldS)),
+        dK(static_cast<size_t>(chunk_rows * Wd)), dV(static_cast<size_t>(chunk_rows * Wv)),
+        lse_t(static_cast<size_t>(ldS)), D_t(static_cast<size_t>(ldS)),
+        Qpad(d_direct ? 0 : static_cast<size_t>(Lq * Wd)),
+        Kpad(d_direct ? 0 : static_cast<size_t>(chunk_rows * Wd)),
+        dOpad(v_direct ? 0 : static_cast<size_t>(Lq * Wv)),
+        Vpad(v_direct ? 0 : static_cast<size_t>(chunk_rows * Wv));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
       const int64_t it = order[oi];
@@ -288,86 +341,134 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       const int64_t kl = key_lengths ? key_lengths[b] : Lk;
       const T* K = k + b * d.k.b + hk * d.k.h;
       const T* V = v + b * d.v.b + hk * d.v.h;
-      for (int64_t kb = c * per_chunk; kb < std::min(nkb, (c + 1) * per_chunk); ++kb) {
-        const int64_t j0 = kb * Bk, bk_full = std::min(Bk, Lk - j0);
-        const int64_t bk_used = std::clamp<int64_t>(kl - j0, 0, bk_full);  // within key length
-        auto dKm = mat(dK.data(), bk_full, D, D);
-        auto dVm = mat(dV.data(), bk_full, Dv, Dv);
-        dKm.setZero();
-        dVm.setZero();
-        if (bk_used > 0) {  // packed once, used by every q block of every head of the group
-          PG::pack(D, bk_used, 1, [&](int64_t c) { return K + (j0 + c) * d.k.l; }, KTp);
-          PG::pack(Dv, bk_used, 1, [&](int64_t c) { return V + (j0 + c) * d.v.l; }, VTp);
+      const int64_t kb0 = c * per_chunk, kb1 = std::min(nkb, (c + 1) * per_chunk);
+      if (kb0 >= kb1) continue;
+      const int64_t jb = kb0 * Bk, je = std::min(Lk, kb1 * Bk);  // keys of the chunk
+      std::fill(dK.begin(), dK.begin() + (je - jb) * Wd, T(0));
+      std::fill(dV.begin(), dV.begin() + (je - jb) * Wv, T(0));
+      const int64_t kl_c = std::clamp<int64_t>(kl, jb, je);  // keys [jb, kl_c) are used
+      if (kl_c > jb) {  // else no key of the chunk is used: zero gradients
+        // rows of K as the B operand of dQ += dS K_j
+        const T* Kc = K + jb * d.k.l;
+        int64_t ldk = d.k.l;
+        if (!d_direct) {
+          TL::copy_pad(Kc, d.k.l, kl_c - jb, D, Wd, Kpad.data());
+          Kc = Kpad.data();
+          ldk = Wd;
         }
-        for (int64_t g = 0; bk_used > 0 && g < group; ++g) {
+        const T* Vc = V + jb * d.v.l;  // rows of V as the A operand of dP^T = V_j dO^T
+        int64_t ldv = d.v.l;
+        if (!v_direct) {
+          TL::copy_pad(Vc, d.v.l, kl_c - jb, Dv, Wv, Vpad.data());
+          Vc = Vpad.data();
+          ldv = Wv;
+        }
+        for (int64_t g = 0; g < group; ++g) {
           const int64_t h = hk * group + g;
           const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
           const T* Lse = lse + (b * H + h) * Lq;
           const T* Dr = Drow.data() + (b * H + h) * Lq;
-          T* dQh;
-          int64_t ldq;
-          if (c == 0) {
+          T* dQh = dQall.data() + (c - c_buf) * dq_size + (b * H + h) * Lq * Wd;
+          int64_t ldQ = Wd;
+          if (c < c_buf) {
             dQh = dq + b * d.q.b + h * d.q.h;
-            ldq = d.q.l;
-          } else {
-            dQh = partial.data() + (bhk * (chunks - 1) + c - 1) * part_size + g * Lq * D;
-            ldq = D;
+            ldQ = d.q.l;
           }
-          const int64_t first = d.is_causal ? std::clamp<int64_t>(j0 - d.causal_offset, 0, Lq) : 0;
-          for (int64_t i0 = first / Bq * Bq; i0 < Lq; i0 += Bq) {
-            const int64_t bq = std::min(Bq, Lq - i0);
-            // keys of this block that some row of the q block may see (causal diagonal)
-            const int64_t bk = d.is_causal
-                                   ? std::clamp<int64_t>(i0 + bq + d.causal_offset - j0, 0, bk_used)
-                                   : bk_used;
-            if (bk == 0 || !tile_any_allowed(mv, i0, bq, j0, bk)) continue;
-            const auto Kj = cmat(K + j0 * d.k.l, bk, D, d.k.l);
-            const auto Qi = cmat(q + b * d.q.b + h * d.q.h + i0 * d.q.l, bq, D, d.q.l);
-            const auto dOi = cmat(dout + b * d.o.b + h * d.o.h + i0 * d.o.l, bq, Dv, d.o.l);
-            auto Sm = mat(S.data(), bq, bk, Bk);
-            auto dPm = mat(dP.data(), bq, bk, Bk);
-            const int64_t np = (bk + PG::NR - 1) / PG::NR;
-            PG::run(bq, D, Qi.data(), d.q.l, KTp.data(), np, S.data(), Bk);
-            const T post = prepare_scores(S.data(), Bk, bq, bk, i0, j0, scale, d, mv);
-            for (int64_t r = 0; r < bq; ++r) {  // P = exp(S - lse), recomputed
-              Arr<T> row(S.data() + r * Bk, bk);
-              if (Lse[i0 + r] == kNegInf<T>)
-                row.setZero();
-              else
-                row = (row * post - Lse[i0 + r]).exp();
-            }
-            dVm.topRows(bk).noalias() += Sm.transpose() * dOi;
-            PG::run(bq, Dv, dOi.data(), d.o.l, VTp.data(), np, dP.data(), Bk);
-            for (int64_t r = 0; r < bq; ++r) {  // dS = P * (dP - D) * scale, in dP
-              Arr<T> dprow(dP.data() + r * Bk, bk);
-              dprow = CArr<T>(S.data() + r * Bk, bk) * (dprow - Dr[i0 + r]) * scale;
-            }
-            dKm.topRows(bk).noalias() += dPm.transpose() * Qi;
-            mat(dQh + i0 * ldq, bq, D, ldq).noalias() += dPm * Kj;
+          const T* Qh = q + b * d.q.b + h * d.q.h;
+          const T* dOh = dout + b * d.o.b + h * d.o.h;
+          // q blocks that some key of the chunk is visible to: i + offset >= jb
+          const int64_t qb_first =
+              (d.is_causal ? std::clamp<int64_t>(jb - d.causal_offset, 0, Lq) : 0) / Bq;
+          for (int64_t qb = qb_first; qb < nqb; ++qb) {
+            const int64_t i0 = qb * Bq, bq = std::min(Bq, Lq - i0);
+            TL::pack_t(Qh + i0 * d.q.l, d.q.l, bq, D, scale, Qt.data() + qb * D * ldS);
+            TL::pack_t(dOh + i0 * d.o.l, d.o.l, bq, Dv, T(1), dOt.data() + qb * Dv * ldS);
           }
-        }
-        for (int64_t r = 0; r < bk_full; ++r) {
-          Arr<T>(dk + b * d.k.b + hk * d.k.h + (j0 + r) * d.k.l, D) = CArr<T>(dK.data() + r * D, D);
-          Arr<T>(dv + b * d.v.b + hk * d.v.h + (j0 + r) * d.v.l, Dv) =
-              CArr<T>(dV.data() + r * Dv, Dv);
+          const T* Qb = Qh;  // rows of Q and dO as B operands of dK and dV
+          int64_t ldq = d.q.l;
+          const T* dOb = dOh;
+          int64_t ldo = d.o.l;
+          if (!d_direct) {
+            TL::copy_pad(Qh + qb_first * Bq * d.q.l, d.q.l, Lq - qb_first * Bq, D, Wd,
+                         Qpad.data() + qb_first * Bq * Wd);
+            Qb = Qpad.data();
+            ldq = Wd;
+          }
+          if (!v_direct) {
+            TL::copy_pad(dOh + qb_first * Bq * d.o.l, d.o.l, Lq - qb_first * Bq, Dv, Wv,
+                         dOpad.data() + qb_first * Bq * Wv);
+            dOb = dOpad.data();
+            ldo = Wv;
+          }
+          for (int64_t j0 = jb; j0 < kl_c; j0 += Bk) {
+            const int64_t bk_used = std::min(Bk, kl_c - j0);  // keys within the key length
+            T* dKj = dK.data() + (j0 - jb) * Wd;
+            T* dVj = dV.data() + (j0 - jb) * Wv;
+            const T* Kj = Kc + (j0 - jb) * ldk;
+            const int64_t first = d.is_causal ? std::clamp<int64_t>(j0 - d.causal_offset, 0, Lq) : 0;
+            for (int64_t i0 = first / Bq * Bq; i0 < Lq; i0 += Bq) {
+              const int64_t bq = std::min(Bq, Lq - i0), Wq = TL::pad_p(bq), qb = i0 / Bq;
+              // keys of this block that some row of the q block may see (causal diagonal)
+              const int64_t bk = d.is_causal
+                                     ? std::clamp<int64_t>(i0 + bq + d.causal_offset - j0, 0, bk_used)
+                                     : bk_used;
+              if (bk == 0 || !tile_any_allowed(mv, i0, bq, j0, bk)) continue;
+              for (int64_t r = 0; r < Wq; ++r) {  // lanes past bq: any finite values
+                const T x = r < bq ? Lse[i0 + r] : T(0);
+                lse_t[r] = x == kNegInf<T> ? std::numeric_limits<T>::infinity() : x;
+                D_t[r] = r < bq ? Dr[i0 + r] : T(0);
+              }
+              // P^T = exp(St - lse), recomputed (0 where masked or the row is fully masked)
+              TL::template gemm<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1,
+                                              Qt.data() + qb * D * ldS, D * NR, NR, St.data(), ldS);
+              mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
+              for (int64_t j = 0; j < bk; ++j)
+                for (int64_t r = 0; r < Wq; r += P) {
+                  T* x = St.data() + j * ldS + r;
+                  pstore(x, exp_or_zero(psub(pload<Packet>(x), pload<Packet>(lse_t.data() + r))));
+                }
+              // dV += P^T dO
+              TL::template gemm<TileOp::kAdd>(bk, Wv, bq, St.data(), ldS, 1, dOb + i0 * ldo, NR,
+                                              ldo, dVj, Wv);
+              // dP^T = V_j dO^T; dS^T = P^T * (dP^T - D) * scale
+              TL::template gemm<TileOp::kSet>(bk, Wq, Dv, Vc + (j0 - jb) * ldv, ldv, 1,
+                                              dOt.data() + qb * Dv * ldS, Dv * NR, NR, dPt.data(),
+                                              ldS);
+              const Packet sc = pset1<Packet>(scale);
+              for (int64_t j = 0; j < bk; ++j)
+                for (int64_t r = 0; r < Wq; r += P) {
+                  T* x = dPt.data() + j * ldS + r;
+                  const Packet p = pload<Packet>(St.data() + j * ldS + r);
+                  pstore(x, pmul(pmul(p, psub(pload<Packet>(x), pload<Packet>(D_t.data() + r))), sc));
+                }
+              // dK += dS^T Q;  dQ += dS K_j (dS read from dS^T column-wise)
+              TL::template gemm<TileOp::kAdd>(bk, Wd, bq, dPt.data(), ldS, 1, Qb + i0 * ldq, NR,
+                                              ldq, dKj, Wd);
+              TL::template gemm<TileOp::kAdd>(bq, Wd, bk, dPt.data(), 1, ldS, Kj, NR, ldk,
+                                              dQh + i0 * ldQ, ldQ);
+            }
+          }
         }
       }
+      for (int64_t r = 0; r < je - jb; ++r) {
+        Arr<T>(dk + b * d.k.b + hk * d.k.h + (jb + r) * d.k.l, D) = CArr<T>(dK.data() + r * Wd, D);
+        Arr<T>(dv + b * d.v.b + hk * d.v.h + (jb + r) * d.v.l, Dv) =
+            CArr<T>(dV.data() + r * Wv, Dv);
+      }
     }
-    if (chunks > 1) {  // dQ += partials, in chunk order
+    // dq = the chunks' dQ summed in chunk order
 #pragma omp for schedule(static)
-      for (int64_t bh = 0; bh < d.B * H; ++bh) {
-        const int64_t b = bh / H, h = bh % H, hk = h / group, g = h % group;
-        for (int64_t c = 1; c < chunks; ++c) {
-          const T* p = partial.data() + ((b * Hkv + hk) * (chunks - 1) + c - 1) * part_size +
-                       g * Lq * D;
-          for (int64_t i = 0; i < Lq; ++i)
-            Arr<T>(dq + b * d.q.b + h * d.q.h + i * d.q.l, D) += CArr<T>(p + i * D, D);
-        }
+    for (int64_t bh = 0; bh < (chunks > c_buf ? d.B * H : 0); ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      for (int64_t i = 0; i < Lq; ++i) {
+        Arr<T> dst(dq + b * d.q.b + h * d.q.h + i * d.q.l, D);
+        if (!d_direct) dst = CArr<T>(dQall.data() + (bh * Lq + i) * Wd, D);
+        for (int64_t c = 1; c < chunks; ++c)
+          dst += CArr<T>(dQall.data() + (c - c_buf) * dq_size + (bh * Lq + i) * Wd, D);
       }
     }
   }
 }
-
 // ------------------------------------------------------------- single-query attention
 
 namespace {
@@ -560,6 +661,64 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
 // Row count up to which linear_forward takes the dot-product path (no packing of W).
 constexpr int64_t kFewRows = 8;
 
+namespace {
+
+// C[M, N] (+)= A(M x K) B(K x N) (+ bias[c]) on nt threads, for the big projections of
+// multi-head attention: A(r, k) = A[r * ars + k * aks] read in place (rows or columns),
+// B[k][c] = b_t ? B[c * ldb + k] : B[k * ldb + c] packed in blocks of Kc rows into SIMD
+// panels, C computed in blocks of Mc rows (A block in L2, B panel in L1) by the tile
+// products of attention_tile.h (Eigen's GEMM reaches less than half of the machine's FMA
+// rate here). Threads own disjoint column panels and pack them themselves: no barrier,
+// so a thread delayed by another process never stalls the team. Each element of C is
+// summed in the same order (k blocks in order, sequential inside) whatever the split.
+// N must be a multiple of P.
+template <typename T>
+void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
+                  const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
+                  const T* bias, int nt) {
+  using TL = AttnTile<T>;
+  constexpr int64_t NR = TL::NR, Kc = 256, Mc = 128;
+  const int64_t npan = (N + NR - 1) / NR;
+  nt = static_cast<int>(std::min<int64_t>(nt, npan));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    DenormalsFlushed ftz;
+    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+    const int64_t per = (npan + nthr - 1) / nthr;
+    const int64_t p0 = std::min(npan, tid * per), p1 = std::min(npan, p0 + per);
+    const int64_t c0 = p0 * NR, c1 = std::min(N, p1 * NR);  // this thread's columns
+    Buffer<T> Bp(static_cast<size_t>((p1 - p0) * std::min(Kc, std::max<int64_t>(K, 1)) * NR));
+    if (K == 0 && !accumulate)
+      for (int64_t r = 0; r < M && c1 > c0; ++r) std::fill(C + r * ldc + c0, C + r * ldc + c1, T(0));
+    for (int64_t k0 = 0; k0 < K && c1 > c0; k0 += Kc) {
+      const int64_t kc = std::min(Kc, K - k0);
+      for (int64_t p = p0; p < p1; ++p) {
+        T* dst = Bp.data() + (p - p0) * kc * NR;
+        const int64_t cp = p * NR, w = std::min(NR, N - cp);
+        if (b_t)
+          TL::pack_t(B + cp * ldb + k0, ldb, w, kc, T(1), dst);
+        else
+          TL::pack_n(B + k0 * ldb + cp, ldb, kc, w, dst);
+      }
+      for (int64_t m0 = 0; m0 < M; m0 += Mc) {
+        const int64_t mc = std::min(Mc, M - m0);
+        const T* Ab = A + m0 * ars + k0 * aks;
+        if (accumulate || k0 > 0)
+          TL::template gemm<TileOp::kAdd>(mc, c1 - c0, kc, Ab, ars, aks, Bp.data(), kc * NR,
+                                          NR, C + m0 * ldc + c0, ldc);
+        else
+          TL::template gemm<TileOp::kSet>(mc, c1 - c0, kc, Ab, ars, aks, Bp.data(), kc * NR,
+                                          NR, C + m0 * ldc + c0, ldc);
+      }
+    }
+    if (bias && c1 > c0)
+      for (int64_t r = 0; r < M; ++r)
+        Arr<T>(C + r * ldc + c0, c1 - c0) += CArr<T>(bias + c0, c1 - c0);
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
                         T* y, double min_work_per_thread) {
@@ -580,6 +739,10 @@ void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
     }
     return;
   }
+  if (O % AttnTile<T>::P == 0) {
+    blocked_gemm<T>(M, O, I, x, I, 1, w, I, /*b_t=*/true, y, O, false, b, nt);
+    return;
+  }
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -597,6 +760,20 @@ template <typename T>
 void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
                          const T* dy, T* dx, T* dw, T* db, bool accumulate) {
   const int nt = threads_for(4.0 * M * I * O);
+  if (I % AttnTile<T>::P == 0) {
+    // dx = dy W (B = rows of W); dw (+)= dy^T x (A = columns of dy, B = rows of x)
+    if (dx) blocked_gemm<T>(M, I, O, dy, O, 1, w, I, false, dx, I, false, nullptr, nt);
+    blocked_gemm<T>(O, I, M, dy, 1, O, x, I, false, dw, I, accumulate, nullptr, nt);
+    if (db) {  // column sums, row after row (same order for every thread count)
+      if (!accumulate) std::fill(db, db + O, T(0));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+      for (int64_t c0 = 0; c0 < O; c0 += 64)
+        for (int64_t m = 0; m < M; ++m)
+          Arr<T>(db + c0, std::min<int64_t>(64, O - c0)) +=
+              CArr<T>(dy + m * O + c0, std::min<int64_t>(64, O - c0));
+    }
+    return;
+  }
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;

@@ -7,7 +7,10 @@ Variants and references
 ``torch.no_grad()``, fwd+bwd with gradients for q, k and v. ``additive step``: one decoder
 step of Bahdanau attention with the keys projected once per source sentence
 (:func:`seqcore.precompute_keys`) vs a float32 NumPy step that recomputes ``W_k·keys`` at
-every step (as the course's ``one_step_attention``). ``mha fwd`` / ``mha fwd+bwd``:
+every step (as the course's ``one_step_attention``). ``sdpa ... causal vs full``: seqcore's
+causal call timed against seqcore's own non-causal call on the same inputs (reference
+``seqcore full``), so the speed-up column is non-causal time / causal time (half the work:
+the target is >= 1/0.6 = 1.67x). ``mha fwd`` / ``mha fwd+bwd``:
 :func:`seqcore.multi_head_attention_forward` vs ``torch.nn.MultiheadAttention``
 (``need_weights=False``) with the same parameters.
 
@@ -78,6 +81,31 @@ def _sdpa_case(B, H, L, D, *, backward, causal, suites=("default", "full")):
     return Case("attention", variant, f"B={B} H={H} L={L} D={D}",
                 _sdpa_flops(B, H, L, D, backward, causal), setup,
                 "torch" if torch is not None else "-", tuple(suites))
+
+
+def _causal_vs_full_case(B, H, L, D, *, backward, suites=("default", "full")):
+    variant = "sdpa " + ("fwd+bwd" if backward else "fwd") + " causal vs full"
+
+    def setup():
+        import seqcore
+        from seqcore import reference
+        rng = np.random.default_rng(0)
+        q, k, v, do = (rng.standard_normal((B, H, L, D)).astype(np.float32) for _ in range(4))
+
+        def run(causal):
+            out, cache = seqcore.sdpa_forward(q, k, v, is_causal=causal)
+            if backward:
+                seqcore.sdpa_backward(cache, do)
+            return out
+
+        def error(sc_out, _):
+            r, _ = reference.sdpa_forward(q[:1], k[:1], v[:1], is_causal=True)
+            return {"y": _maxabs(sc_out[:1], r)}
+
+        return Bound(lambda: run(True), lambda: run(False), error)
+
+    return Case("attention", variant, f"B={B} H={H} L={L} D={D}",
+                _sdpa_flops(B, H, L, D, backward, True), setup, "seqcore full", tuple(suites))
 
 
 def _additive_case(N, T, A, Dh, suites=("default", "full")):
@@ -174,12 +202,15 @@ def _mha_case(L, N, E, heads, *, backward, suites=("default", "full")):
 
 @register("attention", note="flops = 4*B*H*L*L*D forward (halved when causal), x3.5 for "
                             "fwd+bwd; max abs err = max |out - NumPy float64 reference| on a "
-                            "slice, after '/' max |grad - torch autograd's|")
+                            "slice, after '/' max |grad - torch autograd's|; 'causal vs full' "
+                            "rows: speed-up = seqcore non-causal time / seqcore causal time "
+                            "(target >= 1.67, i.e. causal <= 0.6x non-causal)")
 def _attention_cases():
     q = ("quick",)
     c = [
         _sdpa_case(1, 2, 24, 8, backward=False, causal=False, suites=q),
         _sdpa_case(1, 2, 24, 8, backward=True, causal=True, suites=q),
+        _causal_vs_full_case(1, 2, 24, 8, backward=True, suites=q),
         _additive_case(3, 7, 8, 6, suites=q),
         _mha_case(6, 2, 16, 4, backward=True, suites=q),
         _sdpa_case(8, 8, 512, 64, backward=False, causal=False),
@@ -187,6 +218,8 @@ def _attention_cases():
         _sdpa_case(8, 8, 512, 64, backward=True, causal=False),
         _sdpa_case(8, 8, 512, 64, backward=True, causal=True),
         _sdpa_case(4, 8, 2048, 64, backward=True, causal=True),
+        _causal_vs_full_case(8, 8, 512, 64, backward=False),
+        _causal_vs_full_case(8, 8, 512, 64, backward=True),
         _additive_case(64, 50, 128, 256),
         _mha_case(256, 16, 512, 8, backward=False),
         _mha_case(256, 16, 512, 8, backward=True),
