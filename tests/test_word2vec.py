@@ -104,9 +104,22 @@ def test_chunks_whole_sentences():
 
 # ---- the update against the float64 reference --------------------------------------------
 
+def _sigmoid_table_int_index(x):
+    """word2vec.c's / gensim's table lookup as compiled: EXP_TABLE_SIZE / MAX_EXP / 2 is an
+    integer expression in both (1000 / 6 / 2 == 83 in C), so entry int((x + 6) * 83) of the
+    1000 values sigmoid((2 i / 1000 - 1) * 6) is read (gensim word2vec_inner.c:
+    ``EXP_TABLE[(int)((f_dot + 6.0) * ((0x3E8 / 6) / 2))]``)."""
+    i = int((x + 6.0) * 83)
+    xi = (i / 1000 * 2 - 1) * 6.0
+    return float(np.float32(np.exp(xi) / (np.exp(xi) + 1)))
+
+
 @pytest.mark.parametrize("sg,cbow_mean,window,D", [(1, 1, 2, 1), (1, 1, 3, 13),
                                                    (0, 1, 2, 8), (0, 0, 3, 17)])
-def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
+def test_hs_epoch_matches_reference(rng, monkeypatch, sg, cbow_mean, window, D):
+    # reference.word2vec_sigmoid_table indexes with 1000 / 6.0 / 2 (83.3); the kernel reads
+    # the table as word2vec.c and gensim do (83), so the reference gets that lookup here
+    monkeypatch.setattr(reference, "word2vec_sigmoid_table", _sigmoid_table_int_index)
     V = 9
     sentences = [[f"w{int(k)}" for k in rng.integers(0, V, size=rng.integers(1, 15))]
                  for _ in range(12)]
@@ -126,6 +139,38 @@ def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
         lambda p: max(0.01, 0.5 - 0.49 * p / n))
     np.testing.assert_allclose(m.wv.vectors, ref0, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(m.syn1, ref1, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)])
+def test_hs_matches_gensim_given_the_same_tree(sg, cbow_mean):
+    # hierarchical softmax without subsampling or window shrinking draws no random number:
+    # from the same initial vectors and Huffman paths, one epoch equals gensim's up to float32
+    # summation order (the trees themselves differ on count ties: word2vec.c merges an inner
+    # node first, gensim's heap a word; both are Huffman trees)
+    gensim = pytest.importorskip("gensim")
+    with open(_lee(), encoding="utf8") as f:
+        sentences = [line.split()[:200] for line in f][:3]
+    kw = dict(vector_size=24, window=3, min_count=1, sample=0, sg=sg, hs=1, negative=0,
+              cbow_mean=cbow_mean, alpha=0.05, min_alpha=0.05, shrink_windows=False, seed=3,
+              workers=1, epochs=1)
+    g = gensim.models.Word2Vec(**kw)
+    g.build_vocab(sentences)
+    m = Word2Vec(**kw, progress=False)
+    m.build_vocab(sentences)
+    tree = m._tree
+    perm = np.array([m.wv.key_to_index[k] for k in g.wv.index_to_key])  # gensim row -> ours
+    for gi, w in enumerate(perm):
+        path = slice(tree.offsets[w], tree.offsets[w + 1])
+        g.wv.expandos["code"][gi] = np.array(tree.codes[path], np.uint8)
+        g.wv.expandos["point"][gi] = np.array(tree.points[path], np.uint32)
+    m.wv.vectors[perm] = g.wv.vectors
+    start = g.wv.vectors.copy()
+    g.train(sentences, total_examples=len(sentences), epochs=1)
+    m.train(sentences, epochs=1)
+    moved = np.abs(g.wv.vectors - start).max()
+    assert moved > 1e-2  # the epoch did train
+    np.testing.assert_allclose(m.wv.vectors[perm], g.wv.vectors, rtol=0, atol=1e-5 * moved)
+    np.testing.assert_allclose(m.syn1, g.syn1[:len(perm) - 1], rtol=0, atol=1e-5 * moved)
 
 
 # ---- threads, loss, persistence -------------------------------------------------------------

@@ -74,8 +74,9 @@ double word2vec_alpha(double alpha, double min_alpha, int64_t epoch, int64_t epo
 // word2vec.c): skip-gram trains each context word's input vector to predict the centre
 // word; CBOW trains the mean (cbow_mean) or sum of the context input vectors to predict it,
 // and adds the hidden-layer error to every context vector (divided by the context count
-// for the sum, as gensim). Sigmoid from word2vec.c's table (1000 entries over +-6): hs
-// skips a node outside the range, negative sampling saturates the gradient. A negative
+// for the sum, as gensim). Sigmoid from word2vec.c's table (1000 entries over +-6, read
+// at index floor((x + 6) * 83) as word2vec.c and gensim, whose integer division makes it
+// sigmoid(0.996 x - 0.024)): hs skips a node outside the range, negative sampling saturates the gradient. A negative
 // equal to the target is skipped (gensim).
 // Threads: cfg.workers > 1 and !cfg.deterministic: Hogwild (lock-free) over chunks;
 // otherwise one thread in chunk order, bit-identical whatever the thread count.

@@ -17,6 +17,11 @@ namespace {
 // word2vec.c's sigmoid table: 1000 entries over [-6, 6).
 constexpr int kExpTableSize = 1000;
 constexpr double kMaxExp = 6.0;
+// Table index per unit of x: word2vec.c writes EXP_TABLE_SIZE / MAX_EXP / 2 with integer
+// macros, so it is 83, not 83.3 (gensim's Cython compiles to the same C). The lookup then
+// reads sigmoid(0.996 x - 0.024), not sigmoid(x); kept, as it shapes the trained vectors
+// (hs updates are bit-for-bit gensim's with it, up to summation order).
+constexpr int kExpIndexScale = kExpTableSize / 6 / 2;
 
 struct SigmoidTable {
   float sigmoid[kExpTableSize];
@@ -30,7 +35,7 @@ struct SigmoidTable {
     }
   }
   static int index(double x) {
-    return static_cast<int>((x + kMaxExp) * (kExpTableSize / kMaxExp / 2));
+    return static_cast<int>((x + kMaxExp) * kExpIndexScale);
   }
   // -log sigmoid(x), the table inside +-6, its asymptotes outside (0 and -x).
   double loss(double x) const {
