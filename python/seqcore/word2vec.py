@@ -174,7 +174,16 @@ class Word2Vec:
         self._set_vocab(vocab)
         V, D = len(vocab), self.vector_size
         rng = np.random.default_rng(self.seed & (2**64 - 1))
-        syn0 = ((rng.random((V, D)) * 2 - 1) / D).astype(self.dtype)  # gensim 4's range
+        # gensim 4's range, from float64 draws (the same vectors for either dtype) made in
+        # blocks of rows: at most ~8 MiB of temporaries, not 2-3 copies of [V, D] float64
+        syn0 = np.empty((V, D), self.dtype)
+        rows = max(1, (1 << 20) // D)
+        for r in range(0, V, rows):
+            x = rng.random((min(rows, V - r), D))
+            x *= 2
+            x -= 1
+            x /= D
+            syn0[r:r + rows] = x
         self.wv = KeyedVectors(vocab.index_to_key, syn0, counts=vocab.counts)
         self.syn1 = np.zeros((V - 1, D), self.dtype) if self.hs else None
         self.syn1neg = np.zeros((V, D), self.dtype) if self.negative else None
