@@ -141,6 +141,25 @@ def test_hs_epoch_matches_reference(rng, monkeypatch, sg, cbow_mean, window, D):
     np.testing.assert_allclose(m.syn1, ref1, rtol=1e-10, atol=1e-12)
 
 
+def test_long_sentence_pieces_match_reference(rng, monkeypatch):
+    # a sentence longer than the kernel's buffer (10000 kept words + 2 window) is trained in
+    # pieces that keep `window` words of context on each side: the same updates as one pass
+    monkeypatch.setattr(reference, "word2vec_sigmoid_table", _sigmoid_table_int_index)
+    V, window = 7, 3
+    sentences = [[f"w{int(k)}" for k in rng.integers(0, V, size=20_500)], ["w1", "w2"]]
+    m = Word2Vec(**_fast(vector_size=5, window=window, sg=0, hs=1, negative=0, sample=0,
+                         shrink_windows=False, alpha=0.02, min_alpha=0.02, dtype=np.float64))
+    m.build_vocab(sentences)
+    syn0, syn1 = m.wv.vectors.copy(), m.syn1.copy()
+    ids = [[m.wv.key_to_index[w] for w in s] for s in sentences]
+    assert m.train(sentences, epochs=1) == (20_502, 20_502)
+    tree = m._tree
+    ref0, ref1 = reference.word2vec_hs_epoch(ids, syn0, syn1, tree.offsets, tree.points,
+                                             tree.codes, window, 0, 1, lambda p: 0.02)
+    np.testing.assert_allclose(m.wv.vectors, ref0, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(m.syn1, ref1, rtol=1e-9, atol=1e-11)
+
+
 @pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)])
 def test_hs_matches_gensim_given_the_same_tree(sg, cbow_mean):
     # hierarchical softmax without subsampling or window shrinking draws no random number:
@@ -300,6 +319,34 @@ def test_progress_bar_runs(rng):
     pytest.importorskip("tqdm")
     m = Word2Vec(_synthetic(rng, S=30), **{**_fast(), "progress": True})
     assert len(m.loss) == 2
+
+
+def test_training_memory_within_the_bound(rng, tmp_path):
+    # the bound: training adds at most the weight matrices + the int32 corpus (+ its
+    # offsets) + O(V) + a fixed per-thread scratch to a process holding the corpus, measured
+    # as the peak RSS (VmHWM) of a fresh subprocess. 2M tokens, one sentence of 1M: a corpus
+    # array built by vector growth + copy (12 bytes a token at its peak) or a per-thread
+    # buffer of the whole subsampled sentence (12 bytes a word) would exceed it by ~8 MiB.
+    w2v_bench = pytest.importorskip("seqcore.bench_ops.word2vec")
+    try:
+        w2v_bench._reset_peak()
+    except OSError:
+        pytest.skip("peak RSS cannot be reset here (needs Linux /proc/self/clear_refs)")
+    words = np.array([f"w{i}" for i in range(4000)])
+    ids = rng.zipf(1.2, size=2_000_000) % 4000
+    path = tmp_path / "corpus.txt"
+    with open(path, "w") as f:
+        f.write(" ".join(words[ids[:1_000_000]]) + "\n")
+        for i in range(1_000_000, 2_000_000, 1000):
+            f.write(" ".join(words[ids[i:i + 1000]]) + "\n")
+    r = w2v_bench.training_peak("seqcore", 0, 0, corpus_file=str(path), in_memory=True,
+                                min_count=1, vector_size=100, sample=0)
+    assert r is not None, "the measuring subprocess failed"
+    assert r["tokens"] == 2_000_000 and r["matrices"] == 2 * r["V"] * 100 * 4
+    bound = w2v_bench.memory_bound(r["matrices"], r["tokens"], r["sentences"], r["V"],
+                                   r["threads"])
+    assert r["extra"] >= 4 * r["tokens"]  # the measurement sees the corpus array
+    assert r["extra"] <= bound, (r, bound)
 
 
 # ---- quality on real text -------------------------------------------------------------------

@@ -13,6 +13,11 @@ learning rate decaying linearly per word from ``alpha`` to ``min_alpha`` over th
 :class:`seqcore.UnigramSampler`) and hierarchical softmax over word2vec.c's Huffman tree
 (:class:`seqcore.HuffmanTree`), both weight matrices updated in place.
 
+Memory: training holds the weight matrices, the int32 token array (4 bytes a token, built
+in place) with its sentence offsets, O(V) vocabulary tables and a fixed per-thread scratch
+(a sentence of any length is buffered at most 10000 + 2 window words at a time); the
+benchmark (``seqcore bench --ops word2vec``) measures the peak against that bound.
+
 Threads: ``workers`` threads update the shared matrices without locks (Hogwild, as
 word2vec.c and gensim); results then depend on thread timing. Every chunk has its own
 random stream, a pure function of ``(seed, epoch, chunk)``, so with ``deterministic=True``
@@ -175,9 +180,9 @@ class Word2Vec:
         V, D = len(vocab), self.vector_size
         rng = np.random.default_rng(self.seed & (2**64 - 1))
         # gensim 4's range, from float64 draws (the same vectors for either dtype) made in
-        # blocks of rows: at most ~8 MiB of temporaries, not 2-3 copies of [V, D] float64
+        # blocks of rows: ~512 KiB of temporaries, not 2-3 copies of [V, D] float64
         syn0 = np.empty((V, D), self.dtype)
-        rows = max(1, (1 << 20) // D)
+        rows = max(1, (1 << 16) // D)
         for r in range(0, V, rows):
             x = rng.random((min(rows, V - r), D))
             x *= 2

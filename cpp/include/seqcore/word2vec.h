@@ -78,6 +78,9 @@ double word2vec_alpha(double alpha, double min_alpha, int64_t epoch, int64_t epo
 // at index floor((x + 6) * 83) as word2vec.c and gensim, whose integer division makes it
 // sigmoid(0.996 x - 0.024)): hs skips a node outside the range, negative sampling saturates the gradient. A negative
 // equal to the target is skipped (gensim).
+// Memory: besides the weights, a fixed per-thread scratch: O(D (window + K)) and a buffer of
+// at most 10000 + 2 window kept words of the current sentence (a longer one is trained in
+// pieces that keep `window` words of context on each side: the same updates).
 // Threads: cfg.workers > 1 and !cfg.deterministic: Hogwild (lock-free) over chunks;
 // otherwise one thread in chunk order, bit-identical whatever the thread count.
 template <typename T>

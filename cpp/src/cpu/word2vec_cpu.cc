@@ -23,6 +23,10 @@ constexpr double kMaxExp = 6.0;
 // (hs updates are bit-for-bit gensim's with it, up to summation order).
 constexpr int kExpIndexScale = kExpTableSize / 6 / 2;
 
+// Kept words trained per buffer fill of a long sentence (train_sentence): the per-thread
+// sentence scratch is 12 (kPieceWords + 2 window) bytes whatever the line length.
+constexpr int64_t kPieceWords = 10000;
+
 struct SigmoidTable {
   float sigmoid[kExpTableSize];
   float nll[kExpTableSize];  // -log sigmoid(x) at the same points (the loss)
@@ -110,8 +114,8 @@ struct Worker {
   std::vector<T> neu1, neu1e;
   std::vector<T> logit_grad, d_in, d_out;  // shared-negative kernel: G, G O, G^T I
   std::vector<int64_t> out_rows, negs;
-  std::vector<int32_t> sen;     // subsampled sentence
-  std::vector<int64_t> pos;     // its token positions (for the learning rate)
+  std::vector<int32_t> sen;     // buffered words of the subsampled sentence
+  std::vector<int64_t> pos;     // their token positions (for the learning rate)
   std::vector<int32_t> ctx;     // context words of one centre word
   double loss = 0.0;
 
@@ -221,68 +225,90 @@ struct Worker {
     }
   }
 
-  // Sentence [begin, end) of the token array.
+  // Sentence [begin, end) of the token array, subsampled as it is read into a buffer of at
+  // most kPieceWords + 2 window kept words (a fixed scratch, whatever the line length): the
+  // centres whose whole right context is buffered are trained, then all but the last
+  // window words before the next centre are dropped. A sentence that fits is read whole
+  // before its first centre, as word2vec.c does.
   void train_sentence(const int32_t* tokens, int64_t begin, int64_t end, const double* keep,
                       double alpha0, double alpha_end, double alpha_step, Rng& rng,
                       int64_t* effective) {
-    const int64_t D = cfg.D;
+    // a window wider than the sentence buffers the sentence (no overflow for any window)
+    const int64_t W = std::min(cfg.window, end - begin), cap = kPieceWords + 2 * W;
     sen.clear();
     pos.clear();
-    for (int64_t p = begin; p < end; ++p) {
-      const int32_t w = tokens[p];
-      if (keep[w] < 1.0 && !(rng.uniform() < keep[w])) continue;
-      sen.push_back(w);
-      pos.push_back(p);
+    int64_t next = 0;  // buffer index of the next centre word
+    for (int64_t p = begin;;) {
+      for (; p < end && static_cast<int64_t>(sen.size()) < cap; ++p) {
+        const int32_t w = tokens[p];
+        if (keep[w] < 1.0 && !(rng.uniform() < keep[w])) continue;
+        sen.push_back(w);
+        pos.push_back(p);
+        ++*effective;
+      }
+      const bool last = p >= end;
+      const int64_t n = static_cast<int64_t>(sen.size());
+      const int64_t limit = last ? n : n - W;  // centres with their whole window buffered
+      for (int64_t i = next; i < limit; ++i) {
+        const T alpha = static_cast<T>(
+            std::max(alpha_end, alpha0 - alpha_step * static_cast<double>(pos[i])));
+        train_centre(sen.data(), n, i, alpha, rng);
+      }
+      if (last) return;
+      const int64_t drop = limit - W;  // == kPieceWords: keeps the left context of `limit`
+      sen.erase(sen.begin(), sen.begin() + drop);
+      pos.erase(pos.begin(), pos.begin() + drop);
+      next = limit - drop;
     }
-    const int64_t n = static_cast<int64_t>(sen.size());
-    *effective += n;
+  }
+
+  // Centre word sen[i] of the buffered words sen[0, n) (sen[0] is the sentence's first word
+  // or at least `window` words before i; sen[n - 1] its last or `window` after i).
+  void train_centre(const int32_t* sen, int64_t n, int64_t i, T alpha, Rng& rng) {
+    const int64_t D = cfg.D;
     T* e = neu1e.data();
-    for (int64_t i = 0; i < n; ++i) {
-      const T alpha = static_cast<T>(
-          std::max(alpha_end, alpha0 - alpha_step * static_cast<double>(pos[i])));
-      const int64_t span = cfg.shrink_windows ? cfg.window - rng.below(cfg.window) : cfg.window;
-      const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
-      const int32_t w = sen[i];
-      if (cfg.sg) {
-        // each context word's input vector predicts the centre word (word2vec.c, gensim)
-        const bool shared = cfg.shared_negatives && cfg.negative > 0;
-        if (cfg.hs || !shared) {
-          for (int64_t j = j0; j < j1; ++j) {
-            if (j == i) continue;
-            T* l1 = syn0 + static_cast<int64_t>(sen[j]) * D;
-            std::fill(e, e + D, T(0));
-            train_target(l1, w, alpha, rng, !shared);
-            axpy(T(1), e, l1, D);
-          }
-        }
-        if (shared) {
-          ctx.clear();
-          for (int64_t j = j0; j < j1; ++j)
-            if (j != i) ctx.push_back(sen[j]);
-          if (!ctx.empty()) train_shared(ctx.data(), static_cast<int64_t>(ctx.size()), w, alpha, rng);
-        }
-      } else {
-        T* h = neu1.data();
-        std::fill(h, h + D, T(0));
-        int64_t cw = 0;
+    const int64_t span = cfg.shrink_windows ? cfg.window - rng.below(cfg.window) : cfg.window;
+    const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
+    const int32_t w = sen[i];
+    if (cfg.sg) {
+      // each context word's input vector predicts the centre word (word2vec.c, gensim)
+      const bool shared = cfg.shared_negatives && cfg.negative > 0;
+      if (cfg.hs || !shared) {
         for (int64_t j = j0; j < j1; ++j) {
           if (j == i) continue;
-          axpy(T(1), syn0 + static_cast<int64_t>(sen[j]) * D, h, D);
-          ++cw;
-        }
-        if (cw == 0) continue;  // a one-word sentence has no context (word2vec.c)
-        const T inv = T(1) / static_cast<T>(cw);
-        if (cfg.cbow_mean)
-          for (int64_t d = 0; d < D; ++d) h[d] *= inv;
-        std::fill(e, e + D, T(0));
-        train_target(h, w, alpha, rng);
-        // gensim divides the error of the summed input by the context count
-        const T scale = cfg.cbow_mean ? T(1) : inv;
-        for (int64_t j = j0; j < j1; ++j) {
-          if (j == i) continue;
-          axpy(scale, e, syn0 + static_cast<int64_t>(sen[j]) * D, D);
+          T* l1 = syn0 + static_cast<int64_t>(sen[j]) * D;
+          std::fill(e, e + D, T(0));
+          train_target(l1, w, alpha, rng, !shared);
+          axpy(T(1), e, l1, D);
         }
       }
+      if (shared) {
+        ctx.clear();
+        for (int64_t j = j0; j < j1; ++j)
+          if (j != i) ctx.push_back(sen[j]);
+        if (!ctx.empty()) train_shared(ctx.data(), static_cast<int64_t>(ctx.size()), w, alpha, rng);
+      }
+      return;
+    }
+    T* h = neu1.data();
+    std::fill(h, h + D, T(0));
+    int64_t cw = 0;
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j == i) continue;
+      axpy(T(1), syn0 + static_cast<int64_t>(sen[j]) * D, h, D);
+      ++cw;
+    }
+    if (cw == 0) return;  // a one-word sentence has no context (word2vec.c)
+    const T inv = T(1) / static_cast<T>(cw);
+    if (cfg.cbow_mean)
+      for (int64_t d = 0; d < D; ++d) h[d] *= inv;
+    std::fill(e, e + D, T(0));
+    train_target(h, w, alpha, rng);
+    // gensim divides the error of the summed input by the context count
+    const T scale = cfg.cbow_mean ? T(1) : inv;
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j == i) continue;
+      axpy(scale, e, syn0 + static_cast<int64_t>(sen[j]) * D, D);
     }
   }
 };

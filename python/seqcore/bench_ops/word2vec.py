@@ -207,9 +207,11 @@ def memory_bound(matrices_bytes, tokens, sentences, V, threads):
             + SCRATCH_PER_THREAD * threads)
 
 
-def peak_child(lib, sg, hs, shared, quick, corpus_file=None, **overrides):
+def peak_child(lib, sg, hs, shared, quick, corpus_file=None, in_memory=False, **overrides):
     """In this (fresh) process: the peak memory that building and training (one epoch) a
-    model adds to a process holding the corpus. Returns a dict: ``extra`` (bytes), ``V``,
+    model adds to a process holding the corpus (the case's corpus; or ``corpus_file``, read
+    into lists of interned str first when ``in_memory``, else streamed: then the file
+    reader's line buffer counts too). Returns a dict: ``extra`` (bytes), ``V``,
     ``tokens`` (in-vocabulary), ``sentences``, ``matrices`` (bytes of the weight matrices),
     ``threads``. A small model is trained first (same settings), so that code pages,
     OpenMP threads and lazy imports are not counted."""
@@ -226,7 +228,11 @@ def peak_child(lib, sg, hs, shared, quick, corpus_file=None, **overrides):
         def make(**src):
             return Word2Vec(**{**kw, **src}, progress=False, shared_negatives=shared)
     make(sentences=[["a", "b", "c", "d"]] * 20, min_count=1)  # warm-up
-    src = dict(corpus_file=corpus_file) if corpus_file else dict(sentences=_corpus(quick))
+    if corpus_file and in_memory:
+        with open(corpus_file, encoding="utf8") as f:
+            src = dict(sentences=[[sys.intern(w) for w in line.split()] for line in f])
+    else:
+        src = dict(corpus_file=corpus_file) if corpus_file else dict(sentences=_corpus(quick))
     base = _reset_peak()
     model = make(**src)
     extra = _status("VmHWM") - base
@@ -239,11 +245,12 @@ def peak_child(lib, sg, hs, shared, quick, corpus_file=None, **overrides):
             "matrices": int(sum(a.nbytes for a in mats if a is not None and a.size))}
 
 
-def training_peak(lib, sg, hs, shared=False, quick=False, corpus_file=None, **overrides):
+def training_peak(lib, sg, hs, shared=False, quick=False, corpus_file=None, in_memory=False,
+                  **overrides):
     """:func:`peak_child` run in a fresh Python subprocess; None where it cannot measure
     (not Linux, clear_refs not permitted)."""
     args = json.dumps(dict(lib=lib, sg=sg, hs=hs, shared=shared, quick=quick,
-                           corpus_file=corpus_file, **overrides))
+                           corpus_file=corpus_file, in_memory=in_memory, **overrides))
     code = ("import json, sys; from seqcore.bench_ops.word2vec import peak_child; "
             f"print('PEAK', json.dumps(peak_child(**json.loads({args!r}))))")
     try:
