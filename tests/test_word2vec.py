@@ -160,6 +160,55 @@ def test_long_sentence_pieces_match_reference(rng, monkeypatch):
     np.testing.assert_allclose(m.syn1, ref1, rtol=1e-9, atol=1e-11)
 
 
+def _shared_negatives_update(syn0, syn1neg, ctx, w, negs, alpha):
+    """NumPy float64 reference of one HogBatch minibatch (Ji et al. 2016): contexts ctx
+    share the output rows [w] + negs; logits L = I O^T, G = (label - sigma(L)) alpha with
+    word2vec.c's table (its gradient saturated outside +-6), a negative equal to w skipped;
+    syn0[ctx] += G O and syn1neg[out] += G^T I from the values before the update."""
+    out = [w] + list(negs)
+    I, O = syn0[ctx], syn1neg[out]
+    L = I @ O.T
+    G = np.zeros_like(L)
+    for b in range(len(ctx)):
+        for k, o in enumerate(out):
+            if k > 0 and o == w:
+                continue
+            label = 1.0 if k == 0 else 0.0
+            f = L[b, k]
+            sig = 1.0 if f > 6 else 0.0 if f < -6 else _sigmoid_table_int_index(f)
+            G[b, k] = (label - sig) * alpha
+    np.add.at(syn0, ctx, G @ O)
+    np.add.at(syn1neg, out, G.T @ I)
+
+
+def test_shared_negatives_minibatch_matches_reference(rng):
+    # vocabulary {t, n}: every negative drawn for a centre word is either the centre itself
+    # (skipped) or the other word, so centre i's minibatch has m_i in [0, K] copies of the
+    # other word; the kernel's epoch must equal the reference for exactly one (m_0, m_1, m_2)
+    import itertools
+    K, D, alpha = 3, 5, 0.3
+    sentences = [["t", "n", "t"]]
+    m = Word2Vec(**_fast(vector_size=D, window=1, sg=1, negative=K, shared_negatives=True,
+                         sample=0, shrink_windows=False, alpha=alpha, min_alpha=alpha,
+                         dtype=np.float64))
+    m.build_vocab(sentences)
+    m.syn1neg[:] = rng.normal(0, 0.5, m.syn1neg.shape)
+    syn0, syn1neg = m.wv.vectors.copy(), m.syn1neg.copy()
+    m.train(sentences, epochs=1)
+    t, n = m.wv.key_to_index["t"], m.wv.key_to_index["n"]
+    ids = [t, n, t]
+    centres = [(ids[i], [ids[j] for j in (i - 1, i + 1) if 0 <= j < 3]) for i in range(3)]
+    matches = []
+    for counts in itertools.product(range(K + 1), repeat=3):
+        r0, r1 = syn0.copy(), syn1neg.copy()
+        for (w, ctx), c in zip(centres, counts):
+            _shared_negatives_update(r0, r1, ctx, w, [n if w == t else t] * c, alpha)
+        if np.allclose(m.wv.vectors, r0, rtol=1e-12, atol=1e-14) and \
+                np.allclose(m.syn1neg, r1, rtol=1e-12, atol=1e-14):
+            matches.append(counts)
+    assert len(matches) == 1 and sum(matches[0]) > 0, matches
+
+
 @pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)])
 def test_hs_matches_gensim_given_the_same_tree(sg, cbow_mean):
     # hierarchical softmax without subsampling or window shrinking draws no random number:

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/vec.h"
 #include "seqcore/common.h"
 #include "seqcore/word2vec.h"
 
@@ -53,18 +54,7 @@ const SigmoidTable& table() {
   return t;
 }
 
-// Dot product with a fixed summation order (16 lanes, fixed tree), so a result never
-// depends on the buffers' alignment; vectorises to two independent FMA chains.
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  T acc[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
-  for (int l = 0; l < 8; ++l) acc[l] += acc[l + 8];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
+// Dot products: cpu::dot of vec.h (fixed summation order, independent of alignment).
 
 // The per-node update of word2vec.c in one pass over the output row:
 // e += g row (the row before its update), row += g h.
@@ -111,8 +101,8 @@ struct Worker {
   const HuffmanTree* tree;
   T *syn0, *syn1, *syn1neg;
   const SigmoidTable& tab;
-  std::vector<T> neu1, neu1e;
-  std::vector<T> logit_grad, d_in, d_out;  // shared-negative kernel: G, G O, G^T I
+  Buffer<T> neu1, neu1e;
+  Buffer<T> in_blk, out_blk, logit_grad, d_in, d_out;  // shared negatives: I, O, G, dI, dO
   std::vector<int64_t> out_rows, negs;
   std::vector<int32_t> sen;     // buffered words of the subsampled sentence
   std::vector<int64_t> pos;     // their token positions (for the learning rate)
@@ -127,6 +117,8 @@ struct Worker {
     if (c.shared_negatives) {
       const size_t B = static_cast<size_t>(2 * c.window), K1 = static_cast<size_t>(c.negative + 1);
       logit_grad.resize(B * K1);
+      in_blk.resize(B * static_cast<size_t>(c.D));
+      out_blk.resize(K1 * static_cast<size_t>(c.D));
       d_in.resize(B * static_cast<size_t>(c.D));
       d_out.resize(K1 * static_cast<size_t>(c.D));
       out_rows.resize(K1);
@@ -134,50 +126,47 @@ struct Worker {
   }
 
   // Skip-gram negative sampling for all B contexts of centre word w with one shared set of
-  // K negatives (HogBatch, Ji et al. 2016): logits L = I O^T [B, K+1] from the context
-  // rows I [B, D] and output rows O = [w, negatives] [K+1, D], G = (label - sigma(L)) alpha,
-  // then I += G O and O += G^T I, both from the values before the update. Each output row
+  // K negatives (HogBatch, Ji et al. 2016) as three small GEMMs: the context rows gathered
+  // into I [B, D] and the output rows O = [w, negatives] [K+1, D], logits L = I O^T
+  // [B, K+1], G = (label - sigma(L)) alpha, then dI = G O and dO = G^T I, both from the
+  // values before the update, added to the rows (Hogwild: a concurrent update of a row
+  // between the gather and the add is kept, as in the per-pair kernel). Each output row
   // is read once per centre word instead of once per pair.
   void train_shared(const int32_t* ctx, int64_t B, int32_t w, T alpha, Rng& rng) {
     const int64_t D = cfg.D, K1 = cfg.negative + 1;
-    T* G = logit_grad.data();
     out_rows[0] = w;
     for (int64_t k = 1; k < K1; ++k) {
       out_rows[k] = sampler->sample_bits(rng.next());
       prefetch_row(syn1neg + out_rows[k] * D, D);
     }
+    auto I = mat(in_blk.data(), B, D, D);
+    auto O = mat(out_blk.data(), K1, D, D);
+    for (int64_t b = 0; b < B; ++b) I.row(b) = cmat(syn0 + int64_t{ctx[b]} * D, 1, D, D);
+    for (int64_t k = 0; k < K1; ++k) O.row(k) = cmat(syn1neg + out_rows[k] * D, 1, D, D);
+    auto G = mat(logit_grad.data(), B, K1, K1);
+    G.noalias() = I.lazyProduct(O.transpose());
     for (int64_t b = 0; b < B; ++b) {
-      const T* in = syn0 + static_cast<int64_t>(ctx[b]) * D;
       for (int64_t k = 0; k < K1; ++k) {
         if (k > 0 && out_rows[k] == w) {  // a negative equal to the target is skipped
-          G[b * K1 + k] = 0;
+          G(b, k) = 0;
           continue;
         }
         const T label = k == 0 ? T(1) : T(0);
-        const T f = dot(in, syn1neg + out_rows[k] * D, D);
+        const T f = G(b, k);
         T g;
-        if (f > kMaxExp) g = (label - 1) * alpha;
+        if (f > kMaxExp) g = (label - 1) * alpha;  // word2vec.c saturates the gradient
         else if (f < -kMaxExp) g = label * alpha;
         else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
         if (cfg.compute_loss) loss += tab.loss(k == 0 ? f : -f);
-        G[b * K1 + k] = g;
+        G(b, k) = g;
       }
     }
-    T* dI = d_in.data();
-    T* dO = d_out.data();
-    std::fill(dI, dI + B * D, T(0));
-    std::fill(dO, dO + K1 * D, T(0));
-    for (int64_t b = 0; b < B; ++b) {
-      const T* in = syn0 + static_cast<int64_t>(ctx[b]) * D;
-      for (int64_t k = 0; k < K1; ++k) {
-        const T g = G[b * K1 + k];
-        if (g == T(0)) continue;
-        axpy(g, syn1neg + out_rows[k] * D, dI + b * D, D);
-        axpy(g, in, dO + k * D, D);
-      }
-    }
-    for (int64_t b = 0; b < B; ++b) axpy(T(1), dI + b * D, syn0 + static_cast<int64_t>(ctx[b]) * D, D);
-    for (int64_t k = 0; k < K1; ++k) axpy(T(1), dO + k * D, syn1neg + out_rows[k] * D, D);
+    auto dI = mat(d_in.data(), B, D, D);
+    auto dO = mat(d_out.data(), K1, D, D);
+    dI.noalias() = G.lazyProduct(O);
+    dO.noalias() = G.transpose().lazyProduct(I);
+    for (int64_t b = 0; b < B; ++b) axpy(T(1), &dI(b, 0), syn0 + int64_t{ctx[b]} * D, D);
+    for (int64_t k = 0; k < K1; ++k) axpy(T(1), &dO(k, 0), syn1neg + out_rows[k] * D, D);
   }
 
   // One prediction of word w from the hidden vector h: accumulates the error into neu1e
