@@ -92,8 +92,9 @@ class Word2Vec:
     progress : tqdm bar (when installed) with words/s and ETA. callbacks : objects with
         gensim's ``on_train_begin/on_epoch_begin/on_epoch_end/on_train_end(model)``.
     shared_negatives : skip-gram negative sampling with the minibatched kernel (HogBatch,
-        Ji et al. 2016): the contexts of a centre word share one set of K negatives and the
-        update is two small GEMMs from the weights before it (needs sg=1, negative > 0;
+        Ji et al. 2016): the B contexts of a centre word share one set of K negatives, and
+        the update is three small GEMMs on the gathered rows, logits [B, D] x [D, K + 1]
+        then both weight updates from the values before it (needs sg=1, negative > 0;
         not gensim's algorithm: fewer distinct negatives per word, each output row read
         once per centre word). hs, if also on, keeps the per-pair kernel.
     dtype : np.float32 (default) or np.float64 weights.

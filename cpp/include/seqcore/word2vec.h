@@ -31,7 +31,8 @@ struct Word2VecConfig {
   bool compute_loss = true;
   bool deterministic = false;  // one thread, chunks in order: bit-identical for any count
   // Skip-gram negative sampling with one set of K negatives per centre word shared by all
-  // its contexts, the updates as small GEMMs (HogBatch, Ji et al. 2016; needs sg).
+  // its contexts: logits [B, D] x [D, K + 1] and both updates as small GEMMs on the gathered
+  // rows (HogBatch, Ji et al. 2016; needs sg).
   bool shared_negatives = false;
   int workers = 1;              // threads (Hogwild over chunks when > 1)
   uint64_t seed = 1;
