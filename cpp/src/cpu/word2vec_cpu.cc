@@ -7,7 +7,7 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu/vec.h"
+#include "cpu/vec.h"  // dot
 #include "seqcore/common.h"
 #include "seqcore/word2vec.h"
 
@@ -102,7 +102,8 @@ struct Worker {
   T *syn0, *syn1, *syn1neg;
   const SigmoidTable& tab;
   Buffer<T> neu1, neu1e;
-  Buffer<T> in_blk, out_blk, logit_grad, d_in, d_out;  // shared negatives: I, O, G, dI, dO
+  Buffer<T> out_blk, logit_grad;  // shared negatives: O before the update, G^T
+  std::vector<const T*> in_rows;   // shared negatives: the context rows of I
   std::vector<int64_t> out_rows, negs;
   std::vector<int32_t> sen;     // buffered words of the subsampled sentence
   std::vector<int64_t> pos;     // their token positions (for the learning rate)
@@ -117,21 +118,21 @@ struct Worker {
     if (c.shared_negatives) {
       const size_t B = static_cast<size_t>(2 * c.window), K1 = static_cast<size_t>(c.negative + 1);
       logit_grad.resize(B * K1);
-      in_blk.resize(B * static_cast<size_t>(c.D));
       out_blk.resize(K1 * static_cast<size_t>(c.D));
-      d_in.resize(B * static_cast<size_t>(c.D));
-      d_out.resize(K1 * static_cast<size_t>(c.D));
+      in_rows.resize(B);
       out_rows.resize(K1);
     }
   }
 
   // Skip-gram negative sampling for all B contexts of centre word w with one shared set of
-  // K negatives (HogBatch, Ji et al. 2016) as three small GEMMs: the context rows gathered
-  // into I [B, D] and the output rows O = [w, negatives] [K+1, D], logits L = I O^T
-  // [B, K+1], G = (label - sigma(L)) alpha, then dI = G O and dO = G^T I, both from the
-  // values before the update, added to the rows (Hogwild: a concurrent update of a row
-  // between the gather and the add is kept, as in the per-pair kernel). Each output row
-  // is read once per centre word instead of once per pair.
+  // K negatives (HogBatch, Ji et al. 2016) as three small GEMMs with the input rows
+  // I [B, D] (syn0 rows of the contexts) and output rows O = [w, negatives] [K+1, D]:
+  // logits L = I O^T [B, K+1], G = (label - sigma(L)) alpha, then O += G^T I and
+  // I += G O, both from the values before the update (O is copied first; I is read before
+  // its update), as rank-1 updates of each destination row (in L1 for the whole product,
+  // vectorised over D, a fixed order: deterministic). No [B, D] temporaries; each output
+  // row is read once per centre word instead of once per pair. Hogwild: a concurrent update
+  // of a row between the reads and the add is kept.
   void train_shared(const int32_t* ctx, int64_t B, int32_t w, T alpha, Rng& rng) {
     const int64_t D = cfg.D, K1 = cfg.negative + 1;
     out_rows[0] = w;
@@ -139,34 +140,36 @@ struct Worker {
       out_rows[k] = sampler->sample_bits(rng.next());
       prefetch_row(syn1neg + out_rows[k] * D, D);
     }
-    auto I = mat(in_blk.data(), B, D, D);
-    auto O = mat(out_blk.data(), K1, D, D);
-    for (int64_t b = 0; b < B; ++b) I.row(b) = cmat(syn0 + int64_t{ctx[b]} * D, 1, D, D);
-    for (int64_t k = 0; k < K1; ++k) O.row(k) = cmat(syn1neg + out_rows[k] * D, 1, D, D);
-    auto G = mat(logit_grad.data(), B, K1, K1);
-    G.noalias() = I.lazyProduct(O.transpose());
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t k = 0; k < K1; ++k) {
-        if (k > 0 && out_rows[k] == w) {  // a negative equal to the target is skipped
-          G(b, k) = 0;
-          continue;
+    const T** I = in_rows.data();
+    for (int64_t b = 0; b < B; ++b) I[b] = syn0 + int64_t{ctx[b]} * D;
+    T* O = out_blk.data();
+    for (int64_t k = 0; k < K1; ++k)
+      std::copy(syn1neg + out_rows[k] * D, syn1neg + (out_rows[k] + 1) * D, O + k * D);
+    T* Gt = logit_grad.data();  // G transposed: [K+1, B]
+    for (int64_t k = 0; k < K1; ++k) {
+      const bool skip = k > 0 && out_rows[k] == w;  // a negative equal to the target
+      const T label = k == 0 ? T(1) : T(0);
+      for (int64_t b = 0; b < B; ++b) {
+        T g = 0;
+        if (!skip) {
+          const T f = dot(I[b], O + k * D, D);
+          if (f > kMaxExp) g = (label - 1) * alpha;  // word2vec.c saturates the gradient
+          else if (f < -kMaxExp) g = label * alpha;
+          else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
+          if (cfg.compute_loss) loss += tab.loss(k == 0 ? f : -f);
         }
-        const T label = k == 0 ? T(1) : T(0);
-        const T f = G(b, k);
-        T g;
-        if (f > kMaxExp) g = (label - 1) * alpha;  // word2vec.c saturates the gradient
-        else if (f < -kMaxExp) g = label * alpha;
-        else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
-        if (cfg.compute_loss) loss += tab.loss(k == 0 ? f : -f);
-        G(b, k) = g;
+        Gt[k * B + b] = g;
       }
     }
-    auto dI = mat(d_in.data(), B, D, D);
-    auto dO = mat(d_out.data(), K1, D, D);
-    dI.noalias() = G.lazyProduct(O);
-    dO.noalias() = G.transpose().lazyProduct(I);
-    for (int64_t b = 0; b < B; ++b) axpy(T(1), &dI(b, 0), syn0 + int64_t{ctx[b]} * D, D);
-    for (int64_t k = 0; k < K1; ++k) axpy(T(1), &dO(k, 0), syn1neg + out_rows[k] * D, D);
+    for (int64_t k = 0; k < K1; ++k) {  // O += G^T I
+      if (k > 0 && out_rows[k] == w) continue;
+      T* row = syn1neg + out_rows[k] * D;
+      for (int64_t b = 0; b < B; ++b) axpy(Gt[k * B + b], I[b], row, D);
+    }
+    for (int64_t b = 0; b < B; ++b) {  // I += G O
+      T* row = syn0 + int64_t{ctx[b]} * D;
+      for (int64_t k = 0; k < K1; ++k) axpy(Gt[k * B + b], O + k * D, row, D);
+    }
   }
 
   // One prediction of word w from the hidden vector h: accumulates the error into neu1e
