@@ -2,11 +2,13 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "numpy_glue.h"
+#include "seqcore/embeddings.h"
 #include "seqcore/word2vec.h"
 
 namespace py = pybind11;
@@ -36,9 +38,59 @@ T* weights(py::handle obj, const char* name, int64_t rows, int64_t D) {
   return static_cast<T*>(a.mutable_data());
 }
 
+// A 1-D array that takes over the vector's buffer: no copy, so an encoded corpus costs its
+// own size once (4 bytes a token) rather than vector + copy.
+template <typename T>
+py::array_t<T> adopt(std::vector<T>&& v) {
+  auto* owner = new std::vector<T>(std::move(v));
+  py::capsule release(owner, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(static_cast<py::ssize_t>(owner->size()), owner->data(), release);
+}
+
 }  // namespace
 
 void register_word2vec(py::module_& m) {
+  m.def(
+      "encode_corpus",
+      [](const VocabIndex& index, py::handle sentences, py::object path, int64_t expect_tokens,
+         int64_t expect_sentences) {
+        // reserved up front from the vocabulary scan (the usual case: training on the corpus
+        // the vocabulary came from), so the token array never grows by doubling (up to 3x
+        // its size while it is copied); a larger reserve is untouched, hence not resident
+        std::vector<int32_t> tokens;
+        std::vector<int64_t> offsets{0};
+        tokens.reserve(static_cast<size_t>(std::max<int64_t>(expect_tokens, 0)));
+        offsets.reserve(static_cast<size_t>(std::max<int64_t>(expect_sentences, 0)) + 1);
+        if (!path.is_none()) {
+          const std::string file = path.cast<std::string>();
+          py::gil_scoped_release release;
+          index.encode_file(file, &tokens, &offsets);
+        } else {
+          for (py::handle sentence : py::iter(sentences)) {
+            if (PyUnicode_Check(sentence.ptr()) || PyBytes_Check(sentence.ptr()))
+              throw py::type_error("sentences: expected each sentence to be a list of str "
+                                   "tokens, got " + std::string(Py_TYPE(sentence.ptr())->tp_name));
+            for (py::handle tok : py::iter(sentence)) {
+              Py_ssize_t n = 0;
+              if (!PyUnicode_Check(tok.ptr()))
+                throw py::type_error("sentences: expected str tokens, got " +
+                                     std::string(Py_TYPE(tok.ptr())->tp_name));
+              const char* w = PyUnicode_AsUTF8AndSize(tok.ptr(), &n);
+              if (!w) throw py::error_already_set();
+              const int32_t id = index.find(std::string_view(w, static_cast<size_t>(n)));
+              if (id >= 0) tokens.push_back(id);
+            }
+            offsets.push_back(static_cast<int64_t>(tokens.size()));
+          }
+        }
+        return py::make_tuple(adopt(std::move(tokens)), adopt(std::move(offsets)));
+      },
+      py::arg("index"), py::arg("sentences"), py::arg("path"), py::arg("expect_tokens"),
+      py::arg("expect_sentences"),
+      "Encode sentences (lists of str) or the file at path (one sentence a line) with a "
+      "VocabIndex: (tokens [n] int32, offsets [S + 1] int64), out-of-vocabulary words "
+      "dropped; expect_*: capacity reserved (from the vocabulary scan).");
+
   m.def(
       "word2vec_chunks",
       [](py::handle offsets, int64_t batch_words) {

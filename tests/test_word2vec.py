@@ -104,9 +104,22 @@ def test_chunks_whole_sentences():
 
 # ---- the update against the float64 reference --------------------------------------------
 
+def _sigmoid_table_int_index(x):
+    """word2vec.c's / gensim's table lookup as compiled: EXP_TABLE_SIZE / MAX_EXP / 2 is an
+    integer expression in both (1000 / 6 / 2 == 83 in C), so entry int((x + 6) * 83) of the
+    1000 values sigmoid((2 i / 1000 - 1) * 6) is read (gensim word2vec_inner.c:
+    ``EXP_TABLE[(int)((f_dot + 6.0) * ((0x3E8 / 6) / 2))]``)."""
+    i = int((x + 6.0) * 83)
+    xi = (i / 1000 * 2 - 1) * 6.0
+    return float(np.float32(np.exp(xi) / (np.exp(xi) + 1)))
+
+
 @pytest.mark.parametrize("sg,cbow_mean,window,D", [(1, 1, 2, 1), (1, 1, 3, 13),
                                                    (0, 1, 2, 8), (0, 0, 3, 17)])
-def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
+def test_hs_epoch_matches_reference(rng, monkeypatch, sg, cbow_mean, window, D):
+    # reference.word2vec_sigmoid_table indexes with 1000 / 6.0 / 2 (83.3); the kernel reads
+    # the table as word2vec.c and gensim do (83), so the reference gets that lookup here
+    monkeypatch.setattr(reference, "word2vec_sigmoid_table", _sigmoid_table_int_index)
     V = 9
     sentences = [[f"w{int(k)}" for k in rng.integers(0, V, size=rng.integers(1, 15))]
                  for _ in range(12)]
@@ -126,6 +139,106 @@ def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
         lambda p: max(0.01, 0.5 - 0.49 * p / n))
     np.testing.assert_allclose(m.wv.vectors, ref0, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(m.syn1, ref1, rtol=1e-10, atol=1e-12)
+
+
+def test_long_sentence_pieces_match_reference(rng, monkeypatch):
+    # a sentence longer than the kernel's buffer (10000 kept words + 2 window) is trained in
+    # pieces that keep `window` words of context on each side: the same updates as one pass
+    monkeypatch.setattr(reference, "word2vec_sigmoid_table", _sigmoid_table_int_index)
+    V, window = 7, 3
+    sentences = [[f"w{int(k)}" for k in rng.integers(0, V, size=20_500)], ["w1", "w2"]]
+    m = Word2Vec(**_fast(vector_size=5, window=window, sg=0, hs=1, negative=0, sample=0,
+                         shrink_windows=False, alpha=0.02, min_alpha=0.02, dtype=np.float64))
+    m.build_vocab(sentences)
+    syn0, syn1 = m.wv.vectors.copy(), m.syn1.copy()
+    ids = [[m.wv.key_to_index[w] for w in s] for s in sentences]
+    assert m.train(sentences, epochs=1) == (20_502, 20_502)
+    tree = m._tree
+    ref0, ref1 = reference.word2vec_hs_epoch(ids, syn0, syn1, tree.offsets, tree.points,
+                                             tree.codes, window, 0, 1, lambda p: 0.02)
+    np.testing.assert_allclose(m.wv.vectors, ref0, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(m.syn1, ref1, rtol=1e-9, atol=1e-11)
+
+
+def _shared_negatives_update(syn0, syn1neg, ctx, w, negs, alpha):
+    """NumPy float64 reference of one HogBatch minibatch (Ji et al. 2016): contexts ctx
+    share the output rows [w] + negs; logits L = I O^T, G = (label - sigma(L)) alpha with
+    word2vec.c's table (its gradient saturated outside +-6), a negative equal to w skipped;
+    syn0[ctx] += G O and syn1neg[out] += G^T I from the values before the update."""
+    out = [w] + list(negs)
+    I, O = syn0[ctx], syn1neg[out]
+    L = I @ O.T
+    G = np.zeros_like(L)
+    for b in range(len(ctx)):
+        for k, o in enumerate(out):
+            if k > 0 and o == w:
+                continue
+            label = 1.0 if k == 0 else 0.0
+            f = L[b, k]
+            sig = 1.0 if f > 6 else 0.0 if f < -6 else _sigmoid_table_int_index(f)
+            G[b, k] = (label - sig) * alpha
+    np.add.at(syn0, ctx, G @ O)
+    np.add.at(syn1neg, out, G.T @ I)
+
+
+def test_shared_negatives_minibatch_matches_reference(rng):
+    # vocabulary {t, n}: every negative drawn for a centre word is either the centre itself
+    # (skipped) or the other word, so centre i's minibatch has m_i in [0, K] copies of the
+    # other word; the kernel's epoch must equal the reference for exactly one (m_0, m_1, m_2)
+    import itertools
+    K, D, alpha = 3, 5, 0.3
+    sentences = [["t", "n", "t"]]
+    m = Word2Vec(**_fast(vector_size=D, window=1, sg=1, negative=K, shared_negatives=True,
+                         sample=0, shrink_windows=False, alpha=alpha, min_alpha=alpha,
+                         dtype=np.float64))
+    m.build_vocab(sentences)
+    m.syn1neg[:] = rng.normal(0, 0.5, m.syn1neg.shape)
+    syn0, syn1neg = m.wv.vectors.copy(), m.syn1neg.copy()
+    m.train(sentences, epochs=1)
+    t, n = m.wv.key_to_index["t"], m.wv.key_to_index["n"]
+    ids = [t, n, t]
+    centres = [(ids[i], [ids[j] for j in (i - 1, i + 1) if 0 <= j < 3]) for i in range(3)]
+    matches = []
+    for counts in itertools.product(range(K + 1), repeat=3):
+        r0, r1 = syn0.copy(), syn1neg.copy()
+        for (w, ctx), c in zip(centres, counts):
+            _shared_negatives_update(r0, r1, ctx, w, [n if w == t else t] * c, alpha)
+        if np.allclose(m.wv.vectors, r0, rtol=1e-12, atol=1e-14) and \
+                np.allclose(m.syn1neg, r1, rtol=1e-12, atol=1e-14):
+            matches.append(counts)
+    assert len(matches) == 1 and sum(matches[0]) > 0, matches
+
+
+@pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)])
+def test_hs_matches_gensim_given_the_same_tree(sg, cbow_mean):
+    # hierarchical softmax without subsampling or window shrinking draws no random number:
+    # from the same initial vectors and Huffman paths, one epoch equals gensim's up to float32
+    # summation order (the trees themselves differ on count ties: word2vec.c merges an inner
+    # node first, gensim's heap a word; both are Huffman trees)
+    gensim = pytest.importorskip("gensim")
+    with open(_lee(), encoding="utf8") as f:
+        sentences = [line.split()[:200] for line in f][:3]
+    kw = dict(vector_size=24, window=3, min_count=1, sample=0, sg=sg, hs=1, negative=0,
+              cbow_mean=cbow_mean, alpha=0.05, min_alpha=0.05, shrink_windows=False, seed=3,
+              workers=1, epochs=1)
+    g = gensim.models.Word2Vec(**kw)
+    g.build_vocab(sentences)
+    m = Word2Vec(**kw, progress=False)
+    m.build_vocab(sentences)
+    tree = m._tree
+    perm = np.array([m.wv.key_to_index[k] for k in g.wv.index_to_key])  # gensim row -> ours
+    for gi, w in enumerate(perm):
+        path = slice(tree.offsets[w], tree.offsets[w + 1])
+        g.wv.expandos["code"][gi] = np.array(tree.codes[path], np.uint8)
+        g.wv.expandos["point"][gi] = np.array(tree.points[path], np.uint32)
+    m.wv.vectors[perm] = g.wv.vectors
+    start = g.wv.vectors.copy()
+    g.train(sentences, total_examples=len(sentences), epochs=1)
+    m.train(sentences, epochs=1)
+    moved = np.abs(g.wv.vectors - start).max()
+    assert moved > 1e-2  # the epoch did train
+    np.testing.assert_allclose(m.wv.vectors[perm], g.wv.vectors, rtol=0, atol=1e-5 * moved)
+    np.testing.assert_allclose(m.syn1, g.syn1[:len(perm) - 1], rtol=0, atol=1e-5 * moved)
 
 
 # ---- threads, loss, persistence -------------------------------------------------------------
@@ -255,6 +368,34 @@ def test_progress_bar_runs(rng):
     pytest.importorskip("tqdm")
     m = Word2Vec(_synthetic(rng, S=30), **{**_fast(), "progress": True})
     assert len(m.loss) == 2
+
+
+def test_training_memory_within_the_bound(rng, tmp_path):
+    # the issue's bound: training adds at most the weight matrices + the int32 corpus (+ its
+    # offsets) + O(V) + a fixed per-thread scratch to a process holding the corpus, measured
+    # as the peak RSS (VmHWM) of a fresh subprocess. 2M tokens, one sentence of 1M: a corpus
+    # array built by vector growth + copy (12 bytes a token at its peak) or a per-thread
+    # buffer of the whole subsampled sentence (12 bytes a word) would exceed it by ~8 MiB.
+    w2v_bench = pytest.importorskip("seqcore.bench_ops.word2vec")
+    try:
+        w2v_bench._reset_peak()
+    except OSError:
+        pytest.skip("peak RSS cannot be reset here (needs Linux /proc/self/clear_refs)")
+    words = np.array([f"w{i}" for i in range(4000)])
+    ids = rng.zipf(1.2, size=2_000_000) % 4000
+    path = tmp_path / "corpus.txt"
+    with open(path, "w") as f:
+        f.write(" ".join(words[ids[:1_000_000]]) + "\n")
+        for i in range(1_000_000, 2_000_000, 1000):
+            f.write(" ".join(words[ids[i:i + 1000]]) + "\n")
+    r = w2v_bench.training_peak("seqcore", 0, 0, corpus_file=str(path), in_memory=True,
+                                min_count=1, vector_size=100, sample=0)
+    assert r is not None, "the measuring subprocess failed"
+    assert r["tokens"] == 2_000_000 and r["matrices"] == 2 * r["V"] * 100 * 4
+    bound = w2v_bench.memory_bound(r["matrices"], r["tokens"], r["sentences"], r["V"],
+                                   r["threads"])
+    assert r["extra"] >= 4 * r["tokens"]  # the measurement sees the corpus array
+    assert r["extra"] <= bound, (r, bound)
 
 
 # ---- quality on real text -------------------------------------------------------------------

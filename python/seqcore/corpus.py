@@ -95,10 +95,10 @@ class Vocabulary:
         sentences, path = _check_source(sentences, corpus_file)
         if self._index is None:
             self._index = _core.VocabIndex(self.index_to_key)
-        if path is not None:
-            tokens, offsets = self._index.encode_file(path)
-        else:
-            tokens, offsets = self._index.encode_sentences(sentences)
+        # capacity from the vocabulary scan: the token array is built in place, 4 bytes a
+        # token at its peak (exact when this is the scanned corpus)
+        tokens, offsets = _core.encode_corpus(self._index, sentences, path,
+                                              int(self.counts.sum()), self.corpus_count)
         return EncodedCorpus(tokens, offsets)
 
 

@@ -13,6 +13,11 @@ learning rate decaying linearly per word from ``alpha`` to ``min_alpha`` over th
 :class:`seqcore.UnigramSampler`) and hierarchical softmax over word2vec.c's Huffman tree
 (:class:`seqcore.HuffmanTree`), both weight matrices updated in place.
 
+Memory: training holds the weight matrices, the int32 token array (4 bytes a token, built
+in place) with its sentence offsets, O(V) vocabulary tables and a fixed per-thread scratch
+(a sentence of any length is buffered at most 10000 + 2 window words at a time); the
+benchmark (``seqcore bench --ops word2vec``) measures the peak against that bound.
+
 Threads: ``workers`` threads update the shared matrices without locks (Hogwild, as
 word2vec.c and gensim); results then depend on thread timing. Every chunk has its own
 random stream, a pure function of ``(seed, epoch, chunk)``, so with ``deterministic=True``
@@ -87,8 +92,9 @@ class Word2Vec:
     progress : tqdm bar (when installed) with words/s and ETA. callbacks : objects with
         gensim's ``on_train_begin/on_epoch_begin/on_epoch_end/on_train_end(model)``.
     shared_negatives : skip-gram negative sampling with the minibatched kernel (HogBatch,
-        Ji et al. 2016): the contexts of a centre word share one set of K negatives and the
-        update is two small GEMMs from the weights before it (needs sg=1, negative > 0;
+        Ji et al. 2016): the B contexts of a centre word share one set of K negatives, and
+        the update is three small GEMMs on the gathered rows, logits [B, D] x [D, K + 1]
+        then both weight updates from the values before it (needs sg=1, negative > 0;
         not gensim's algorithm: fewer distinct negatives per word, each output row read
         once per centre word). hs, if also on, keeps the per-pair kernel.
     dtype : np.float32 (default) or np.float64 weights.
@@ -174,7 +180,16 @@ class Word2Vec:
         self._set_vocab(vocab)
         V, D = len(vocab), self.vector_size
         rng = np.random.default_rng(self.seed & (2**64 - 1))
-        syn0 = ((rng.random((V, D)) * 2 - 1) / D).astype(self.dtype)  # gensim 4's range
+        # gensim 4's range, from float64 draws (the same vectors for either dtype) made in
+        # blocks of rows: ~512 KiB of temporaries, not 2-3 copies of [V, D] float64
+        syn0 = np.empty((V, D), self.dtype)
+        rows = max(1, (1 << 16) // D)
+        for r in range(0, V, rows):
+            x = rng.random((min(rows, V - r), D))
+            x *= 2
+            x -= 1
+            x /= D
+            syn0[r:r + rows] = x
         self.wv = KeyedVectors(vocab.index_to_key, syn0, counts=vocab.counts)
         self.syn1 = np.zeros((V - 1, D), self.dtype) if self.hs else None
         self.syn1neg = np.zeros((V, D), self.dtype) if self.negative else None

@@ -31,7 +31,8 @@ struct Word2VecConfig {
   bool compute_loss = true;
   bool deterministic = false;  // one thread, chunks in order: bit-identical for any count
   // Skip-gram negative sampling with one set of K negatives per centre word shared by all
-  // its contexts, the updates as small GEMMs (HogBatch, Ji et al. 2016; needs sg).
+  // its contexts: logits [B, D] x [D, K + 1] and both updates as small GEMMs on the gathered
+  // rows (HogBatch, Ji et al. 2016; needs sg).
   bool shared_negatives = false;
   int workers = 1;              // threads (Hogwild over chunks when > 1)
   uint64_t seed = 1;
@@ -74,9 +75,13 @@ double word2vec_alpha(double alpha, double min_alpha, int64_t epoch, int64_t epo
 // word2vec.c): skip-gram trains each context word's input vector to predict the centre
 // word; CBOW trains the mean (cbow_mean) or sum of the context input vectors to predict it,
 // and adds the hidden-layer error to every context vector (divided by the context count
-// for the sum, as gensim). Sigmoid from word2vec.c's table (1000 entries over +-6): hs
-// skips a node outside the range, negative sampling saturates the gradient. A negative
+// for the sum, as gensim). Sigmoid from word2vec.c's table (1000 entries over +-6, read
+// at index floor((x + 6) * 83) as word2vec.c and gensim, whose integer division makes it
+// sigmoid(0.996 x - 0.024)): hs skips a node outside the range, negative sampling saturates the gradient. A negative
 // equal to the target is skipped (gensim).
+// Memory: besides the weights, a fixed per-thread scratch: O(D (window + K)) and a buffer of
+// at most 10000 + 2 window kept words of the current sentence (a longer one is trained in
+// pieces that keep `window` words of context on each side: the same updates).
 // Threads: cfg.workers > 1 and !cfg.deterministic: Hogwild (lock-free) over chunks;
 // otherwise one thread in chunk order, bit-identical whatever the thread count.
 template <typename T>

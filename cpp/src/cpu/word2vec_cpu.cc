@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/vec.h"  // dot
 #include "seqcore/common.h"
 #include "seqcore/word2vec.h"
 
@@ -17,6 +18,15 @@ namespace {
 // word2vec.c's sigmoid table: 1000 entries over [-6, 6).
 constexpr int kExpTableSize = 1000;
 constexpr double kMaxExp = 6.0;
+// Table index per unit of x: word2vec.c writes EXP_TABLE_SIZE / MAX_EXP / 2 with integer
+// macros, so it is 83, not 83.3 (gensim's Cython compiles to the same C). The lookup then
+// reads sigmoid(0.996 x - 0.024), not sigmoid(x); kept, as it shapes the trained vectors
+// (hs updates are bit-for-bit gensim's with it, up to summation order).
+constexpr int kExpIndexScale = kExpTableSize / 6 / 2;
+
+// Kept words trained per buffer fill of a long sentence (train_sentence): the per-thread
+// sentence scratch is 12 (kPieceWords + 2 window) bytes whatever the line length.
+constexpr int64_t kPieceWords = 10000;
 
 struct SigmoidTable {
   float sigmoid[kExpTableSize];
@@ -30,7 +40,7 @@ struct SigmoidTable {
     }
   }
   static int index(double x) {
-    return static_cast<int>((x + kMaxExp) * (kExpTableSize / kMaxExp / 2));
+    return static_cast<int>((x + kMaxExp) * kExpIndexScale);
   }
   // -log sigmoid(x), the table inside +-6, its asymptotes outside (0 and -x).
   double loss(double x) const {
@@ -44,18 +54,7 @@ const SigmoidTable& table() {
   return t;
 }
 
-// Dot product with a fixed summation order (16 lanes, fixed tree), so a result never
-// depends on the buffers' alignment; vectorises to two independent FMA chains.
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  T acc[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
-  for (int l = 0; l < 8; ++l) acc[l] += acc[l + 8];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
+// Dot products: cpu::dot of vec.h (fixed summation order, independent of alignment).
 
 // The per-node update of word2vec.c in one pass over the output row:
 // e += g row (the row before its update), row += g h.
@@ -102,11 +101,12 @@ struct Worker {
   const HuffmanTree* tree;
   T *syn0, *syn1, *syn1neg;
   const SigmoidTable& tab;
-  std::vector<T> neu1, neu1e;
-  std::vector<T> logit_grad, d_in, d_out;  // shared-negative kernel: G, G O, G^T I
+  Buffer<T> neu1, neu1e;
+  Buffer<T> out_blk, logit_grad;  // shared negatives: O before the update, G^T
+  std::vector<const T*> in_rows;   // shared negatives: the context rows of I
   std::vector<int64_t> out_rows, negs;
-  std::vector<int32_t> sen;     // subsampled sentence
-  std::vector<int64_t> pos;     // its token positions (for the learning rate)
+  std::vector<int32_t> sen;     // buffered words of the subsampled sentence
+  std::vector<int64_t> pos;     // their token positions (for the learning rate)
   std::vector<int32_t> ctx;     // context words of one centre word
   double loss = 0.0;
 
@@ -118,57 +118,58 @@ struct Worker {
     if (c.shared_negatives) {
       const size_t B = static_cast<size_t>(2 * c.window), K1 = static_cast<size_t>(c.negative + 1);
       logit_grad.resize(B * K1);
-      d_in.resize(B * static_cast<size_t>(c.D));
-      d_out.resize(K1 * static_cast<size_t>(c.D));
+      out_blk.resize(K1 * static_cast<size_t>(c.D));
+      in_rows.resize(B);
       out_rows.resize(K1);
     }
   }
 
   // Skip-gram negative sampling for all B contexts of centre word w with one shared set of
-  // K negatives (HogBatch, Ji et al. 2016): logits L = I O^T [B, K+1] from the context
-  // rows I [B, D] and output rows O = [w, negatives] [K+1, D], G = (label - sigma(L)) alpha,
-  // then I += G O and O += G^T I, both from the values before the update. Each output row
-  // is read once per centre word instead of once per pair.
+  // K negatives (HogBatch, Ji et al. 2016) as three small GEMMs with the input rows
+  // I [B, D] (syn0 rows of the contexts) and output rows O = [w, negatives] [K+1, D]:
+  // logits L = I O^T [B, K+1], G = (label - sigma(L)) alpha, then O += G^T I and
+  // I += G O, both from the values before the update (O is copied first; I is read before
+  // its update), as rank-1 updates of each destination row (in L1 for the whole product,
+  // vectorised over D, a fixed order: deterministic). No [B, D] temporaries; each output
+  // row is read once per centre word instead of once per pair. Hogwild: a concurrent update
+  // of a row between the reads and the add is kept.
   void train_shared(const int32_t* ctx, int64_t B, int32_t w, T alpha, Rng& rng) {
     const int64_t D = cfg.D, K1 = cfg.negative + 1;
-    T* G = logit_grad.data();
     out_rows[0] = w;
     for (int64_t k = 1; k < K1; ++k) {
       out_rows[k] = sampler->sample_bits(rng.next());
       prefetch_row(syn1neg + out_rows[k] * D, D);
     }
-    for (int64_t b = 0; b < B; ++b) {
-      const T* in = syn0 + static_cast<int64_t>(ctx[b]) * D;
-      for (int64_t k = 0; k < K1; ++k) {
-        if (k > 0 && out_rows[k] == w) {  // a negative equal to the target is skipped
-          G[b * K1 + k] = 0;
-          continue;
+    const T** I = in_rows.data();
+    for (int64_t b = 0; b < B; ++b) I[b] = syn0 + int64_t{ctx[b]} * D;
+    T* O = out_blk.data();
+    for (int64_t k = 0; k < K1; ++k)
+      std::copy(syn1neg + out_rows[k] * D, syn1neg + (out_rows[k] + 1) * D, O + k * D);
+    T* Gt = logit_grad.data();  // G transposed: [K+1, B]
+    for (int64_t k = 0; k < K1; ++k) {
+      const bool skip = k > 0 && out_rows[k] == w;  // a negative equal to the target
+      const T label = k == 0 ? T(1) : T(0);
+      for (int64_t b = 0; b < B; ++b) {
+        T g = 0;
+        if (!skip) {
+          const T f = dot(I[b], O + k * D, D);
+          if (f > kMaxExp) g = (label - 1) * alpha;  // word2vec.c saturates the gradient
+          else if (f < -kMaxExp) g = label * alpha;
+          else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
+          if (cfg.compute_loss) loss += tab.loss(k == 0 ? f : -f);
         }
-        const T label = k == 0 ? T(1) : T(0);
-        const T f = dot(in, syn1neg + out_rows[k] * D, D);
-        T g;
-        if (f > kMaxExp) g = (label - 1) * alpha;
-        else if (f < -kMaxExp) g = label * alpha;
-        else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
-        if (cfg.compute_loss) loss += tab.loss(k == 0 ? f : -f);
-        G[b * K1 + k] = g;
+        Gt[k * B + b] = g;
       }
     }
-    T* dI = d_in.data();
-    T* dO = d_out.data();
-    std::fill(dI, dI + B * D, T(0));
-    std::fill(dO, dO + K1 * D, T(0));
-    for (int64_t b = 0; b < B; ++b) {
-      const T* in = syn0 + static_cast<int64_t>(ctx[b]) * D;
-      for (int64_t k = 0; k < K1; ++k) {
-        const T g = G[b * K1 + k];
-        if (g == T(0)) continue;
-        axpy(g, syn1neg + out_rows[k] * D, dI + b * D, D);
-        axpy(g, in, dO + k * D, D);
-      }
+    for (int64_t k = 0; k < K1; ++k) {  // O += G^T I
+      if (k > 0 && out_rows[k] == w) continue;
+      T* row = syn1neg + out_rows[k] * D;
+      for (int64_t b = 0; b < B; ++b) axpy(Gt[k * B + b], I[b], row, D);
     }
-    for (int64_t b = 0; b < B; ++b) axpy(T(1), dI + b * D, syn0 + static_cast<int64_t>(ctx[b]) * D, D);
-    for (int64_t k = 0; k < K1; ++k) axpy(T(1), dO + k * D, syn1neg + out_rows[k] * D, D);
+    for (int64_t b = 0; b < B; ++b) {  // I += G O
+      T* row = syn0 + int64_t{ctx[b]} * D;
+      for (int64_t k = 0; k < K1; ++k) axpy(Gt[k * B + b], O + k * D, row, D);
+    }
   }
 
   // One prediction of word w from the hidden vector h: accumulates the error into neu1e
@@ -216,68 +217,90 @@ struct Worker {
     }
   }
 
-  // Sentence [begin, end) of the token array.
+  // Sentence [begin, end) of the token array, subsampled as it is read into a buffer of at
+  // most kPieceWords + 2 window kept words (a fixed scratch, whatever the line length): the
+  // centres whose whole right context is buffered are trained, then all but the last
+  // window words before the next centre are dropped. A sentence that fits is read whole
+  // before its first centre, as word2vec.c does.
   void train_sentence(const int32_t* tokens, int64_t begin, int64_t end, const double* keep,
                       double alpha0, double alpha_end, double alpha_step, Rng& rng,
                       int64_t* effective) {
-    const int64_t D = cfg.D;
+    // a window wider than the sentence buffers the sentence (no overflow for any window)
+    const int64_t W = std::min(cfg.window, end - begin), cap = kPieceWords + 2 * W;
     sen.clear();
     pos.clear();
-    for (int64_t p = begin; p < end; ++p) {
-      const int32_t w = tokens[p];
-      if (keep[w] < 1.0 && !(rng.uniform() < keep[w])) continue;
-      sen.push_back(w);
-      pos.push_back(p);
+    int64_t next = 0;  // buffer index of the next centre word
+    for (int64_t p = begin;;) {
+      for (; p < end && static_cast<int64_t>(sen.size()) < cap; ++p) {
+        const int32_t w = tokens[p];
+        if (keep[w] < 1.0 && !(rng.uniform() < keep[w])) continue;
+        sen.push_back(w);
+        pos.push_back(p);
+        ++*effective;
+      }
+      const bool last = p >= end;
+      const int64_t n = static_cast<int64_t>(sen.size());
+      const int64_t limit = last ? n : n - W;  // centres with their whole window buffered
+      for (int64_t i = next; i < limit; ++i) {
+        const T alpha = static_cast<T>(
+            std::max(alpha_end, alpha0 - alpha_step * static_cast<double>(pos[i])));
+        train_centre(sen.data(), n, i, alpha, rng);
+      }
+      if (last) return;
+      const int64_t drop = limit - W;  // == kPieceWords: keeps the left context of `limit`
+      sen.erase(sen.begin(), sen.begin() + drop);
+      pos.erase(pos.begin(), pos.begin() + drop);
+      next = limit - drop;
     }
-    const int64_t n = static_cast<int64_t>(sen.size());
-    *effective += n;
+  }
+
+  // Centre word sen[i] of the buffered words sen[0, n) (sen[0] is the sentence's first word
+  // or at least `window` words before i; sen[n - 1] its last or `window` after i).
+  void train_centre(const int32_t* sen, int64_t n, int64_t i, T alpha, Rng& rng) {
+    const int64_t D = cfg.D;
     T* e = neu1e.data();
-    for (int64_t i = 0; i < n; ++i) {
-      const T alpha = static_cast<T>(
-          std::max(alpha_end, alpha0 - alpha_step * static_cast<double>(pos[i])));
-      const int64_t span = cfg.shrink_windows ? cfg.window - rng.below(cfg.window) : cfg.window;
-      const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
-      const int32_t w = sen[i];
-      if (cfg.sg) {
-        // each context word's input vector predicts the centre word (word2vec.c, gensim)
-        const bool shared = cfg.shared_negatives && cfg.negative > 0;
-        if (cfg.hs || !shared) {
-          for (int64_t j = j0; j < j1; ++j) {
-            if (j == i) continue;
-            T* l1 = syn0 + static_cast<int64_t>(sen[j]) * D;
-            std::fill(e, e + D, T(0));
-            train_target(l1, w, alpha, rng, !shared);
-            axpy(T(1), e, l1, D);
-          }
-        }
-        if (shared) {
-          ctx.clear();
-          for (int64_t j = j0; j < j1; ++j)
-            if (j != i) ctx.push_back(sen[j]);
-          if (!ctx.empty()) train_shared(ctx.data(), static_cast<int64_t>(ctx.size()), w, alpha, rng);
-        }
-      } else {
-        T* h = neu1.data();
-        std::fill(h, h + D, T(0));
-        int64_t cw = 0;
+    const int64_t span = cfg.shrink_windows ? cfg.window - rng.below(cfg.window) : cfg.window;
+    const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
+    const int32_t w = sen[i];
+    if (cfg.sg) {
+      // each context word's input vector predicts the centre word (word2vec.c, gensim)
+      const bool shared = cfg.shared_negatives && cfg.negative > 0;
+      if (cfg.hs || !shared) {
         for (int64_t j = j0; j < j1; ++j) {
           if (j == i) continue;
-          axpy(T(1), syn0 + static_cast<int64_t>(sen[j]) * D, h, D);
-          ++cw;
-        }
-        if (cw == 0) continue;  // a one-word sentence has no context (word2vec.c)
-        const T inv = T(1) / static_cast<T>(cw);
-        if (cfg.cbow_mean)
-          for (int64_t d = 0; d < D; ++d) h[d] *= inv;
-        std::fill(e, e + D, T(0));
-        train_target(h, w, alpha, rng);
-        // gensim divides the error of the summed input by the context count
-        const T scale = cfg.cbow_mean ? T(1) : inv;
-        for (int64_t j = j0; j < j1; ++j) {
-          if (j == i) continue;
-          axpy(scale, e, syn0 + static_cast<int64_t>(sen[j]) * D, D);
+          T* l1 = syn0 + static_cast<int64_t>(sen[j]) * D;
+          std::fill(e, e + D, T(0));
+          train_target(l1, w, alpha, rng, !shared);
+          axpy(T(1), e, l1, D);
         }
       }
+      if (shared) {
+        ctx.clear();
+        for (int64_t j = j0; j < j1; ++j)
+          if (j != i) ctx.push_back(sen[j]);
+        if (!ctx.empty()) train_shared(ctx.data(), static_cast<int64_t>(ctx.size()), w, alpha, rng);
+      }
+      return;
+    }
+    T* h = neu1.data();
+    std::fill(h, h + D, T(0));
+    int64_t cw = 0;
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j == i) continue;
+      axpy(T(1), syn0 + static_cast<int64_t>(sen[j]) * D, h, D);
+      ++cw;
+    }
+    if (cw == 0) return;  // a one-word sentence has no context (word2vec.c)
+    const T inv = T(1) / static_cast<T>(cw);
+    if (cfg.cbow_mean)
+      for (int64_t d = 0; d < D; ++d) h[d] *= inv;
+    std::fill(e, e + D, T(0));
+    train_target(h, w, alpha, rng);
+    // gensim divides the error of the summed input by the context count
+    const T scale = cfg.cbow_mean ? T(1) : inv;
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j == i) continue;
+      axpy(scale, e, syn0 + static_cast<int64_t>(sen[j]) * D, D);
     }
   }
 };

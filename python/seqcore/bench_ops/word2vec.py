@@ -3,25 +3,40 @@
 Each case trains seqcore's :class:`seqcore.Word2Vec` and ``gensim.models.Word2Vec`` with
 the same corpus (gensim's head500.noblanks.cor, 331k tokens of stemmed Wikipedia, one
 sentence per line; the quick cases: the first 60 lines of lee_background.cor through
-``simple_preprocess``, where WS353 is noise) and hyperparameters (window 5, min_count 5, sample 1e-3, seed 1, 2
-workers, Hogwild on both sides) for sg/cbow x negative sampling (K=5)/hierarchical softmax,
-and seqcore's minibatched shared-negative skip-gram kernel (``sg-ns shared``) against
-gensim's sg-ns.
-A timed call is one ``train()`` of ``epochs`` passes from the same initial weights (the
-vocabulary scan is untimed on both sides); its output is the model.
+``simple_preprocess``, where WS353 is noise) and hyperparameters (window 5, min_count 5,
+sample 1e-3, 2 workers, Hogwild on both sides) for sg/cbow x negative sampling (K=5) /
+hierarchical softmax, and seqcore's minibatched shared-negative skip-gram kernel (``sg-ns
+shared``) against gensim's sg-ns. A timed call is one ``train()`` of ``epochs`` passes from
+the same initial weights (seed 1; the vocabulary scan is untimed on both sides).
 
-Columns, for this family: ``GFLOP/s`` holds seqcore's training speed in M words/s (raw
-corpus tokens x epochs / time, gensim's definition), ``speed-up`` the ratio of words/s, and
-``max abs err`` |Spearman(seqcore) - Spearman(gensim)| on WS353 (wordsim353.tsv, gensim's
-``evaluate_word_pairs``); both Spearman values are printed to stderr. Without gensim
-there is no case.
+Reported per case:
 
-``python -m seqcore.bench_ops.word2vec [--quick]`` prints the same comparison as one table
-with words/s, both Spearman values side by side and the peak resident memory each train()
-call adds (sampled from /proc/self/statm).
+* speed: the footer line ``word2vec <variant> ...: N words/s (reference M)`` (raw corpus
+  tokens x epochs / time, gensim's definition); ``speed-up`` is the ratio. The ``GFLOP/s``
+  column holds seqcore's M words/s.
+* quality, on stderr: the WS353 Spearman (wordsim353.tsv, gensim's ``evaluate_word_pairs``)
+  of ``SEQCORE_W2V_SEEDS`` seeds (default 5, 2 with ``--quick``) for each library (the
+  timed seed-1 models and freshly trained others), mean and standard error, and the delta
+  of the means with its standard error and whether it is within the issue's 0.02. One
+  head500 run scatters by about +-0.02 with the seed (and gensim's Hogwild timing), so a
+  single pair of runs cannot tell a 0.02 difference; 5 seeds give a delta s.e. of about
+  0.012. ``max abs err`` = |delta of the means|.
+* memory, on stderr (not with ``--quick``): the peak resident memory that constructing and
+  training a model (``build_vocab`` + one epoch) adds to a process that holds the corpus,
+  measured for each library in a fresh subprocess (Linux: VmHWM after resetting it through
+  /proc/self/clear_refs; elsewhere nothing), next to the issue's bound for seqcore: the
+  weight matrices + the int32 corpus + its offsets + O(V) + a fixed per-thread scratch
+  (:func:`memory_bound`).
+
+``python -m seqcore.bench_ops.word2vec [--quick] [--seeds N]`` prints the same comparison as
+one table. Without gensim there is no case.
 """
 from __future__ import annotations
 
+import json
+import math
+import os
+import subprocess
 import sys
 import time
 from typing import List
@@ -33,6 +48,16 @@ from seqcore.bench import Bound, Case, register
 # name, sg, hs, shared negatives (seqcore's minibatched kernel; gensim runs per-pair)
 VARIANTS = (("sg-ns", 1, 0, False), ("sg-ns shared", 1, 0, True), ("cbow-ns", 0, 0, False),
             ("sg-hs", 1, 1, False), ("cbow-hs", 0, 1, False))
+
+#: the issue's quality criterion: seqcore's WS353 Spearman >= gensim's - TOLERANCE
+TOLERANCE = 0.02
+
+#: bytes per vocabulary word allowed by :func:`memory_bound` (keys, hash maps, counts, keep
+#: probabilities, alias tables, Huffman paths; measured ~300 here)
+BYTES_PER_WORD = 1024
+#: per-thread scratch allowed by :func:`memory_bound` (thread stack pages, the kernel's
+#: buffers of O(D (window + K) + sentence piece))
+SCRATCH_PER_THREAD = 2 << 20
 
 
 def _has_gensim():
@@ -53,9 +78,13 @@ def _corpus(quick):
         return [line.split() for line in f]
 
 
-def _settings(sg, hs, quick):
+def _settings(sg, hs, quick, seed=1):
     return dict(vector_size=16 if quick else 100, window=5, min_count=5, sample=1e-3, sg=sg,
-                hs=hs, negative=0 if hs else 5, seed=1, workers=2)
+                hs=hs, negative=0 if hs else 5, seed=seed, workers=2)
+
+
+def _seeds(quick):
+    return int(os.environ.get("SEQCORE_W2V_SEEDS", 2 if quick else 5))
 
 
 def spearman(kv):
@@ -63,9 +92,18 @@ def spearman(kv):
     return float(kv.evaluate_word_pairs(datapath("wordsim353.tsv"))[1][0])
 
 
+def _train(lib, sentences, sg, hs, shared, epochs, quick, seed):
+    kw = _settings(sg, hs, quick, seed)
+    if lib == "gensim":
+        import gensim
+        return gensim.models.Word2Vec(sentences, **kw, epochs=epochs)
+    from seqcore import Word2Vec
+    return Word2Vec(sentences, **kw, epochs=epochs, progress=False, shared_negatives=shared)
+
+
 class Trainers:
     """Both models with their vocabularies built; ``ours()`` / ``gensim()`` train them from
-    the same initial weights and return the model."""
+    the same initial weights (seed 1) and return the model."""
 
     def __init__(self, sg, hs, epochs, quick, shared=False):
         import gensim
@@ -101,6 +139,148 @@ class Trainers:
         return g
 
 
+# ---- quality over seeds --------------------------------------------------------------------
+
+# gensim's Spearman values per (sg, hs, epochs, quick): the shared-negative case compares
+# with the same gensim sg-ns runs as the sg-ns case
+_GENSIM_SCORES = {}
+
+
+def quality(sg, hs, shared, epochs, quick, seeds, first=(None, None)):
+    """WS353 Spearman of ``seeds`` seeds (1, 2, ...) for seqcore and gensim: a dict with the
+    lists ``seqcore`` and ``gensim``. ``first``: already trained seed-1 models (or None)."""
+    sentences = _corpus(quick)
+    ours = [spearman(first[0].wv)] if first[0] is not None else []
+    key = (sg, hs, epochs, quick)
+    ref = _GENSIM_SCORES.setdefault(key, [])
+    if not ref and first[1] is not None:
+        ref.append(spearman(first[1].wv))
+    for seed in range(len(ours) + 1, seeds + 1):
+        ours.append(spearman(_train("seqcore", sentences, sg, hs, shared, epochs, quick,
+                                    seed).wv))
+    for seed in range(len(ref) + 1, seeds + 1):
+        ref.append(spearman(_train("gensim", sentences, sg, hs, False, epochs, quick,
+                                   seed).wv))
+    return {"seqcore": ours, "gensim": ref[:seeds]}
+
+
+def _mean_se(xs):
+    xs = np.asarray(xs, np.float64)
+    se = xs.std(ddof=1) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
+    return float(xs.mean()), float(se)
+
+
+def quality_summary(name, q):
+    """(one line, delta of the means)."""
+    (ma, sa), (mb, sb) = _mean_se(q["seqcore"]), _mean_se(q["gensim"])
+    delta, se = ma - mb, math.hypot(sa, sb)
+    verdict = "within" if delta >= -TOLERANCE else "NOT within"
+    return (f"word2vec {name}: WS353 Spearman over {len(q['seqcore'])} seeds (mean +- s.e.): "
+            f"seqcore {ma:.4f} +- {sa:.4f}, gensim {mb:.4f} +- {sb:.4f}; delta {delta:+.4f} "
+            f"+- {se:.4f}: {verdict} {TOLERANCE} of gensim"), delta
+
+
+# ---- memory --------------------------------------------------------------------------------
+
+def _status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"{key} not in /proc/self/status")
+
+
+def _reset_peak():
+    """Reset the process's peak RSS (VmHWM, Linux >= 4.0) and return the current RSS."""
+    import gc
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status("VmRSS")
+
+
+def memory_bound(matrices_bytes, tokens, sentences, V, threads):
+    """The issue's bound on seqcore's training memory (bytes): the weight matrices + the
+    int32 corpus (4 bytes a token) + its int64 sentence offsets + ``BYTES_PER_WORD`` per
+    vocabulary word + ``SCRATCH_PER_THREAD`` per thread."""
+    return (matrices_bytes + 4 * tokens + 8 * (sentences + 1) + BYTES_PER_WORD * V
+            + SCRATCH_PER_THREAD * threads)
+
+
+def peak_child(lib, sg, hs, shared, quick, corpus_file=None, in_memory=False, **overrides):
+    """In this (fresh) process: the peak memory that building and training (one epoch) a
+    model adds to a process holding the corpus (the case's corpus; or ``corpus_file``, read
+    into lists of interned str first when ``in_memory``, else streamed: then the file
+    reader's line buffer counts too). Returns a dict: ``extra`` (bytes), ``V``,
+    ``tokens`` (in-vocabulary), ``sentences``, ``matrices`` (bytes of the weight matrices),
+    ``threads``. A small model is trained first (same settings), so that code pages,
+    OpenMP threads and lazy imports are not counted."""
+    kw = dict(_settings(sg, hs, quick), epochs=1)
+    kw.update(overrides)
+    if lib == "gensim":
+        import gensim
+
+        def make(**src):
+            return gensim.models.Word2Vec(**{**kw, **src})
+    else:
+        from seqcore import Word2Vec
+
+        def make(**src):
+            return Word2Vec(**{**kw, **src}, progress=False, shared_negatives=shared)
+    make(sentences=[["a", "b", "c", "d"]] * 20, min_count=1)  # warm-up
+    if corpus_file and in_memory:
+        with open(corpus_file, encoding="utf8") as f:
+            src = dict(sentences=[[sys.intern(w) for w in line.split()] for line in f])
+    else:
+        src = dict(corpus_file=corpus_file) if corpus_file else dict(sentences=_corpus(quick))
+    base = _reset_peak()
+    model = make(**src)
+    extra = _status("VmHWM") - base
+    wv = model.wv
+    counts = np.array([wv.get_vecattr(k, "count") for k in wv.index_to_key]) \
+        if lib == "gensim" else model.vocab.counts
+    mats = [wv.vectors] + [getattr(model, n, None) for n in ("syn1", "syn1neg")]
+    return {"extra": int(extra), "V": len(wv.index_to_key), "tokens": int(counts.sum()),
+            "sentences": int(model.corpus_count), "threads": int(kw["workers"]),
+            "matrices": int(sum(a.nbytes for a in mats if a is not None and a.size))}
+
+
+def training_peak(lib, sg, hs, shared=False, quick=False, corpus_file=None, in_memory=False,
+                  **overrides):
+    """:func:`peak_child` run in a fresh Python subprocess; None where it cannot measure
+    (not Linux, clear_refs not permitted)."""
+    args = json.dumps(dict(lib=lib, sg=sg, hs=hs, shared=shared, quick=quick,
+                           corpus_file=corpus_file, in_memory=in_memory, **overrides))
+    code = ("import json, sys; from seqcore.bench_ops.word2vec import peak_child; "
+            f"print('PEAK', json.dumps(peak_child(**json.loads({args!r}))))")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=600, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    lines = [ln for ln in out.splitlines() if ln.startswith("PEAK ")]
+    return json.loads(lines[-1][5:]) if lines else None
+
+
+def memory_summary(name, sg, hs, shared):
+    ours = training_peak("seqcore", sg, hs, shared)
+    ref = training_peak("gensim", sg, hs)
+    if ours is None:
+        return f"word2vec {name}: training peak memory not measurable here"
+    bound = memory_bound(ours["matrices"], ours["tokens"], ours["sentences"], ours["V"],
+                         ours["threads"])
+    mib = 2.0 ** 20
+    verdict = "within" if ours["extra"] <= bound else "NOT within"
+    gensim_mib = "-" if ref is None else f"{ref['extra'] / mib:.1f}"
+    return (f"word2vec {name}: training peak memory (build_vocab + 1 epoch, above the corpus "
+            f"in memory): seqcore {ours['extra'] / mib:.1f} MiB, gensim {gensim_mib} MiB; bound "
+            f"{bound / mib:.1f} MiB = weights {ours['matrices'] / mib:.1f} + 4 x "
+            f"{ours['tokens']} tokens + offsets + {BYTES_PER_WORD} B x V={ours['V']} + "
+            f"{SCRATCH_PER_THREAD // 2**20} MiB x {ours['threads']} threads: {verdict}")
+
+
+# ---- cases ---------------------------------------------------------------------------------
+
 def _case(name, sg, hs, shared, epochs, quick, suites) -> Case:
     label = "lee_background[:60]" if quick else "head500.noblanks"
     shape = f"{label} D={16 if quick else 100} window=5 epochs={epochs}"
@@ -109,23 +289,27 @@ def _case(name, sg, hs, shared, epochs, quick, suites) -> Case:
         t = Trainers(sg, hs, epochs, quick, shared)
 
         def error(a, b):
-            sa = spearman(a.wv)
-            sb = spearman(b.wv) if b is not None else float("nan")
-            print(f"word2vec {name}: WS353 Spearman seqcore {sa:.4f}, gensim {sb:.4f}",
-                  file=sys.stderr)
-            return {"y": abs(sa - sb) if b is not None else None}
+            q = quality(sg, hs, shared, epochs, quick, _seeds(quick), (a, b))
+            line, delta = quality_summary(name, q)
+            print(line, file=sys.stderr, flush=True)
+            if not quick:
+                print(memory_summary(name, sg, hs, shared), file=sys.stderr, flush=True)
+            return {"y": abs(delta)}
 
         return Bound(t.ours, t.gensim, error)
 
-    # flops = words * 1e3, so the GFLOP/s column reads M words/s
     words = sum(map(len, _corpus(quick))) * epochs if _has_gensim() else 0
-    return Case("word2vec", name, shape, words * 1e3, setup, "gensim", tuple(suites))
+    # flops = words * 1e3, so the GFLOP/s column reads M words/s
+    return Case("word2vec", name, shape, words * 1e3, setup, "gensim", tuple(suites),
+                items=words, unit="words")
 
 
 @register("word2vec", note="word2vec rows: GFLOP/s column = seqcore M words/s (tokens x epochs "
                            "/ s); speed-up = words/s ratio vs gensim 4 (same corpus, settings, "
-                           "2 workers); max abs err = |WS353 Spearman - gensim's| (values on "
-                           "stderr)")
+                           "2 workers); max abs err = |mean WS353 Spearman - gensim's| over "
+                           "SEQCORE_W2V_SEEDS seeds (5; 2 with --quick); the Spearman values, "
+                           "the delta's standard error and the training peak memory vs the "
+                           "bound are on stderr")
 def _word2vec_cases() -> List[Case]:
     if not _has_gensim():
         return []
@@ -134,62 +318,23 @@ def _word2vec_cases() -> List[Case]:
     return cases
 
 
-class PeakRSS:
-    """Peak resident memory above the level at entry, sampled every 2 ms from
-    /proc/self/statm (Linux; None elsewhere), in MiB."""
-
-    def __enter__(self):
-        import threading
-        self.page = 4096
-        self.base = self._rss()
-        self.peak = self.base
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _rss(self):
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * self.page
-        except OSError:
-            return None
-
-    def _run(self):
-        while not self._stop.wait(0.002):
-            r = self._rss()
-            if r is not None and r > self.peak:
-                self.peak = r
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        r = self._rss()
-        if r is not None and self.peak is not None:
-            self.peak = max(self.peak, r)
-        self.mib = None if self.base is None else (self.peak - self.base) / 2**20
-
-
-def compare(quick=False, epochs=None):
-    """Train both libraries once per variant; returns rows of (variant, seqcore words/s,
-    gensim words/s, speed-up, seqcore Spearman, gensim Spearman, seqcore peak MiB, gensim
-    peak MiB). Peak memory: resident memory above the level before the train() call (the
-    weights and vocabulary already exist on both sides; seqcore's includes its int32 encoded
-    corpus)."""
+def compare(quick=False, epochs=None, seeds=None):
+    """Per variant: (variant, seqcore words/s, gensim words/s, speed-up, quality dict,
+    quality line, memory line or None)."""
     epochs = epochs or (1 if quick else 5)
+    seeds = seeds or _seeds(quick)
     rows = []
     for name, sg, hs, shared in VARIANTS:
         t = Trainers(sg, hs, epochs, quick, shared)
-        with PeakRSS() as mem_ours:
-            t0 = time.perf_counter()
-            m = t.ours()
-            ours = t.words / (time.perf_counter() - t0)
-        with PeakRSS() as mem_ref:
-            t0 = time.perf_counter()
-            g = t.gensim()
-            ref = t.words / (time.perf_counter() - t0)
-        rows.append((name, ours, ref, ours / ref, spearman(m.wv), spearman(g.wv),
-                     mem_ours.mib, mem_ref.mib))
+        t0 = time.perf_counter()
+        m = t.ours()
+        ours = t.words / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        g = t.gensim()
+        ref = t.words / (time.perf_counter() - t0)
+        q = quality(sg, hs, shared, epochs, quick, seeds, (m, g))
+        rows.append((name, ours, ref, ours / ref, q, quality_summary(name, q)[0],
+                     None if quick else memory_summary(name, sg, hs, shared)))
     return rows
 
 
@@ -198,14 +343,18 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seeds", type=int, default=None)
     args = p.parse_args(argv)
+    rows = compare(args.quick, args.epochs, args.seeds)
     print(f"{'variant':12} {'seqcore w/s':>12} {'gensim w/s':>12} {'speed-up':>9} "
-          f"{'WS353 seqcore':>14} {'WS353 gensim':>13} {'peak MiB seqcore':>17} "
-          f"{'peak MiB gensim':>16}")
-    for name, a, b, s, sa, sb, ma, mb in compare(args.quick, args.epochs):
-        print(f"{name:12} {a:12,.0f} {b:12,.0f} {s:8.2f}x {sa:14.4f} {sb:13.4f} "
-              f"{ma if ma is not None else float('nan'):17.1f} "
-              f"{mb if mb is not None else float('nan'):16.1f}")
+          f"{'WS353 seqcore':>14} {'WS353 gensim':>13}")
+    for name, a, b, s, q, _, _ in rows:
+        print(f"{name:12} {a:12,.0f} {b:12,.0f} {s:8.2f}x {np.mean(q['seqcore']):14.4f} "
+              f"{np.mean(q['gensim']):13.4f}")
+    for row in rows:
+        print(row[5])
+        if row[6]:
+            print(row[6])
 
 
 if __name__ == "__main__":
