@@ -104,22 +104,9 @@ def test_chunks_whole_sentences():
 
 # ---- the update against the float64 reference --------------------------------------------
 
-def _sigmoid_table_int_index(x):
-    """word2vec.c's / gensim's table lookup as compiled: EXP_TABLE_SIZE / MAX_EXP / 2 is an
-    integer expression in both (1000 / 6 / 2 == 83 in C), so entry int((x + 6) * 83) of the
-    1000 values sigmoid((2 i / 1000 - 1) * 6) is read (gensim word2vec_inner.c:
-    ``EXP_TABLE[(int)((f_dot + 6.0) * ((0x3E8 / 6) / 2))]``)."""
-    i = int((x + 6.0) * 83)
-    xi = (i / 1000 * 2 - 1) * 6.0
-    return float(np.float32(np.exp(xi) / (np.exp(xi) + 1)))
-
-
 @pytest.mark.parametrize("sg,cbow_mean,window,D", [(1, 1, 2, 1), (1, 1, 3, 13),
                                                    (0, 1, 2, 8), (0, 0, 3, 17)])
-def test_hs_epoch_matches_reference(rng, monkeypatch, sg, cbow_mean, window, D):
-    # reference.word2vec_sigmoid_table indexes with 1000 / 6.0 / 2 (83.3); the kernel reads
-    # the table as word2vec.c and gensim do (83), so the reference gets that lookup here
-    monkeypatch.setattr(reference, "word2vec_sigmoid_table", _sigmoid_table_int_index)
+def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
     V = 9
     sentences = [[f"w{int(k)}" for k in rng.integers(0, V, size=rng.integers(1, 15))]
                  for _ in range(12)]
@@ -141,10 +128,9 @@ def test_hs_epoch_matches_reference(rng, monkeypatch, sg, cbow_mean, window, D):
     np.testing.assert_allclose(m.syn1, ref1, rtol=1e-10, atol=1e-12)
 
 
-def test_long_sentence_pieces_match_reference(rng, monkeypatch):
+def test_long_sentence_pieces_match_reference(rng):
     # a sentence longer than the kernel's buffer (10000 kept words + 2 window) is trained in
     # pieces that keep `window` words of context on each side: the same updates as one pass
-    monkeypatch.setattr(reference, "word2vec_sigmoid_table", _sigmoid_table_int_index)
     V, window = 7, 3
     sentences = [[f"w{int(k)}" for k in rng.integers(0, V, size=20_500)], ["w1", "w2"]]
     m = Word2Vec(**_fast(vector_size=5, window=window, sg=0, hs=1, negative=0, sample=0,
@@ -175,7 +161,7 @@ def _shared_negatives_update(syn0, syn1neg, ctx, w, negs, alpha):
                 continue
             label = 1.0 if k == 0 else 0.0
             f = L[b, k]
-            sig = 1.0 if f > 6 else 0.0 if f < -6 else _sigmoid_table_int_index(f)
+            sig = 1.0 if f > 6 else 0.0 if f < -6 else reference.word2vec_sigmoid_table(f)
             G[b, k] = (label - sig) * alpha
     np.add.at(syn0, ctx, G @ O)
     np.add.at(syn1neg, out, G.T @ I)

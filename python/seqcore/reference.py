@@ -635,8 +635,10 @@ def hierarchical_softmax_loss(h, w_inner, targets, offsets, points, codes):
 
 def word2vec_sigmoid_table(x):
     """word2vec.c's tabulated sigmoid: 1000 entries over [-6, 6), entry i at
-    x_i = (2 i / 1000 - 1) * 6, looked up at int((x + 6) * 1000 / 12)."""
-    i = int((x + 6.0) * (1000 / 6.0 / 2))
+    x_i = (2 i / 1000 - 1) * 6, looked up at int((x + 6) * 83): EXP_TABLE_SIZE / MAX_EXP / 2
+    is an integer expression in word2vec.c and gensim (1000 / 6 / 2 == 83 in C; gensim's
+    word2vec_inner.c reads ``EXP_TABLE[(int)((f_dot + 6.0) * ((0x3E8 / 6) / 2))]``)."""
+    i = int((x + 6.0) * (1000 // 6 // 2))
     xi = (i / 1000 * 2 - 1) * 6.0
     return float(np.float32(np.exp(xi) / (np.exp(xi) + 1)))
 
