@@ -107,6 +107,23 @@ def test_file_equals_iterable(tmp_path, rng):
     assert full.counts.sum() == sum(len(s) for s in sentences)
 
 
+def test_file_words_across_read_blocks(tmp_path):
+    # the file is read in 64 KiB blocks: words cut by a block boundary, a word longer than a
+    # block, a last line without its newline
+    long_word = "x" * 200_000
+    words = [f"{i % 5000:08d}" for i in range(30_000)]       # 9-byte strides: cut words
+    lines = [words[:20_000], [long_word, "a"], words[20_000:] + [long_word]]
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(" ".join(line) for line in lines), encoding="utf8")
+    v = build_vocab(corpus_file=str(path), min_count=1)
+    ref = Counter(w for line in lines for w in line)
+    assert dict(zip(v.index_to_key, v.counts.tolist())) == dict(ref)
+    assert v.corpus_count == 3
+    enc = v.encode(corpus_file=str(path))
+    assert [v.index_to_key[i] for i in enc.tokens] == [w for line in lines for w in line]
+    np.testing.assert_array_equal(enc.offsets, [0, 20_000, 20_002, 30_003])
+
+
 def test_lee_background_counts():
     utils = pytest.importorskip("gensim.test.utils")
     path = utils.datapath("lee_background.cor")

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "seqcore/common.h"
 
@@ -47,25 +50,53 @@ inline bool is_space(char c) {
 }
 
 // Calls word(token) for each whitespace-separated token of each line and line_end() after
-// each line (a last line without '\n' included; an empty file has no line).
+// each line (a last line without '\n' included; an empty file has no line). The file is read
+// in fixed blocks, so memory stays one block plus the longest word whatever the line length
+// (a one-line corpus such as text8 is never held whole); a word cut by a block boundary is
+// carried over.
 template <typename WordFn, typename LineFn>
 void for_each_line(const std::string& path, WordFn word, LineFn line_end) {
   std::ifstream in(path, std::ios::binary);
   check(static_cast<bool>(in), "corpus_file: cannot open '" + path + "'");
-  std::string line;
-  while (std::getline(in, line)) {  // no length limit: long lines are never truncated
-    const size_t n = line.size();
-    size_t i = 0;
-    while (i < n) {
-      while (i < n && is_space(line[i])) ++i;
-      size_t j = i;
-      while (j < n && !is_space(line[j])) ++j;
-      if (j > i) word(std::string_view(line.data() + i, j - i));
-      i = j;
+  constexpr size_t kBlock = size_t(1) << 16;
+  std::vector<char> buf(kBlock);
+  std::string carry;       // the start of a word cut by the previous block boundary
+  bool in_word = false;    // inside a word at the current position
+  bool open_line = false;  // characters seen since the last '\n'
+  for (;;) {
+    in.read(buf.data(), static_cast<std::streamsize>(kBlock));
+    const size_t n = static_cast<size_t>(in.gcount());
+    if (n == 0) break;
+    size_t start = 0;  // of the current word in this block
+    for (size_t i = 0; i < n; ++i) {
+      const char c = buf[i];
+      if (!is_space(c)) {
+        if (!in_word) in_word = true, start = i;
+        open_line = true;
+        continue;
+      }
+      if (in_word) {
+        in_word = false;
+        if (carry.empty()) {
+          word(std::string_view(buf.data() + start, i - start));
+        } else {
+          carry.append(buf.data() + start, i - start);
+          word(std::string_view(carry));
+          carry.clear();
+        }
+      }
+      if (c == '\n') {
+        line_end();
+        open_line = false;
+      } else {
+        open_line = true;
+      }
     }
-    line_end();
+    if (in_word) carry.append(buf.data() + start, n - start);
   }
-  check(in.eof(), "corpus_file: read error in '" + path + "'");
+  check(!in.bad(), "corpus_file: read error in '" + path + "'");
+  if (in_word) word(std::string_view(carry));
+  if (open_line) line_end();
 }
 
 }  // namespace
