@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "numpy_glue.h"
 #include "seqcore/output_layers.h"
@@ -112,15 +113,26 @@ py::array log_softmax_py(py::handle x_o) {
 
 // ---------------------------------------------------------------- negative sampling
 
+// The hidden rows h [N, D] (D >= 1) and the output matrix w_out [V, D] of a sampled loss,
+// both in h's dtype.
+template <typename T>
+auto hidden_and_output(const py::array& h_a, py::handle w_out_o) {
+  const int64_t D = h_a.shape(1);
+  check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
+  auto h = py::array_t<T, py::array::c_style>::ensure(h_a);
+  py::array w_a = matrix(w_out_o, "w_out", "[V, D]");
+  auto w_out = floats<T>(w_a, "w_out", {w_a.shape(0), D}, "[V, D]", "h");
+  return std::make_pair(std::move(h), std::move(w_out));
+}
+
 template <typename T>
 py::tuple ns_typed(const py::array& h_a, py::handle w_out_o, py::handle targets_o,
                    py::handle negatives_o, bool shared, Reduction r) {
   const int64_t N = h_a.shape(0), D = h_a.shape(1);
-  check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
-  auto h = py::array_t<T, py::array::c_style>::ensure(h_a);
-  py::array w_a = matrix(w_out_o, "w_out", "[V, D]");
-  const int64_t V = w_a.shape(0);
-  auto w_out = floats<T>(w_a, "w_out", {V, D}, "[V, D]", "h");
+  auto hw = hidden_and_output<T>(h_a, w_out_o);
+  auto& h = hw.first;
+  auto& w_out = hw.second;
+  const int64_t V = w_out.shape(0);
   auto targets = indices(targets_o, "targets", {N}, "[N]");
   py::array neg_a = as_array(negatives_o, "negatives");
   int64_t K;
@@ -163,11 +175,10 @@ py::tuple ss_typed(const py::array& h_a, py::handle w_out_o, py::handle b_out_o,
                    py::handle targets_o, py::handle sampled_o, py::handle lq_true_o,
                    py::handle lq_sampled_o, bool remove_hits, Reduction r) {
   const int64_t N = h_a.shape(0), D = h_a.shape(1);
-  check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
-  auto h = py::array_t<T, py::array::c_style>::ensure(h_a);
-  py::array w_a = matrix(w_out_o, "w_out", "[V, D]");
-  const int64_t V = w_a.shape(0);
-  auto w_out = floats<T>(w_a, "w_out", {V, D}, "[V, D]", "h");
+  auto hw = hidden_and_output<T>(h_a, w_out_o);
+  auto& h = hw.first;
+  auto& w_out = hw.second;
+  const int64_t V = w_out.shape(0);
   Opt<T> b_out, lq_true, lq_sampled;
   if (!b_out_o.is_none()) b_out = floats<T>(b_out_o, "b_out", {V}, "[V]", "h");
   auto targets = indices(targets_o, "targets", {N}, "[N]");

@@ -1,6 +1,8 @@
 // Validation and dispatch for the attention kernels (attention.h).
 #include "seqcore/attention.h"
 
+#include <string>
+
 #include <omp.h>
 
 #include "cpu/attention_cpu.h"
@@ -29,14 +31,15 @@ void sdpa_check(const SdpaDesc& d) {
         "sdpa: rows of q, k, v and out must be contiguous");
 }
 
-template <typename T>
-static void check_lengths(const SdpaDesc& d, const int64_t* key_lengths) {
+// key_lengths[i] in [0, max] for i < n (nullptr: nothing to check); `max_name` names the bound.
+static void check_key_lengths(const int64_t* key_lengths, int64_t n, int64_t max,
+                              const char* max_name) {
   if (!key_lengths) return;
-  for (int64_t b = 0; b < d.B; ++b)
-    check(key_lengths[b] >= 0 && key_lengths[b] <= d.Lk,
-          "key_lengths: every length must be in [0, Lk=" + std::to_string(d.Lk) +
-              "], got key_lengths[" + std::to_string(b) + "] = " +
-              std::to_string(key_lengths[b]));
+  for (int64_t i = 0; i < n; ++i)
+    check(key_lengths[i] >= 0 && key_lengths[i] <= max,
+          "key_lengths: every length must be in [0, " + std::string(max_name) + "=" +
+              std::to_string(max) + "], got key_lengths[" + std::to_string(i) + "] = " +
+              std::to_string(key_lengths[i]));
 }
 
 template <typename T>
@@ -45,7 +48,7 @@ void sdpa_forward(const SdpaDesc& d, const T* q, const T* k, const T* v,
                   T* out, T* lse) {
   sdpa_check(d);
   check(!(bool_mask && float_mask), "sdpa: give a bool mask or a float mask, not both");
-  check_lengths<T>(d, key_lengths);
+  check_key_lengths(key_lengths, d.B, d.Lk, "Lk");
   cpu::sdpa_forward_cpu(d, q, k, v, bool_mask, float_mask, key_lengths, out, lse);
 }
 
@@ -55,19 +58,14 @@ void sdpa_backward(const SdpaDesc& d, const T* q, const T* k, const T* v,
                    const T* out, const T* lse, const T* dout, T* dq, T* dk, T* dv) {
   sdpa_check(d);
   check(!(bool_mask && float_mask), "sdpa: give a bool mask or a float mask, not both");
-  check_lengths<T>(d, key_lengths);
+  check_key_lengths(key_lengths, d.B, d.Lk, "Lk");
   cpu::sdpa_backward_cpu(d, q, k, v, bool_mask, float_mask, key_lengths, out, lse, dout, dq,
                          dk, dv);
 }
 
 static void step_check(const StepAttnDesc& d, const int64_t* key_lengths) {
   check(d.N >= 0 && d.T >= 0 && d.Dv >= 1, "attention: bad sizes");
-  if (!key_lengths) return;
-  for (int64_t n = 0; n < d.N; ++n)
-    check(key_lengths[n] >= 0 && key_lengths[n] <= d.T,
-          "key_lengths: every length must be in [0, T=" + std::to_string(d.T) +
-              "], got key_lengths[" + std::to_string(n) + "] = " +
-              std::to_string(key_lengths[n]));
+  check_key_lengths(key_lengths, d.N, d.T, "T");
 }
 
 template <typename T>

@@ -216,6 +216,33 @@ inline T sigmoid(T x) {
   const T e = std::exp(x);
   return e / (T(1) + e);
 }
+// One binary logistic output of score s (negative sampling, hierarchical softmax): adds
+// -log sigma(s) (positive, label 1) or -log sigma(-s) (negative) to `loss`; returns
+// scale * d/ds, i.e. scale * (sigma(s) - label).
+template <typename T>
+inline T logistic_term(T s, bool positive, T scale, T& loss) {
+  loss += softplus(positive ? -s : s);
+  return scale * (sigmoid(s) - (positive ? T(1) : T(0)));
+}
+
+// Row hn's `count` binary outputs (negative sampling: target + negatives; hierarchical
+// softmax: the Huffman path): output i has weight row row(i) and label positive(i). dhn is
+// set to sum_i g_i row(i); (g_i, hn) go to slot o0 + i of c for the weight-gradient pass.
+// Returns the row's loss.
+template <typename T, typename Contribs, typename RowFn, typename PositiveFn>
+T binary_outputs_row(const T* hn, T* dhn, int64_t D, int64_t count, int64_t o0, T scale,
+                     Contribs& c, RowFn row, PositiveFn positive) {
+  std::fill(dhn, dhn + D, T(0));
+  T l = T(0);
+  for (int64_t i = 0; i < count; ++i) {
+    const T* w = row(i);
+    const T g = logistic_term(dot(w, hn, D), positive(i), scale, l);
+    axpy(g, w, dhn, D);
+    c.coef[o0 + i] = g;
+    c.src[o0 + i] = hn;
+  }
+  return l;
+}
 
 // ---------------------------------------------------------------- reductions
 
@@ -459,22 +486,10 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
         if (n + 1 < N)  // the next row's K+1 output rows
           for (int64_t j = 0; j < K1; ++j)
             prefetch_row(w_out + c.ids[(n + 1) * K1 + j] * D, D * static_cast<int64_t>(sizeof(T)));
-        const T* hn = h + n * D;
-        T* dhn = dh + n * D;
-        std::fill(dhn, dhn + D, T(0));
-        T l = T(0);
-        for (int64_t j = 0; j < K1; ++j) {
-          const int64_t o = n * K1 + j;
-          const T* w = w_out + c.ids[o] * D;
-          const T s = dot(w, hn, D);
-          // target: -log sigma(s), d/ds = sigma(s) - 1; negative: -log sigma(-s), sigma(s).
-          l += softplus(j == 0 ? -s : s);
-          const T g = scale * (sigmoid(s) - (j == 0 ? T(1) : T(0)));
-          axpy(g, w, dhn, D);
-          c.coef[o] = g;
-          c.src[o] = hn;
-        }
-        per_row[n] = l;
+        per_row[n] = binary_outputs_row(
+            h + n * D, dh + n * D, D, K1, n * K1, scale, c,
+            [&](int64_t j) { return w_out + c.ids[n * K1 + j] * D; },
+            [](int64_t j) { return j == 0; });  // j == 0: the target
       }
       accumulate_rows(c, plan, D, drows, static_cast<std::vector<T>*>(nullptr));
     }
@@ -506,14 +521,11 @@ void negative_sampling_loss_cpu(const T* h, const T* w_out, const int64_t* targe
       for (int64_t n = r0; n < r0 + r; ++n) {
         const T* wt = w_out + targets[n] * D;
         const T s0 = dot(wt, h + n * D, D);
-        T l = softplus(-s0);
-        c.coef[n] = scale * (sigmoid(s0) - T(1));
+        T l = 0;
+        c.coef[n] = logistic_term(s0, /*positive=*/true, scale, l);
         c.src[n] = h + n * D;
         T* Gn = G.data() + n * K;
-        for (int64_t k = 0; k < K; ++k) {
-          l += softplus(Gn[k]);
-          Gn[k] = scale * sigmoid(Gn[k]);
-        }
+        for (int64_t k = 0; k < K; ++k) Gn[k] = logistic_term(Gn[k], /*positive=*/false, scale, l);
         per_row[n] = l;
       }
       mat(dh + r0 * D, r, D, D).noalias() = cmat(G.data() + r0 * K, r, K, K) * cmat(wk.data(), K, D, D);
@@ -640,22 +652,11 @@ void hierarchical_softmax_loss_cpu(const T* h, const T* w_inner, const HuffmanTr
       if (n + 1 < N)  // the next row's path
         for (int64_t o = first[n + 1]; o < first[n + 2]; ++o)
           prefetch_row(w_inner + c.ids[o] * D, D * static_cast<int64_t>(sizeof(T)));
-      const T* hn = h + n * D;
-      T* dhn = dh + n * D;
-      std::fill(dhn, dhn + D, T(0));
-      const int64_t w = targets[n];
-      T l = T(0);
-      for (int64_t j = off[w], o = first[n]; j < off[w + 1]; ++j, ++o) {
-        const T* wp = w_inner + points[j] * D;
-        const T s = dot(wp, hn, D);
-        // bit 0: -log sigma(s), d/ds = sigma(s) - 1; bit 1: -log sigma(-s), sigma(s).
-        l += softplus(codes[j] ? s : -s);
-        const T g = scale * (sigmoid(s) - (codes[j] ? T(0) : T(1)));
-        axpy(g, wp, dhn, D);
-        c.coef[o] = g;
-        c.src[o] = hn;
-      }
-      per_row[n] = l;
+      const int64_t j0 = off[targets[n]];
+      per_row[n] = binary_outputs_row(
+          h + n * D, dh + n * D, D, off[targets[n] + 1] - j0, first[n], scale, c,
+          [&](int64_t i) { return w_inner + points[j0 + i] * D; },
+          [&](int64_t i) { return codes[j0 + i] == 0; });  // code bit 0: label 1
     }
     accumulate_rows(c, plan, D, drows, static_cast<std::vector<T>*>(nullptr));
   }
