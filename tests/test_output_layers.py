@@ -243,6 +243,16 @@ def test_huffman_optimal_and_monotone(rng, V):
     np.testing.assert_array_equal(again.codes, tree.codes)
 
 
+@pytest.mark.parametrize("V", [1, 2, 3, 17, 300, 3000])
+def test_huffman_paths_equal_gensims_heap(rng, V):
+    # many equal counts (and unsorted ids): the pairing of ties is gensim's heap order
+    counts = rng.integers(1, 6, V) * (1 + (rng.random(V) < 0.1) * 40)
+    tree = seqcore.HuffmanTree(counts)
+    for w, (codes, points) in enumerate(ref.huffman_paths_heapq(counts)):
+        path = slice(tree.offsets[w], tree.offsets[w + 1])
+        assert tree.codes[path].tolist() == codes and tree.points[path].tolist() == points, w
+
+
 def test_huffman_word2vec_example():
     tree = seqcore.HuffmanTree([5, 1, 1, 2, 8])       # 1+1, 2+2, 4+5, 9+8
     np.testing.assert_array_equal(tree.depth, [2, 4, 4, 3, 1])

@@ -135,7 +135,7 @@ std::vector<std::pair<std::string, int64_t>> VocabCounter::sorted(int64_t min_co
     if (kv.second.count >= min_count) kept.emplace_back(&kv.first, kv.second);
   std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
     return a.second.count > b.second.count ||
-           (a.second.count == b.second.count && a.second.first < b.second.first);
+           (a.second.count == b.second.count && a.second.first > b.second.first);
   });
   std::vector<std::pair<std::string, int64_t>> out;
   out.reserve(kept.size());

@@ -113,50 +113,72 @@ void UnigramSampler::sample_many(uint64_t seed, uint64_t stream, uint64_t first,
 HuffmanTree::HuffmanTree(const double* counts, int64_t V) : V_(V) {
   check_counts(counts, V, "HuffmanTree");
   const int64_t nodes = 2 * V - 1;
-  // Leaves in decreasing count order (ties: smaller id first), as word2vec.c's sorted vocab.
-  std::vector<int64_t> order(static_cast<size_t>(V));
-  std::iota(order.begin(), order.end(), int64_t(0));
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return counts[a] > counts[b]; });
-  std::vector<double> cnt(static_cast<size_t>(nodes));
+  // gensim 4's _build_heap: node ids (words 0..V-1, then inner node a as V + a) in a binary
+  // heap ordered by count alone, with the sift order of Python's heapq (CPython's
+  // _heapqmodule.c: siftup moves the smaller child up to a leaf — the right one unless
+  // left < right — then siftdown), so ties resolve exactly as in gensim and the tree is
+  // gensim's for the same vocabulary. Pop two, merge (first popped: bit 0), push, V-1 times.
+  std::vector<double> cnt(counts, counts + V);
+  cnt.resize(static_cast<size_t>(nodes));
+  std::vector<int64_t> heap(static_cast<size_t>(V));
+  std::iota(heap.begin(), heap.end(), int64_t(0));
+  const auto less = [&](int64_t a, int64_t b) { return cnt[a] < cnt[b]; };
+  const auto siftdown = [&](int64_t start, int64_t pos) {
+    const int64_t item = heap[pos];
+    while (pos > start) {
+      const int64_t up = (pos - 1) >> 1;
+      if (!less(item, heap[up])) break;
+      heap[pos] = heap[up];
+      pos = up;
+    }
+    heap[pos] = item;
+  };
+  const auto siftup = [&](int64_t pos) {
+    const int64_t end = static_cast<int64_t>(heap.size()), start = pos, item = heap[pos];
+    for (int64_t child = 2 * pos + 1; child < end; child = 2 * pos + 1) {
+      if (child + 1 < end && !less(heap[child], heap[child + 1])) ++child;
+      heap[pos] = heap[child];
+      pos = child;
+    }
+    heap[pos] = item;
+    siftdown(start, pos);
+  };
+  const auto pop = [&]() {
+    const int64_t last = heap.back();
+    heap.pop_back();
+    if (heap.empty()) return last;
+    const int64_t top = heap[0];
+    heap[0] = last;
+    siftup(0);
+    return top;
+  };
+  for (int64_t i = V / 2 - 1; i >= 0; --i) siftup(i);  // heapify
   std::vector<int64_t> parent(static_cast<size_t>(nodes), -1);
   std::vector<uint8_t> bit(static_cast<size_t>(nodes), 0);
-  for (int64_t i = 0; i < V; ++i) cnt[i] = counts[order[i]];
   children_.assign(static_cast<size_t>(2 * std::max<int64_t>(V - 1, 0)), 0);
-  // Two queues: leaves from the light end of `order` (pos1 going down) and inner nodes in
-  // creation order (pos2 going up), whose counts never decrease.
-  int64_t pos1 = V - 1, pos2 = V;
-  auto take = [&](int64_t created) {
-    if (pos1 >= 0 && (pos2 >= created || cnt[pos1] < cnt[pos2])) return pos1--;
-    return pos2++;
-  };
   for (int64_t a = 0; a < V - 1; ++a) {
-    const int64_t node = V + a;
-    const int64_t m1 = take(node), m2 = take(node);
+    const int64_t node = V + a, m1 = pop(), m2 = pop();
     cnt[node] = cnt[m1] + cnt[m2];
     parent[m1] = parent[m2] = node;
     bit[m2] = 1;
-    children_[2 * a] = m1 < V ? order[m1] : m1;
-    children_[2 * a + 1] = m2 < V ? order[m2] : m2;
+    children_[2 * a] = m1;
+    children_[2 * a + 1] = m2;
+    heap.push_back(node);
+    siftdown(0, static_cast<int64_t>(heap.size()) - 1);
   }
-  // Paths, root first: walk up from each leaf, then write reversed into the CSR arrays.
-  std::vector<int64_t> depth_of(static_cast<size_t>(V), 0);
-  for (int64_t i = 0; i < V; ++i) {
-    int64_t d = 0;
-    for (int64_t b = i; parent[b] >= 0; b = parent[b]) ++d;
-    depth_of[order[i]] = d;
-  }
+  // Paths, root first: the depth of every word, then each path written from its leaf up.
   offsets_.assign(static_cast<size_t>(V + 1), 0);
   for (int64_t w = 0; w < V; ++w) {
-    offsets_[w + 1] = offsets_[w] + depth_of[w];
-    max_depth_ = std::max(max_depth_, depth_of[w]);
+    int64_t d = 0;
+    for (int64_t b = w; parent[b] >= 0; b = parent[b]) ++d;
+    offsets_[w + 1] = offsets_[w] + d;
+    max_depth_ = std::max(max_depth_, d);
   }
   points_.resize(static_cast<size_t>(offsets_[V]));
   codes_.resize(static_cast<size_t>(offsets_[V]));
-  for (int64_t i = 0; i < V; ++i) {
-    const int64_t w = order[i];
+  for (int64_t w = 0; w < V; ++w) {
     int64_t j = offsets_[w + 1];
-    for (int64_t b = i; parent[b] >= 0; b = parent[b]) {
+    for (int64_t b = w; parent[b] >= 0; b = parent[b]) {
       --j;
       codes_[j] = bit[b];
       points_[j] = parent[b] - V;

@@ -55,7 +55,8 @@ def restartable(sentences):
 
 
 class Vocabulary:
-    """Vocabulary of a corpus: keys sorted by count descending, ties by first occurrence.
+    """Vocabulary of a corpus: keys sorted by count descending, ties by the latest first
+    occurrence first (gensim 4's order).
 
     Attributes
     ----------
@@ -113,8 +114,9 @@ def build_vocab(sentences=None, corpus_file=None, min_count=5, max_vocab_size=No
         ``Word2Vec._scan_vocab`` / ``utils.prune_vocab`` (so counts of pruned words restart
         from 0, and the first pruning drops nothing, exactly as gensim 4).
 
-    Returns a :class:`Vocabulary` sorted by count descending, ties by first occurrence in
-    the corpus (gensim's sort is not stable on ties; word2vec.c's qsort neither).
+    Returns a :class:`Vocabulary` sorted by count descending, ties by the latest first
+    occurrence in the corpus first: gensim 4's order (``sort_by_descending_frequency``
+    lexsorts by -count, -insertion index), so ``index_to_key`` equals gensim's.
 
     Raises ValueError for an empty corpus, no word reaching min_count, or bad settings;
     TypeError if sentences are not lists of str; FileNotFoundError for a missing file;

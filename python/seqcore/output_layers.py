@@ -217,11 +217,13 @@ class UnigramSampler:
 class HuffmanTree:
     """Binary Huffman tree over a vocabulary, for hierarchical softmax (word2vec.c).
 
-    Built as word2vec.c's ``CreateBinaryTree``: words sorted by decreasing count (ties:
-    smaller id first), then the two lightest nodes merged V-1 times with two queues (leaves
-    and inner nodes), O(V) after the sort. Ties between a leaf and an inner node go to the
-    inner node, as in word2vec.c; the construction is deterministic. Inner node ``a`` is the
-    ``a``-th merge; the root is ``V-2``. Frequent words get codes no longer than rare ones
+    Built as gensim 4's ``_build_heap``: the two lightest nodes popped from a binary heap
+    ordered by count alone and merged V-1 times (the first popped takes bit 0), with Python
+    heapq's sift order, so equal counts are resolved exactly as gensim's: the same codes and
+    points as gensim for the same vocabulary order; O(V log V), deterministic. Inner node
+    ``a`` is the ``a``-th merge; the root is ``V-2``. (word2vec.c's two-queue
+    ``CreateBinaryTree`` pairs equal-count words in vocabulary order instead; how ties are
+    resolved alone moves a head500 CBOW-hs WS353 Spearman by about +-0.02.) Frequent words get codes no longer than rare ones
     and ``Σ counts·depth`` is minimal (Huffman 1952).
 
     Word ``w``'s path is ``points[offsets[w]:offsets[w+1]]`` (inner nodes, root first) and

@@ -612,6 +612,41 @@ def huffman_code_lengths(counts):
     return depth
 
 
+def huffman_paths_heapq(counts):
+    """gensim 4's Huffman tree (``_build_heap`` + ``_assign_binary_codes``) with Python's
+    heapq, items compared by count alone: per word ``(codes, points)`` lists, root first;
+    the first node popped at a merge takes bit 0, inner node ``a`` is the ``a``-th merge."""
+    import heapq
+
+    class Item:
+        __slots__ = ("count", "index")
+
+        def __init__(self, count, index):
+            self.count, self.index = count, index
+
+        def __lt__(self, other):  # gensim's Heapitem.__lt__: the count alone
+            return self.count < other.count
+
+    V = len(counts)
+    heap = [Item(float(c), i) for i, c in enumerate(counts)]
+    heapq.heapify(heap)
+    parent, bit = {}, {}
+    for a in range(V - 1):
+        m1, m2 = heapq.heappop(heap), heapq.heappop(heap)
+        parent[m1.index], bit[m1.index] = V + a, 0
+        parent[m2.index], bit[m2.index] = V + a, 1
+        heapq.heappush(heap, Item(m1.count + m2.count, V + a))
+    paths = []
+    for w in range(V):
+        codes, points, b = [], [], w
+        while b in parent:
+            codes.append(bit[b])
+            points.append(parent[b] - V)
+            b = parent[b]
+        paths.append((codes[::-1], points[::-1]))
+    return paths
+
+
 def hierarchical_softmax_loss(h, w_inner, targets, offsets, points, codes):
     """Per-row ``-log P(t | h)`` over the CSR paths; returns ``(loss [N], dh [N, D],
     dw_inner [V-1, D])`` (gradients of the sum)."""

@@ -36,7 +36,8 @@ class VocabCounter {
   // Reads one sentence per line ('\n'), tokens separated by ASCII whitespace (" \t\r\v\f"),
   // as word2vec.c; lines of any length. Throws std::invalid_argument if it cannot be read.
   void add_file(const std::string& path);
-  // Words with count >= min_count, by count descending, ties by first occurrence.
+  // Words with count >= min_count, by count descending, ties by the latest first occurrence
+  // first: gensim 4's order (sort_by_descending_frequency: lexsort by -count, -insertion).
   std::vector<std::pair<std::string, int64_t>> sorted(int64_t min_count) const;
   int64_t total_words() const { return total_words_; }
   int64_t sentences() const { return sentences_; }

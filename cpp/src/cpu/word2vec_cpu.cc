@@ -28,6 +28,17 @@ constexpr int kExpIndexScale = kExpTableSize / 6 / 2;
 // sentence scratch is 12 (kPieceWords + 2 window) bytes whatever the line length.
 constexpr int64_t kPieceWords = 10000;
 
+// Hierarchical softmax on several threads: the inner nodes nearest the root lie on most
+// paths, and two threads writing them in turn bounce their cache lines between the cores
+// (sg-hs on 2 threads ran 1.7x slower than with thread-private output rows). Each thread
+// therefore trains its own copy of the heaviest inner nodes (the last merged: rows
+// V-1-n .. V-2 of syn1, at most kHotBytes of them) and merges it into syn1 every
+// kHotMerge centre words: syn1 += copy - snapshot, then copy = snapshot = syn1. The other
+// threads' updates of those rows arrive at the merges (a delayed Hogwild); a thread's own
+// are immediate. One thread (and deterministic mode) trains syn1 directly.
+constexpr int64_t kHotBytes = 128 << 10;
+constexpr int64_t kHotMerge = 1024;
+
 struct SigmoidTable {
   float sigmoid[kExpTableSize];
   float nll[kExpTableSize];  // -log sigmoid(x) at the same points (the loss)
@@ -109,18 +120,50 @@ struct Worker {
   std::vector<int64_t> pos;     // their token positions (for the learning rate)
   std::vector<int32_t> ctx;     // context words of one centre word
   double loss = 0.0;
+  // the thread's copy of the heaviest inner nodes (kHotBytes): points >= hot_first
+  int64_t hot_first, hot_rows = 0, since_merge = 0;
+  Buffer<T> hot, hot_snapshot;
 
   Worker(const Word2VecConfig& c, const UnigramSampler* s, const HuffmanTree* t, T* s0, T* s1,
-         T* s1n)
+         T* s1n, int64_t V, bool private_hot)
       : cfg(c), sampler(s), tree(t), syn0(s0), syn1(s1), syn1neg(s1n), tab(table()),
         neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)),
-        negs(static_cast<size_t>(c.negative)) {
+        negs(static_cast<size_t>(c.negative)), hot_first(V - 1) {
+    if (private_hot && c.hs) {
+      hot_rows = std::min<int64_t>(V - 1, kHotBytes / (c.D * static_cast<int64_t>(sizeof(T))));
+      hot_first = V - 1 - hot_rows;
+      const size_t n = static_cast<size_t>(hot_rows * c.D);
+      hot.resize(n);
+      hot_snapshot.resize(n);
+      std::copy(syn1 + hot_first * c.D, syn1 + (V - 1) * c.D, hot.data());
+      std::copy(hot.data(), hot.data() + n, hot_snapshot.data());
+    }
     if (c.shared_negatives) {
       const size_t B = static_cast<size_t>(2 * c.window), K1 = static_cast<size_t>(c.negative + 1);
       logit_grad.resize(B * K1);
       out_blk.resize(K1 * static_cast<size_t>(c.D));
       in_rows.resize(B);
       out_rows.resize(K1);
+    }
+  }
+
+  // syn1 += hot - hot_snapshot over the private rows, then hot = hot_snapshot = syn1; one
+  // thread at a time (two merges at once would lose one's changes; ~10 us each).
+  void merge_hot() {
+    since_merge = 0;
+    T* g = syn1 + hot_first * cfg.D;
+    T* l = hot.data();
+    T* s = hot_snapshot.data();
+    const int64_t n = hot_rows * cfg.D;
+#pragma omp critical(seqcore_word2vec_hot_rows)
+    {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const T v = g[i] + (l[i] - s[i]);
+        g[i] = v;
+        l[i] = v;
+        s[i] = v;
+      }
     }
   }
 
@@ -181,7 +224,8 @@ struct Worker {
       const int64_t* points = tree->points().data();
       const uint8_t* codes = tree->codes().data();
       for (int64_t j = tree->offsets()[w], end = tree->offsets()[w + 1]; j < end; ++j) {
-        T* row = syn1 + points[j] * D;
+        const int64_t p = points[j];
+        T* row = p >= hot_first ? hot.data() + (p - hot_first) * D : syn1 + p * D;
         const T f = dot(h, row, D);
         if (f <= -kMaxExp || f >= kMaxExp) continue;  // word2vec.c skips saturated nodes
         const T sig = tab.sigmoid[SigmoidTable::index(f)];
@@ -262,6 +306,7 @@ struct Worker {
     const int64_t span = cfg.shrink_windows ? cfg.window - rng.below(cfg.window) : cfg.window;
     const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
     const int32_t w = sen[i];
+    if (hot_rows > 0 && ++since_merge >= kHotMerge) merge_hot();
     if (cfg.sg) {
       // each context word's input vector predicts the centre word (word2vec.c, gensim)
       const bool shared = cfg.shared_negatives && cfg.negative > 0;
@@ -327,7 +372,7 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    Worker<T> worker(cfg, sampler, tree, syn0, syn1, syn1neg);
+    Worker<T> worker(cfg, sampler, tree, syn0, syn1, syn1neg, V, nt > 1);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = chunk_begin; c < chunk_end; ++c) {
       Rng rng{counter_random(cfg.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(c))};
@@ -339,6 +384,7 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
       chunk_loss[c - chunk_begin] = worker.loss;
       chunk_effective[c - chunk_begin] = effective;
     }
+    if (worker.hot_rows > 0) worker.merge_hot();
   }
   for (int64_t c = 0; c < nc; ++c) {  // fixed order
     stats->loss += chunk_loss[c];
