@@ -10,8 +10,9 @@ word2vec.c inner loop over the chunks with the GIL released: subsampling (keep p
 ``(sqrt(f / t) + 1) t / f``), a window drawn in ``[1, window]`` per centre word, the
 learning rate decaying linearly per word from ``alpha`` to ``min_alpha`` over the epochs of a
 :meth:`Word2Vec.train` call, negative sampling from ``count^ns_exponent`` (alias method,
-:class:`seqcore.UnigramSampler`) and hierarchical softmax over word2vec.c's Huffman tree
-(:class:`seqcore.HuffmanTree`), both weight matrices updated in place.
+:class:`seqcore.UnigramSampler`) and hierarchical softmax over gensim's Huffman tree
+(:class:`seqcore.HuffmanTree`; vocabulary order, codes and points equal gensim 4's), both
+weight matrices updated in place.
 
 Memory: training holds the weight matrices, the int32 token array (4 bytes a token, built
 in place) with its sentence offsets, O(V) vocabulary tables and a fixed per-thread scratch
@@ -19,7 +20,11 @@ in place) with its sentence offsets, O(V) vocabulary tables and a fixed per-thre
 benchmark (``seqcore bench --ops word2vec``) measures the peak against that bound.
 
 Threads: ``workers`` threads update the shared matrices without locks (Hogwild, as
-word2vec.c and gensim); results then depend on thread timing. Every chunk has its own
+word2vec.c and gensim); results then depend on thread timing. With hierarchical softmax
+each thread trains a private copy of the heaviest inner nodes (the ~128 KiB nearest the root,
+on most paths) and adds its change to the shared rows every 1024 centre words: the other
+threads' updates of those rows arrive with that delay, and the cores stop bouncing the
+root's cache lines (2x faster on 2 cores). Every chunk has its own
 random stream, a pure function of ``(seed, epoch, chunk)``, so with ``deterministic=True``
 (chunks trained in order by one thread) the vectors are bit-identical for a seed whatever
 ``workers`` or ``seqcore.set_num_threads``; its cost is the parallel speed-up (training runs

@@ -171,13 +171,17 @@ def _mean_se(xs):
 
 
 def quality_summary(name, q):
-    """(one line, delta of the means)."""
+    """(one line, delta of the means). The verdict is on the delta of the means; it is
+    called undecided while -TOLERANCE lies within 2 standard errors of the delta (more
+    seeds, SEQCORE_W2V_SEEDS, narrow the interval)."""
     (ma, sa), (mb, sb) = _mean_se(q["seqcore"]), _mean_se(q["gensim"])
     delta, se = ma - mb, math.hypot(sa, sb)
     verdict = "within" if delta >= -TOLERANCE else "NOT within"
+    decided = "" if abs(delta + TOLERANCE) >= 2 * se else \
+        f" (undecided at 2 s.e. with {len(q['seqcore'])} seeds)"
     return (f"word2vec {name}: WS353 Spearman over {len(q['seqcore'])} seeds (mean +- s.e.): "
             f"seqcore {ma:.4f} +- {sa:.4f}, gensim {mb:.4f} +- {sb:.4f}; delta {delta:+.4f} "
-            f"+- {se:.4f}: {verdict} {TOLERANCE} of gensim"), delta
+            f"+- {se:.4f}: {verdict} {TOLERANCE} of gensim{decided}"), delta
 
 
 # ---- memory --------------------------------------------------------------------------------
