@@ -426,14 +426,16 @@ def test_known_neighbours_on_lee_background(sg, hs, shared):
 
 
 # WS353 Spearman floors on head500.noblanks.cor (stemmed Wikipedia, first 100 lines, 132k
-# tokens), D=50, 3 epochs, 2 threads (Hogwild). Measured here over seeds 1-3: seqcore sg-hs
-# 0.32-0.36, cbow-hs 0.21-0.32 (gensim 4.4, same settings, seed 1: ~0.40 / ~0.19). The
-# floors sit below the lowest seed by a margin for Hogwild timing noise.
+# tokens), D=50, 3 epochs, 2 threads (Hogwild). Measured with gensim's Huffman tree (the
+# tree since session 4; how count ties are paired alone moves these by ~+-0.03): seeds 1-6
+# sg-hs 0.25-0.34, cbow-hs 0.16-0.36; seed 1 (the test's) six times 0.29-0.37 / 0.30-0.33
+# (gensim 4.4, same settings, seed 1: 0.37 / 0.14). The floors sit below the lowest seed by
+# a margin for Hogwild timing noise (sg-hs lowered from 0.25 with the tree change).
 # Negative sampling needs more epochs on this corpus (WS353 ~0.0-0.1 for both libraries
 # after 3 epochs; sg-ns ~0.37 vs gensim's ~0.38 after 5 on the full file, 3 seeds): its
 # WS353 comparison with gensim is in the benchmark (seqcore bench --ops word2vec), its
 # quality here is checked by the neighbours above.
-_WS353_FLOOR = {(1, 1): 0.25, (0, 1): 0.12}
+_WS353_FLOOR = {(1, 1): 0.22, (0, 1): 0.12}
 
 
 @pytest.mark.parametrize("sg,hs", [(1, 1), (0, 1)])
