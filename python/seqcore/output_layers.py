@@ -223,8 +223,8 @@ class HuffmanTree:
     points as gensim for the same vocabulary order; O(V log V), deterministic. Inner node
     ``a`` is the ``a``-th merge; the root is ``V-2``. (word2vec.c's two-queue
     ``CreateBinaryTree`` pairs equal-count words in vocabulary order instead; how ties are
-    resolved alone moves a head500 CBOW-hs WS353 Spearman by about +-0.02.) Frequent words get codes no longer than rare ones
-    and ``Σ counts·depth`` is minimal (Huffman 1952).
+    resolved alone moves a head500 CBOW-hs WS353 Spearman by about +-0.02.) Frequent words
+    get codes no longer than rare ones and ``Σ counts·depth`` is minimal (Huffman 1952).
 
     Word ``w``'s path is ``points[offsets[w]:offsets[w+1]]`` (inner nodes, root first) and
     its code ``codes[...]`` (0/1 bit taken below each): ``P(w | h) = Π_j σ((1 − 2c_j)·
