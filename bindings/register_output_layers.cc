@@ -113,27 +113,33 @@ py::array log_softmax_py(py::handle x_o) {
 
 // ---------------------------------------------------------------- negative sampling
 
-// The hidden rows h [N, D] (D >= 1) and the output matrix w_out [V, D] of a sampled loss,
-// both in h's dtype.
+// The inputs every sampled loss takes: hidden rows h [N, D] (D >= 1), the output matrix
+// w_out [V, D] in h's dtype and the target ids [N], validated in that order.
 template <typename T>
-auto hidden_and_output(const py::array& h_a, py::handle w_out_o) {
-  const int64_t D = h_a.shape(1);
-  check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
-  auto h = py::array_t<T, py::array::c_style>::ensure(h_a);
-  py::array w_a = matrix(w_out_o, "w_out", "[V, D]");
-  auto w_out = floats<T>(w_a, "w_out", {w_a.shape(0), D}, "[V, D]", "h");
-  return std::make_pair(std::move(h), std::move(w_out));
-}
+struct SampledLossInputs {
+  int64_t N, D, V;
+  py::array_t<T, py::array::c_style> h;
+  py::array_t<T> w_out;
+  py::array_t<int64_t> targets;
+
+  SampledLossInputs(const py::array& h_a, py::handle w_out_o, py::handle targets_o)
+      : N(h_a.shape(0)), D(h_a.shape(1)) {
+    check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
+    h = py::array_t<T, py::array::c_style>::ensure(h_a);
+    py::array w_a = matrix(w_out_o, "w_out", "[V, D]");
+    w_out = floats<T>(w_a, "w_out", {w_a.shape(0), D}, "[V, D]", "h");
+    V = w_out.shape(0);
+    targets = indices(targets_o, "targets", {N}, "[N]");
+  }
+};
 
 template <typename T>
 py::tuple ns_typed(const py::array& h_a, py::handle w_out_o, py::handle targets_o,
                    py::handle negatives_o, bool shared, Reduction r) {
-  const int64_t N = h_a.shape(0), D = h_a.shape(1);
-  auto hw = hidden_and_output<T>(h_a, w_out_o);
-  auto& h = hw.first;
-  auto& w_out = hw.second;
-  const int64_t V = w_out.shape(0);
-  auto targets = indices(targets_o, "targets", {N}, "[N]");
+  SampledLossInputs<T> in(h_a, w_out_o, targets_o);
+  const int64_t N = in.N, D = in.D, V = in.V;
+  const auto &h = in.h, &w_out = in.w_out;
+  const auto& targets = in.targets;
   py::array neg_a = as_array(negatives_o, "negatives");
   int64_t K;
   if (shared) {
@@ -174,14 +180,12 @@ template <typename T>
 py::tuple ss_typed(const py::array& h_a, py::handle w_out_o, py::handle b_out_o,
                    py::handle targets_o, py::handle sampled_o, py::handle lq_true_o,
                    py::handle lq_sampled_o, bool remove_hits, Reduction r) {
-  const int64_t N = h_a.shape(0), D = h_a.shape(1);
-  auto hw = hidden_and_output<T>(h_a, w_out_o);
-  auto& h = hw.first;
-  auto& w_out = hw.second;
-  const int64_t V = w_out.shape(0);
+  SampledLossInputs<T> in(h_a, w_out_o, targets_o);
+  const int64_t N = in.N, D = in.D, V = in.V;
+  const auto &h = in.h, &w_out = in.w_out;
+  const auto& targets = in.targets;
   Opt<T> b_out, lq_true, lq_sampled;
   if (!b_out_o.is_none()) b_out = floats<T>(b_out_o, "b_out", {V}, "[V]", "h");
-  auto targets = indices(targets_o, "targets", {N}, "[N]");
   py::array s_a = as_array(sampled_o, "sampled");
   if (s_a.ndim() != 1)
     throw std::invalid_argument("sampled: expected shape [S], got " + shape_str(shape_of(s_a)));
