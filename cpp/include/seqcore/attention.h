@@ -8,7 +8,7 @@
 // E model size of multi-head attention.
 //
 // Scaled dot-product attention (Dao 2023, "FlashAttention-2"), on transposed score tiles
-// St [keys, queries] = K_j (scale Q_i)^T (cpu/attention_tile.h): K, V, Q and dO are read in
+// St [keys, queries] = K_j (scale Q_i)^T (cpu/gemm.h): K, V, Q and dO are read in
 // place as row operands of register-blocked tile products; only Q_i^T (and dO_i^T) is
 // packed into SIMD panels, once per tile; softmax statistics are one SIMD lane per query.
 //  * Forward: work items are (b, h, block of Bq queries) in (b, h) order, so that K and V

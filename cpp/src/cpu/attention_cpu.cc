@@ -10,7 +10,7 @@
 #include <numeric>
 #include <vector>
 
-#include "cpu/attention_tile.h"
+#include "cpu/gemm.h"
 #include "cpu/vec.h"
 
 namespace seqcore::cpu {
@@ -19,6 +19,16 @@ namespace {
 
 template <typename T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+
+// exp(x), and exactly 0 where x == -inf (Eigen's pexp returns a tiny positive number
+// there, which must not leak into masked probabilities).
+template <typename Packet>
+inline Packet exp_or_zero(const Packet& x) {
+  using namespace Eigen::internal;
+  using T = typename unpacket_traits<Packet>::type;
+  const Packet ninf = pset1<Packet>(-std::numeric_limits<T>::infinity());
+  return pselect(pcmp_eq(x, ninf), pzero(x), pexp(x));
+}
 
 // Threads for a call of `flops` work: one when nested or when the work is too small to pay
 // for waking a team. Results never depend on it (work items are computed independently).
@@ -124,7 +134,7 @@ template <typename T>
 void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                       const uint8_t* bool_mask, const T* float_mask,
                       const int64_t* key_lengths, T* out, T* lse) {
-  using TL = AttnTile<T>;
+  using TL = Gemm<T>;
   using Packet = typename TL::Packet;
   using namespace Eigen::internal;
   constexpr int64_t P = TL::P, NR = TL::NR;
@@ -202,7 +212,7 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
             Kj = Kpad.data();
             ldk = Wd;
           }
-          TL::template gemm<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1, Qt.data(), D * NR,
+          TL::template tiles<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1, Qt.data(), D * NR,
                                           NR, St.data(), ldS);
           mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
           // Online softmax (Milakov & Gimelshein 2018), one lane per query: new max, the
@@ -233,7 +243,7 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
             Vb = Vpad.data();
             ldv = Wv;
           }
-          TL::template gemm<TileOp::kScaleAdd>(bq, Wv, bk, St.data(), 1, ldS, Vb, NR, ldv,
+          TL::template tiles<TileOp::kScaleAdd>(bq, Wv, bk, St.data(), 1, ldS, Vb, NR, ldv,
                                                O.data(), Wv, alpha.data());
         }
         T* Out = out + b * d.o.b + h * d.o.h + i0 * d.o.l;
@@ -258,7 +268,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                        const uint8_t* bool_mask, const T* float_mask,
                        const int64_t* key_lengths, const T* out, const T* lse, const T* dout,
                        T* dq, T* dk, T* dv) {
-  using TL = AttnTile<T>;
+  using TL = Gemm<T>;
   using Packet = typename TL::Packet;
   using namespace Eigen::internal;
   constexpr int64_t P = TL::P, NR = TL::NR;
@@ -419,7 +429,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                 D_t[r] = r < bq ? Dr[i0 + r] : T(0);
               }
               // P^T = exp(St - lse), recomputed (0 where masked or the row is fully masked)
-              TL::template gemm<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1,
+              TL::template tiles<TileOp::kSet>(bk, Wq, D, Kj, ldk, 1,
                                               Qt.data() + qb * D * ldS, D * NR, NR, St.data(), ldS);
               mask_scores_t(St.data(), ldS, bk, bq, i0, j0, d, mv);
               for (int64_t j = 0; j < bk; ++j)
@@ -428,10 +438,10 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                   pstore(x, exp_or_zero(psub(pload<Packet>(x), pload<Packet>(lse_t.data() + r))));
                 }
               // dV += P^T dO
-              TL::template gemm<TileOp::kAdd>(bk, Wv, bq, St.data(), ldS, 1, dOb + i0 * ldo, NR,
+              TL::template tiles<TileOp::kAdd>(bk, Wv, bq, St.data(), ldS, 1, dOb + i0 * ldo, NR,
                                               ldo, dVj, Wv);
               // dP^T = V_j dO^T; dS^T = P^T * (dP^T - D) * scale
-              TL::template gemm<TileOp::kSet>(bk, Wq, Dv, Vc + (j0 - jb) * ldv, ldv, 1,
+              TL::template tiles<TileOp::kSet>(bk, Wq, Dv, Vc + (j0 - jb) * ldv, ldv, 1,
                                               dOt.data() + qb * Dv * ldS, Dv * NR, NR, dPt.data(),
                                               ldS);
               const Packet sc = pset1<Packet>(scale);
@@ -442,9 +452,9 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
                   pstore(x, pmul(pmul(p, psub(pload<Packet>(x), pload<Packet>(D_t.data() + r))), sc));
                 }
               // dK += dS^T Q;  dQ += dS K_j (dS read from dS^T column-wise)
-              TL::template gemm<TileOp::kAdd>(bk, Wd, bq, dPt.data(), ldS, 1, Qb + i0 * ldq, NR,
+              TL::template tiles<TileOp::kAdd>(bk, Wd, bq, dPt.data(), ldS, 1, Qb + i0 * ldq, NR,
                                               ldq, dKj, Wd);
-              TL::template gemm<TileOp::kAdd>(bq, Wd, bk, dPt.data(), 1, ldS, Kj, NR, ldk,
+              TL::template tiles<TileOp::kAdd>(bq, Wd, bk, dPt.data(), 1, ldS, Kj, NR, ldk,
                                               dQh + i0 * ldQ, ldQ);
             }
           }
@@ -515,14 +525,6 @@ inline int64_t len_of(const int64_t* key_lengths, int64_t n, int64_t Tn) {
   return key_lengths ? key_lengths[n] : Tn;
 }
 
-// Row split for deterministic parallel GEMMs with a row-major result [M, cols]: rows in
-// multiples of 8 (Eigen evaluates such a product transposed, so a result row is a column
-// of its kernel and its sum order does not depend on how rows are split).
-inline void split_rows(int64_t M, int tid, int nthr, int64_t& r0, int64_t& r1) {
-  const int64_t chunk = ((M + nthr - 1) / nthr + 7) / 8 * 8;
-  r0 = std::min(M, tid * chunk);
-  r1 = std::min(M, r0 + chunk);
-}
 
 }  // namespace
 
@@ -661,63 +663,6 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
 // Row count up to which linear_forward takes the dot-product path (no packing of W).
 constexpr int64_t kFewRows = 8;
 
-namespace {
-
-// C[M, N] (+)= A(M x K) B(K x N) (+ bias[c]) on nt threads, for the big projections of
-// multi-head attention: A(r, k) = A[r * ars + k * aks] read in place (rows or columns),
-// B[k][c] = b_t ? B[c * ldb + k] : B[k * ldb + c] packed in blocks of Kc rows into SIMD
-// panels, C computed in blocks of Mc rows (A block in L2, B panel in L1) by the tile
-// products of attention_tile.h (Eigen's GEMM reaches less than half of the machine's FMA
-// rate here). Threads own disjoint column panels and pack them themselves: no barrier,
-// so a thread delayed by another process never stalls the team. Each element of C is
-// summed in the same order (k blocks in order, sequential inside) whatever the split.
-// N must be a multiple of P.
-template <typename T>
-void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
-                  const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
-                  const T* bias, int nt) {
-  using TL = AttnTile<T>;
-  constexpr int64_t NR = TL::NR, Kc = 256, Mc = 128;
-  const int64_t npan = (N + NR - 1) / NR;
-  nt = static_cast<int>(std::min<int64_t>(nt, npan));
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    DenormalsFlushed ftz;
-    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-    const int64_t per = (npan + nthr - 1) / nthr;
-    const int64_t p0 = std::min(npan, tid * per), p1 = std::min(npan, p0 + per);
-    const int64_t c0 = p0 * NR, c1 = std::min(N, p1 * NR);  // this thread's columns
-    Buffer<T> Bp(static_cast<size_t>((p1 - p0) * std::min(Kc, std::max<int64_t>(K, 1)) * NR));
-    if (K == 0 && !accumulate)
-      for (int64_t r = 0; r < M && c1 > c0; ++r) std::fill(C + r * ldc + c0, C + r * ldc + c1, T(0));
-    for (int64_t k0 = 0; k0 < K && c1 > c0; k0 += Kc) {
-      const int64_t kc = std::min(Kc, K - k0);
-      for (int64_t p = p0; p < p1; ++p) {
-        T* dst = Bp.data() + (p - p0) * kc * NR;
-        const int64_t cp = p * NR, w = std::min(NR, N - cp);
-        if (b_t)
-          TL::pack_t(B + cp * ldb + k0, ldb, w, kc, T(1), dst);
-        else
-          TL::pack_n(B + k0 * ldb + cp, ldb, kc, w, dst);
-      }
-      for (int64_t m0 = 0; m0 < M; m0 += Mc) {
-        const int64_t mc = std::min(Mc, M - m0);
-        const T* Ab = A + m0 * ars + k0 * aks;
-        if (accumulate || k0 > 0)
-          TL::template gemm<TileOp::kAdd>(mc, c1 - c0, kc, Ab, ars, aks, Bp.data(), kc * NR,
-                                          NR, C + m0 * ldc + c0, ldc);
-        else
-          TL::template gemm<TileOp::kSet>(mc, c1 - c0, kc, Ab, ars, aks, Bp.data(), kc * NR,
-                                          NR, C + m0 * ldc + c0, ldc);
-      }
-    }
-    if (bias && c1 > c0)
-      for (int64_t r = 0; r < M; ++r)
-        Arr<T>(C + r * ldc + c0, c1 - c0) += CArr<T>(bias + c0, c1 - c0);
-  }
-}
-
-}  // namespace
 
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
@@ -739,66 +684,23 @@ void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
     }
     return;
   }
-  if (O % AttnTile<T>::P == 0) {
-    blocked_gemm<T>(M, O, I, x, I, 1, w, I, /*b_t=*/true, y, O, false, b, nt);
-    return;
-  }
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    DenormalsFlushed ftz;
-    int64_t r0, r1;
-    split_rows(M, omp_get_thread_num(), omp_get_num_threads(), r0, r1);
-    if (r1 > r0) {
-      auto ym = mat(y + r0 * O, r1 - r0, O, O);
-      ym.noalias() = cmat(x + r0 * I, r1 - r0, I, I) * cmat(w, O, I, I).transpose();
-      if (b) ym.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(b, O);
-    }
-  }
+  blocked_gemm<T>(M, O, I, x, I, 1, w, I, /*b_t=*/true, y, O, false, b, nt);
 }
 
 template <typename T>
 void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
                          const T* dy, T* dx, T* dw, T* db, bool accumulate) {
   const int nt = threads_for(4.0 * M * I * O);
-  if (I % AttnTile<T>::P == 0) {
-    // dx = dy W (B = rows of W); dw (+)= dy^T x (A = columns of dy, B = rows of x)
-    if (dx) blocked_gemm<T>(M, I, O, dy, O, 1, w, I, false, dx, I, false, nullptr, nt);
-    blocked_gemm<T>(O, I, M, dy, 1, O, x, I, false, dw, I, accumulate, nullptr, nt);
-    if (db) {  // column sums, row after row (same order for every thread count)
-      if (!accumulate) std::fill(db, db + O, T(0));
+  // dx = dy W (B = rows of W); dw (+)= dy^T x (A = columns of dy, B = rows of x)
+  if (dx) blocked_gemm<T>(M, I, O, dy, O, 1, w, I, false, dx, I, false, nullptr, nt);
+  blocked_gemm<T>(O, I, M, dy, 1, O, x, I, false, dw, I, accumulate, nullptr, nt);
+  if (db) {  // column sums, row after row (same order for every thread count)
+    if (!accumulate) std::fill(db, db + O, T(0));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-      for (int64_t c0 = 0; c0 < O; c0 += 64)
-        for (int64_t m = 0; m < M; ++m)
-          Arr<T>(db + c0, std::min<int64_t>(64, O - c0)) +=
-              CArr<T>(dy + m * O + c0, std::min<int64_t>(64, O - c0));
-    }
-    return;
-  }
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    DenormalsFlushed ftz;
-    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-    int64_t r0, r1;
-    if (dx) {  // dx = dy W, rows of M
-      split_rows(M, tid, nthr, r0, r1);
-      if (r1 > r0)
-        mat(dx + r0 * I, r1 - r0, I, I).noalias() =
-            cmat(dy + r0 * O, r1 - r0, O, O) * cmat(w, O, I, I);
-    }
-    split_rows(O, tid, nthr, r0, r1);  // dw = dy^T x and db, rows of O
-    if (r1 > r0) {
-      auto dwm = mat(dw + r0 * I, r1 - r0, I, I);
-      const auto dys = cmat(dy + r0, M, r1 - r0, O);
-      if (accumulate)
-        dwm.noalias() += dys.transpose() * cmat(x, M, I, I);
-      else
-        dwm.noalias() = dys.transpose() * cmat(x, M, I, I);
-      if (db) {  // column sums, row after row (contiguous, same order for every split)
-        Arr<T> dbs(db + r0, r1 - r0);
-        if (!accumulate) dbs.setZero();
-        for (int64_t m = 0; m < M; ++m) dbs += CArr<T>(dy + m * O + r0, r1 - r0);
-      }
-    }
+    for (int64_t c0 = 0; c0 < O; c0 += 64)
+      for (int64_t m = 0; m < M; ++m)
+        Arr<T>(db + c0, std::min<int64_t>(64, O - c0)) +=
+            CArr<T>(dy + m * O + c0, std::min<int64_t>(64, O - c0));
   }
 }
 

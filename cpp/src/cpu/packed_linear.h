@@ -1,7 +1,7 @@
 // y = x W^T + b with W packed once into SIMD panels and applied many times.
 //
 // A decoder step multiplies a handful of rows (the live hypotheses) by the same weights at
-// every step. Packed once per search, the panels turn each product into PanelGemm's
+// every step. Packed once per search, the panels turn each product into gemm.h's
 // register-blocked tile (one broadcast of x per k, no horizontal reductions), where a dot
 // product per output would reload x and reduce every accumulator.
 #pragma once
@@ -11,14 +11,14 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "panel_gemm.h"
+#include "gemm.h"
 #include "seqcore/common.h"
 
 namespace seqcore::cpu {
 
 template <typename T>
 class PackedLinear {
-  using PG = PanelGemm<T>;
+  using PG = Gemm<T>;
 
  public:
   // w: [O, K] row-major (PyTorch's Linear layout), rows `ld` apart; b: [O] or nullptr.
@@ -32,7 +32,7 @@ class PackedLinear {
   // panels are split over up to `threads` threads (one OpenMP region); each output is the
   // same FMA chain for any split, so results do not depend on the thread count.
   void apply(int64_t M, const T* x, int64_t ldx, T* y, int64_t ldy, int threads) const {
-    const int64_t np = PG::padded(O_) / PG::NR, full = O_ / PG::NR;
+    const int64_t np = PG::pad_nr(O_) / PG::NR, full = O_ / PG::NR;
     const int nt = omp_in_parallel() ? 1 : std::max(1, std::min<int>(threads, int(np)));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cpu/panel_gemm.h"
+#include "cpu/gemm.h"
 #include "cpu/rnn_pointwise.h"
 #include "cpu/vec.h"
 
@@ -31,25 +31,6 @@ inline void split_range(int64_t n, int tid, int nthr, int64_t& b0, int64_t& b1) 
   const int64_t chunk = ((n + nthr - 1) / nthr + 15) / 16 * 16;
   b0 = std::min(n, tid * chunk);
   b1 = std::min(n, b0 + chunk);
-}
-
-// Rows [r0, r1) of an Eigen GEMM with a row-major result [M, cols] and inner size depth,
-// for thread tid of nthr. Eigen computes such a product transposed, so a row of the result
-// is a column of its kernel: split on multiples of 8 rows, every part stays a real GEMM
-// (no 1-row GEMV part, no small coefficient-wise product), and each element's sum is the
-// same for every thread count. Column splits would change it.
-inline void split_gemm_rows(int64_t M, int64_t cols, int64_t depth, int tid, int nthr,
-                            int64_t& r0, int64_t& r1) {
-  if (M < 64 || cols + depth < 20) {  // small: thread 0 does it all
-    r0 = 0;
-    r1 = tid == 0 ? M : 0;
-    return;
-  }
-  const int64_t chunk = ((M + nthr - 1) / nthr + 7) / 8 * 8;
-  r0 = std::min(M, tid * chunk);
-  r1 = std::min(M, r0 + chunk);
-  if (M - r1 > 0 && M - r1 < 8) r1 = M;      // absorb a short tail
-  if (r0 > 0 && M - r0 < 8 && r0 < M) r0 = M;  // ... which its owner then skips
 }
 
 // The pointwise steps run over fixed blocks of hidden units. Eigen evaluates the
@@ -154,7 +135,7 @@ template <typename T>
 void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* w_ih,
                      const T* w_hh, const T* b_ih, const T* b_hh, const T* h0, const T* c0,
                      T* y, T* h_n, T* c_n, RnnSaved<T>* saved) {
-  using PG = PanelGemm<T>;
+  using PG = Gemm<T>;
   const Plan p = make_plan(d);
   const int64_t N = d.N, H = d.H, I = d.I, G = p.G, ldg = p.ldg, R = L.rows();
   const int64_t T_ = d.T;
@@ -203,7 +184,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     // This thread's hidden slice and its recurrent weights packed into panels.
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
-    const int64_t hn = j1 - j0, hbp = PG::padded(hn), ldc = p.Gr * hbp;
+    const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn), ldc = p.Gr * hbp;
     AlignedVector<T> Wf, Wn;
     Buffer<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
     if (p.cho) Cn.resize(static_cast<size_t>(N * hbp));
@@ -225,13 +206,8 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
         for (int64_t r = 0; r < R; ++r)
           gates[r * ldg + c] = dot(X + r * I, w_ih + c * I, I) + bias[c];
     } else {
-      int64_t r0, r1;
-      split_gemm_rows(R, G * H, I, tid, nthr, r0, r1);
-      if (r1 > r0) {
-        auto out = mat(gates + r0 * ldg, r1 - r0, G * H, ldg);
-        out.noalias() = cmat(X + r0 * I, r1 - r0, I, I) * cmat(w_ih, G * H, I, I).transpose();
-        out.rowwise() += bias.matrix().transpose();
-      }
+      blocked_gemm_part<T>(R, G * H, I, X, I, 1, w_ih, I, /*b_t=*/true, gates, ldg, false,
+                           bias.data(), tid, nthr);
     }
 #pragma omp barrier
 
@@ -323,7 +299,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
                       const T* w_hh, RnnSaved<T>& saved, const T* dy, const T* dh_n,
                       const T* dc_n, T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih,
                       T* db_hh) {
-  using PG = PanelGemm<T>;
+  using PG = Gemm<T>;
   const Plan p = make_plan(d);
   const int64_t N = d.N, H = d.H, I = d.I, G = p.G, ldg = p.ldg, R = L.rows();
   const int64_t T_ = d.T;
@@ -361,7 +337,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     // This thread's hidden slice of dh_prev = dgates * w_hh, with w_hh[:, slice] packed.
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
-    const int64_t hn = j1 - j0, hbp = PG::padded(hn);
+    const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn);
     AlignedVector<T> Wb, Wbn;
     Buffer<T> Cb(static_cast<size_t>(N * hbp)), scratch(static_cast<size_t>(3 * hn));
     if (hn > 0) {
@@ -474,32 +450,24 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     }
 #pragma omp barrier
 
-    // Weight gradients: dW = dgates^T * inputs, output rows split across threads.
+    // Weight gradients: dW = dgates^T * inputs (dgates read column-wise in place).
     auto weight_grad = [&](const std::vector<Seg>& segs, const T* A, int64_t lda, int64_t K,
                            T* dw) {
-      for (const Seg& s : segs) {
-        int64_t r0, r1;
-        split_gemm_rows(s.n, K, R, tid, nthr, r0, r1);
-        if (r1 > r0)
-          mat(dw + (s.row + r0) * K, r1 - r0, K, K).noalias() =
-              cmat(gates + s.col + r0, R, r1 - r0, ldg).transpose() * cmat(A, R, K, lda);
-      }
+      for (const Seg& s : segs)
+        blocked_gemm_part<T>(s.n, K, R, gates + s.col, 1, ldg, A, lda, false, dw + s.row * K,
+                             K, false, nullptr, tid, nthr);
     };
     weight_grad(p.h_segs, Hprev, H, H, dw_hh);
     if (p.cho) weight_grad({{2 * H, 2 * H, H}}, gates + 3 * H, ldg, H, dw_hh);  // dW_hn = dn^T (r*h)
     weight_grad(p.x_segs, X, I, I, dw_ih);
 #pragma omp barrier  // dx below may overwrite xbuf, which dW_ih reads
 
-    {  // dx = dgates * w_ih over packed rows
+    {  // dx = dgates * w_ih over packed rows; a thread owns its columns across segments
       T* dxp = L.dense ? dx : xbuf.data();
-      int64_t r0, r1;
-      split_gemm_rows(R, I, G * H, tid, nthr, r0, r1);
-      if (r1 > r0) {
-        auto out = mat(dxp + r0 * I, r1 - r0, I, I);
-        out.setZero();
-        for (const Seg& s : p.x_segs)
-          out.noalias() += cmat(gates + r0 * ldg + s.col, r1 - r0, s.n, ldg) *
-                           cmat(w_ih + s.row * I, s.n, I, I);
+      for (size_t i = 0; i < p.x_segs.size(); ++i) {
+        const Seg& s = p.x_segs[i];
+        blocked_gemm_part<T>(R, I, s.n, gates + s.col, ldg, 1, w_ih + s.row * I, I, false, dxp,
+                             I, i > 0, nullptr, tid, nthr);
       }
     }
     if (!L.dense) {
