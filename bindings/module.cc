@@ -16,6 +16,7 @@ void register_seq2seq(py::module_& m);
 void register_attention(py::module_& m);
 void register_output_layers(py::module_& m);
 void register_word2vec(py::module_& m);
+void register_gemm(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -54,4 +55,5 @@ PYBIND11_MODULE(_core, m) {
   seqcore::register_attention(m);
   seqcore::register_output_layers(m);
   seqcore::register_word2vec(m);
+  seqcore::register_gemm(m);
 }

@@ -172,6 +172,11 @@ struct Gemm {
           else
             acc[r][p] = pmul(pset1<Packet>(alpha[r]), ploadu<Packet>(C + r * ldc + p * P));
         }
+      if constexpr (op == TileOp::kAdd)  // C is read after the loop: fetch it meanwhile
+        for (int r = 0; r < R; ++r) {
+          __builtin_prefetch(C + r * ldc, 1);
+          __builtin_prefetch(C + r * ldc + NPc * P - 1, 1);
+        }
       const T* a[R];
       for (int r = 0; r < R; ++r) a[r] = A + r * ars;
       for (int64_t k = 0, ka = 0; k < K; ++k, ka += aks, B += ldb) {
@@ -209,5 +214,9 @@ template <typename T>
 void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
                   const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
                   const T* bias, int nt);
+
+// GFLOP/s of `threads` threads each running independent float32 FMA chains in registers
+// for about `seconds` (gemm.h's fma_peak_gflops).
+double fma_peak_cpu(int threads, double seconds);
 
 }  // namespace seqcore::cpu
