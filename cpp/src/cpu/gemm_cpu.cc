@@ -14,26 +14,15 @@ void blocked_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars,
                        const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
                        const T* bias, int tid, int nthr) {
   using G = Gemm<T>;
-  // Kc * NR of B (16 KiB in float) stays in L1 while an Mc x Kc block of A (120 KiB), packed
-  // row-major with rows Kc + one cache line apart, streams from L2 through it. Packing A costs a copy per
-  // block (1 / (2 * this thread's columns) of the flops) and makes the tile's row streams
-  // independent of the caller's strides: read in place, rows 2-8 KiB apart (or a transposed
-  // A's columns, 4 bytes used per cache line) fall into the same L1 sets and evict each other
-  // (measured on Zen 3: dW = dY^T X at 127-145 GFLOP/s in place). The extra cache line per
-  // packed row spreads the rows (and the transposing copy's stores) over the L1 sets, which
-  // a power-of-two row stride would not. Mc is a multiple of every MR.
-  constexpr int64_t NR = G::NR, Kc = 256, Mc = 120;
+  constexpr int64_t NR = G::NR, Kc = G::Kc;
   const int64_t npan = (N + NR - 1) / NR;
   const int64_t per = (npan + nthr - 1) / nthr;
   const int64_t p0 = std::min(npan, tid * per), p1 = std::min(npan, p0 + per);
   const int64_t c0 = p0 * NR, c1 = std::min(N, p1 * NR);  // this thread's columns
   if (c1 <= c0) return;
-  if (K == 0 && !accumulate)
-    for (int64_t r = 0; r < M; ++r) std::fill(C + r * ldc + c0, C + r * ldc + c1, T(0));
-  const int64_t kmax = std::min(Kc, std::max<int64_t>(K, 1));
-  Buffer<T> Bp(static_cast<size_t>((p1 - p0) * kmax * NR));
-  const int64_t lda = kmax + 64 / static_cast<int64_t>(sizeof(T));
-  Buffer<T> Ap(static_cast<size_t>(std::min(Mc, std::max<int64_t>(M, 1)) * lda));
+  if (K == 0) G::run(M, c1 - c0, 0, A, ars, aks, nullptr, 0, C + c0, ldc, accumulate);
+  // B is packed one Kc block at a time (this thread's panels of it: L2-resident).
+  Buffer<T> Bp(static_cast<size_t>((p1 - p0) * std::min(Kc, std::max<int64_t>(K, 1)) * NR));
   for (int64_t k0 = 0; k0 < K; k0 += Kc) {
     const int64_t kc = std::min(Kc, K - k0);
     for (int64_t p = p0; p < p1; ++p) {
@@ -44,22 +33,8 @@ void blocked_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars,
       else
         G::pack_n(B + k0 * ldb + cp, ldb, kc, w, dst);
     }
-    for (int64_t m0 = 0; m0 < M; m0 += Mc) {
-      const int64_t mc = std::min(Mc, M - m0);
-      const T* Ab = A + m0 * ars + k0 * aks;
-      if (aks == 1) {
-        for (int64_t r = 0; r < mc; ++r) std::copy_n(Ab + r * ars, kc, Ap.data() + r * lda);
-      } else {  // walk the source's contiguous direction
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t r = 0; r < mc; ++r) Ap[r * lda + k] = Ab[r * ars + k * aks];
-      }
-      if (accumulate || k0 > 0)
-        G::template tiles<TileOp::kAdd>(mc, c1 - c0, kc, Ap.data(), lda, 1, Bp.data(), kc * NR,
-                                        NR, C + m0 * ldc + c0, ldc);
-      else
-        G::template tiles<TileOp::kSet>(mc, c1 - c0, kc, Ap.data(), lda, 1, Bp.data(), kc * NR,
-                                        NR, C + m0 * ldc + c0, ldc);
-    }
+    G::run(M, c1 - c0, kc, A + k0 * aks, ars, aks, Bp.data(), kc * NR, C + c0, ldc,
+           accumulate || k0 > 0);
   }
   if (bias)
     for (int64_t r = 0; r < M; ++r)

@@ -32,24 +32,18 @@ class PackedLinear {
   // panels are split over up to `threads` threads (one OpenMP region); each output is the
   // same FMA chain for any split, so results do not depend on the thread count.
   void apply(int64_t M, const T* x, int64_t ldx, T* y, int64_t ldy, int threads) const {
-    const int64_t np = PG::pad_nr(O_) / PG::NR, full = O_ / PG::NR;
+    const int64_t np = PG::pad_nr(O_) / PG::NR;
     const int nt = omp_in_parallel() ? 1 : std::max(1, std::min<int>(threads, int(np)));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
       DenormalsFlushed ftz;
       const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
       const int64_t q0 = np * tid / nthr, q1 = np * (tid + 1) / nthr;
-      const int64_t qf = std::min(q1, full);  // whole panels straight into y
-      if (qf > q0)
-        PG::run(M, K_, x, ldx, panels_.data() + q0 * K_ * PG::NR, qf - q0, y + q0 * PG::NR, ldy);
-      if (q1 > full) {  // the last, partial panel: through a scratch tile (C is NR wide)
-        Buffer<T> tail(static_cast<size_t>(M * PG::NR));
-        PG::run(M, K_, x, ldx, panels_.data() + full * K_ * PG::NR, 1, tail.data(), PG::NR);
-        for (int64_t m = 0; m < M; ++m)
-          std::copy_n(tail.data() + m * PG::NR, O_ - full * PG::NR, y + m * ldy + full * PG::NR);
-      }
+      const int64_t c0 = q0 * PG::NR, c1 = std::min(O_, q1 * PG::NR);
+      if (c1 > c0)
+        PG::run(M, c1 - c0, K_, x, ldx, 1, panels_.data() + q0 * K_ * PG::NR, K_ * PG::NR,
+                y + c0, ldy);
       if (b_) {
-        const int64_t c0 = q0 * PG::NR, c1 = std::min(O_, q1 * PG::NR);
         for (int64_t m = 0; m < M && c1 > c0; ++m)
           for (int64_t c = c0; c < c1; ++c) y[m * ldy + c] += b_[c];
       }

@@ -223,7 +223,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
         if (few)
           recurrent_dots(Nt, H, hprev, H, w_hh, j0, hn, p.Gr, hbp, Cs.data(), ldc);
         else
-          PG::run(Nt, H, hprev, H, Wf.data(), ldc / PG::NR, Cs.data(), ldc);
+          PG::run(Nt, ldc, H, hprev, H, 1, Wf.data(), H * PG::NR, Cs.data(), ldc);
         for (int64_t k = 0; k < Nt; ++k)
           for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
             const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
@@ -261,7 +261,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
           if (few)
             recurrent_dots(Nt, H, grow + 3 * H, ldg, w_hh + 2 * H * H, j0, hn, 1, 0, Cn.data(), hbp);
           else
-            PG::run(Nt, H, grow + 3 * H, ldg, Wn.data(), hbp / PG::NR, Cn.data(), hbp);
+            PG::run(Nt, hbp, H, grow + 3 * H, ldg, 1, Wn.data(), H * PG::NR, Cn.data(), hbp);
           for (int64_t k = 0; k < Nt; ++k)
             for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
               const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
@@ -406,7 +406,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
 #pragma omp barrier
       if (p.cho) {  // d(r*h) = dn * W_hn needs every dn; then dr and its share of dh_prev
         if (hn > 0) {
-          PG::run(Nt, H, grow + 2 * H, ldg, Wbn.data(), hbp / PG::NR, Cb.data(), hbp);
+          PG::run(Nt, hbp, H, grow + 2 * H, ldg, 1, Wbn.data(), H * PG::NR, Cb.data(), hbp);
           for (int64_t k = 0; k < Nt; ++k)
             for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
               const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
@@ -420,7 +420,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
 #pragma omp barrier
       }
       if (hn > 0) {
-        PG::run(Nt, p.Gr * H, grow, ldg, Wb.data(), hbp / PG::NR, Cb.data(), hbp);
+        PG::run(Nt, hbp, p.Gr * H, grow, ldg, 1, Wb.data(), p.Gr * H * PG::NR, Cb.data(), hbp);
         for (int64_t k = 0; k < Nt; ++k)
           Arr<T>(&dh_rec[k * H + j0], hn) += CArr<T>(Cb.data() + k * hbp, hn);  // exact: any split
       }
