@@ -5,6 +5,7 @@ promises, lists its cases and rejects bad options with a clear message.
 """
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -27,9 +28,30 @@ def test_quick_lstm_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     for column in ("op", "shape", "seqcore ms", "reference", "ref ms", "speed-up", "GFLOP/s",
-                   "max abs err"):
+                   "% roof", "max abs err"):
         assert column in out
+    # the footer's roof line: CPU model, ISA path, FMA roof, both GEMM rates as % of it
+    roof_lines = [ln for ln in out.splitlines() if ln.startswith("roof: ")]
+    assert len(roof_lines) == 1, out
+    roof_line = roof_lines[0]
+    assert seqcore.build_info()["simd"] in roof_line
+    assert bench._cpu_model() in roof_line
+    assert "FMA peak" in roof_line and "seqcore GEMM 512^3" in roof_line
+    assert roof_line.count("GFLOP/s") >= 2 and "%)" in roof_line
+    assert ("torch.mm" in roof_line) == (bench._torch() is not None)
     doc = json.loads(path.read_text())
+    roof = doc["roofline"]
+    assert set(roof) == {"fma_peak_gflops", "seqcore_gemm_gflops", "torch_gemm_gflops",
+                         "gemm_shape", "isa", "cpu", "threads"}
+    assert roof["fma_peak_gflops"] > 0 and roof["seqcore_gemm_gflops"] > 0
+    if bench._torch() is not None:
+        assert roof["torch_gemm_gflops"] > 0
+    else:
+        assert roof["torch_gemm_gflops"] is None
+    assert roof["gemm_shape"] == "512x512x512"          # --quick: a small GEMM
+    assert roof["isa"] == seqcore.build_info()["simd"]
+    assert roof["threads"] == seqcore.get_num_threads()
+    assert set(doc["environment"]) == {"removed", "present", "note"}
     assert doc["suite"] == "quick"
     assert doc["columns"] == list(bench.COLUMNS)
     assert doc["settings"]["ops"] == ["lstm"]
@@ -46,6 +68,9 @@ def test_quick_lstm_json(tmp_path, capsys):
         assert row["shape"] == case.shape
         assert row["seqcore_ms"] > 0 and row["gflops"] > 0
         assert row["flops"] == pytest.approx(case.flops)
+        # lstm is GEMM-bound: % roof = GFLOP/s / FMA peak, from the roof of the same run
+        assert row["roof_pct"] == pytest.approx(
+            100 * row["gflops"] / roof["fma_peak_gflops"])
         if row["reference"] != "-":
             assert row["reference_ms"] > 0
             assert row["speedup"] == pytest.approx(row["reference_ms"] / row["seqcore_ms"])
@@ -149,6 +174,205 @@ def test_failure_is_reported(monkeypatch, capsys, tmp_path):
     assert rows[1]["status"].startswith("FAILED in seqcore: RuntimeError: kaboom")
 
 
+def _fake_case(family, flops=1e6):
+    return bench.Case(family, "ok", "N=1", flops, lambda: bench.Bound(lambda: 1),
+                      suites=("quick",))
+
+
+def test_roof_pct_only_for_gemm_bound_rows(monkeypatch):
+    """roof_pct = 100 * gflops / fma_peak for GEMM-bound families with known flops; None for
+    the others, for unknown flops and without a roof."""
+    monkeypatch.setattr(bench, "_SETTLE_S", 0.0)
+    assert bench.GEMM_BOUND_FAMILIES == {"lstm", "gru", "rnn", "attention", "torch"}
+    fast = bench.Settings(repeat=1, min_time=0.001, max_time=1.0, fma_peak_gflops=50.0)
+    for family in ("lstm", "gru", "rnn", "attention", "torch"):
+        row = bench.run_case(_fake_case(family), fast)
+        assert row["status"] == "ok" and row["gflops"] > 0
+        assert row["roof_pct"] == pytest.approx(100 * row["gflops"] / 50.0)
+    for family in ("word2vec", "ctc", "output", "decoding", "glove", "embeddings"):
+        row = bench.run_case(_fake_case(family), fast)
+        assert row["gflops"] > 0 and row["roof_pct"] is None
+    assert bench.run_case(_fake_case("lstm", flops=0), fast)["roof_pct"] is None
+    no_roof = bench.Settings(repeat=1, min_time=0.001, max_time=1.0)
+    assert bench.run_case(_fake_case("lstm"), no_roof)["roof_pct"] is None
+
+
+def test_quick_non_gemm_family_has_no_roof_pct(tmp_path, capsys):
+    path = tmp_path / "ctc.json"
+    assert bench.main(["--quick", "--ops", "ctc", "--repeat", "1", "--no-progress",
+                       "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert rows and all(r["roof_pct"] is None for r in rows)
+
+
+def test_roofline_small():
+    torch = bench._torch()
+    roof = bench.roofline(1, torch, size=64, fma_seconds=0.02, repeat=1)
+    assert roof["fma_peak_gflops"] > 0 and roof["seqcore_gemm_gflops"] > 0
+    assert (roof["torch_gemm_gflops"] is None) == (torch is None)
+    assert roof["gemm_shape"] == "64x64x64" and roof["threads"] == 1
+    assert roof["isa"] == seqcore.build_info()["simd"]
+    assert bench.roofline.__name__ in bench.__all__
+    with pytest.raises(ValueError, match="threads"):
+        bench.roofline(0)
+
+
+def test_roofline_restores_thread_counts(restore_num_threads):
+    torch = bench._torch()
+    seqcore.set_num_threads(2)
+    if torch is not None:
+        torch_threads = torch.get_num_threads()
+    bench.roofline(1, torch, size=32, fma_seconds=0.01, repeat=1)
+    assert seqcore.get_num_threads() == 2
+    if torch is not None:
+        assert torch.get_num_threads() == torch_threads
+
+
+def test_roof_line_format():
+    roof = {"fma_peak_gflops": 200.0, "seqcore_gemm_gflops": 176.0, "torch_gemm_gflops": 150.0,
+            "gemm_shape": "2048x2048x2048", "isa": "AVX2+FMA", "cpu": "AMD EPYC", "threads": 2}
+    assert bench._roof_line(roof) == (
+        "roof: AMD EPYC, AVX2+FMA, 2 thread(s): FMA peak 200 GFLOP/s; seqcore GEMM 2048^3 "
+        "176 GFLOP/s (88%); torch.mm 150 GFLOP/s (75%)")
+    assert "torch not importable" in bench._roof_line(dict(roof, torch_gemm_gflops=None))
+    assert bench._roof_line({"error": "RuntimeError: x"}) == "roof: not measured (RuntimeError: x)"
+
+
+def test_roof_failure_does_not_fail_the_run(monkeypatch, capsys, tmp_path):
+    def broken(*args, **kw):
+        raise RuntimeError("no roof here")
+    monkeypatch.setattr(bench, "roofline", broken)
+    monkeypatch.setitem(bench._REGISTRY, "lstm", [lambda: [_fake_case("lstm")]])
+    path = tmp_path / "r.json"
+    assert bench.main(["--ops", "lstm", "--quick", "--no-progress", "--json", str(path)]) == 0
+    assert "roof: not measured (RuntimeError: no roof here)" in capsys.readouterr().out
+    doc = json.loads(path.read_text())
+    assert doc["roofline"] == {"error": "RuntimeError: no roof here"}
+    assert doc["rows"][0]["roof_pct"] is None
+
+
+# -- references at their best: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE ----------------------
+
+def test_reference_env():
+    env = {"PATH": "/bin", "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "262144",
+           "OPENBLAS_NUM_THREADS": "2"}
+    clean, removed = bench.reference_env(env)
+    assert removed == {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "262144"}
+    assert clean == {"PATH": "/bin", "OPENBLAS_NUM_THREADS": "2"}
+    assert "OPENBLAS_CORETYPE" in env                  # the input is not modified
+    assert bench.reference_env({"PATH": "/bin"}) == ({"PATH": "/bin"}, {})
+
+
+def test_reference_env_defaults_to_os_environ(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    clean, removed = bench.reference_env()
+    assert removed == {"OPENBLAS_CORETYPE": "Haswell"} and "OPENBLAS_CORETYPE" not in clean
+
+
+class _Execve(Exception):
+    pass
+
+
+def _capture_execve(monkeypatch):
+    calls = []
+
+    def fake_execve(path, argv, env):
+        calls.append((path, list(argv), dict(env)))
+        raise _Execve()
+    monkeypatch.setattr(bench.os, "execve", fake_execve)
+    return calls
+
+
+def test_reexec_without_slow_env(monkeypatch):
+    calls = _capture_execve(monkeypatch)
+    monkeypatch.delenv(bench._REEXEC_MARKER, raising=False)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    command = [sys.executable, "-m", "seqcore.cli", "bench", "--quick"]
+    bench._reexec_without_slow_env(None)               # not from the command line: no-op
+    assert not calls
+    with pytest.raises(_Execve):
+        bench._reexec_without_slow_env(command)
+    (path, argv, env), = calls
+    assert path == sys.executable and argv == command
+    assert "OPENBLAS_CORETYPE" not in env
+    assert json.loads(env[bench._REEXEC_MARKER]) == {"OPENBLAS_CORETYPE": "Haswell"}
+    # the re-executed process (marker set) never re-executes again
+    monkeypatch.setenv(bench._REEXEC_MARKER, env[bench._REEXEC_MARKER])
+    bench._reexec_without_slow_env(command)
+    assert len(calls) == 1
+    # nothing to remove: no re-execution
+    monkeypatch.delenv(bench._REEXEC_MARKER)
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    bench._reexec_without_slow_env(command)
+    assert len(calls) == 1
+
+
+def test_environment_report(monkeypatch):
+    rep = bench._environment_report({"SEQCORE_BENCH_REEXEC": '{"OPENBLAS_CORETYPE": "Haswell"}'})
+    assert rep["removed"] == {"OPENBLAS_CORETYPE": "Haswell"} and rep["present"] == {}
+    assert rep["note"] == ("environment: removed OPENBLAS_CORETYPE=Haswell from the "
+                           "references' environment (slows current OpenBLAS)")
+    rep = bench._environment_report({"OPENBLAS_L2_SIZE": "1"})
+    assert rep["removed"] == {} and rep["present"] == {"OPENBLAS_L2_SIZE": "1"}
+    assert "OPENBLAS_L2_SIZE=1 set" in rep["note"]
+    assert bench._environment_report({"PATH": "/bin"})["note"] is None
+    assert bench._environment_report({"SEQCORE_BENCH_REEXEC": "garbage"})["note"] is None
+
+
+def test_no_reexec_when_called_from_python(monkeypatch, capsys):
+    """cli.main(argv) / bench.main(argv) from Python never re-execute the process (it is a
+    test runner, a notebook...): the footer names the variable instead."""
+    calls = _capture_execve(monkeypatch)
+    monkeypatch.delenv(bench._REEXEC_MARKER, raising=False)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setitem(bench._REGISTRY, "fake", [lambda: [_fake_case("fake")]])
+    assert _run_cli(["bench", "--ops", "fake", "--quick", "--no-progress"]) == 0
+    assert bench.main(["--ops", "fake", "--quick", "--no-progress"]) == 0
+    assert not calls
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("environment: OPENBLAS_CORETYPE=Haswell set") == 2
+
+
+@pytest.mark.parametrize("entry,argv0,module", [
+    (cli.main, "seqcore", ["seqcore.cli", "bench"]),
+    (bench.main, "bench.py", ["seqcore.bench"])])
+def test_command_line_reexecs(monkeypatch, entry, argv0, module):
+    """From the process's own command line (argv None), `seqcore bench` and `python -m
+    seqcore.bench` re-execute `python -m <module> <args>` without OPENBLAS_CORETYPE."""
+    calls = _capture_execve(monkeypatch)
+    monkeypatch.delenv(bench._REEXEC_MARKER, raising=False)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setitem(bench._REGISTRY, "fake", [lambda: [_fake_case("fake")]])
+    args = ["--ops", "fake", "--quick", "--no-progress"]
+    monkeypatch.setattr(sys, "argv", [argv0, *module[1:], *args])
+    with pytest.raises(_Execve):
+        entry()
+    (path, argv, env), = calls
+    assert argv == [sys.executable, "-m", *module, *args]
+    assert "OPENBLAS_CORETYPE" not in env and bench._REEXEC_MARKER in env
+
+
+def test_module_entry_point_removes_slow_openblas_env(tmp_path):
+    """`python -m seqcore.bench` started with OPENBLAS_CORETYPE set re-executes itself
+    without it and says so in the footer and the JSON."""
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
+    env.pop("OPENBLAS_L2_SIZE", None)
+    env.pop(bench._REEXEC_MARKER, None)
+    path = tmp_path / "rnn.json"
+    r = subprocess.run([sys.executable, "-m", "seqcore.bench", "--quick", "--ops", "rnn",
+                        "--no-progress", "--repeat", "1", "--json", str(path)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    footer = " ".join(r.stdout.split())       # the note is wrapped at 100 columns
+    assert ("environment: removed OPENBLAS_CORETYPE=Haswell from the references' "
+            "environment (slows current OpenBLAS)") in footer
+    doc = json.loads(path.read_text())
+    assert doc["environment"]["removed"] == {"OPENBLAS_CORETYPE": "Haswell"}
+    assert doc["environment"]["present"] == {}
+
+
 def test_measure_loops_fast_calls():
     calls = []
     timing, out = bench.measure(lambda: calls.append(1) or len(calls), repeat=3,
@@ -162,8 +386,11 @@ def test_format_table_aligned():
     for r, op in zip(rows, ["lstm fwd+bwd", "rnn infer"]):
         r.update(op=op, shape="N=1 T=2 I=3 H=4", seqcore_ms=1.5, reference="torch",
                  reference_ms=3.0, speedup=2.0, gflops=10.0, max_abs_err=1e-7, status="ok")
+    rows[0]["roof_pct"] = 12.3
     lines = bench.format_table(rows).splitlines()
     assert len(lines) == 4
+    assert "% roof" in lines[0] and "12%" in lines[2]
+    assert lines[3].split()[-2] == "-"            # rnn row without roof_pct: "-"
     assert lines[0].index("seqcore ms") + len("seqcore ms") == lines[2].index("1.50") + 4
     assert "2.00x" in lines[2]
 

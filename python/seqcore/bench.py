@@ -16,6 +16,11 @@ Columns
 ``reference``    what seqcore is compared with; ``ref ms`` its median time.
 ``speed-up``     ``ref ms / seqcore ms`` measured in the same run (> 1: seqcore faster).
 ``GFLOP/s``      nominal FLOPs of the case (below) / seqcore's time.
+``% roof``       ``100 * GFLOP/s / FMA peak`` (the float32 FMA roof measured in the same run,
+                 below) for the rows of the GEMM-bound families (:data:`GEMM_BOUND_FAMILIES`:
+                 lstm, gru, rnn, attention, torch) whose FLOPs are known; ``-`` for the others
+                 (word2vec, ctc, output layers, decoding, embeddings), whose time goes to
+                 memory traffic, lookups or search rather than to products.
 ``max abs err``  ``max |y - y_ref|`` of seqcore's forward output vs the NumPy float64
                  reference (:mod:`seqcore.reference`) on the same float32 inputs; for
                  fwd+bwd rows timed against torch a second figure follows the slash:
@@ -54,6 +59,30 @@ threads spin for ~0.1 s after each call and would slow seqcore's next sample: th
 seqcore's samples come first. Each case starts after a 0.2 s pause for the same reason.
 The garbage collector is off while sampling.
 
+Roofline
+--------
+Each run (not ``--list``) first measures, with seqcore's thread count (:func:`roofline`): the
+float32 FMA roof of the machine (``_core.fma_peak_gflops``: every thread runs independent FMA
+chains in registers with the widest vectors of the build, 0.3 s), the best of 5 runs of a
+2048x2048x2048 float32 ``_core.gemm`` (seqcore's blocked GEMM, the micro-kernels behind every
+recurrent and attention kernel) and, when torch is importable, of ``torch.mm`` on the same
+shapes with the same thread count (both write into a preallocated output). With ``--quick``:
+0.05 s and 512^3, best of 3. The footer prints the CPU model, the ISA path in use
+(``seqcore.build_info()["simd"]``), the roof and both GEMM rates as a % of it; ``--json`` has
+them under ``"roofline"``. The roof bounds every float32 kernel: a row's ``% roof`` says how
+far it is from it, and the GEMM's % how far the best product seqcore reaches is.
+
+Environment
+-----------
+References are timed at their best. ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (set by
+workarounds for old OpenBLAS builds) slow current OpenBLAS, which NumPy and gensim use. OpenBLAS
+reads them when it is loaded, at the import of NumPy: when ``seqcore bench`` (or ``python -m
+seqcore.bench``) starts with one of them set, it re-executes itself once without them
+(``SEQCORE_BENCH_REEXEC`` in the new process's environment records what was removed and stops
+a second re-execution), and the footer and ``--json`` (``"environment"``) say what was removed.
+:func:`run` called from Python does not re-execute; the footer then names the variables that
+are set.
+
 Adding a family
 ---------------
 Decorate a function returning a list of :class:`Case` with ``@register("<family>")`` in a
@@ -78,14 +107,15 @@ import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 __all__ = [
     "Case", "Bound", "Timing", "Settings", "register", "families", "cases", "measure",
     "run_case", "run_cases", "format_table", "machine_info", "add_arguments", "run", "main",
-    "rnn_flops", "COLUMNS", "SUITES",
+    "rnn_flops", "COLUMNS", "SUITES", "roofline", "reference_env", "GEMM_BOUND_FAMILIES",
+    "REFERENCE_ENV_VARS",
 ]
 
 SUITES = ("quick", "default", "full")
@@ -98,8 +128,15 @@ COLUMNS = (
     "family", "op", "variant", "shape", "flops",
     "seqcore_ms", "seqcore_samples_ms", "seqcore_loops",
     "reference", "reference_ms", "reference_samples_ms", "reference_loops",
-    "speedup", "gflops", "max_abs_err", "max_abs_err_dw_hh", "status", "rate", "unit",
+    "speedup", "gflops", "roof_pct", "max_abs_err", "max_abs_err_dw_hh", "status", "rate",
+    "unit",
 )
+
+#: Families whose time is spent in matrix products (seqcore's GEMM micro-kernels): their
+#: rows get ``roof_pct`` = 100 * GFLOP/s / FMA peak. The others (word2vec, ctc, output,
+#: decoding, glove/embeddings) are bound by memory traffic, lookups or search, or report
+#: another rate in the GFLOP/s column (word2vec: M words/s).
+GEMM_BOUND_FAMILIES = frozenset({"lstm", "gru", "rnn", "attention", "torch"})
 
 
 # --------------------------------------------------------------------------------------
@@ -313,10 +350,15 @@ class Settings:
     min_time: float = 0.02     # seconds a sample lasts at least (fast calls are looped)
     max_time: float = 10.0     # seconds budget per side and case
     reference: bool = True     # time the reference
+    #: float32 FMA roof in GFLOP/s (:func:`roofline`); None: rows get no ``roof_pct``
+    fma_peak_gflops: Optional[float] = None
 
 
 def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
     """Set up, time and check one case; returns its row (keys: :data:`COLUMNS`).
+
+    ``roof_pct`` is ``100 * gflops / settings.fma_peak_gflops`` for a case of
+    :data:`GEMM_BOUND_FAMILIES` with known FLOPs when the roof is given, else None.
 
     A failure (exception in setup, seqcore, the reference or the check) is caught and
     reported in ``status`` (``"ok"`` otherwise); fields not measured are None.
@@ -354,6 +396,7 @@ def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
                    seqcore_samples_ms=[x * 1e3 for x in t.samples])
         if case.flops:
             row["gflops"] = case.flops / t.median / 1e9
+            row["roof_pct"] = _roof_pct(case.family, row["gflops"], settings.fma_peak_gflops)
         if case.items:
             row.update(rate=case.items / t.median, unit=case.unit)
         if ref is not None:
@@ -374,6 +417,14 @@ def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
         del bound, sc_out, ref_out      # free this case's inputs before the next one
         gc.collect()
     return row
+
+
+def _roof_pct(family: str, gflops: Optional[float],
+              fma_peak: Optional[float]) -> Optional[float]:
+    """``100 * gflops / fma_peak`` for a GEMM-bound family, else None."""
+    if family not in GEMM_BOUND_FAMILIES or not gflops or not fma_peak or fma_peak <= 0:
+        return None
+    return 100.0 * gflops / fma_peak
 
 
 def run_cases(case_list: Sequence[Case], settings: Optional[Settings] = None,
@@ -428,6 +479,12 @@ def _fmt_ms(v) -> str:
     return f"{v:.3f}"
 
 
+def _fmt_pct(v) -> str:
+    if v is None:
+        return "-"
+    return "<1%" if v < 0.5 else f"{v:.0f}%"
+
+
 def _fmt_err(row) -> str:
     e, d = row.get("max_abs_err"), row.get("max_abs_err_dw_hh")
     s = "-" if e is None else f"{e:.1e}"
@@ -439,8 +496,8 @@ def _fmt_err(row) -> str:
 def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     """Plain-text table with aligned columns (text left-aligned, numbers right-aligned)."""
     header = ["op", "shape", "seqcore ms", "reference", "ref ms", "speed-up", "GFLOP/s",
-              "max abs err"]
-    right = [False, False, True, False, True, True, True, True]
+              "% roof", "max abs err"]
+    right = [False, False, True, False, True, True, True, True, True]
     body = []
     for r in rows:
         failed = r["status"] != "ok"
@@ -450,6 +507,7 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
             r["reference"] or "-", _fmt_ms(r["reference_ms"]),
             "-" if r["speedup"] is None else f"{r['speedup']:.2f}x",
             "-" if r["gflops"] is None else f"{r['gflops']:.1f}",
+            _fmt_pct(r.get("roof_pct")),
             "FAILED" if failed else _fmt_err(r),
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
@@ -462,16 +520,56 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
                      + [line(b) for b in body])
 
 
-def _footer(rows, info) -> str:
+def _fmt_gflops(v: float) -> str:
+    return f"{v:.0f}" if v >= 10 else f"{v:.3g}"
+
+
+def _gemm_label(shape: str) -> str:
+    """``"2048x2048x2048"`` -> ``"2048^3"``; other shapes unchanged."""
+    dims = shape.split("x")
+    return f"{dims[0]}^3" if len(dims) == 3 and len(set(dims)) == 1 else shape
+
+
+def _roof_line(roof: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The footer's roof line, e.g. ``roof: AMD EPYC ..., AVX2+FMA, 2 threads: FMA peak 203
+    GFLOP/s; seqcore GEMM 2048^3 178 GFLOP/s (88%); torch.mm 150 GFLOP/s (74%)``."""
+    if roof is None:
+        return None
+    if roof.get("error"):
+        return f"roof: not measured ({roof['error']})"
+    peak = roof["fma_peak_gflops"]
+
+    def rate(v):
+        if v is None:
+            return "not measured"
+        pct = f" ({100.0 * v / peak:.0f}%)" if peak and peak > 0 else ""
+        return f"{_fmt_gflops(v)} GFLOP/s{pct}"
+
+    torch_part = ("torch not importable" if roof.get("torch_gemm_gflops") is None
+                  else f"torch.mm {rate(roof['torch_gemm_gflops'])}")
+    return (f"roof: {roof.get('cpu') or 'unknown CPU'}, {roof.get('isa') or 'unknown ISA'}, "
+            f"{roof['threads']} thread(s): FMA peak {_fmt_gflops(peak)} GFLOP/s; "
+            f"seqcore GEMM {_gemm_label(roof['gemm_shape'])} "
+            f"{rate(roof['seqcore_gemm_gflops'])}; {torch_part}")
+
+
+def _footer(rows, info, roof: Optional[Dict[str, Any]] = None,
+            env: Optional[Dict[str, Any]] = None) -> str:
     torch_v = info["versions"].get("torch")
     lines = [
         f"seqcore {info['versions'].get('seqcore')} with {info['threads']} thread(s); "
         + (f"torch {torch_v} with {info['torch_threads']} thread(s)" if torch_v
            else "torch not importable: references are NumPy float64 (inference only)")
         + f"; {info['machine'].get('cpu') or 'unknown CPU'}",
-        "ms: median wall time per call; speed-up = ref ms / seqcore ms (same run); "
-        "GFLOP/s: nominal flops / seqcore time",
+        textwrap.fill("ms: median wall time per call; speed-up = ref ms / seqcore ms (same "
+                      "run); GFLOP/s: nominal flops / seqcore time; % roof: 100 * GFLOP/s / "
+                      "FMA peak (GEMM-bound families)", 100, subsequent_indent="  "),
     ]
+    roof_line = _roof_line(roof)
+    if roof_line:
+        lines.append(roof_line)
+    if env and env.get("note"):
+        lines.append(textwrap.fill(env["note"], 100, subsequent_indent="  "))
     for r in rows:
         if r.get("rate"):
             ref = (f" (reference {r['rate'] / r['speedup']:,.0f})" if r.get("speedup") else "")
@@ -523,6 +621,150 @@ def machine_info() -> Dict[str, Any]:
         "threads": seqcore.get_num_threads(),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
     }
+
+
+def _best_time(fn: Callable[[], Any], repeat: int) -> float:
+    """Seconds of the fastest of ``repeat`` calls of ``fn`` (after one warm-up call)."""
+    fn()
+    best = math.inf
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(max(1, int(repeat))):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return best
+
+
+def roofline(threads: int, torch=None, *, size: int = 2048, fma_seconds: float = 0.3,
+             repeat: int = 5) -> Dict[str, Any]:
+    """Measure the machine's float32 roof and the best GEMM rates with ``threads`` threads.
+
+    * ``fma_peak_gflops``: ``_core.fma_peak_gflops(threads, fma_seconds)``, every thread
+      running independent FMA chains in registers (the roof no float32 kernel passes);
+    * ``seqcore_gemm_gflops``: ``2 * size**3`` FLOPs / the best of ``repeat`` runs of
+      ``_core.gemm`` on float32 ``[size, size]`` operands (seqcore's blocked GEMM, run with
+      ``seqcore.set_num_threads(threads)``), added into a preallocated output;
+    * ``torch_gemm_gflops``: the same for ``torch.mm(a, b, out=c)`` with
+      ``torch.set_num_threads(threads)``; None when ``torch`` (the module) is None.
+
+    Thread counts are restored afterwards. Returns a dict with those three figures and
+    ``gemm_shape`` (``"2048x2048x2048"``), ``isa`` (``seqcore.build_info()["simd"]``),
+    ``cpu`` (CPU model) and ``threads``. Raises ValueError for ``threads < 1``.
+    """
+    import seqcore
+    from seqcore import _core
+    threads, size = int(threads), int(size)
+    if threads < 1:
+        raise ValueError(f"threads: expected >= 1, got {threads}")
+    if size < 1:
+        raise ValueError(f"size: expected >= 1, got {size}")
+    try:
+        isa = seqcore.build_info().get("simd")
+    except Exception:   # build_info unavailable: the roof is still measured
+        isa = None
+    flops = 2.0 * size ** 3
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    c = np.zeros((size, size), np.float32)
+
+    saved = seqcore.get_num_threads()
+    seqcore.set_num_threads(threads)
+    try:
+        fma = float(_core.fma_peak_gflops(threads, fma_seconds))
+        # out=: C += A B into one buffer (no 16 MB allocation per call in the timing)
+        sc = flops / _best_time(lambda: _core.gemm(a, b, out=c), repeat) / 1e9
+    finally:
+        seqcore.set_num_threads(saved)
+    tg = None
+    if torch is not None:
+        saved_torch = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            tc = torch.empty((size, size), dtype=torch.float32)
+            tg = flops / _best_time(lambda: torch.mm(ta, tb, out=tc), repeat) / 1e9
+        finally:
+            torch.set_num_threads(saved_torch)
+        time.sleep(_SETTLE_S)   # torch's OpenMP workers spin after the last call
+    return {
+        "fma_peak_gflops": fma,
+        "seqcore_gemm_gflops": sc,
+        "torch_gemm_gflops": tg,
+        "gemm_shape": f"{size}x{size}x{size}",
+        "isa": isa,
+        "cpu": _cpu_model(),
+        "threads": threads,
+    }
+
+
+#: Environment variables that slow current OpenBLAS builds (NumPy's, gensim's) when set:
+#: ``seqcore bench`` re-executes itself without them so that references run at their best.
+REFERENCE_ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+#: Set in the environment of the re-executed process: a JSON object of the removed
+#: variables (name: value). Its presence stops any further re-execution.
+_REEXEC_MARKER = "SEQCORE_BENCH_REEXEC"
+
+
+def reference_env(environ: Optional[Mapping[str, str]] = None
+                  ) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """``(clean, removed)``: a copy of ``environ`` (default ``os.environ``) without the
+    variables of :data:`REFERENCE_ENV_VARS`, and those removed (name: value)."""
+    environ = os.environ if environ is None else environ
+    clean = dict(environ)
+    removed = {name: clean.pop(name) for name in REFERENCE_ENV_VARS if name in clean}
+    return clean, removed
+
+
+def _reexec_without_slow_env(command: Optional[Sequence[str]]) -> None:
+    """Re-execute ``command`` (``[sys.executable, "-m", module, *args]``) without the
+    variables of :data:`REFERENCE_ENV_VARS` when one is set, once (the marker variable stops
+    a loop). Returns (does nothing) when ``command`` is None, nothing is set, or this
+    process is already the re-executed one."""
+    if not command or _REEXEC_MARKER in os.environ:
+        return
+    clean, removed = reference_env()
+    if not removed:
+        return
+    clean[_REEXEC_MARKER] = json.dumps(removed, sort_keys=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], list(command), clean)
+
+
+def _environment_report(environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """What this run's environment did to the references: ``removed`` (by the
+    re-execution: name -> value), ``present`` (still set: run() called from Python, or set
+    again by hand) and the footer's ``note`` (None when there is nothing to say)."""
+    environ = os.environ if environ is None else environ
+    removed: Dict[str, str] = {}
+    marker = environ.get(_REEXEC_MARKER)
+    if marker:
+        try:
+            parsed = json.loads(marker)
+            if isinstance(parsed, dict):
+                removed = {str(k): str(v) for k, v in parsed.items()}
+        except ValueError:
+            removed = {}
+    present = {name: environ[name] for name in REFERENCE_ENV_VARS if name in environ}
+    notes = []
+    if removed:
+        notes.append("removed " + ", ".join(f"{k}={v}" for k, v in removed.items())
+                     + " from the references' environment ("
+                     + ("slows" if len(removed) == 1 else "slow") + " current OpenBLAS)")
+    if present:
+        notes.append(", ".join(f"{k}={v}" for k, v in present.items())
+                     + " set: the NumPy/gensim references may run slower (current OpenBLAS); "
+                       "`seqcore bench` run from the command line removes "
+                     + ("it" if len(present) == 1 else "them"))
+    return {"removed": removed, "present": present,
+            "note": ("environment: " + "; ".join(notes)) if notes else None}
 
 
 def _jsonable(v):
@@ -599,8 +841,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no progress bar (one line per case on stderr instead)")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``seqcore bench`` with parsed ``args``; returns the exit status (1 on failure)."""
+def run(args: argparse.Namespace, reexec: Optional[Sequence[str]] = None) -> int:
+    """Run ``seqcore bench`` with parsed ``args``; returns the exit status (1 on failure).
+
+    ``reexec``: the command line that re-runs this process (``[sys.executable, "-m",
+    "seqcore.cli", "bench", ...]``), passed by :func:`main` and ``seqcore.cli.main`` when
+    they parse the process's own command line. With it, a process started with a variable of
+    :data:`REFERENCE_ENV_VARS` set re-executes itself without them (once) before timing
+    anything; without it (calls from Python, tests) the footer only names them.
+    """
     import seqcore
     suite = "quick" if args.quick else "full" if args.full else "default"
     selected = cases(args.ops, suite, args.filter)
@@ -617,24 +866,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"seqcore bench: no case matches (suite {suite!r}, filter {args.filter!r})",
               file=sys.stderr)
         return 1
+    _reexec_without_slow_env(reexec)     # returns unless it re-executes
+    env = _environment_report()
     if args.threads is not None:
         seqcore.set_num_threads(args.threads)
     torch = _torch()
     if torch is not None:
         torch.set_num_threads(seqcore.get_num_threads())
+    info = machine_info()
+    print("measuring the roof (FMA peak, GEMM)...", file=sys.stderr, flush=True)
+    try:
+        roof = roofline(info["threads"], torch,
+                        **(dict(size=512, fma_seconds=0.05, repeat=3) if args.quick else {}))
+    except Exception as e:   # report it, don't fail the benchmark on it
+        roof = {"error": f"{type(e).__name__}: {e}"}
     settings = Settings(
         repeat=args.repeat or (3 if args.quick else 7),
         min_time=0.002 if args.quick else 0.02,
         max_time=args.max_time or (1.0 if args.quick else 10.0),
         reference=not args.no_reference,
+        fma_peak_gflops=roof.get("fma_peak_gflops"),
     )
-    info = machine_info()
     t0 = time.perf_counter()
     rows = run_cases(selected, settings, progress=False if args.no_progress else None)
     elapsed = time.perf_counter() - t0
     print(format_table(rows))
     print()
-    print(_footer(rows, info))
+    print(_footer(rows, info, roof, env))
     print(f"{len(rows)} case(s) in {elapsed:.1f} s")
     sys.stdout.flush()
     if args.json:
@@ -648,6 +906,8 @@ def run(args: argparse.Namespace) -> int:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "elapsed_s": elapsed,
             **info,
+            "roofline": roof,
+            "environment": env,
             "rows": rows,
         }
         with open(args.json, "w") as f:
@@ -661,7 +921,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m seqcore.bench", description=DESCRIPTION)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    # The process's own command line (argv None) may be re-executed (see run()).
+    reexec = None if argv is not None else [sys.executable, "-m", "seqcore.bench",
+                                            *sys.argv[1:]]
+    return run(parser.parse_args(argv), reexec=reexec)
 
 
 # --------------------------------------------------------------------------------------

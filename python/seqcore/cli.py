@@ -65,7 +65,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 def _run_bench(args: argparse.Namespace) -> int:
     from . import bench
-    return bench.run(args)
+    return bench.run(args, reexec=getattr(args, "reexec", None))
 
 
 def _demo_module(name: str):
@@ -121,10 +121,18 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the ``seqcore`` command; returns the exit status."""
+    """Run the ``seqcore`` command; returns the exit status.
+
+    With ``argv`` None (the process's own command line), ``seqcore bench`` may re-execute
+    the process as ``python -m seqcore.cli ...`` without the environment variables that slow
+    its references (seqcore.bench.run); an explicit ``argv`` (calls from Python) never does.
+    """
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        args.reexec = [sys.executable, "-m", "seqcore.cli", *argv] if from_command_line else None
     if args.version:
         import seqcore
         print(f"seqcore {seqcore.__version__}")
