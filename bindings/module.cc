@@ -25,6 +25,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &seqcore::set_num_threads, py::arg("n"),
         "Set the number of OpenMP threads used by every seqcore kernel (n >= 1).\n\n"
         "Raises ValueError if n < 1. Results are bit-identical for every thread count.");
+  m.def("_set_thread_share", &seqcore::set_thread_share, py::arg("n"),
+        "Thread count of the kernels called from the calling Python thread (0: back to\n"
+        "set_num_threads's). For seqcore's own side-by-side runs (seqcore._parallel).");
   m.def("get_num_threads", &seqcore::get_num_threads,
         "Number of threads seqcore kernels use (default: OpenMP's, i.e. OMP_NUM_THREADS or "
         "the number of cores).");

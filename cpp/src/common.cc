@@ -14,6 +14,7 @@ namespace seqcore {
 
 namespace {
 std::atomic<int> g_num_threads{0};  // 0: not set, use OpenMP's default
+thread_local int t_thread_share = 0;  // 0: none, use g_num_threads
 }
 
 std::string shape_str(const std::vector<int64_t>& shape) {
@@ -29,7 +30,13 @@ void set_num_threads(int n) {
   g_num_threads = n;
 }
 
+void set_thread_share(int n) {
+  check(n >= 0, "set_thread_share: n must be >= 0, got " + std::to_string(n));
+  t_thread_share = n;
+}
+
 int get_num_threads() {
+  if (t_thread_share > 0) return t_thread_share;
   int n = g_num_threads.load();
   return n > 0 ? n : omp_get_max_threads();
 }

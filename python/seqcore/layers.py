@@ -31,6 +31,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import rnn as _rnn
+from ._parallel import side_by_side
 
 __all__ = ["LSTM", "GRU", "RNN"]
 
@@ -233,8 +234,7 @@ class _RNNBase:
         caches = []
         inp = x
         for k in range(L):
-            outs = []
-            for d in range(D):
+            def direction(d, inp=inp, k=k):
                 i = k * D + d
                 weights = [self._params[n] if n else None for n in self._names[i]]
                 kw = dict(h0=None if h0 is None else h0[i], lengths=lengths,
@@ -244,8 +244,13 @@ class _RNNBase:
                         inp, *weights, c0=None if c0 is None else c0[i], **kw)
                 else:
                     y, h_n[i], cache = self._kernel_forward(inp, *weights, **kw)
-                outs.append(y)
-                caches.append(cache)
+                return y, cache
+
+            # The directions are independent: side by side, each on its share of the threads.
+            done = side_by_side([lambda d=d: direction(d) for d in range(D)],
+                                self._direction_flops(T, N, inp.shape[2]))
+            outs = [y for y, _ in done]
+            caches += [cache for _, cache in done]
             inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
         y = np.ascontiguousarray(inp.transpose(1, 0, 2)) if self.batch_first else inp
         state = (h_n, c_n) if self._has_cell else h_n
@@ -316,18 +321,24 @@ class _RNNBase:
         grads = {}
         d_out = dy
         for k in reversed(range(L)):
-            d_in = None
-            for d in range(D):
+            def direction(d, d_out=d_out, k=k):
                 i = k * D + d
                 dy_d = d_out if d_out is None or D == 1 else d_out[..., d * H:(d + 1) * H]
                 dh = None if dh_n is None else dh_n[i]
                 if self._has_cell:
-                    g = self._kernel_backward(caches[i], dy_d, dh,
-                                              None if dc_n is None else dc_n[i])
-                    dc0[i] = g.dc0
-                else:
-                    g = self._kernel_backward(caches[i], dy_d, dh)
+                    return self._kernel_backward(caches[i], dy_d, dh,
+                                                 None if dc_n is None else dc_n[i])
+                return self._kernel_backward(caches[i], dy_d, dh)
+
+            I_k = self.input_size if k == 0 else D * H
+            done = side_by_side([lambda d=d: direction(d) for d in range(D)],
+                                2 * self._direction_flops(T, N, I_k))
+            d_in = None
+            for d, g in enumerate(done):
+                i = k * D + d
                 caches[i] = None  # consumed; let it go
+                if self._has_cell:
+                    dc0[i] = g.dc0
                 dh0[i] = g.dh0
                 for name, grad in zip(self._names[i], (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)):
                     if name:
@@ -342,6 +353,11 @@ class _RNNBase:
         return dx, ((dh0, dc0) if self._has_cell else dh0), grads
 
     # ------------------------------------------------------------------ helpers
+    def _direction_flops(self, T, N, I):
+        """Nominal forward FLOPs of one direction of a layer with input size I."""
+        G = self._gates
+        return 2.0 * T * N * G * self.hidden_size * (I + self.hidden_size)
+
     def _kernel_options(self):
         return {}
 

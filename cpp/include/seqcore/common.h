@@ -58,6 +58,10 @@ std::string shape_str(const std::vector<int64_t>& shape);
 // Thread count used by every kernel (OpenMP); n >= 1.
 void set_num_threads(int n);
 int get_num_threads();
+// Threads for the kernels called from the calling OS thread only (0: back to
+// set_num_threads's count): a caller running independent kernels side by side (the two
+// directions of a bidirectional layer, each from its own thread) gives each its share.
+void set_thread_share(int n);
 
 // Sets flush-to-zero / denormals-are-zero for the calling thread and restores the previous
 // mode on destruction. Kernels create one inside each parallel region: denormal operands

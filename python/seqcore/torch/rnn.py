@@ -9,6 +9,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence
 
 from .. import rnn as _k
+from .._parallel import side_by_side
 from ._util import from_numpy, to_numpy
 
 __all__ = ["LSTM", "GRU", "RNN", "rnn_layer"]
@@ -17,51 +18,88 @@ _FORWARD = {"lstm": _k.lstm_forward, "gru": _k.gru_forward, "rnn": _k.rnn_forwar
 _BACKWARD = {"lstm": _k.lstm_backward, "gru": _k.gru_backward, "rnn": _k.rnn_backward}
 
 
+_PER_DIRECTION = 6   # h0, c0, w_ih, w_hh, b_ih, b_hh
+
+
 class _RnnLayer(torch.autograd.Function):
-    """One layer and direction: (x [T,N,I], h0, c0 [N,H], w_ih, w_hh, b_ih, b_hh)
-    -> (y [T,N,H], h_n, c_n [N,H]); c_n is zeros except for the LSTM."""
+    """One layer, all its directions (1 or 2): (x [T,N,I], then per direction h0, c0 [N,H],
+    w_ih, w_hh, b_ih, b_hh) -> (y [T,N,D*H], h_n [D,N,H], c_n [D,N,H]); c_n is zeros except
+    for the LSTM. The directions run side by side (seqcore._parallel), forward and backward,
+    where torch.nn runs them one after the other."""
 
     @staticmethod
-    def forward(ctx, cell, options, lengths, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    def forward(ctx, cell, options, lengths, x, *per_dir):
+        D = len(per_dir) // _PER_DIRECTION
         training = any(ctx.needs_input_grad[3:])
-        y, h_n, c_n, cache = _RnnLayer._run(cell, options, lengths, training,
-                                            x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        ctx.cell, ctx.options, ctx.lengths, ctx.cache = cell, options, lengths, cache
-        ctx.has_bias = b_ih is not None
+        outs = _RnnLayer._run(cell, options, lengths, training, x, per_dir)
+        ctx.cell, ctx.options, ctx.lengths = cell, options, lengths
+        ctx.caches, ctx.D = [o[3] for o in outs], D
+        ctx.has_bias = per_dir[4] is not None
+        ctx.flops = _RnnLayer._flops(x, per_dir)
         if training:   # references only: what a second backward needs to rebuild the cache
-            ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        return from_numpy(y), from_numpy(h_n), from_numpy(c_n)
+            ctx.save_for_backward(x, *per_dir)
+        y = outs[0][0] if D == 1 else np.concatenate([o[0] for o in outs], axis=2)
+        return (from_numpy(y), from_numpy(np.stack([o[1] for o in outs])),
+                from_numpy(np.stack([o[2] for o in outs])))
 
     @staticmethod
-    def _run(cell, options, lengths, training, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
-        args = [to_numpy(t) for t in (x, w_ih, w_hh, b_ih, b_hh)]
-        kw = dict(h0=to_numpy(h0), lengths=lengths, training=training, **options)
-        if cell == "lstm":
-            return _FORWARD[cell](*args, c0=to_numpy(c0), **kw)
-        y, h_n, cache = _FORWARD[cell](*args, **kw)
-        return y, h_n, np.zeros_like(h_n), cache
+    def _options(options, d, D):
+        return options if D == 1 else {**options, "reverse": bool(d)}
+
+    @staticmethod
+    def _run(cell, options, lengths, training, x, per_dir):
+        D = len(per_dir) // _PER_DIRECTION
+        xa = to_numpy(x)
+
+        def direction(d):
+            h0, c0, w_ih, w_hh, b_ih, b_hh = per_dir[d * _PER_DIRECTION:(d + 1) * _PER_DIRECTION]
+            args = [xa] + [to_numpy(t) for t in (w_ih, w_hh, b_ih, b_hh)]
+            kw = dict(h0=to_numpy(h0), lengths=lengths, training=training,
+                      **_RnnLayer._options(options, d, D))
+            if cell == "lstm":
+                return _FORWARD[cell](*args, c0=to_numpy(c0), **kw)
+            y, h_n, cache = _FORWARD[cell](*args, **kw)
+            return y, h_n, np.zeros_like(h_n), cache
+
+        return side_by_side([lambda d=d: direction(d) for d in range(D)],
+                            _RnnLayer._flops(x, per_dir))
+
+    @staticmethod
+    def _flops(x, per_dir):
+        """Nominal forward FLOPs of one direction: 2 T N G H (I + H)."""
+        w_ih, w_hh = per_dir[2], per_dir[3]
+        return 2.0 * x.shape[0] * x.shape[1] * w_hh.shape[0] * (w_ih.shape[1] + w_hh.shape[1])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, dh_n, dc_n):
-        cache = ctx.cache
-        if cache is None or cache.consumed:
+        D = ctx.D
+        caches, ctx.caches = ctx.caches or [None] * D, None
+        if any(c is None or c.consumed for c in caches):
             # The backward kernels consume the saved activations (haste style). Another
             # backward through the same graph (retain_graph=True, gradcheck) recomputes them.
-            cache = _RnnLayer._run(ctx.cell, ctx.options, ctx.lengths, True,
-                                   *ctx.saved_tensors)[3]
-        ctx.cache = None
-        dy, dh_n = to_numpy(dy), to_numpy(dh_n)
-        if ctx.cell == "lstm":
-            g = _BACKWARD["lstm"](cache, dy, dh_n, to_numpy(dc_n))
-            dc0 = from_numpy(g.dc0)
-        else:
-            g = _BACKWARD[ctx.cell](cache, dy, dh_n)
-            dc0 = None
-        db_ih = from_numpy(g.db_ih) if ctx.has_bias else None
-        db_hh = from_numpy(g.db_hh) if ctx.has_bias else None
-        return (None, None, None, from_numpy(g.dx), from_numpy(g.dh0), dc0,
-                from_numpy(g.dw_ih), from_numpy(g.dw_hh), db_ih, db_hh)
+            saved = ctx.saved_tensors
+            caches = [o[3] for o in _RnnLayer._run(ctx.cell, ctx.options, ctx.lengths, True,
+                                                     saved[0], saved[1:])]
+        H = dh_n.shape[2]
+
+        def direction(d):
+            dy_d = to_numpy(dy if D == 1 else dy[..., d * H:(d + 1) * H])
+            if ctx.cell == "lstm":
+                return _BACKWARD["lstm"](caches[d], dy_d, to_numpy(dh_n[d]), to_numpy(dc_n[d]))
+            return _BACKWARD[ctx.cell](caches[d], dy_d, to_numpy(dh_n[d]))
+
+        grads = side_by_side([lambda d=d: direction(d) for d in range(D)], 2 * ctx.flops)
+        dx = grads[0].dx
+        for g in grads[1:]:
+            dx = dx + g.dx
+        out = [None, None, None, from_numpy(dx)]
+        for g in grads:
+            out += [from_numpy(g.dh0), from_numpy(g.dc0) if ctx.cell == "lstm" else None,
+                    from_numpy(g.dw_ih), from_numpy(g.dw_hh),
+                    from_numpy(g.db_ih) if ctx.has_bias else None,
+                    from_numpy(g.db_hh) if ctx.has_bias else None]
+        return tuple(out)
 
 
 def rnn_layer(cell: str, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None,
@@ -87,7 +125,8 @@ def rnn_layer(cell: str, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=No
         h0 = x.new_zeros(x.shape[1], w_hh.shape[1])
     if c0 is None and cell == "lstm":
         c0 = x.new_zeros(x.shape[1], w_hh.shape[1])
-    return _RnnLayer.apply(cell, options, lengths, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    y, h_n, c_n = _RnnLayer.apply(cell, options, lengths, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    return y, h_n[0], c_n[0]
 
 
 class _SeqcoreRNNMixin:
@@ -146,26 +185,25 @@ class _SeqcoreRNNMixin:
             raise ValueError(f"hx: expected c0 of shape {[L * D, N, H]}, got {list(c0.shape)}")
         x = x.contiguous()
         h_n, c_n = [], []
-        options = self._options()
+        options = {"reverse": False, **self._options()}
         for k in range(L):
-            outs = []
+            per_dir = []   # both directions in one autograd node: run side by side
             for d in range(D):
                 i = k * D + d
                 sfx = f"l{k}" + ("_reverse" if d else "")
                 w = [getattr(self, f"weight_ih_{sfx}"), getattr(self, f"weight_hh_{sfx}")]
                 b = [getattr(self, f"bias_ih_{sfx}"), getattr(self, f"bias_hh_{sfx}")] \
                     if self.bias else [None, None]
-                y, hn, cn = rnn_layer(self._cell, x, None if h0 is None else h0[i],
-                                      None if c0 is None else c0[i], *w, *b, lengths=lengths,
-                                      reverse=bool(d), **options)
-                outs.append(y)
-                h_n.append(hn)
-                c_n.append(cn)
-            x = outs[0] if D == 1 else torch.cat(outs, dim=2)
+                h0_i = h0[i] if h0 is not None else x.new_zeros(N, H)
+                c0_i = (c0[i] if c0 is not None else x.new_zeros(N, H)) if lstm else None
+                per_dir += [h0_i, c0_i, *w, *b]
+            x, hn, cn = _RnnLayer.apply(self._cell, options, lengths, x, *per_dir)
+            h_n.append(hn)
+            c_n.append(cn)
             if self.dropout and self.training and k < L - 1:
                 x = torch.nn.functional.dropout(x, self.dropout, training=True)
-        h_n = torch.stack(h_n)
-        c_n = torch.stack(c_n) if lstm else None
+        h_n = torch.cat(h_n)
+        c_n = torch.cat(c_n) if lstm else None
         if packed:
             sorted_lengths = lengths_t[sorted_indices] if sorted_indices is not None \
                 else lengths_t
