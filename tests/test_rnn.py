@@ -477,10 +477,13 @@ def test_cell_equals_layer_steps(mode, dtype, bias, make_rnn_inputs):
 # ------------------------------------------------------------------ determinism
 
 
+# Also 3 threads (more than the hidden blocks of H=40 at N=50), and the blocked GEMMs' row
+# tails (N=50 rows: 8 tiles of 6 + 2).
+@pytest.mark.parametrize("shape", [(7, 9, 40, 70), (5, 50, 24, 40)], ids=["N9", "N50"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("mode", MODES)
-def test_bit_identical_across_thread_counts(mode, dtype, rng, restore_num_threads):
-    T, N, I, H = 7, 9, 40, 70
+def test_bit_identical_across_thread_counts(mode, dtype, shape, rng, restore_num_threads):
+    T, N, I, H = shape
     d = rnn_inputs(rng, mode, T, N, I, H, dtype=dtype)
     lengths = ragged_lengths(rng, T, N)
     dy = rng.standard_normal((T, N, H)).astype(dtype)
@@ -488,7 +491,7 @@ def test_bit_identical_across_thread_counts(mode, dtype, rng, restore_num_thread
     dc = rng.standard_normal((N, H)).astype(dtype) if mode == "lstm" else None
     names = grad_names(mode)
     runs = {}
-    for threads in (1, 2, 1, 2):
+    for threads in (1, 2, 3, 1, 2):
         seqcore.set_num_threads(threads)
         assert seqcore.get_num_threads() == threads
         for key, lens in (("full", None), ("ragged", lengths)):
