@@ -19,7 +19,13 @@ void register_word2vec(py::module_& m);
 void register_gemm(py::module_& m);
 }
 
-PYBIND11_MODULE(_core, m) {
+// The portable x86-64 build compiles this module twice (_core: x86-64-v3, _core_avx512:
+// x86-64-v4); CMake names each (seqcore/_isa.py imports one).
+#ifndef SEQCORE_MODULE_NAME
+#define SEQCORE_MODULE_NAME _core
+#endif
+
+PYBIND11_MODULE(SEQCORE_MODULE_NAME, m) {
   m.doc() = "seqcore C++ kernels (Eigen + OpenMP). Use the seqcore package, not this module.";
 
   m.def("set_num_threads", &seqcore::set_num_threads, py::arg("n"),

@@ -49,7 +49,7 @@ def test_quick_lstm_json(tmp_path, capsys):
     else:
         assert roof["torch_gemm_gflops"] is None
     assert roof["gemm_shape"] == "512x512x512"          # --quick: a small GEMM
-    assert roof["isa"] == seqcore.build_info()["simd"]
+    assert roof["isa"] == "{simd} ({isa_path})".format(**seqcore.build_info())
     assert roof["threads"] == seqcore.get_num_threads()
     assert set(doc["environment"]) == {"removed", "present", "note"}
     assert doc["suite"] == "quick"
@@ -211,7 +211,7 @@ def test_roofline_small():
     assert roof["fma_peak_gflops"] > 0 and roof["seqcore_gemm_gflops"] > 0
     assert (roof["torch_gemm_gflops"] is None) == (torch is None)
     assert roof["gemm_shape"] == "64x64x64" and roof["threads"] == 1
-    assert roof["isa"] == seqcore.build_info()["simd"]
+    assert roof["isa"] == "{simd} ({isa_path})".format(**seqcore.build_info())
     assert bench.roofline.__name__ in bench.__all__
     with pytest.raises(ValueError, match="threads"):
         bench.roofline(0)

@@ -70,7 +70,7 @@ of 3 runs of 0.1 s), the best of 5 runs of a
 recurrent and attention kernel) and, when torch is importable, of ``torch.mm`` on the same
 shapes with the same thread count (both write into a preallocated output). With ``--quick``:
 once, 512^3, best of 3. The footer prints the CPU model, the ISA path in use
-(``seqcore.build_info()["simd"]``), the roof and both GEMM rates as a % of it; ``--json`` has
+(``seqcore.build_info()``'s ``simd`` and ``isa_path``), the roof and both GEMM rates as a % of it; ``--json`` has
 them under ``"roofline"``. The roof bounds every float32 kernel: a row's ``% roof`` says how
 far it is from it, and the GEMM's % how far the best product seqcore reaches is.
 
@@ -655,7 +655,7 @@ def roofline(threads: int, torch=None, *, size: int = 2048, fma_seconds: float =
       ``torch.set_num_threads(threads)``; None when ``torch`` (the module) is None.
 
     Thread counts are restored afterwards. Returns a dict with those three figures and
-    ``gemm_shape`` (``"2048x2048x2048"``), ``isa`` (``seqcore.build_info()["simd"]``),
+    ``gemm_shape`` (``"2048x2048x2048"``), ``isa`` (``seqcore.build_info()``'s ``simd`` and ``isa_path``, e.g. ``"AVX2+FMA (native)"``),
     ``cpu`` (CPU model) and ``threads``. Raises ValueError for ``threads < 1``.
     """
     import seqcore
@@ -666,7 +666,8 @@ def roofline(threads: int, torch=None, *, size: int = 2048, fma_seconds: float =
     if size < 1:
         raise ValueError(f"size: expected >= 1, got {size}")
     try:
-        isa = seqcore.build_info().get("simd")
+        build = seqcore.build_info()
+        isa = f"{build.get('simd')} ({build.get('isa_path')})"
     except Exception:   # build_info unavailable: the roof is still measured
         isa = None
     flops = 2.0 * size ** 3
