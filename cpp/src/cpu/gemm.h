@@ -113,13 +113,15 @@ struct Gemm {
       for (; c0 + 4 * NR <= W; c0 += 4 * NR, q += 4) {
         if (M == 1) {
           tile<1, NP, op, 4>(K, A, ars, aks, B + q * bcs, bcs, ldb, C + c0, ldc, alpha);
-        } else {
-          for (int h = 0; h < 4; h += 2) {
-            if (M == 2)
-              tile<2, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR, ldc, alpha);
-            else
-              tile<3, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR, ldc, alpha);
-          }
+        } else if (M == 3 && MR >= 8) {  // 12 accumulators + 4 operands: 32 registers only
+          for (int h = 0; h < 4; h += 2)
+            tile<3, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR, ldc, alpha);
+        } else {  // rows 0-1 two chunks at a time (and row 2 alone, four chunks: no spills)
+          for (int h = 0; h < 4; h += 2)
+            tile<2, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR, ldc, alpha);
+          if (M == 3)
+            tile<1, NP, op, 4>(K, A + 2 * ars, ars, aks, B + q * bcs, bcs, ldb, C + 2 * ldc + c0,
+                               ldc, alpha ? alpha + 2 : nullptr);
         }
       }
     }

@@ -29,8 +29,8 @@ class PackedLinear {
   int64_t out_features() const { return O_; }
 
   // y[m, :O] = x[m, :K] . W^T (+ b) for m < M (x rows ldx apart, y rows ldy apart). The
-  // panels are split over up to `threads` threads (one OpenMP region); each output is the
-  // same FMA chain for any split, so results do not depend on the thread count.
+  // panels are split over up to `threads` threads (one OpenMP region); each output is
+  // summed in the same order for any split, so results do not depend on the thread count.
   void apply(int64_t M, const T* x, int64_t ldx, T* y, int64_t ldy, int threads) const {
     const int64_t np = PG::pad_nr(O_) / PG::NR;
     const int nt = omp_in_parallel() ? 1 : std::max(1, std::min<int>(threads, int(np)));
