@@ -24,12 +24,10 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
+
+#include "seqcore/common.h"
 
 namespace seqcore::cpu {
-
-template <typename T>
-using AlignedVector = std::vector<T, Eigen::aligned_allocator<T>>;
 
 enum class TileOp { kSet, kAdd, kScaleAdd };  // C = AB, C += AB, C = alpha_r C + AB
 
@@ -47,26 +45,6 @@ struct Gemm {
 
   static int64_t pad_p(int64_t n) { return (n + P - 1) / P * P; }
   static int64_t pad_nr(int64_t n) { return (n + NR - 1) / NR * NR; }
-
-  // dst <- panels [ceil(cols/NR)][K][NR] of B[k][c] = column(c)[k * ld] for k < K,
-  // c < cols; column(c) returns a pointer, so a column of B may be a row of W (ld = 1, i.e.
-  // B = W^T) or a column of W; nullptr is a zero column. Padding columns are zero.
-  template <typename ColumnPtr>
-  static void pack(int64_t K, int64_t cols, int64_t ld, ColumnPtr column, AlignedVector<T>& dst) {
-    const int64_t np = pad_nr(cols) / NR;
-    dst.resize(static_cast<size_t>(np * K * NR));
-    const T* src[NR];
-    for (int64_t q = 0; q < np; ++q) {
-      const int64_t width = std::min<int64_t>(NR, cols - q * NR);
-      for (int c = 0; c < width; ++c) src[c] = column(q * NR + c);
-      T* panel = dst.data() + q * K * NR;
-      for (int64_t k = 0; k < K; ++k) {  // contiguous writes; reads walk `width` streams
-        T* out = panel + k * NR;
-        for (int c = 0; c < width; ++c) out[c] = src[c] ? src[c][k * ld] : T(0);
-        for (int c = static_cast<int>(width); c < NR; ++c) out[c] = T(0);
-      }
-    }
-  }
 
   // dst <- panels [ceil(cols/NR)][K][NR] of B[k][c] = s * src[c * ld + k] (the transpose of
   // the rows src[0..cols)), zero in the padding columns.
@@ -89,6 +67,12 @@ struct Gemm {
       std::copy(src + k * ld, src + k * ld + cols, dst + k * NR);
       std::fill(dst + k * NR + cols, dst + (k + 1) * NR, T(0));
     }
+  }
+
+  // pack_n for any cols: panels [ceil(cols/NR)][K][NR] of B[k][c] = src[k * ld + c].
+  static void pack_n_panels(const T* src, int64_t ld, int64_t K, int64_t cols, T* dst) {
+    for (int64_t c0 = 0; c0 < cols; c0 += NR)
+      pack_n(src + c0, ld, K, std::min<int64_t>(NR, cols - c0), dst + c0 * K);
   }
 
   // dst [rows][W] <- src rows of `cols` elements (row stride ld), zero-padded to W.
@@ -152,7 +136,7 @@ struct Gemm {
 
   // C[M, W] (+= when accumulate, else =) A(M x K) B, A(r, k) = A[r * ars + k * aks] and B
   // packed for all of K (chunk q of NR columns at B + q * bcs, [K][NR], zero-padded: from
-  // pack(), pack_t() or pack_n()). Any W.
+  // pack_t(), pack_n() or pack_n_panels()). Any W.
   // K is taken in blocks of Kc and M in blocks of Mc, each A block first copied to a
   // thread-local buffer, row-major with rows Kc + one cache line apart. The copy costs
   // 1 / (2 W) of the flops and makes the tile's row streams independent of the caller's
@@ -169,7 +153,7 @@ struct Gemm {
         tiles<TileOp::kSet>(M, W, K, A, ars, aks, B, bcs, NR, C, ldc);
       return;
     }
-    static thread_local AlignedVector<T> abuf;
+    static thread_local Buffer<T> abuf;  // 64-byte aligned, not zero-filled
     const int64_t lda = Kc + 64 / static_cast<int64_t>(sizeof(T));
     if (abuf.size() < static_cast<size_t>(Mc * lda)) abuf.resize(static_cast<size_t>(Mc * lda));
     T* Ap = abuf.data();

@@ -24,7 +24,8 @@ class PackedLinear {
   // w: [O, K] row-major (PyTorch's Linear layout), rows `ld` apart; b: [O] or nullptr.
   void pack(const T* w, int64_t O, int64_t K, int64_t ld, const T* b) {
     O_ = O, K_ = K, b_ = b;
-    PG::pack(K, O, 1, [&](int64_t c) { return w + c * ld; }, panels_);
+    panels_.resize(static_cast<size_t>(PG::pad_nr(O) * K));
+    PG::pack_t(w, ld, O, K, T(1), panels_.data());
   }
   int64_t out_features() const { return O_; }
 
@@ -51,7 +52,7 @@ class PackedLinear {
   }
 
  private:
-  AlignedVector<T> panels_;
+  Buffer<T> panels_;
   int64_t O_ = 0, K_ = 0;
   const T* b_ = nullptr;
 };

@@ -185,16 +185,19 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn), ldc = p.Gr * hbp;
-    AlignedVector<T> Wf, Wn;
+    Buffer<T> Wf, Wn;  // packed weights: written whole, so never zero-filled
     Buffer<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
     if (p.cho) Cn.resize(static_cast<size_t>(N * hbp));
     if (hn > 0 && !few) {
       // Panels never straddle gates (hbp is a multiple of NR); columns past hn are padding.
-      PG::pack(H, p.Gr * hbp, 1, [&](int64_t c) {
-        const int64_t g = c / hbp, jj = c % hbp;
-        return jj < hn ? w_hh + (g * H + j0 + jj) * H : nullptr;
-      }, Wf);
-      if (p.cho) PG::pack(H, hn, 1, [&](int64_t c) { return w_hh + (2 * H + j0 + c) * H; }, Wn);
+      // Gate g's columns are the rows g*H + j0 .. of w_hh, transposed (B = W_hh^T).
+      Wf.resize(static_cast<size_t>(ldc * H));
+      for (int64_t g = 0; g < p.Gr; ++g)
+        PG::pack_t(w_hh + (g * H + j0) * H, H, hn, H, T(1), Wf.data() + g * hbp * H);
+      if (p.cho) {
+        Wn.resize(static_cast<size_t>(hbp * H));
+        PG::pack_t(w_hh + (2 * H + j0) * H, H, hn, H, T(1), Wn.data());
+      }
     }
 #pragma omp barrier
 
@@ -338,11 +341,16 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn);
-    AlignedVector<T> Wb, Wbn;
+    Buffer<T> Wb, Wbn;
     Buffer<T> Cb(static_cast<size_t>(N * hbp)), scratch(static_cast<size_t>(3 * hn));
     if (hn > 0) {
-      PG::pack(p.Gr * H, hn, H, [&](int64_t c) { return w_hh + j0 + c; }, Wb);
-      if (p.cho) PG::pack(H, hn, H, [&](int64_t c) { return w_hh + 2 * H * H + j0 + c; }, Wbn);
+      // B = w_hh[:, j0:j1] as stored: rows of w_hh copied into panels.
+      Wb.resize(static_cast<size_t>(hbp * p.Gr * H));
+      PG::pack_n_panels(w_hh + j0, H, p.Gr * H, hn, Wb.data());
+      if (p.cho) {
+        Wbn.resize(static_cast<size_t>(hbp * H));
+        PG::pack_n_panels(w_hh + 2 * H * H + j0, H, H, hn, Wbn.data());
+      }
     }
 #pragma omp barrier
 
