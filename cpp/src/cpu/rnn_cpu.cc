@@ -26,6 +26,16 @@ int choose_threads(const RnnDesc& d, const RnnLayout& L) {
   return std::max(1, std::min(want, by_work));
 }
 
+// Threads for the whole-sequence products (input projection; weight gradients and dx): all
+// of them once the product pays for waking a team, also where the time loop runs on fewer
+// (a small batch: one thread steps through time, but its T*N-row products split well).
+constexpr double kMinGemmFlopsPerThread = 5e5;
+
+int gemm_threads(double flops, int loop_threads) {
+  const int by_work = static_cast<int>(flops / kMinGemmFlopsPerThread);
+  return std::max(loop_threads, std::min(get_num_threads(), by_work));
+}
+
 // Range [b0, b1) of n items for thread tid of nthr, boundaries on multiples of 16.
 inline void split_range(int64_t n, int tid, int nthr, int64_t& b0, int64_t& b1) {
   const int64_t chunk = ((n + nthr - 1) / nthr + 15) / 16 * 16;
@@ -164,12 +174,33 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
 
   const bool few = R <= kFewRows;
   const int nt = choose_threads(d, L);
+  const int ng = few ? nt : gemm_threads(2.0 * R * G * H * I, nt);
+#pragma omp parallel num_threads(ng) if (ng > 1)
+  {
+    DenormalsFlushed ftz;
+    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+    if (!L.dense) {
+      gather_rows(L, x, I, x_packed.data(), tid, nthr);
+#pragma omp barrier
+    }
+    // Input projection of every packed row: gates[:, 0:G*H] = X w_ih^T + bias.
+    if (few) {
+      int64_t c0, c1;
+      split_range(G * H, tid, nthr, c0, c1);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = 0; r < R; ++r)
+          gates[r * ldg + c] = dot(X + r * I, w_ih + c * I, I) + bias[c];
+    } else {
+      blocked_gemm_part<T>(R, G * H, I, X, I, 1, w_ih, I, /*b_t=*/true, gates, ldg, false,
+                           bias.data(), tid, nthr);
+    }
+  }
+
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
     const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
 
-    if (!L.dense) gather_rows(L, x, I, x_packed.data(), tid, nthr);
     for (int64_t k = tid; k < N; k += nthr) {
       T* hk = hs + k * H;
       if (h0) std::memcpy(hk, h0 + L.perm[k] * H, H * sizeof(T));
@@ -198,19 +229,6 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
         Wn.resize(static_cast<size_t>(hbp * H));
         PG::pack_t(w_hh + (2 * H + j0) * H, H, hn, H, T(1), Wn.data());
       }
-    }
-#pragma omp barrier
-
-    // Input projection of every packed row: gates[:, 0:G*H] = X w_ih^T + bias.
-    if (few) {
-      int64_t c0, c1;
-      split_range(G * H, tid, nthr, c0, c1);
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t r = 0; r < R; ++r)
-          gates[r * ldg + c] = dot(X + r * I, w_ih + c * I, I) + bias[c];
-    } else {
-      blocked_gemm_part<T>(R, G * H, I, X, I, 1, w_ih, I, /*b_t=*/true, gates, ldg, false,
-                           bias.data(), tid, nthr);
     }
 #pragma omp barrier
 
@@ -439,6 +457,14 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
       std::memcpy(dh0 + L.perm[k] * H, &dh_rec[k * H], H * sizeof(T));
       if (p.lstm) std::memcpy(dc0 + L.perm[k] * H, &dc_rec[k * H], H * sizeof(T));
     }
+  }
+
+  // The whole-sequence products, on their own team (gemm_threads).
+  const int ng = gemm_threads(2.0 * R * G * H * (2.0 * I + H), nt);
+#pragma omp parallel num_threads(ng) if (ng > 1)
+  {
+    DenormalsFlushed ftz;
+    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
     if (!L.dense) {
       gather_rows(L, x, I, xbuf.data(), tid, nthr);
       const int64_t T2 = static_cast<int64_t>(L.batch_sizes.size());
