@@ -91,6 +91,27 @@ def test_quick_without_torch(monkeypatch, capsys):
         assert case.reference_name == ("-" if "fwd+bwd" in case.variant else "numpy")
 
 
+def test_quick_without_torch_skips_the_torch_rows(monkeypatch, capsys, tmp_path):
+    """The main job runs on the base install: a row that needs torch is skipped with its
+    reason, and the run still exits 0 (issue: `pip install .` then `seqcore bench --quick`)."""
+    monkeypatch.setattr(bench, "_TORCH", [None])
+    path = tmp_path / "b.json"
+    args = ["bench", "--quick", "--ops", "torch", "--no-progress", "--json", str(path)]
+    assert _run_cli(args) == 0
+    out = capsys.readouterr().out
+    assert "skipped torch tagger train step" in out and "torch is not importable" in out
+    rows = json.loads(path.read_text())["rows"]
+    assert rows and all(r["status"].startswith("skipped: ") for r in rows)
+
+
+def test_a_failing_row_still_fails_the_run(monkeypatch, capsys):
+    def broken():
+        raise RuntimeError("boom")
+    case = bench.Case("rnn", "broken", "N=1", 1.0, broken, suites=("quick",))
+    row = bench.run_case(case, bench.Settings(repeat=1, min_time=0.0, max_time=1.0))
+    assert row["status"].startswith("FAILED in setup: RuntimeError: boom")
+
+
 def test_list(capsys):
     assert _run_cli(["bench", "--list"]) == 0
     out = capsys.readouterr().out

@@ -1,6 +1,7 @@
 // Validation and dispatch for the attention kernels (attention.h).
 #include "seqcore/attention.h"
 
+#include <algorithm>
 #include <string>
 
 #include <omp.h>
@@ -31,6 +32,14 @@ void sdpa_check(const SdpaDesc& d) {
         "sdpa: rows of q, k, v and out must be contiguous");
 }
 
+// d with causal_offset clamped to [-Lq, Lk]: a larger offset shows every key to every query
+// and a smaller one none, exactly as the clamped value does, and the kernels' index
+// arithmetic (i + causal_offset + 1, ...) can then not overflow.
+static SdpaDesc with_clamped_offset(SdpaDesc d) {
+  d.causal_offset = std::clamp<int64_t>(d.causal_offset, -d.Lq, d.Lk);
+  return d;
+}
+
 // key_lengths[i] in [0, max] for i < n (nullptr: nothing to check); `max_name` names the bound.
 static void check_key_lengths(const int64_t* key_lengths, int64_t n, int64_t max,
                               const char* max_name) {
@@ -49,7 +58,8 @@ void sdpa_forward(const SdpaDesc& d, const T* q, const T* k, const T* v,
   sdpa_check(d);
   check(!(bool_mask && float_mask), "sdpa: give a bool mask or a float mask, not both");
   check_key_lengths(key_lengths, d.B, d.Lk, "Lk");
-  cpu::sdpa_forward_cpu(d, q, k, v, bool_mask, float_mask, key_lengths, out, lse);
+  cpu::sdpa_forward_cpu(with_clamped_offset(d), q, k, v, bool_mask, float_mask, key_lengths,
+                        out, lse);
 }
 
 template <typename T>
@@ -59,8 +69,8 @@ void sdpa_backward(const SdpaDesc& d, const T* q, const T* k, const T* v,
   sdpa_check(d);
   check(!(bool_mask && float_mask), "sdpa: give a bool mask or a float mask, not both");
   check_key_lengths(key_lengths, d.B, d.Lk, "Lk");
-  cpu::sdpa_backward_cpu(d, q, k, v, bool_mask, float_mask, key_lengths, out, lse, dout, dq,
-                         dk, dv);
+  cpu::sdpa_backward_cpu(with_clamped_offset(d), q, k, v, bool_mask, float_mask, key_lengths,
+                         out, lse, dout, dq, dk, dv);
 }
 
 static void step_check(const StepAttnDesc& d, const int64_t* key_lengths) {

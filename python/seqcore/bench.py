@@ -70,7 +70,8 @@ of 3 runs of 0.1 s), the best of 5 runs of a
 recurrent and attention kernel) and, when torch is importable, of ``torch.mm`` on the same
 shapes with the same thread count (both write into a preallocated output). With ``--quick``:
 once, 512^3, best of 3. The footer prints the CPU model, the ISA path in use
-(``seqcore.build_info()``'s ``simd`` and ``isa_path``), the roof and both GEMM rates as a % of it; ``--json`` has
+(``seqcore.build_info()``'s ``simd`` and ``isa_path``), the roof and both GEMM rates as a %
+of it; ``--json`` has
 them under ``"roofline"``. The roof bounds every float32 kernel: a row's ``% roof`` says how
 far it is from it, and the GEMM's % how far the best product seqcore reaches is.
 
@@ -114,8 +115,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    "Case", "Bound", "Timing", "Settings", "register", "families", "cases", "measure",
-    "run_case", "run_cases", "format_table", "machine_info", "add_arguments", "run", "main",
+    "Case", "Bound", "Timing", "Settings", "SkipCase", "register", "families", "cases",
+    "measure", "run_case", "run_cases", "format_table", "machine_info", "add_arguments", "run",
+    "main",
     "rnn_flops", "COLUMNS", "SUITES", "roofline", "reference_env", "GEMM_BOUND_FAMILIES",
     "REFERENCE_ENV_VARS",
 ]
@@ -189,6 +191,12 @@ class Case:
         shape = self.shape.split(" len")[0].replace("=", "").replace(" ", "-")
         variant = self.variant.replace("(", "").replace(")", "").replace(" ", "-")
         return f"{self.family}-{variant}-{shape}"
+
+
+class SkipCase(Exception):
+    """Raised by a case's ``setup`` when an optional library it needs (torch, gensim,
+    sacrebleu) is missing: the row is reported as skipped, with the reason, and does not
+    fail the run."""
 
 
 _REGISTRY: Dict[str, List[Callable[[], List[Case]]]] = {}
@@ -363,7 +371,9 @@ def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
     :data:`GEMM_BOUND_FAMILIES` with known FLOPs when the roof is given, else None.
 
     A failure (exception in setup, seqcore, the reference or the check) is caught and
-    reported in ``status`` (``"ok"`` otherwise); fields not measured are None.
+    reported in ``status`` (``"ok"`` otherwise); a :class:`SkipCase` from setup (an optional
+    library missing) gives ``"skipped: <reason>"``, which does not fail the run; fields not
+    measured are None.
     """
     settings = settings or Settings()
     row: Dict[str, Any] = dict.fromkeys(COLUMNS)
@@ -413,6 +423,8 @@ def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
             err = bound.error(sc_out, ref_out)
             row["max_abs_err"] = err.get("y")
             row["max_abs_err_dw_hh"] = err.get("dw_hh")
+    except SkipCase as e:
+        row["status"] = f"skipped: {e}"
     except Exception as e:  # report it in the table and go on with the other cases
         row["status"] = f"FAILED in {stage}: {type(e).__name__}: {e}"
     finally:
@@ -469,6 +481,10 @@ def run_cases(case_list: Sequence[Case], settings: Optional[Settings] = None,
 # Output
 # --------------------------------------------------------------------------------------
 
+def _skipped(row) -> bool:
+    return str(row.get("status", "")).startswith("skipped: ")
+
+
 def _fmt_ms(v) -> str:
     if v is None:
         return "-"
@@ -502,9 +518,11 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     right = [False, False, True, False, True, True, True, True, True]
     body = []
     for r in rows:
-        failed = r["status"] != "ok"
+        skipped = _skipped(r)
+        failed = r["status"] != "ok" and not skipped
         body.append([
             r["op"], r["shape"],
+            "skipped" if skipped else
             "FAILED" if failed and r["seqcore_ms"] is None else _fmt_ms(r["seqcore_ms"]),
             r["reference"] or "-", _fmt_ms(r["reference_ms"]),
             "-" if r["speedup"] is None else f"{r['speedup']:.2f}x",
@@ -583,7 +601,9 @@ def _footer(rows, info, roof: Optional[Dict[str, Any]] = None,
     lines += [textwrap.fill(f"{', '.join(fams)}: {note}", 100, subsequent_indent="  ")
               for note, fams in by_note.items()]
     for r in rows:
-        if r["status"] != "ok":
+        if _skipped(r):
+            lines.append(f"skipped {r['op']} {r['shape']}: {r['status'][len('skipped: '):]}")
+        elif r["status"] != "ok":
             lines.append(f"FAILED {r['op']} {r['shape']}: {r['status']}")
     return "\n".join(lines)
 
@@ -655,7 +675,8 @@ def roofline(threads: int, torch=None, *, size: int = 2048, fma_seconds: float =
       ``torch.set_num_threads(threads)``; None when ``torch`` (the module) is None.
 
     Thread counts are restored afterwards. Returns a dict with those three figures and
-    ``gemm_shape`` (``"2048x2048x2048"``), ``isa`` (``seqcore.build_info()``'s ``simd`` and ``isa_path``, e.g. ``"AVX2+FMA (native)"``),
+    ``gemm_shape`` (``"2048x2048x2048"``), ``isa`` (``seqcore.build_info()``'s ``simd`` and
+    ``isa_path``, e.g. ``"AVX2+FMA (native)"``),
     ``cpu`` (CPU model) and ``threads``. Raises ValueError for ``threads < 1``.
     """
     import seqcore
@@ -928,7 +949,7 @@ def run(args: argparse.Namespace, reexec: Optional[Sequence[str]] = None) -> int
         with open(args.json, "w") as f:
             json.dump(_jsonable(doc), f, indent=1, allow_nan=False)
             f.write("\n")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    return 0 if all(r["status"] == "ok" or _skipped(r) for r in rows) else 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -33,6 +33,13 @@ import numpy as np
 from . import rnn as _rnn
 from ._parallel import side_by_side
 
+# Bounds of the constructor's sizes: beyond them building the layer would take unbounded
+# time or memory (torch has none; its allocator fails later). 2**34 parameters are 64 GiB
+# in float32.
+_MAX_SIZE = 2**24
+_MAX_LAYERS = 1024
+_MAX_PARAMS = 2**34
+
 __all__ = ["LSTM", "GRU", "RNN"]
 
 
@@ -76,10 +83,18 @@ class _RNNBase:
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True,
                  batch_first=False, dtype=np.float32, seed=None):
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        for name, value, high in (("input_size", input_size, _MAX_SIZE),
+                                  ("hidden_size", hidden_size, _MAX_SIZE),
+                                  ("num_layers", num_layers, _MAX_LAYERS)):
+            if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                    or not 1 <= value <= high):
+                raise ValueError(f"{name}: expected an integer in [1, {high}], got {value!r}")
+        D_, G_, H_ = 2 if bidirectional else 1, self._gates, int(hidden_size)
+        n_params = D_ * G_ * H_ * (int(input_size) + H_ + 2 +
+                                   (int(num_layers) - 1) * (D_ * H_ + H_ + 2))
+        if n_params > _MAX_PARAMS:
+            raise ValueError(f"input_size, hidden_size, num_layers: {n_params} parameters, more "
+                             f"than the {_MAX_PARAMS} a layer may hold")
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype: expected float32 or float64, got {dtype}")

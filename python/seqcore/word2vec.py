@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 
 import numpy as np
 
@@ -46,10 +47,19 @@ from .output_layers import HuffmanTree, UnigramSampler
 __all__ = ["Word2Vec"]
 
 
-def _int_param(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+def _int_param(name, value, low, high=None):
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
+            or (high is not None and value > high)):
+        span = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name}: expected an int {span}, got {value!r}")
     return int(value)
+
+
+# Upper bounds of the sizes the kernels allocate per thread (negatives, context windows,
+# vectors) and of the thread count: beyond them an allocation would fail inside a parallel
+# region. Far above any useful setting (word2vec.c: negative 5-20, window 5-10).
+_MAX_SIZE = 2**20
+_MAX_WORKERS = 1024
 
 
 def _flag(name, value):
@@ -129,13 +139,13 @@ class Word2Vec:
                  workers=None, seed=1, shrink_windows=True, batch_words=10000,
                  compute_loss=True, deterministic=False, progress=True, callbacks=(),
                  shared_negatives=False, dtype=np.float32):
-        self.vector_size = _int_param("vector_size", vector_size, 1)
-        self.window = _int_param("window", window, 1)
+        self.vector_size = _int_param("vector_size", vector_size, 1, _MAX_SIZE)
+        self.window = _int_param("window", window, 1, _MAX_SIZE)
         self.min_count = _int_param("min_count", min_count, 1)
         self.max_vocab_size = max_vocab_size
         self.sample = _float_param("sample", sample, 0.0)
         self.sg, self.hs = _flag("sg", sg), _flag("hs", hs)
-        self.negative = _int_param("negative", negative, 0)
+        self.negative = _int_param("negative", negative, 0, _MAX_SIZE)
         if not self.hs and self.negative == 0:
             raise ValueError("negative: expected > 0 when hs=0 (no output layer to train); "
                              "set negative > 0 or hs=1")
@@ -145,12 +155,12 @@ class Word2Vec:
         self.min_alpha = _float_param("min_alpha", min_alpha, 0.0)
         self.epochs = _int_param("epochs", epochs, 0)
         self.workers = _int_param("workers", (os.cpu_count() or 1) if workers is None
-                                  else workers, 1)
+                                  else workers, 1, _MAX_WORKERS)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValueError(f"seed: expected an int, got {seed!r}")
         self.seed = int(seed)
         self.shrink_windows = bool(shrink_windows)
-        self.batch_words = _int_param("batch_words", batch_words, 1)
+        self.batch_words = _int_param("batch_words", batch_words, 1, 2**31 - 1)
         self.compute_loss = bool(compute_loss)
         self.deterministic = bool(deterministic)
         self.shared_negatives = bool(shared_negatives)
@@ -262,9 +272,12 @@ class Word2Vec:
                         bar.update(raw)
                         if compute_loss:
                             bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.4g}")
-                if compute_loss and not np.isfinite(epoch_loss):
+                # NaN logits give finite table lookups, so the loss alone can miss it
+                if ((compute_loss and not np.isfinite(epoch_loss))
+                        or not np.isfinite(self.wv.vectors).all()):
                     raise FloatingPointError(f"word2vec diverged in epoch {epoch + 1} (loss "
-                                             f"{epoch_loss}); lower alpha")
+                                             f"{epoch_loss}; or non-finite vectors); lower alpha "
+                                             f"(alpha={self.alpha})")
                 self.epochs_trained += 1
                 if compute_loss:
                     self.loss.append(float(epoch_loss))
@@ -322,12 +335,12 @@ class Word2Vec:
                 data = {k: z[k] for k in z.files}
             meta = json.loads(str(data["meta"]))
             keys = [str(k) for k in data["keys"]]
-        except (KeyError, ValueError, OSError) as err:
-            raise ValueError(f"{path!r} is not a seqcore Word2Vec file: {err}") from None
-        model = cls.__new__(cls)
-        for name in cls._PARAMS:
-            setattr(model, name, meta[name])
-        model.dtype = np.dtype(meta["dtype"])
+            # the settings go through the constructor's checks (bounds, types): a file is
+            # input like any other
+            model = cls(**{name: meta[name] for name in cls._PARAMS}, dtype=meta["dtype"])
+        except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path!r} is not a seqcore Word2Vec file: "
+                             f"{type(err).__name__}: {err}") from None
         model.callbacks = ()
         model.loss = list(meta["loss"])
         model.epochs_trained = meta["epochs_trained"]

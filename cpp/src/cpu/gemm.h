@@ -99,10 +99,12 @@ struct Gemm {
           tile<1, NP, op, 4>(K, A, ars, aks, B + q * bcs, bcs, ldb, C + c0, ldc, alpha);
         } else if (M == 3 && MR >= 8) {  // 12 accumulators + 4 operands: 32 registers only
           for (int h = 0; h < 4; h += 2)
-            tile<3, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR, ldc, alpha);
+            tile<3, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR,
+                               ldc, alpha);
         } else {  // rows 0-1 two chunks at a time (and row 2 alone, four chunks: no spills)
           for (int h = 0; h < 4; h += 2)
-            tile<2, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR, ldc, alpha);
+            tile<2, NP, op, 2>(K, A, ars, aks, B + (q + h) * bcs, bcs, ldb, C + c0 + h * NR,
+                               ldc, alpha);
           if (M == 3)
             tile<1, NP, op, 4>(K, A + 2 * ars, ars, aks, B + q * bcs, bcs, ldb, C + 2 * ldc + c0,
                                ldc, alpha ? alpha + 2 : nullptr);
@@ -122,8 +124,10 @@ struct Gemm {
           const int64_t r = std::min<int64_t>(MR, M - i);
           for (int64_t rr = 0; rr < r && op != TileOp::kSet; ++rr)
             std::copy_n(C + (i + rr) * ldc + c0, w, tmp + rr * NR);
-          rows<NP, op>(r, K, A + i * ars, ars, aks, Bq, ldb, tmp, NR, alpha ? alpha + i : nullptr);
-          for (int64_t rr = 0; rr < r; ++rr) std::copy_n(tmp + rr * NR, w, C + (i + rr) * ldc + c0);
+          rows<NP, op>(r, K, A + i * ars, ars, aks, Bq, ldb, tmp, NR,
+                       alpha ? alpha + i : nullptr);
+          for (int64_t rr = 0; rr < r; ++rr)
+            std::copy_n(tmp + rr * NR, w, C + (i + rr) * ldc + c0);
         }
       }
     }
@@ -189,13 +193,16 @@ struct Gemm {
     const int64_t body = rebalance ? (full - 1) * MR : full * MR;
     int64_t i = 0;
     for (; i < body; i += MR)
-      tile<MR, NPc, op>(K, A + i * ars, ars, aks, B, 0, ldb, C + i * ldc, ldc, alpha ? alpha + i : nullptr);
+      tile<MR, NPc, op>(K, A + i * ars, ars, aks, B, 0, ldb, C + i * ldc, ldc,
+                        alpha ? alpha + i : nullptr);
     if (rebalance) {
       const int64_t half = (MR + tail + 1) / 2;
-      rest_tile<NPc, op>(half, K, A + i * ars, ars, aks, B, ldb, C + i * ldc, ldc, alpha ? alpha + i : nullptr);
+      rest_tile<NPc, op>(half, K, A + i * ars, ars, aks, B, ldb, C + i * ldc, ldc,
+                         alpha ? alpha + i : nullptr);
       i += half;
     }
-    rest_tile<NPc, op>(M - i, K, A + i * ars, ars, aks, B, ldb, C + i * ldc, ldc, alpha ? alpha + i : nullptr);
+    rest_tile<NPc, op>(M - i, K, A + i * ars, ars, aks, B, ldb, C + i * ldc, ldc,
+                       alpha ? alpha + i : nullptr);
   }
 
   // One tile of 0 <= rest <= MR rows.

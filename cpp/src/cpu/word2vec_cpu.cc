@@ -50,8 +50,12 @@ struct SigmoidTable {
       nll[i] = static_cast<float>(std::log1p(std::exp(-x)));
     }
   }
+  // Inside the table for every x, NaN included (a diverged model: the caller then reports
+  // the non-finite loss): never an out-of-bounds read.
   static int index(double x) {
-    return static_cast<int>((x + kMaxExp) * kExpIndexScale);
+    const double i = (x + kMaxExp) * kExpIndexScale;
+    if (!(i >= 0)) return 0;
+    return i < kExpTableSize - 1 ? static_cast<int>(i) : kExpTableSize - 1;
   }
   // -log sigmoid(x), the table inside +-6, its asymptotes outside (0 and -x).
   double loss(double x) const {

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import List
 
-from seqcore.bench import Bound, Case, _torch, register
+from seqcore.bench import Bound, Case, SkipCase, _torch, register
 
 
 def _tagger_case(N, T, E, H, V, tags, suites) -> Case:
     def setup() -> Bound:
         torch = _torch()
         if torch is None:
-            raise RuntimeError("torch is not importable")
+            raise SkipCase("torch is not importable (pip install torch==2.13.0)")
         import seqcore.torch as st
 
         g = torch.Generator().manual_seed(0)

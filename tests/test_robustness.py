@@ -1,0 +1,114 @@
+"""Regression tests for inputs that used to crash, hang or silently misbehave (the hostile
+probe of the reliability issue). Crash reproducers run in a subprocess, so that a crash
+fails the test instead of killing pytest."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import seqcore
+
+
+def _run(code, timeout=120):
+    return subprocess.run([sys.executable, "-c", "import numpy as np, seqcore\n" + code],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_word2vec_nan_vectors_do_not_crash():
+    """NaN logits used to index the sigmoid table at INT_MIN (SIGSEGV); now the non-finite
+    loss is reported as FloatingPointError."""
+    r = _run("s = [['a', 'b', 'c']] * 5\n"
+             "m = seqcore.Word2Vec(s, min_count=1, sample=0, epochs=1, progress=False)\n"
+             "m.wv.vectors[:] = np.nan\n"
+             "try:\n"
+             "    m.train(s, epochs=1)\n"
+             "except FloatingPointError as e:\n"
+             "    print('clean:', e)\n")
+    assert r.returncode == 0, r.stderr
+    assert "clean:" in r.stdout and "lower alpha" in r.stdout
+
+
+def test_word2vec_divergence_is_a_clean_error():
+    r = _run("try:\n"
+             "    seqcore.Word2Vec([['a','b','c'],['a','b','c','d']] * 3, vector_size=4,\n"
+             "                     window=3, min_count=1, sample=0, epochs=1, alpha=1e4,\n"
+             "                     progress=False)\n"
+             "    print('finished')\n"
+             "except FloatingPointError as e:\n"
+             "    print('clean:', e)\n")
+    assert r.returncode == 0, r.stderr
+    assert "clean:" in r.stdout or "finished" in r.stdout
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(negative=2**40), "negative"),
+    (dict(sg=1, shared_negatives=True, window=2**40), "window"),
+    (dict(workers=2**40), "workers"),
+    (dict(vector_size=2**40), "vector_size"),
+])
+def test_word2vec_huge_sizes_are_value_errors(kwargs, name):
+    """They used to throw inside an OpenMP region (std::terminate, SIGABRT)."""
+    with pytest.raises(ValueError, match=name):
+        seqcore.Word2Vec([["a", "b", "c"]] * 3, min_count=1, epochs=1, progress=False, **kwargs)
+
+
+def test_word2vec_load_validates_metadata(tmp_path):
+    import json
+    import zipfile
+    m = seqcore.Word2Vec([["a", "b", "c"]] * 5, min_count=1, sample=0, epochs=1,
+                         vector_size=4, progress=False)
+    good = tmp_path / "m.npz"
+    m.save(good)
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    for key, value in (("negative", 2**62), ("vector_size", -5), ("window", "abc")):
+        bad = dict(meta, **{key: value})
+        path = tmp_path / f"bad_{key}.npz"
+        np.savez(path, **dict(arrays, meta=np.array(json.dumps(bad))))
+        with pytest.raises(ValueError, match=key):
+            seqcore.Word2Vec.load(path)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a seqcore Word2Vec file"):
+        seqcore.Word2Vec.load(truncated)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x03\x04" + b"\x00" * 10)
+    with pytest.raises(ValueError, match="not a seqcore Word2Vec file"):
+        seqcore.Word2Vec.load(garbage)
+    assert isinstance(seqcore.Word2Vec.load(good), seqcore.Word2Vec)
+    assert zipfile.is_zipfile(good)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN"])
+def test_layer_sizes_are_bounded(cls):
+    """num_layers=2**31 used to loop in Python while memory grew."""
+    layer = getattr(seqcore, cls)
+    with pytest.raises(ValueError, match="num_layers"):
+        layer(4, 4, num_layers=2**31)
+    with pytest.raises(ValueError, match="hidden_size"):
+        layer(4, 2**40)
+    with pytest.raises(ValueError, match="parameters"):
+        layer(2**24, 2**12, num_layers=4)
+
+
+def test_sdpa_huge_causal_offset_is_all_keys():
+    """causal_offset = 2**63-1 used to overflow (zeros); it means every key is visible."""
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((1, 2, 5, 8), dtype=np.float32)
+    full = seqcore.scaled_dot_product_attention(q, q, q)
+    for off in (2**63 - 1, 10**12, 5):
+        out = seqcore.scaled_dot_product_attention(q, q, q, is_causal=True, causal_offset=off)
+        np.testing.assert_allclose(out, full, rtol=1e-6, atol=1e-6)
+    none = seqcore.scaled_dot_product_attention(q, q, q, is_causal=True,
+                                                causal_offset=-(2**63 - 1))
+    np.testing.assert_array_equal(none, np.zeros_like(none))   # fully masked rows: zeros
+
+
+def test_positional_encoding_rejects_non_ints():
+    with pytest.raises(TypeError, match="length"):
+        seqcore.sinusoidal_positional_encoding("3", 4)
+    with pytest.raises(TypeError, match="d_model"):
+        seqcore.sinusoidal_positional_encoding(3, 2.9)
+    assert seqcore.sinusoidal_positional_encoding(np.int64(3), 4).shape == (3, 4)
