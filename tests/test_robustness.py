@@ -112,3 +112,16 @@ def test_positional_encoding_rejects_non_ints():
     with pytest.raises(TypeError, match="d_model"):
         seqcore.sinusoidal_positional_encoding(3, 2.9)
     assert seqcore.sinusoidal_positional_encoding(np.int64(3), 4).shape == (3, 4)
+
+
+def test_beam_widths_are_bounded():
+    """beam_width=2**62 threw inside a parallel region; ctc_beam_search with 2**31 grew
+    memory until the OOM killer."""
+    def step(tokens, state, origin):
+        return np.zeros((len(tokens), 3)), state
+    with pytest.raises(ValueError, match="beam_width"):
+        seqcore.beam_search(step, 1, 0, 1, beam_width=2**62, max_length=5)
+    lp = np.log(np.full((4, 1, 3), 1 / 3, np.float32))
+    with pytest.raises(ValueError, match="beam_width"):
+        seqcore.ctc_beam_search(lp, np.array([4]), beam_width=2**31)
+    assert seqcore.ctc_beam_search(lp, np.array([4]), beam_width=4096)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from .decoding import MAX_BEAM_WIDTH
 
 __all__ = ["ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
            "ctc_beam_search"]
@@ -186,7 +187,7 @@ def ctc_beam_search(log_probs, input_lengths, beam_width=16, blank=0, n_best=1,
         Per-frame log-probabilities (log_softmax outputs).
     input_lengths : ndarray [N] of int32/int64
         Frames of each utterance, ``0 <= input_lengths[n] <= T``.
-    beam_width : int >= 1
+    beam_width : int in [1, 4096]
         Prefixes kept after each frame (K).
     blank : int
         Index of the blank class.
@@ -222,7 +223,7 @@ def ctc_beam_search(log_probs, input_lengths, beam_width=16, blank=0, n_best=1,
     ------
     TypeError for a non-float ``log_probs``, non-integer lengths or an ``lm`` without
     start/score/finish; ValueError for wrong shapes, lengths outside ``[0, T]``, an invalid
-    ``blank``/``word_delimiter``, ``beam_width < 1``, ``n_best`` outside ``[1, beam_width]``,
+    ``blank``/``word_delimiter``, ``beam_width`` outside ``[1, 4096]``, ``n_best`` outside ``[1, beam_width]``,
     ``token_top_k < 1`` or ``beam_threshold <= 0``. Errors raised by ``lm`` propagate.
     """
     def opt_int(v, name, lo):
@@ -237,6 +238,8 @@ def ctc_beam_search(log_probs, input_lengths, beam_width=16, blank=0, n_best=1,
     beam_width = opt_int(beam_width, "beam_width", 1)
     if beam_width is None:
         raise TypeError("beam_width: expected an int, got None")
+    if beam_width > MAX_BEAM_WIDTH:
+        raise ValueError(f"beam_width: expected <= {MAX_BEAM_WIDTH}, got {beam_width}")
     n_best = opt_int(n_best, "n_best", 1)
     top_k = opt_int(token_top_k, "token_top_k", 1)
     if beam_threshold is not None and not float(beam_threshold) > 0:

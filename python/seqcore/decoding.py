@@ -43,12 +43,19 @@ class Hypothesis(NamedTuple):
     log_prob: float
 
 
-def _int_arg(name, value, lo):
+def _int_arg(name, value, lo, hi=None):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < lo:
-        raise ValueError(f"{name}: expected >= {lo}, got {value}")
+    if value < lo or (hi is not None and value > hi):
+        span = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name}: expected {span}, got {value}")
     return int(value)
+
+
+#: Widest beam accepted (beam search and CTC prefix beam search): the search keeps
+#: beam_width x vocabulary candidates a step; wider beams exhaust memory (2**31 used to grow
+#: it until the OOM killer, or throw inside a parallel region).
+MAX_BEAM_WIDTH = 4096
 
 
 def _call_step(step, tokens, state, origin, rows):
@@ -87,7 +94,7 @@ def beam_search(step: StepFn, batch_size: int, bos_id: int, eos_id: int, init_st
         batch_size: N >= 1.
         bos_id, eos_id: token ids (< V) of the start and end symbols.
         init_state: passed to the first ``step`` call.
-        beam_width: K >= 1.
+        beam_width: K in [1, 4096].
         max_length: maximum generated length, EOS included (module docstring).
         min_length: EOS is forbidden until this many tokens were generated.
         length_penalty: alpha of the length normalisation (0: none).
@@ -116,7 +123,7 @@ def beam_search(step: StepFn, batch_size: int, bos_id: int, eos_id: int, init_st
     batch_size = _int_arg("batch_size", batch_size, 1)
     bos_id = _int_arg("bos_id", bos_id, 0)
     eos_id = _int_arg("eos_id", eos_id, 0)
-    beam_width = _int_arg("beam_width", beam_width, 1)
+    beam_width = _int_arg("beam_width", beam_width, 1, MAX_BEAM_WIDTH)
     max_length = _int_arg("max_length", max_length, 1)
     min_length = _int_arg("min_length", min_length, 0)
     n_best = _int_arg("n_best", n_best, 1)
