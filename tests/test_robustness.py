@@ -125,3 +125,27 @@ def test_beam_widths_are_bounded():
     with pytest.raises(ValueError, match="beam_width"):
         seqcore.ctc_beam_search(lp, np.array([4]), beam_width=2**31)
     assert seqcore.ctc_beam_search(lp, np.array([4]), beam_width=4096)
+
+
+def test_word2vec_format_loader_validation(tmp_path):
+    kv = seqcore.KeyedVectors(["a", "b", "c"], np.arange(6, dtype=np.float32).reshape(3, 2))
+    text, binary = tmp_path / "v.txt", tmp_path / "v.bin"
+    kv.save_word2vec_format(str(text))
+    kv.save_word2vec_format(str(binary), binary=True)
+    with pytest.raises(ValueError, match="limit"):
+        seqcore.KeyedVectors.load_word2vec_format(str(text), limit=-1)
+    assert len(seqcore.KeyedVectors.load_word2vec_format(str(text), limit=2).index_to_key) == 2
+    assert len(seqcore.KeyedVectors.load_word2vec_format(str(text), limit=0).index_to_key) == 3
+    # a header count smaller than the number of lines
+    lines = text.read_text().splitlines()
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(["2 2"] + lines[1:]) + "\n")
+    with pytest.raises(ValueError, match="more lines"):
+        seqcore.KeyedVectors.load_word2vec_format(str(short))
+    # a binary header declaring far more than the file holds: no huge allocation first
+    huge = tmp_path / "huge.bin"
+    huge.write_bytes(b"200000 10000\n" + b"x" * 27)
+    with pytest.raises(ValueError, match="more than the file"):
+        seqcore.KeyedVectors.load_word2vec_format(str(huge), binary=True)
+    back = seqcore.KeyedVectors.load_word2vec_format(str(binary), binary=True)
+    np.testing.assert_array_equal(back.vectors, kv.vectors)

@@ -529,7 +529,8 @@ class KeyedVectors:
         A duplicate key keeps its first vector (with a warning), as gensim.
 
         Raises ValueError for a malformed file (bad header, wrong number of values, a value
-        that is not a number, fewer vectors than declared), naming the file and line;
+        that is not a number, fewer or more vectors than declared, a binary header declaring
+        more than the file holds), naming the file and line, and for a negative ``limit``;
         UnicodeDecodeError for undecodable keys with ``unicode_errors='strict'``.
         """
         counts_map = None
@@ -541,6 +542,10 @@ class KeyedVectors:
                     if len(parts) != 2:
                         raise ValueError(f"{fvocab}: line {line_no + 1}: expected 'word count'")
                     counts_map[parts[0]] = int(parts[1])
+        if limit is not None and (isinstance(limit, bool)
+                                  or not isinstance(limit, (int, np.integer)) or limit < 0):
+            raise ValueError(f"limit: expected None or an int >= 0 (0: no limit, as gensim), "
+                             f"got {limit!r}")
         with open(fname, "rb") as fin:
             data = fin.read()
         if binary:
@@ -588,6 +593,12 @@ def _read_binary(data, fname, encoding, unicode_errors, limit):
     if limit:
         vocab_size = min(vocab_size, limit)
     nbytes = 4 * vector_size
+    # Each vector takes at least a 1-byte key, a space and its values: a header declaring
+    # more than the file can hold fails here, before anything is allocated for it.
+    if vocab_size * (nbytes + 2) > len(data) - (nl + 1):
+        raise ValueError(f"{fname}: unexpected end of binary word2vec file: the header "
+                         f"declares {vocab_size} vectors of {vector_size} values, more than "
+                         f"the file's {len(data)} bytes hold")
     keys = []
     vectors = np.empty((vocab_size, vector_size), dtype=np.float32)
     pos = nl + 1
@@ -622,6 +633,9 @@ def _read_text(data, fname, encoding, unicode_errors, limit, no_header):
     if len(lines) - start < vocab_size:
         raise ValueError(f"{fname}: unexpected end of text word2vec file: {vocab_size} vectors "
                          f"declared, {len(lines) - start} lines found")
+    if not no_header and not limit and any(line.strip() for line in lines[start + vocab_size:]):
+        raise ValueError(f"{fname}: the header declares {vocab_size} vectors but the file has "
+                         f"more lines; is the header count wrong?")
     keys = []
     rows = []
     for i in range(vocab_size):
