@@ -17,6 +17,22 @@ namespace seqcore::py_glue {
 
 namespace py = pybind11;
 
+// NPY_ARRAY_ALIGNED: with it, ensure() copies an array whose data is not aligned to its
+// element size (a legal byte-offset view), so no kernel ever loads a misaligned T.
+constexpr int kAligned = 0x0100;
+
+// The array form every kernel input is converted to: C-contiguous, aligned, dtype T.
+template <typename T, int Extra = 0>
+using carray = py::array_t<T, py::array::c_style | kAligned | Extra>;
+
+// In-place arguments (updated by the kernel, so never copied): C-contiguous, aligned,
+// writeable, exactly dtype T.
+template <typename T>
+bool is_inplace(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a) && (a.flags() & py::array::c_style) &&
+         (a.flags() & kAligned) && a.writeable();
+}
+
 inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
@@ -60,7 +76,7 @@ py::array_t<T> floats(py::handle obj, const char* name, const std::vector<int64_
     throw py::type_error(std::string(name) + ": dtype " + dtype_name(a) + " does not match " +
                          x_name + " (" + py::str(py::dtype::of<T>()).cast<std::string>() + ")");
   check_shape(a, name, shape, legend);
-  return py::array_t<T, py::array::c_style>::ensure(a);
+  return carray<T>::ensure(a);
 }
 
 // Optional arguments: std::nullopt stands for None.
@@ -89,8 +105,25 @@ inline py::array_t<int64_t> indices(py::handle obj, const char* name,
     throw py::type_error(std::string(name) + ": expected an integer array (int32 or int64), got " +
                          dtype_name(a));
   check_shape(a, name, shape, legend);
-  return py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  return carray<int64_t, py::array::forcecast>::ensure(a);
 }
+
+// Ctrl-C during a long kernel: token's poll re-takes the GIL and runs Python's signal
+// handlers, so the kernel stops with KeyboardInterrupt pending; after the kernel returns
+// (GIL held again), raise_if_stopped() raises it.
+class PythonStop {
+ public:
+  StopToken token{&poll, nullptr};
+  void raise_if_stopped() const {
+    if (token.stopped()) throw py::error_already_set();
+  }
+
+ private:
+  static bool poll(void*) {
+    py::gil_scoped_acquire gil;
+    return PyErr_CheckSignals() != 0;
+  }
+};
 
 // A new 1-D array holding a copy of v (results of kernels that return std::vectors).
 template <typename T>

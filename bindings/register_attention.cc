@@ -38,7 +38,7 @@ MaskArg parse_mask(py::handle obj, SdpaDesc& d, const char* name, bool invert_bo
     m.is_bool = true;
     if (invert_bool) {  // a fresh "allowed" array of the same (small) shape
       py::array_t<uint8_t> allowed(shape_of(a));
-      auto src = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(a);
+      auto src = carray<bool, py::array::forcecast>::ensure(a);
       const bool* s = src.data();
       uint8_t* o = allowed.mutable_data();
       for (py::ssize_t i = 0; i < src.size(); ++i) o[i] = s[i] ? 0 : 1;
@@ -58,11 +58,10 @@ MaskArg parse_mask(py::handle obj, SdpaDesc& d, const char* name, bool invert_bo
     throw std::invalid_argument(std::string(name) + ": expected 1 to 4 dims broadcastable to " +
                                 "[B, H, Lq, Lk] = " + shape_str(full) + ", got " +
                                 shape_str(shape_of(a)));
+  bool unusual = !(a.flags() & kAligned);
   for (py::ssize_t i = 0; i < a.ndim(); ++i)
-    if (a.strides(i) < 0 || a.strides(i) % a.itemsize() != 0) {
-      a = py::array::ensure(a, py::array::c_style);  // unusual layout: one compact copy
-      break;
-    }
+    unusual = unusual || a.strides(i) < 0 || a.strides(i) % a.itemsize() != 0;
+  if (unusual) a = py::array::ensure(a, py::array::c_style | kAligned);  // one compact copy
   int64_t st[4] = {0, 0, 0, 0};
   const int off = 4 - static_cast<int>(a.ndim());
   for (int i = 0; i < 4; ++i) {
@@ -139,7 +138,7 @@ py::tuple sdpa_forward_typed(const py::array& q_any, py::handle k_o, py::handle 
                                 shape_str({d.B, d.Hkv, d.Lk, -1}) + " (Dv >= 1), got " +
                                 shape_str(shape_of(v_a)));
   d.Dv = v_a.shape(3);
-  auto q = py::array_t<T, py::array::c_style>::ensure(q_any);
+  auto q = carray<T>::ensure(q_any);
   auto k = floats<T>(k_a, "k", {d.B, d.Hkv, d.Lk, d.D}, "[B, Hkv, Lk, D]", "q");
   auto v = floats<T>(v_a, "v", {d.B, d.Hkv, d.Lk, d.Dv}, "[B, Hkv, Lk, Dv]", "q");
   d.q = contiguous_strides(d.H, d.Lq, d.D);
@@ -188,9 +187,9 @@ py::tuple sdpa_backward_typed(SdpaCacheBase& c, py::handle dout_o) {
   auto dout = floats<T>(dout_o, "dout", {d.B, d.H, d.Lq, d.Dv}, "[B, H, Lq, Dv]", "q");
   py::array_t<T> dq({d.B, d.H, d.Lq, d.D}), dk({d.B, d.Hkv, d.Lk, d.D}),
       dv({d.B, d.Hkv, d.Lk, d.Dv});
-  auto q = py::array_t<T>::ensure(c.q), k = py::array_t<T>::ensure(c.k),
-       v = py::array_t<T>::ensure(c.v), out = py::array_t<T>::ensure(c.out),
-       lse = py::array_t<T>::ensure(c.lse);
+  auto q = carray<T>::ensure(c.q), k = carray<T>::ensure(c.k),
+       v = carray<T>::ensure(c.v), out = carray<T>::ensure(c.out),
+       lse = carray<T>::ensure(c.lse);
   const int64_t* kl = c.key_lengths ? c.key_lengths->data() : nullptr;
   {
     py::gil_scoped_release nogil;
@@ -241,7 +240,7 @@ StepAttnDesc step_shapes(const py::array& query_any, py::handle keys_o, py::hand
                                 std::to_string(d.N) + ", T=" + std::to_string(d.T) + ", got " +
                                 shape_str(shape_of(va)));
   d.Dv = va.shape(2);
-  query = py::array_t<T, py::array::c_style>::ensure(query_any);
+  query = carray<T>::ensure(query_any);
   keys = floats<T>(ka, "keys", {d.N, d.T, d.Dk}, "[N, T, Dk]", "query");
   values = floats<T>(va, "values", {d.N, d.T, d.Dv}, "[N, T, Dv]", "query");
   return d;
@@ -261,7 +260,7 @@ py::array_t<T> precompute_keys_typed(const py::array& keys_any, py::handle w_k_o
     throw std::invalid_argument("w_k: expected shape [A, Dk] with Dk=" + std::to_string(d.Dk) +
                                 ", got " + shape_str(shape_of(wa)));
   d.A = wa.shape(0);
-  auto keys = py::array_t<T, py::array::c_style>::ensure(keys_any);
+  auto keys = carray<T>::ensure(keys_any);
   auto w_k = floats<T>(wa, "w_k", {d.A, d.Dk}, "[A, Dk]", "keys");
   py::array_t<T> pk({d.N, d.T, d.A});
   {
@@ -383,7 +382,7 @@ py::tuple step_backward_typed(StepCacheBase& c, py::handle dctx_o, py::handle dw
   if (!dw_o.is_none()) dweights = floats<T>(dw_o, "dweights", {d.N, d.T}, "[N, T]", "query");
   const T* dwp = dweights ? dweights->data() : nullptr;
   const int64_t* kl = c.key_lengths ? c.key_lengths->data() : nullptr;
-  auto A = [](const py::array& a) { return py::array_t<T>::ensure(a); };
+  auto A = [](const py::array& a) { return carray<T>::ensure(a); };
   auto query = A(c.query), keys = A(c.keys), values = A(c.values), weights = A(c.weights),
        qp = A(c.query_proj);
   py::array_t<T> dkeys({d.N, d.T, d.Dk}), dvalues({d.N, d.T, d.Dv});
@@ -460,7 +459,7 @@ py::tuple mha_forward_typed(const py::array& xq_any, py::handle xk_o, py::handle
     throw std::invalid_argument("key: expected shape [S, N, E] with N=" + std::to_string(N) +
                                 ", E=" + std::to_string(E) + ", got " + shape_str(shape_of(xk_a)));
   const int64_t S = xk_a.shape(0);
-  auto xq = py::array_t<T, py::array::c_style>::ensure(xq_any);
+  auto xq = carray<T>::ensure(xq_any);
   auto xk = floats<T>(xk_a, "key", {S, N, E}, "[S, N, E]", "query");
   auto xv = floats<T>(xv_o, "value", {S, N, E}, "[S, N, E]", "query");
   auto in_w = floats<T>(in_w_o, "in_proj_weight", {3 * E, E}, "[3E, E]", "query");
@@ -550,7 +549,7 @@ template <typename T>
 py::tuple mha_backward_typed(MhaCacheBase& c, py::handle dy_o) {
   const int64_t L = c.L, S = c.S, N = c.N, E = c.E;
   auto dy = floats<T>(dy_o, "dout", {L, N, E}, "[L, N, E]", "query");
-  auto A = [](const py::array& a) { return py::array_t<T>::ensure(a); };
+  auto A = [](const py::array& a) { return carray<T>::ensure(a); };
   auto xq = A(c.xq), xk = A(c.xk), xv = A(c.xv), in_w = A(c.in_w), out_w = A(c.out_w),
        Q = A(c.Q), K = A(c.K), V = A(c.V), ctx = A(c.ctx), lse = A(c.lse);
   py::array_t<T> dxq({L, N, E}), dxk({S, N, E}), dxv({S, N, E}), d_in_w({3 * E, E}),

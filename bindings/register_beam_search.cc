@@ -19,7 +19,7 @@ using namespace py_glue;
 
 template <typename T>
 void advance_typed(BeamSearch& s, const py::array& a) {
-  auto lp = py::array_t<T, py::array::c_style>::ensure(a);
+  auto lp = carray<T>::ensure(a);
   const int64_t rows = a.shape(0), vocab = a.shape(1);
   py::gil_scoped_release release;
   s.advance(lp.data(), rows, vocab);

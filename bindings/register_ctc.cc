@@ -52,7 +52,7 @@ CtcInputs ctc_inputs(int64_t T, int64_t N, int64_t C, py::handle targets_o,
         "targets: expected padded [N, S] or concatenated [sum(target_lengths)], got shape " +
         shape_str(shape_of(tg)));
   }
-  in.targets = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(tg);
+  in.targets = carray<int64_t, py::array::forcecast>::ensure(tg);
   in.desc = make_ctc_desc(T, N, C, blank, in.targets.data(), in.targets.size(), padded_S,
                           in.input_lengths.data(), in.target_lengths.data(), from_logits);
   return in;
@@ -62,7 +62,7 @@ template <typename T>
 py::tuple loss_typed(const py::array& x_any, py::handle targets, py::handle input_lengths,
                      py::handle target_lengths, int64_t blank, CtcReduction reduction,
                      bool zero_infinity, bool from_logits) {
-  auto x = py::array_t<T, py::array::c_style>::ensure(x_any);
+  auto x = carray<T>::ensure(x_any);
   const int64_t T_ = x.shape(0), N = x.shape(1), C = x.shape(2);
   CtcInputs in = ctc_inputs(T_, N, C, targets, input_lengths, target_lengths, blank,
                             from_logits);
@@ -101,7 +101,7 @@ int64_t workspace_py(py::handle x_o, py::handle targets, py::handle input_length
 
 template <typename T>
 py::list greedy_typed(const py::array& x_any, py::handle input_lengths_o, int64_t blank) {
-  auto x = py::array_t<T, py::array::c_style>::ensure(x_any);
+  auto x = carray<T>::ensure(x_any);
   const int64_t T_ = x.shape(0), N = x.shape(1), C = x.shape(2);
   auto lengths = indices(input_lengths_o, "input_lengths", {N}, "[N]");
   std::vector<std::vector<int64_t>> tokens, frames;
@@ -147,7 +147,7 @@ struct PyLanguageModel : CtcLanguageModel {
 template <typename T>
 py::list beam_typed(const py::array& x_any, py::handle input_lengths_o,
                     const CtcBeamOptions& o, py::object lm_o) {
-  auto x = py::array_t<T, py::array::c_style>::ensure(x_any);
+  auto x = carray<T>::ensure(x_any);
   const int64_t T_ = x.shape(0), N = x.shape(1), C = x.shape(2);
   auto lengths = indices(input_lengths_o, "input_lengths", {N}, "[N]");
   std::vector<std::vector<CtcHypothesis>> out;

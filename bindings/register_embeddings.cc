@@ -20,7 +20,7 @@ using namespace py_glue;
 
 template <typename T>
 py::tuple top_k_typed(const py::array& vec, py::handle q_obj, int64_t k) {
-  auto v = py::array_t<T, py::array::c_style>::ensure(vec);
+  auto v = carray<T>::ensure(vec);
   const int64_t V = vec.shape(0), D = vec.shape(1);
   py::array qa = as_array(q_obj, "queries");
   if (qa.ndim() != 2 || qa.shape(1) != D)
@@ -151,7 +151,7 @@ void register_embeddings(py::module_& m) {
         if (ta.ndim() != 1) throw std::invalid_argument("tokens: expected shape [n_tokens]");
         if (oa.ndim() != 1 || oa.shape(0) < 1)
           throw std::invalid_argument("offsets: expected shape [S + 1] with S >= 0");
-        auto t = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(ta);
+        auto t = carray<int32_t, py::array::forcecast>::ensure(ta);
         auto o = indices(oa, "offsets", shape_of(oa), "[S + 1]");
         Cooccurrence x;
         {
@@ -166,9 +166,9 @@ void register_embeddings(py::module_& m) {
 
   m.def(
       "glove_epoch",
-      [](py::array_t<int32_t, py::array::c_style> row, py::array_t<int32_t, py::array::c_style> col,
-         py::array_t<double, py::array::c_style> log_x,
-         py::array_t<double, py::array::c_style> weight, py::array params, py::array gradsq,
+      [](carray<int32_t> row, carray<int32_t> col,
+         carray<double> log_x,
+         carray<double> weight, py::array params, py::array gradsq,
          double learning_rate, uint64_t seed, int64_t epoch, int workers) {
         const int64_t nnz = row.shape(0);
         if (row.ndim() != 1 || col.ndim() != 1 || log_x.ndim() != 1 || weight.ndim() != 1 ||
@@ -180,20 +180,21 @@ void register_embeddings(py::module_& m) {
                                       shape_str(shape_of(params)));
         check_shape(gradsq, "gradsq", shape_of(params), "[2V, D + 1]");
         const int64_t V = params.shape(0) / 2, D = params.shape(1) - 1;
+        PythonStop stop;
         auto run = [&](auto tag) -> double {
           using T = decltype(tag);
-          if (!py::isinstance<py::array_t<T>>(gradsq) || !(params.flags() & py::array::c_style) ||
-              !(gradsq.flags() & py::array::c_style) || !params.writeable() ||
-              !gradsq.writeable())
-            throw py::type_error("params, gradsq: expected writeable C-contiguous arrays of one "
-                                 "float dtype");
+          if (!is_inplace<T>(params) || !is_inplace<T>(gradsq))
+            throw py::type_error("params, gradsq: expected writeable, aligned, C-contiguous "
+                                 "arrays of one float dtype");
           T* p = static_cast<T*>(params.mutable_data());
           T* g = static_cast<T*>(gradsq.mutable_data());
           py::gil_scoped_release release;
           return glove_epoch<T>(row.data(), col.data(), log_x.data(), weight.data(), nnz, p, g,
-                                V, D, learning_rate, seed, epoch, workers);
+                                V, D, learning_rate, seed, epoch, workers, &stop.token);
         };
-        return float_kind(params, "params") == 's' ? run(float{}) : run(double{});
+        const double loss = float_kind(params, "params") == 's' ? run(float{}) : run(double{});
+        stop.raise_if_stopped();
+        return loss;
       },
       py::arg("row"), py::arg("col"), py::arg("log_x"), py::arg("weight"), py::arg("params"),
       py::arg("gradsq"), py::arg("learning_rate"), py::arg("seed"), py::arg("epoch"),

@@ -38,8 +38,8 @@ py::array_t<T> gemm_typed(const py::array& a_in, py::handle b_obj, bool transpos
     if (!py::isinstance<py::array_t<T>>(o) || o.dtype().kind() != 'f')
       throw py::type_error("out: dtype " + dtype_name(o) + " does not match a");
     check_shape(o, "out", {M, N}, "[M, N]");
-    if (!(o.flags() & py::array::c_style) || !o.writeable())
-      throw std::invalid_argument("out: expected a writeable C-contiguous array");
+    if (!is_inplace<T>(o))
+      throw std::invalid_argument("out: expected a writeable, aligned, C-contiguous array");
     c = py::reinterpret_borrow<py::array_t<T>>(o);
   } else {
     c = py::array_t<T>({M, N});

@@ -42,7 +42,7 @@ py::array_t<double> counts_array(py::handle obj) {
     throw py::type_error("counts: expected an integer or floating array, got " + dtype_name(a));
   if (a.ndim() != 1)
     throw std::invalid_argument("counts: expected shape [V], got " + shape_str(shape_of(a)));
-  return py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+  return carray<double, py::array::forcecast>::ensure(a);
 }
 
 template <typename T>
@@ -70,7 +70,7 @@ py::tuple ce_typed(const py::array& logits_a, py::handle targets_o, Reduction r,
                    py::object ignore_index, double label_smoothing, bool grad) {
   const int64_t N = logits_a.shape(0), V = logits_a.shape(1);
   check(V >= 1, "logits: expected shape [N, V] with V >= 1, got " + shape_str(shape_of(logits_a)));
-  auto logits = py::array_t<T, py::array::c_style>::ensure(logits_a);
+  auto logits = carray<T>::ensure(logits_a);
   auto targets = indices(targets_o, "targets", {N}, "[N]");
   const bool has_ignore = !ignore_index.is_none();
   const int64_t ignore = has_ignore ? ignore_index.cast<int64_t>() : 0;
@@ -97,7 +97,7 @@ py::tuple ce_py(py::handle logits_o, py::handle targets, const std::string& redu
 template <typename T>
 py::array log_softmax_typed(const py::array& x_a) {
   const int64_t M = x_a.shape(0), V = x_a.shape(1);
-  auto x = py::array_t<T, py::array::c_style>::ensure(x_a);
+  auto x = carray<T>::ensure(x_a);
   py::array_t<T> out({M, V});
   {
     py::gil_scoped_release nogil;
@@ -118,14 +118,14 @@ py::array log_softmax_py(py::handle x_o) {
 template <typename T>
 struct SampledLossInputs {
   int64_t N, D, V;
-  py::array_t<T, py::array::c_style> h;
+  carray<T> h;
   py::array_t<T> w_out;
   py::array_t<int64_t> targets;
 
   SampledLossInputs(const py::array& h_a, py::handle w_out_o, py::handle targets_o)
       : N(h_a.shape(0)), D(h_a.shape(1)) {
     check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
-    h = py::array_t<T, py::array::c_style>::ensure(h_a);
+    h = carray<T>::ensure(h_a);
     py::array w_a = matrix(w_out_o, "w_out", "[V, D]");
     w_out = floats<T>(w_a, "w_out", {w_a.shape(0), D}, "[V, D]", "h");
     V = w_out.shape(0);
@@ -232,7 +232,7 @@ py::tuple hs_typed(const py::array& h_a, py::handle w_inner_o, const HuffmanTree
                    py::handle targets_o, Reduction r) {
   const int64_t N = h_a.shape(0), D = h_a.shape(1), I = tree.num_inner();
   check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
-  auto h = py::array_t<T, py::array::c_style>::ensure(h_a);
+  auto h = carray<T>::ensure(h_a);
   auto w_inner = floats<T>(w_inner_o, "w_inner", {I, D}, "[V-1, D]", "h");
   auto targets = indices(targets_o, "targets", {N}, "[N]");
   auto loss = loss_array<T>(r, N);
@@ -260,7 +260,7 @@ py::array hs_logp_typed(const py::array& h_a, py::handle w_inner_o, const Huffma
                         py::handle ids_o) {
   const int64_t N = h_a.shape(0), D = h_a.shape(1), I = tree.num_inner(), V = tree.size();
   check(D >= 1, "h: expected shape [N, D] with D >= 1, got " + shape_str(shape_of(h_a)));
-  auto h = py::array_t<T, py::array::c_style>::ensure(h_a);
+  auto h = carray<T>::ensure(h_a);
   auto w_inner = floats<T>(w_inner_o, "w_inner", {I, D}, "[V-1, D]", "h");
   Opt<int64_t> ids;
   int64_t M = V;

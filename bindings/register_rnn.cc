@@ -59,7 +59,7 @@ py::tuple forward_typed(const std::string& mode, const py::array& x_any, py::han
   d.N = x_any.shape(1);
   d.I = x_any.shape(2);
   check(d.I >= 1, "x: input size I must be >= 1, got shape " + shape_str(shape_of(x_any)));
-  auto x = py::array_t<T, py::array::c_style>::ensure(x_any);
+  auto x = carray<T>::ensure(x_any);
   const int64_t G = rnn_gates(d.cell);
   py::array w_hh_a = as_array(w_hh_o, "w_hh");
   if (w_hh_a.ndim() != 2 || w_hh_a.shape(0) % G != 0 || w_hh_a.shape(0) == 0 ||
@@ -137,9 +137,9 @@ py::tuple backward_typed(RnnCacheT<T>& cache, py::handle dy_o, py::handle dh_n_o
   if (lstm) dc0 = py::array_t<T>({N, H});
   if (d.has_b_ih) db_ih = py::array_t<T>({G * H});
   if (d.has_b_hh) db_hh = py::array_t<T>({G * H});
-  auto x = py::array_t<T>::ensure(cache.x);
-  auto w_ih = py::array_t<T>::ensure(cache.w_ih);
-  auto w_hh = py::array_t<T>::ensure(cache.w_hh);
+  auto x = carray<T>::ensure(cache.x);
+  auto w_ih = carray<T>::ensure(cache.w_ih);
+  auto w_hh = carray<T>::ensure(cache.w_hh);
   {
     py::gil_scoped_release nogil;
     Buffer<T> kept;

@@ -31,9 +31,9 @@ template <typename T>
 T* weights(py::handle obj, const char* name, int64_t rows, int64_t D) {
   if (obj.is_none()) return nullptr;
   py::array a = as_array(obj, name);
-  if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style) || !a.writeable())
-    throw py::type_error(std::string(name) + ": expected a writeable C-contiguous array of "
-                         "the dtype of syn0");
+  if (!is_inplace<T>(a))
+    throw py::type_error(std::string(name) + ": expected a writeable, aligned, C-contiguous "
+                         "array of the dtype of syn0");
   check_shape(a, name, {rows, D}, "[rows, D]");
   return static_cast<T*>(a.mutable_data());
 }
@@ -126,7 +126,7 @@ void register_word2vec(py::module_& m) {
         py::array ta = as_array(tokens_o, "tokens");
         if (ta.ndim() != 1 || !py::isinstance<py::array_t<int32_t>>(ta))
           throw py::type_error("tokens: expected a 1-D int32 array [n_tokens]");
-        auto tokens = py::array_t<int32_t, py::array::c_style>::ensure(ta);
+        auto tokens = carray<int32_t>::ensure(ta);
         auto offsets = offsets_array(offsets_o);
         py::array ca = as_array(chunks_o, "chunks");
         auto chunks = indices(ca, "chunks", {ca.ndim() == 1 ? ca.shape(0) : -1}, "[n_chunks + 1]");
@@ -138,7 +138,7 @@ void register_word2vec(py::module_& m) {
         py::array ka = as_array(keep_o, "keep");
         if (ka.ndim() != 1 || ka.shape(0) != V || !py::isinstance<py::array_t<double>>(ka))
           throw std::invalid_argument("keep: expected float64 [V] with V = " + std::to_string(V));
-        auto keep = py::array_t<double, py::array::c_style>::ensure(ka);
+        auto keep = carray<double>::ensure(ka);
         Word2VecConfig cfg;
         cfg.D = D;
         cfg.window = window;
@@ -154,6 +154,8 @@ void register_word2vec(py::module_& m) {
         cfg.workers = workers;
         cfg.seed = seed;
         cfg.shared_negatives = shared_negatives;
+        PythonStop stop;
+        cfg.stop = &stop.token;
         auto run = [&](auto tag) {
           using T = decltype(tag);
           T* s0 = weights<T>(syn0_o, "syn0", V, D);
@@ -167,6 +169,7 @@ void register_word2vec(py::module_& m) {
         };
         const Word2VecStats st =
             float_kind(syn0_o, "syn0") == 's' ? run(float{}) : run(double{});
+        stop.raise_if_stopped();
         return py::make_tuple(st.loss, st.raw_words, st.effective_words, st.last_alpha);
       },
       py::arg("tokens"), py::arg("offsets"), py::arg("chunks"), py::arg("chunk_begin"),

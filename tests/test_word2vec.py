@@ -9,6 +9,8 @@ import pytest
 import seqcore
 from seqcore import Word2Vec, _core, reference
 
+from conftest import not_sanitized
+
 
 def _synthetic(rng, V=30, S=200, length=12):
     """Sentences drawn from two disjoint topics: words of a topic co-occur."""
@@ -369,6 +371,7 @@ def test_progress_bar_runs(rng):
     assert len(m.loss) == 2
 
 
+@not_sanitized
 def test_training_memory_within_the_bound(rng, tmp_path):
     # the issue's bound: training adds at most the weight matrices + the int32 corpus (+ its
     # offsets) + O(V) + a fixed per-thread scratch to a process holding the corpus, measured

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <chrono>
 #include <sstream>
 
 #if defined(__SSE__) || defined(__x86_64__)
@@ -74,5 +75,29 @@ const char* simd_level() {
 bool cuda_enabled() { return false; }
 int cuda_device_count() { return 0; }
 #endif
+
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+StopToken::StopToken(Poll poll, void* context, double period_s)
+    : poll_(poll),
+      context_(context),
+      period_ns_(static_cast<int64_t>(period_s * 1e9)),
+      next_poll_ns_(now_ns() + static_cast<int64_t>(period_s * 1e9)) {}
+
+bool StopToken::stop_requested() {
+  if (stopped()) return true;
+  if (omp_get_thread_num() != 0) return false;
+  const int64_t t = now_ns();
+  if (t < next_poll_ns_) return false;
+  next_poll_ns_ = t + period_ns_;
+  if (poll_(context_)) stopped_.store(true, std::memory_order_relaxed);
+  return stopped();
+}
 
 }  // namespace seqcore

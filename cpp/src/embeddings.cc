@@ -22,7 +22,8 @@ Cooccurrence glove_cooccur(const int32_t* tokens, const int64_t* offsets, int64_
 template <typename T>
 double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
                    const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
-                   double learning_rate, uint64_t seed, int64_t epoch, int workers);
+                   double learning_rate, uint64_t seed, int64_t epoch, int workers,
+                   StopToken* stop);
 }  // namespace cpu
 
 template <typename T>
@@ -188,7 +189,8 @@ Cooccurrence glove_cooccur(const int32_t* tokens, int64_t n_tokens, const int64_
 template <typename T>
 double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
                    const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
-                   double learning_rate, uint64_t seed, int64_t epoch, int workers) {
+                   double learning_rate, uint64_t seed, int64_t epoch, int workers,
+                   StopToken* stop) {
   check(V >= 1 && D >= 1, "params: expected shape [2V, D + 1] with V, D >= 1");
   check(learning_rate > 0 && std::isfinite(learning_rate),
         "learning_rate: expected a finite number > 0");
@@ -198,13 +200,13 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
               weight[e] >= 0 && std::isfinite(weight[e]),
           "cooccurrence: entries need 0 <= row, col < V, finite log_x and weight >= 0");
   return cpu::glove_epoch(row, col, log_x, weight, nnz, params, gradsq, V, D, learning_rate,
-                          seed, epoch, workers);
+                          seed, epoch, workers, stop);
 }
 template double glove_epoch<float>(const int32_t*, const int32_t*, const double*, const double*,
                                    int64_t, float*, float*, int64_t, int64_t, double, uint64_t,
-                                   int64_t, int);
+                                   int64_t, int, StopToken*);
 template double glove_epoch<double>(const int32_t*, const int32_t*, const double*,
                                     const double*, int64_t, double*, double*, int64_t, int64_t,
-                                    double, uint64_t, int64_t, int);
+                                    double, uint64_t, int64_t, int, StopToken*);
 
 }  // namespace seqcore

@@ -7,6 +7,7 @@
 // Arguments are written `x: [T, N, I]`; the rightmost dimension is contiguous.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <memory>
@@ -62,6 +63,29 @@ int get_num_threads();
 // set_num_threads's count): a caller running independent kernels side by side (the two
 // directions of a bidirectional layer, each from its own thread) gives each its share.
 void set_thread_share(int n);
+
+// Cooperative interruption of long kernels (a training epoch; Ctrl-C). The caller supplies
+// `poll` (the bindings re-take the GIL and run Python's signal handlers); the kernel asks
+// stop_requested() between work items (sentences, cooccurrence entries) and returns early once
+// it is true. Only OpenMP thread 0 polls - the calling thread, the one that may take the GIL -
+// and at most once per `period_s`; every thread sees the answer at its next work item.
+class StopToken {
+ public:
+  using Poll = bool (*)(void* context);
+  StopToken(Poll poll, void* context, double period_s = 0.05);
+  StopToken(const StopToken&) = delete;
+  StopToken& operator=(const StopToken&) = delete;
+  bool stop_requested();
+  bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
+
+ private:
+  Poll poll_;
+  void* context_;
+  int64_t period_ns_, next_poll_ns_;
+  std::atomic<bool> stopped_{false};
+};
+// For kernels whose stop argument is optional.
+inline bool stop_requested(StopToken* stop) { return stop != nullptr && stop->stop_requested(); }
 
 // Sets flush-to-zero / denormals-are-zero for the calling thread and restores the previous
 // mode on destruction. Kernels create one inside each parallel region: denormal operands

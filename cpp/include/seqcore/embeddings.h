@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "seqcore/common.h"
+
 namespace seqcore {
 
 // ---- nearest neighbours ---------------------------------------------------------------
@@ -85,12 +87,14 @@ Cooccurrence glove_cooccur(const int32_t* tokens, int64_t n_tokens, const int64_
 // The caller passes log_x = log X_ij and weight = f(X_ij) = min(1, (X_ij / x_max)^alpha),
 // computed once for all epochs. params and gradsq: [2V, D + 1], rows 0..V-1 word vectors
 // w_i with bias b_i in the last column, rows V..2V-1 context vectors w~_j and biases b~_j.
+// `stop` (optional) is polled every 1024 entries: the epoch ends early when it asks to.
 // workers == 1: sequential and deterministic; workers > 1: Hogwild (lock-free, results
 // depend on thread timing). Returns J over the epoch, each term taken just before its
 // update (float64).
 template <typename T>
 double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
                    const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
-                   double learning_rate, uint64_t seed, int64_t epoch, int workers);
+                   double learning_rate, uint64_t seed, int64_t epoch, int workers,
+                   StopToken* stop = nullptr);
 
 }  // namespace seqcore

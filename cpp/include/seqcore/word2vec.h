@@ -36,6 +36,9 @@ struct Word2VecConfig {
   bool shared_negatives = false;
   int workers = 1;              // threads (Hogwild over chunks when > 1)
   uint64_t seed = 1;
+  // Polled between sentences; once it asks to stop, the call returns early with the
+  // sentences trained so far (the weights stay usable).
+  StopToken* stop = nullptr;
 };
 
 // Result of a training call.

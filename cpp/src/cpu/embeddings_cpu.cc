@@ -201,7 +201,8 @@ inline uint64_t splitmix64(uint64_t* state) {
 template <typename T>
 double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
                    const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
-                   double learning_rate, uint64_t seed, int64_t epoch, int workers) {
+                   double learning_rate, uint64_t seed, int64_t epoch, int workers,
+                   StopToken* stop) {
   // Fisher-Yates with our own generator: the order is the same on every platform.
   std::vector<int64_t> order(static_cast<size_t>(nnz));
   std::iota(order.begin(), order.end(), int64_t(0));
@@ -220,6 +221,7 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
     double cost = 0.0;
     const int64_t e0 = nnz * tid / nthr, e1 = nnz * (tid + 1) / nthr;
     for (int64_t e = e0; e < e1; ++e) {
+      if ((e & 1023) == 0 && stop_requested(stop)) break;
       const int64_t k = order[e];
       T* w = params + row[k] * L;
       T* c = params + (V + col[k]) * L;
@@ -251,9 +253,9 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
 }
 template double glove_epoch<float>(const int32_t*, const int32_t*, const double*, const double*,
                                    int64_t, float*, float*, int64_t, int64_t, double, uint64_t,
-                                   int64_t, int);
+                                   int64_t, int, StopToken*);
 template double glove_epoch<double>(const int32_t*, const int32_t*, const double*,
                                     const double*, int64_t, double*, double*, int64_t, int64_t,
-                                    double, uint64_t, int64_t, int);
+                                    double, uint64_t, int64_t, int, StopToken*);
 
 }  // namespace seqcore::cpu

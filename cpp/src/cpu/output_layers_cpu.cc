@@ -254,7 +254,7 @@ double reduction_scale(Reduction r, int64_t count) {
 template <typename T>
 void reduce_loss(const T* per_row, int64_t N, Reduction r, int64_t count, T* loss) {
   if (r == Reduction::kNone) {
-    std::memmove(loss, per_row, static_cast<size_t>(N) * sizeof(T));
+    if (N > 0) std::memmove(loss, per_row, static_cast<size_t>(N) * sizeof(T));  // may be null
     return;
   }
   double s = 0;

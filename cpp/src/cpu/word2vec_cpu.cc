@@ -382,7 +382,7 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
       Rng rng{counter_random(cfg.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(c))};
       worker.loss = 0.0;
       int64_t effective = 0;
-      for (int64_t s = chunks[c]; s < chunks[c + 1]; ++s)
+      for (int64_t s = chunks[c]; s < chunks[c + 1] && !stop_requested(cfg.stop); ++s)
         worker.train_sentence(tokens, offsets[s], offsets[s + 1], keep, alpha0, cfg.min_alpha,
                               alpha_step, rng, &effective);
       chunk_loss[c - chunk_begin] = worker.loss;
