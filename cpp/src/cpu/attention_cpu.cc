@@ -494,10 +494,13 @@ void softmax_context(T* e, int64_t kl, int64_t Tn, const T* values, int64_t Dv, 
   }
   Arr<T> ea(e, kl);
   ea = (ea - ea.maxCoeff()).exp();
-  const T inv = T(1) / ea.sum();
+  const T inv = T(1) / sum(e, kl);
   Arr<T>(w, kl) = ea * inv;
   std::fill(w + kl, w + Tn, T(0));
-  mat(ctx, 1, Dv, Dv).noalias() = cmat(w, 1, kl, kl) * cmat(values, kl, Dv, Dv);
+  // context row by row in t order: Eigen's row-vector product peels by alignment, which
+  // would make the float64 rounding depend on where numpy put the arrays
+  out = w[0] * CArr<T>(values, Dv);
+  for (int64_t t = 1; t < kl; ++t) out += w[t] * CArr<T>(values + t * Dv, Dv);
 }
 
 // Backward of softmax_context for one row: dvalues [T, Dv] (zero past kl) and
@@ -512,10 +515,10 @@ void softmax_context_backward(const T* w, int64_t kl, int64_t Tn, const T* value
     return;
   }
   const auto dc = cmat(dctx, 1, Dv, Dv);
-  mat(de, kl, 1, 1).noalias() = cmat(values, kl, Dv, Dv) * dc.transpose();
+  for (int64_t t = 0; t < kl; ++t) de[t] = dot(values + t * Dv, dctx, Dv);
   Arr<T> g(de, kl);
   if (dw) g += CArr<T>(dw, kl);
-  const T s = (CArr<T>(w, kl) * g).sum();
+  const T s = dot(w, de, kl);
   g = CArr<T>(w, kl) * (g - s);
   std::fill(de + kl, de + Tn, T(0));
   dvm.topRows(kl).noalias() = cmat(w, kl, 1, 1) * dc;
@@ -544,7 +547,6 @@ void additive_step_cpu(const StepAttnDesc& d, const T* query_proj, const T* proj
   {
     DenormalsFlushed ftz;
     Buffer<T> pre(static_cast<size_t>(A)), e(static_cast<size_t>(std::max<int64_t>(Tn, 1)));
-    const CArr<T> va(v_a, A);
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < d.N; ++n) {
       const int64_t kl = len_of(key_lengths, n, Tn);
@@ -552,7 +554,7 @@ void additive_step_cpu(const StepAttnDesc& d, const T* query_proj, const T* proj
       Arr<T> pa(pre.data(), A);
       for (int64_t t = 0; t < kl; ++t) {  // fused add, tanh and v_a score
         pa = (qp + CArr<T>(proj_keys + (n * Tn + t) * A, A)).tanh();
-        e[t] = (pa * va).sum();
+        e[t] = dot(pre.data(), v_a, A);
       }
       softmax_context(e.data(), kl, Tn, values + n * Tn * Dv, Dv, weights + n * Tn,
                       context + n * Dv);
@@ -621,9 +623,7 @@ void dot_forward_cpu(const StepAttnDesc& d, const T* query, const T* keys, const
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < d.N; ++n) {
       const int64_t kl = len_of(key_lengths, n, Tn);
-      if (kl > 0)
-        mat(e.data(), kl, 1, 1).noalias() =
-            cmat(keys + n * Tn * Dk, kl, Dk, Dk) * cmat(query + n * Dk, 1, Dk, Dk).transpose();
+      for (int64_t t = 0; t < kl; ++t) e[t] = dot(keys + (n * Tn + t) * Dk, query + n * Dk, Dk);
       softmax_context(e.data(), kl, Tn, values + n * Tn * Dv, Dv, weights + n * Tn,
                       context + n * Dv);
     }
@@ -652,7 +652,7 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
       dq.setZero();
       if (kl == 0) continue;
       const auto es = cmat(e.data(), kl, 1, 1);
-      dq.noalias() = es.transpose() * cmat(keys + n * Tn * Dk, kl, Dk, Dk);
+      for (int64_t t = 0; t < kl; ++t) dq += e[t] * cmat(keys + (n * Tn + t) * Dk, 1, Dk, Dk);
       dk.topRows(kl).noalias() = es * cmat(query + n * Dk, 1, Dk, Dk);
     }
   }

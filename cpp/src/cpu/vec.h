@@ -52,4 +52,22 @@ inline T dot(const T* a, const T* b, int64_t n) {
   return s;
 }
 
+// Sum of a[0, n), with dot's fixed, alignment-independent order.
+template <typename T>
+inline T sum(const T* a, int64_t n) {
+  using namespace Eigen::internal;
+  using Packet = typename packet_traits<T>::type;
+  constexpr int64_t P = unpacket_traits<Packet>::size;
+  Packet c0 = pset1<Packet>(T(0)), c1 = c0;
+  int64_t i = 0;
+  for (; i + 2 * P <= n; i += 2 * P) {
+    c0 = padd(ploadu<Packet>(a + i), c0);
+    c1 = padd(ploadu<Packet>(a + i + P), c1);
+  }
+  for (; i + P <= n; i += P) c0 = padd(ploadu<Packet>(a + i), c0);
+  T s = predux(padd(c0, c1));
+  for (; i < n; ++i) s += a[i];
+  return s;
+}
+
 }  // namespace seqcore::cpu
