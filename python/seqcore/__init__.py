@@ -7,7 +7,8 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from ._isa import core as _core      # first: picks the extension module (ISA path)
 from ._isa import build_info
-from ._core import get_num_threads, set_num_threads
+from ._core import get_num_threads
+from ._parallel import set_num_threads
 from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,
                   lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward)
 from .layers import GRU, LSTM, RNN

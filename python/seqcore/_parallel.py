@@ -16,7 +16,17 @@ from typing import Any, Callable, List, Sequence
 
 from . import _core
 
-__all__ = ["side_by_side", "MIN_FLOPS"]
+__all__ = ["side_by_side", "MIN_FLOPS", "set_num_threads"]
+
+
+def set_num_threads(n):
+    """Use ``n`` threads (>= 1) in seqcore's kernels (OpenMP); see ``get_num_threads()``.
+
+    Raises TypeError for a non-int ``n`` (a bool or float is not silently converted),
+    ValueError for ``n < 1`` or beyond the C++ int range.
+    """
+    from ._validate import int_arg
+    _core.set_num_threads(int_arg("n", n, 1, 2**31 - 1))
 
 #: Below this many FLOPs per call, handing a call to another thread (~20-50 us) costs more
 #: than the barriers it saves: the calls then run one after the other.

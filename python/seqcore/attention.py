@@ -23,6 +23,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _core
+from ._validate import INT64_MAX, INT64_MIN, float_arg, instance_arg, int_arg
 
 __all__ = [
     "SdpaGrads", "AdditiveAttentionGrads", "LuongAttentionGrads", "MultiHeadAttentionGrads",
@@ -100,9 +101,11 @@ def sdpa_forward(q, k, v, attn_mask=None, is_causal=False, scale=None, *, causal
     if block_q is None:
         block_q = 64 if is_causal else 128
     if scale is not None:
-        scale = float(scale)
-    return _core.sdpa_forward(q, k, v, attn_mask, bool(is_causal), scale, int(causal_offset),
-                              key_lengths, int(block_q), int(block_k))
+        scale = float_arg("scale", scale)
+    return _core.sdpa_forward(q, k, v, attn_mask, bool(is_causal), scale,
+                              int_arg("causal_offset", causal_offset, INT64_MIN, INT64_MAX),
+                              key_lengths, int_arg("block_q", block_q, 1, INT64_MAX),
+                              int_arg("block_k", block_k, 1, INT64_MAX))
 
 
 def sdpa_backward(cache, dout):
@@ -125,6 +128,7 @@ def sdpa_backward(cache, dout):
     TypeError / ValueError
         dout of another dtype / shape.
     """
+    instance_arg("cache", cache, _core.SdpaCache, "the SdpaCache of sdpa_forward")
     return SdpaGrads(*_core.sdpa_backward(cache, dout))
 
 
@@ -191,6 +195,8 @@ def additive_attention_backward(cache, dcontext, dweights=None):
     Returns AdditiveAttentionGrads(dquery [N,Dq], dkeys [N,T,Dk], dvalues [N,T,Dv],
     dw_q [A,Dq], dw_k [A,Dk], dv_a [A]); dkeys and dw_k include the path through proj_keys.
     """
+    instance_arg("cache", cache, _core.StepAttentionCache,
+                 "the cache of additive_attention_forward")
     return AdditiveAttentionGrads(*_core.step_attention_backward(cache, "additive", dcontext,
                                                                  dweights))
 
@@ -223,6 +229,8 @@ def luong_attention_backward(cache, dcontext, dweights=None):
     Returns LuongAttentionGrads(dquery [N,Dq], dkeys [N,T,Dk], dvalues [N,T,Dv], dw [Dk,Dq]
     or None for dot attention).
     """
+    instance_arg("cache", cache, _core.StepAttentionCache,
+                 "the cache of dot_attention or general_attention")
     return LuongAttentionGrads(*_core.step_attention_backward(cache, "luong", dcontext,
                                                               dweights))
 
@@ -255,7 +263,8 @@ def multi_head_attention_forward(query, key, value, in_proj_weight, in_proj_bias
     Source: Vaswani et al. 2017, section 3.2.2; ``torch.nn.MultiheadAttention``.
     """
     return _core.mha_forward(query, key, value, in_proj_weight, in_proj_bias, out_proj_weight,
-                             out_proj_bias, int(num_heads), attn_mask, bool(is_causal),
+                             out_proj_bias, int_arg("num_heads", num_heads, 1, INT64_MAX),
+                             attn_mask, bool(is_causal),
                              key_lengths)
 
 
@@ -265,6 +274,8 @@ def multi_head_attention_backward(cache, dout):
     Returns MultiHeadAttentionGrads (dquery, dkey, dvalue are separate even when the same
     array was passed: sum them for self-attention).
     """
+    instance_arg("cache", cache, _core.MultiHeadAttentionCache,
+                 "the cache of multi_head_attention_forward")
     return MultiHeadAttentionGrads(*_core.mha_backward(cache, dout))
 
 

@@ -25,11 +25,16 @@ from collections import Counter
 from functools import lru_cache
 from typing import List, NamedTuple, Optional, Sequence
 
+import numpy as np
+
 __all__ = ["BLEUScore", "corpus_bleu", "sentence_bleu", "tokenize_13a", "SMOOTH_DEFAULTS"]
 
 #: Default ``smooth_value`` per method (None: the method takes no value).
 SMOOTH_DEFAULTS = {"none": None, "floor": 0.1, "add-k": 1.0, "exp": None}
 _TOKENIZERS = ("13a", "none")
+#: Highest n-gram order accepted (the statistics hold 2 entries per order; 2**62 orders
+#: raised OverflowError / MemoryError).
+MAX_ORDER = 2**16
 
 # mteval-v13a's language-dependent rules (Western languages), as sacrebleu's Tokenizer13a.
 # The first rule, re.sub(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])", r" \1 "), pads every ASCII
@@ -70,9 +75,17 @@ class BLEUScore(NamedTuple):
                 f"hyp_len = {self.sys_len} ref_len = {self.ref_len})")
 
 
-@lru_cache(maxsize=2 ** 16)
 def tokenize_13a(line: str) -> str:
-    """mteval-v13a tokenization (sacrebleu's ``"13a"``): returns space-joined tokens."""
+    """mteval-v13a tokenization (sacrebleu's ``"13a"``): returns space-joined tokens.
+
+    Raises TypeError if ``line`` is not a str."""
+    if not isinstance(line, str):
+        raise TypeError(f"line: expected a str, got {type(line).__name__}")
+    return _tokenize_13a(line)
+
+
+@lru_cache(maxsize=2 ** 16)
+def _tokenize_13a(line: str) -> str:
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
         line = (line.replace("&quot;", '"').replace("&amp;", "&")
@@ -81,6 +94,11 @@ def tokenize_13a(line: str) -> str:
     for pattern, repl in _RULES_13A:
         line = pattern.sub(repl, line)
     return " ".join(line.split())
+
+
+# the cache of the tokenizer, reachable as before (the benchmark clears it between runs)
+tokenize_13a.cache_clear = _tokenize_13a.cache_clear
+tokenize_13a.cache_info = _tokenize_13a.cache_info
 
 
 def _ngrams(tokens: Sequence[str], max_order: int) -> Counter:
@@ -95,8 +113,9 @@ def _closest_ref_len(hyp_len: int, ref_lens: Sequence[int]) -> int:
 
 
 def _check_options(max_order, smooth, tokenize):
-    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
-        raise ValueError(f"max_order: expected an int >= 1, got {max_order!r}")
+    if (isinstance(max_order, (bool, np.bool_)) or not isinstance(max_order, (int, np.integer))
+            or not 1 <= max_order <= MAX_ORDER):
+        raise ValueError(f"max_order: expected an int in [1, {MAX_ORDER}], got {max_order!r}")
     if smooth not in SMOOTH_DEFAULTS:
         raise ValueError(f"smooth: expected one of {tuple(SMOOTH_DEFAULTS)}, got {smooth!r}")
     if tokenize not in _TOKENIZERS:
@@ -109,7 +128,7 @@ def _segment_stats(hypotheses, streams, max_order, tokenize, lowercase):
         if lowercase:
             s = s.lower()
         s = s.rstrip()
-        return (tokenize_13a(s) if tokenize == "13a" else s).split()
+        return (_tokenize_13a(s) if tokenize == "13a" else s).split()
 
     stats = [0] * (2 + 2 * max_order)
     for i, hyp in enumerate(hypotheses):

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
+from ._validate import INT64_MAX, int_arg
 
 __all__ = ["Vocabulary", "EncodedCorpus", "build_vocab", "encode_corpus"]
 
@@ -122,13 +123,11 @@ def build_vocab(sentences=None, corpus_file=None, min_count=5, max_vocab_size=No
     TypeError if sentences are not lists of str; FileNotFoundError for a missing file;
     UnicodeDecodeError if a file token is not UTF-8.
     """
-    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) \
-            or min_count < 1:
-        raise ValueError(f"min_count: expected an int >= 1, got {min_count!r}")
-    if max_vocab_size is not None and (not isinstance(max_vocab_size, (int, np.integer))
-                                       or max_vocab_size < 1):
-        raise ValueError(f"max_vocab_size: expected None or an int >= 1, got "
-                         f"{max_vocab_size!r}")
+    # int64 in C++: larger values are out of range, not pybind11 conversion errors
+    min_count = int_arg("min_count", min_count, 1, INT64_MAX, type_error=ValueError)
+    if max_vocab_size is not None:
+        max_vocab_size = int_arg("max_vocab_size", max_vocab_size, 1, INT64_MAX,
+                                 type_error=ValueError)
     sentences, path = _check_source(sentences, corpus_file)
     counter = _core.VocabCounter(int(max_vocab_size or 0))
     if path is not None:

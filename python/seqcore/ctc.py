@@ -24,7 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._validate import INT64_MAX, float_arg, int_arg, option
 from .decoding import MAX_BEAM_WIDTH
+
+_REDUCTIONS = ("mean", "sum", "none")
 
 __all__ = ["ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
            "ctc_beam_search"]
@@ -74,10 +77,9 @@ _ARGS = """
     utterance and a few rows of states (:func:`ctc_workspace_bytes`)."""
 
 
-def _check_blank(blank):
-    if isinstance(blank, (bool, np.bool_)) or not isinstance(blank, (int, np.integer)):
-        raise TypeError(f"blank: expected an int, got {type(blank).__name__}")
-    return int(blank)
+def _check_blank(blank, name="blank"):
+    # class indices: C++ int64 (a value outside [0, C) is a ValueError from the kernel)
+    return int_arg(name, blank, -INT64_MAX, INT64_MAX)
 
 
 def _result(loss, grad, x):
@@ -87,7 +89,8 @@ def _result(loss, grad, x):
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
              zero_infinity=False):
     return _result(*_core.ctc_loss(log_probs, targets, input_lengths, target_lengths,
-                                   _check_blank(blank), reduction, bool(zero_infinity), False),
+                                   _check_blank(blank), option("reduction", reduction, _REDUCTIONS),
+                                   bool(zero_infinity), False),
                    log_probs)
 
 
@@ -107,7 +110,8 @@ ctc_loss.__doc__ = f"""CTC loss of ``log_probs`` and its exact gradient.
 def ctc_loss_from_logits(logits, targets, input_lengths, target_lengths, blank=0,
                          reduction="mean", zero_infinity=False):
     return _result(*_core.ctc_loss(logits, targets, input_lengths, target_lengths,
-                                   _check_blank(blank), reduction, bool(zero_infinity), True),
+                                   _check_blank(blank), option("reduction", reduction, _REDUCTIONS),
+                                   bool(zero_infinity), True),
                    logits)
 
 
@@ -135,7 +139,8 @@ def ctc_workspace_bytes(log_probs, targets, input_lengths, target_lengths, blank
     small to be worth waking them (about one per 20 000 state-frames). Arguments and errors as
     :func:`ctc_loss`; returns an int.
     """
-    threads = _core.get_num_threads() if threads is None else int(threads)
+    threads = (_core.get_num_threads() if threads is None
+               else int_arg("threads", threads, 1, 2**31 - 1))
     return int(_core.ctc_workspace_bytes(log_probs, targets, input_lengths, target_lengths,
                                          _check_blank(blank), bool(from_logits), threads))
 
@@ -227,24 +232,22 @@ def ctc_beam_search(log_probs, input_lengths, beam_width=16, blank=0, n_best=1,
     ``token_top_k < 1`` or ``beam_threshold <= 0``. Errors raised by ``lm`` propagate.
     """
     def opt_int(v, name, lo):
-        if v is None:
-            return None
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-        if v < lo:
-            raise ValueError(f"{name}: expected >= {lo}, got {v}")
-        return int(v)
+        return None if v is None else int_arg(name, v, lo, INT64_MAX)
 
     beam_width = opt_int(beam_width, "beam_width", 1)
     if beam_width is None:
         raise TypeError("beam_width: expected an int, got None")
     if beam_width > MAX_BEAM_WIDTH:
         raise ValueError(f"beam_width: expected <= {MAX_BEAM_WIDTH}, got {beam_width}")
-    n_best = opt_int(n_best, "n_best", 1)
+    n_best = int_arg("n_best", n_best, 1, INT64_MAX)
     top_k = opt_int(token_top_k, "token_top_k", 1)
-    if beam_threshold is not None and not float(beam_threshold) > 0:
-        raise ValueError(f"beam_threshold: expected > 0 or None, got {beam_threshold}")
-    delim = -1 if word_delimiter is None else _check_blank(word_delimiter)
+    if beam_threshold is not None:
+        beam_threshold = float_arg("beam_threshold", beam_threshold, 0.0, lo_open=True)
+    if token_min_logp is not None:
+        token_min_logp = float_arg("token_min_logp", token_min_logp)
+    lm_weight = float_arg("lm_weight", lm_weight)
+    word_score = float_arg("word_score", word_score)
+    delim = -1 if word_delimiter is None else _check_blank(word_delimiter, "word_delimiter")
     if delim < 0 and word_delimiter is not None:
         raise ValueError(f"word_delimiter: expected a class index, got {word_delimiter}")
     out = _core.ctc_beam_search(

@@ -15,6 +15,12 @@ from .keyedvectors import KeyedVectors
 __all__ = ["bias_direction", "neutralize", "equalize"]
 
 
+def _kv(kv):
+    if not isinstance(kv, KeyedVectors):
+        raise TypeError(f"kv: expected a seqcore.KeyedVectors, got {type(kv).__name__}")
+    return kv
+
+
 def _pairs(pairs):
     pairs = list(pairs)
     if not pairs:
@@ -51,7 +57,7 @@ def bias_direction(kv, pairs):
 
     Raises KeyError naming an unknown word, ValueError for no pairs or identical vectors.
     """
-    pairs = _pairs(pairs)
+    kv, pairs = _kv(kv), _pairs(pairs)
     diffs = np.vstack([np.asarray(kv[a], np.float64) - np.asarray(kv[b], np.float64)
                        for a, b in pairs])
     if len(pairs) == 1:
@@ -73,7 +79,7 @@ def neutralize(kv, words, direction):
     Returns a new KeyedVectors; KeyError naming an unknown word; ValueError for a bad
     direction [D].
     """
-    g = _direction(kv, direction)
+    g = _direction(_kv(kv), direction)
     if isinstance(words, str):
         words = [words]
     vectors = kv.vectors.astype(np.float64)
@@ -96,7 +102,7 @@ def equalize(kv, pairs, direction):
     have unit norm when ||mu_orth|| <= 1). Returns a new KeyedVectors; KeyError naming an
     unknown word; ValueError for a bad direction or pair.
     """
-    g = _direction(kv, direction)
+    g = _direction(_kv(kv), direction)
     pairs = _pairs(pairs)
     vectors = kv.vectors.astype(np.float64)
 

@@ -30,6 +30,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _core
+from ._validate import INT64_MAX, float_arg, int_arg, option
 
 __all__ = ["Hypothesis", "beam_search", "greedy_search", "sample", "perplexity"]
 
@@ -44,12 +45,9 @@ class Hypothesis(NamedTuple):
 
 
 def _int_arg(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < lo or (hi is not None and value > hi):
-        span = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name}: expected {span}, got {value}")
-    return int(value)
+    # TypeError for a non-int (bool, float, str), ValueError out of [lo, hi]; the C++ core
+    # takes int64, so hi defaults to its maximum
+    return int_arg(name, value, lo, INT64_MAX if hi is None else hi)
 
 
 #: Widest beam accepted (beam search and CTC prefix beam search): the search keeps
@@ -128,10 +126,14 @@ def beam_search(step: StepFn, batch_size: int, bos_id: int, eos_id: int, init_st
     min_length = _int_arg("min_length", min_length, 0)
     n_best = _int_arg("n_best", n_best, 1)
     no_repeat_ngram_size = _int_arg("no_repeat_ngram_size", no_repeat_ngram_size, 0)
-    prefixes = [] if prefix is None else [[int(t) for t in p] for p in prefix]
+    prefixes = [] if prefix is None else [[_int_arg("prefix", t, 0) for t in p] for p in prefix]
     search = _core.BeamSearch(batch_size, bos_id, eos_id, beam_width, max_length, min_length,
-                              n_best, float(length_penalty), length_penalty_mode, stopping,
-                              float(patience), float(repetition_penalty),
+                              n_best, float_arg("length_penalty", length_penalty),
+                              option("length_penalty_mode", length_penalty_mode,
+                                     ("avg", "gnmt", "none")),
+                              option("stopping", stopping, ("early", "patience", "exhaustive")),
+                              float_arg("patience", patience),
+                              float_arg("repetition_penalty", repetition_penalty),
                               no_repeat_ngram_size, prefixes)
     state = init_state
     while not search.done():

@@ -13,7 +13,12 @@ import math
 from collections import Counter, defaultdict
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
+from ._validate import int_arg
+
 __all__ = ["NGramLM"]
+
+#: Highest n-gram order accepted.
+MAX_ORDER = 1024
 
 _BOS = -1   # sentence-start padding of contexts (never predicted)
 _END = -2   # end of sentence (predicted by finish())
@@ -31,7 +36,7 @@ class NGramLM:
     alphabet : sequence of str or None
         ``alphabet[i]`` is the character of class ``i``; ``None`` marks a class that is not
         text (the CTC blank): it cannot be scored.
-    order : int >= 1
+    order : int in [1, 1024]
         n of the n-gram (contexts of n - 1 tokens, padded with a start symbol).
     smoothing : "kneser-ney" | "add-k"
         Interpolated Kneser–Ney with absolute ``discount`` (Chen & Goodman 1998), bottoming
@@ -54,8 +59,9 @@ class NGramLM:
     def __init__(self, text: Union[str, Iterable[str]], alphabet: Sequence[Optional[str]],
                  order: int = 3, smoothing: str = "kneser-ney", k: float = 0.1,
                  discount: float = 0.75):
-        if not isinstance(order, int) or order < 1:
-            raise ValueError(f"order: expected an int >= 1, got {order!r}")
+        # contexts are padded with order - 1 start symbols per line: bounded (2**62 raised
+        # OverflowError / MemoryError); a bool is not an order
+        order = int_arg("order", order, 1, MAX_ORDER, type_error=ValueError)
         if smoothing not in ("kneser-ney", "add-k"):
             raise ValueError(f"smoothing: expected 'kneser-ney' or 'add-k', got {smoothing!r}")
         if not k > 0:

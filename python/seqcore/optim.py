@@ -202,8 +202,17 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     norm_type = float(norm_type)
     if not norm_type > 0:
         raise ValueError(f"norm_type: expected > 0, got {norm_type}")
-    arrays = [g for g in (grads.values() if isinstance(grads, Mapping) else grads)
-              if g is not None]
+    items = (list(grads.items()) if isinstance(grads, Mapping)
+             else list(enumerate(grads)))
+    arrays = []
+    for name, g in items:
+        if g is None:
+            continue
+        # scaled in place: a float ndarray (a list could not be updated)
+        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
+            got = getattr(g, "dtype", type(g).__name__)
+            raise TypeError(f"grads[{name!r}]: expected a float ndarray, got {got}")
+        arrays.append(g)
     if not arrays:
         return 0.0
     if norm_type == math.inf:

@@ -28,6 +28,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _core
+from ._validate import INT64_MAX, INT64_MIN, float_arg, int_arg, option
 
 __all__ = [
     "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
@@ -49,6 +50,13 @@ bias gradient of each row in ``rows``; None without ``b_out``)."""
 _REDUCTION = """reduction : {"mean", "sum", "none"}
         Mean over rows (default, as torch), sum, or the per-row losses ``[N]`` (gradients
         are then those of their sum)."""
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduction(reduction):
+    return option("reduction", reduction, _REDUCTIONS)
 
 
 def _scalar(loss, reduction):
@@ -96,8 +104,11 @@ def softmax_cross_entropy(logits, targets, reduction="mean", ignore_index=None,
         logits not 2-D or V = 0, targets not [N], a target outside [0, V) that is not
         ``ignore_index``, label_smoothing outside [0, 1], unknown reduction.
     """
-    loss, dlogits = _core.softmax_cross_entropy(logits, targets, reduction, ignore_index,
-                                                float(label_smoothing), bool(grad))
+    if ignore_index is not None:
+        ignore_index = int_arg("ignore_index", ignore_index, INT64_MIN, INT64_MAX)
+    loss, dlogits = _core.softmax_cross_entropy(
+        logits, targets, _reduction(reduction), ignore_index,
+        float_arg("label_smoothing", label_smoothing, 0.0, 1.0), bool(grad))
     return CrossEntropyResult(_scalar(loss, reduction), dlogits)
 
 
@@ -129,6 +140,7 @@ def log_softmax(x, axis=-1):
         raise TypeError(f"x: expected dtype float32 or float64, got {a.dtype}")
     if a.ndim == 0:
         raise ValueError("x: expected at least one dimension, got a 0-d array")
+    axis = int_arg("axis", axis)
     if not -a.ndim <= axis < a.ndim:
         raise ValueError(f"axis: expected a value in [{-a.ndim}, {a.ndim}), got {axis}")
     if a.size == 0:
@@ -173,8 +185,8 @@ class UnigramSampler:
     """
 
     def __init__(self, counts, power=0.75, seed=0):
-        self._impl = _core._UnigramSampler(counts, float(power))
-        self.seed = int(seed) & (2**64 - 1)
+        self._impl = _core._UnigramSampler(counts, float_arg("power", power, 0.0))
+        self.seed = int_arg("seed", seed) & (2**64 - 1)
         self.stream = 0
 
     @property
@@ -195,13 +207,22 @@ class UnigramSampler:
         ``stream``: draw from that stream (reproducible independently of earlier calls);
         None uses ``self.stream`` and advances it.
         """
-        shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
-        if any(s < 0 for s in shape):
-            raise ValueError(f"shape: expected non-negative sizes, got {shape}")
+        if isinstance(shape, (int, np.integer)) or np.isscalar(shape):
+            shape = (shape,)
+        elif not isinstance(shape, (tuple, list, np.ndarray)):
+            raise TypeError(f"shape: expected an int or a tuple of ints, got "
+                            f"{type(shape).__name__}")
+        shape = tuple(int_arg("shape", s, 0, INT64_MAX) for s in shape)
+        n = 1
+        for s in shape:
+            n *= s
+        if n > INT64_MAX:
+            raise ValueError(f"shape: {shape} holds more than 2**63 - 1 samples")
         if stream is None:
             stream = self.stream
             self.stream += 1
-        n = int(np.prod(shape, dtype=np.int64))
+        else:
+            stream = int_arg("stream", stream)
         return self._impl.sample(self.seed, int(stream) & (2**64 - 1), 0, n).reshape(shape)
 
     def log_q(self, ids):
@@ -320,13 +341,14 @@ def negative_sampling_loss(h, w_out, targets, negatives=None, *, sampler=None,
         both), unknown reduction.
     """
     N = np.shape(h)[0] if np.ndim(h) >= 1 else 0
+    reduction = _reduction(reduction)
     if (negatives is None) == (sampler is None):
         raise ValueError("negatives: give either negatives or sampler (with num_negatives)")
     if sampler is not None:
-        if num_negatives is None or int(num_negatives) < 1:
-            raise ValueError(f"num_negatives: expected K >= 1 with a sampler, got {num_negatives}")
+        if num_negatives is None:
+            raise ValueError("num_negatives: expected K >= 1 with a sampler, got None")
+        K = int_arg("num_negatives", num_negatives, 1, INT64_MAX)
         _check_sampler(sampler, w_out)
-        K = int(num_negatives)
         negatives = sampler.sample((K,) if shared_negatives else (N, K))
     loss, dh, rows, drows = _core.negative_sampling_loss(h, w_out, targets, negatives,
                                                          bool(shared_negatives), reduction)
@@ -373,10 +395,10 @@ def sampled_softmax_loss(h, w_out, b_out, targets, sampler, num_sampled,
         As :func:`negative_sampling_loss`; num_sampled < 1.
     """
     _check_sampler(sampler, w_out)
+    reduction = _reduction(reduction)
+    num_sampled = int_arg("num_sampled", num_sampled, 1, INT64_MAX)
     if sampled is None:
-        if int(num_sampled) < 1:
-            raise ValueError(f"num_sampled: must be >= 1, got {num_sampled}")
-        sampled = sampler.sample((int(num_sampled),))
+        sampled = sampler.sample((num_sampled,))
     lq_true = lq_sampled = None
     if subtract_log_q:
         dtype = np.asarray(h).dtype
@@ -418,6 +440,7 @@ def hierarchical_softmax_loss(h, w_inner, targets, tree, reduction="mean"):
     ValueError
         Wrong shapes (w_inner must be [V-1, D]), a target outside [0, V), unknown reduction.
     """
+    reduction = _reduction(reduction)
     loss, dh, rows, drows = _core.hierarchical_softmax_loss(h, w_inner, _tree_impl(tree),
                                                             targets, reduction)
     return SparseLossResult(_scalar(loss, reduction), dh, rows, drows)

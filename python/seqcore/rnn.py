@@ -44,6 +44,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _core
+from ._validate import instance_arg
 
 __all__ = [
     "LSTMGrads", "GRUGrads", "RNNGrads",
@@ -155,7 +156,7 @@ def lstm_backward(cache, dy, dh_n=None, dc_n=None, retain_cache=False):
         As for the forward; ValueError also when the cache was already consumed or comes
         from another cell type.
     """
-    return LSTMGrads(*_core.rnn_backward(cache, "lstm", dy, dh_n, dc_n, bool(retain_cache)))
+    return LSTMGrads(*_core.rnn_backward(_cache(cache, "lstm"), "lstm", dy, dh_n, dc_n, bool(retain_cache)))
 
 
 def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None, training=True,
@@ -184,7 +185,7 @@ def gru_backward(cache, dy, dh_n=None, retain_cache=False):
     ``dy [T,N,H]`` or None, ``dh_n [N,H]`` or None. Returns GRUGrads(dx [T,N,I], dh0 [N,H],
     dw_ih [3H,I], dw_hh [3H,H], db_ih [3H], db_hh [3H]). Raises as :func:`lstm_backward`.
     """
-    return GRUGrads(*_drop_dc(_core.rnn_backward(cache, "gru", dy, dh_n, None,
+    return GRUGrads(*_drop_dc(_core.rnn_backward(_cache(cache, "gru"), "gru", dy, dh_n, None,
                                                  bool(retain_cache))))
 
 
@@ -211,7 +212,7 @@ def rnn_backward(cache, dy, dh_n=None, retain_cache=False):
     Returns RNNGrads(dx [T,N,I], dh0 [N,H], dw_ih [H,I], dw_hh [H,H], db_ih [H], db_hh [H]).
     Raises as :func:`lstm_backward`.
     """
-    return RNNGrads(*_drop_dc(_core.rnn_backward(cache, "rnn", dy, dh_n, None,
+    return RNNGrads(*_drop_dc(_core.rnn_backward(_cache(cache, "rnn"), "rnn", dy, dh_n, None,
                                                  bool(retain_cache))))
 
 
@@ -223,6 +224,10 @@ def _rnn_mode(nonlinearity):
     if mode is None:
         raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
     return mode
+
+
+def _cache(cache, family):
+    return instance_arg("cache", cache, _core.RnnCache, f"the RnnCache of {family}_forward")
 
 
 def _drop_dc(grads):

@@ -25,9 +25,10 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from . import _core
+from ._validate import INT64_MAX, float_arg, int_arg, option
 from .attention import (additive_attention_backward, additive_attention_forward,
                         general_attention, luong_attention_backward, precompute_keys)
-from .decoding import Hypothesis, beam_search
+from .decoding import MAX_BEAM_WIDTH, Hypothesis, beam_search
 from .layers import GRU, LSTM
 from .output_layers import log_softmax, softmax_cross_entropy
 from .rnn import gru_backward, gru_forward, lstm_backward, lstm_forward
@@ -76,7 +77,11 @@ class Seq2Seq:
             raise ValueError(f"attention: expected 'additive' or 'general', got {attention!r}")
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell: expected 'lstm' or 'gru', got {cell!r}")
+        if attention_size is not None:
+            attention_size = int_arg("attention_size", attention_size, 1, INT64_MAX,
+                                     type_error=ValueError)
         for name, v in (("bos_id", bos_id), ("eos_id", eos_id)):
+            v = int_arg(name, v, type_error=ValueError)
             if not 0 <= v < self.tgt_vocab:
                 raise ValueError(f"{name}: expected 0 <= {name} < tgt_vocab ({self.tgt_vocab})"
                                  f", got {v}")
@@ -174,7 +179,9 @@ class Seq2Seq:
         mask = np.arange(Tt)[:, None] < tl[None, :]
         if ((tgt < 0) | (tgt >= self.tgt_vocab))[mask].any():
             raise ValueError(f"tgt: ids must be in [0, tgt_vocab={self.tgt_vocab})")
-        tgt = np.where(mask, tgt, self.eos_id)        # padding is never read as an id
+        # padding is never read as an id (int64 first: uint64 padding mixed with an int
+        # would give float64 ids)
+        tgt = np.where(mask, np.where(mask, tgt, 0).astype(np.int64), self.eos_id)
         return src, sl.astype(np.int64), tgt, tl.astype(np.int64)
 
     def encode(self, src, src_lengths, training=False):
@@ -248,7 +255,7 @@ class Seq2Seq:
 
         Raises ValueError for out-of-range ids or lengths, mismatched shapes.
         """
-        src, sl, tgt, tl = self._check_batch(src, src_lengths, tgt, tgt_lengths)
+        src, sl, tgt, tl = self._check_batch(src, src_lengths, *_required_tgt(tgt, tgt_lengths))
         p = self._params
         Tt, N = tgt.shape
         steps = Tt + 1
@@ -331,7 +338,7 @@ class Seq2Seq:
     def score(self, src, src_lengths, tgt, tgt_lengths) -> np.ndarray:
         """log P(y | x) of each pair [N] (float64): the sum of the log-probs of the target
         tokens and EOS under teacher forcing (for beam-search error analysis)."""
-        src, sl, tgt, tl = self._check_batch(src, src_lengths, tgt, tgt_lengths)
+        src, sl, tgt, tl = self._check_batch(src, src_lengths, *_required_tgt(tgt, tgt_lengths))
         N = src.shape[1]
         keys, s, _ = self.encode(src, sl)
         proj_keys = self._proj_keys(keys)
@@ -400,14 +407,32 @@ class Seq2Seq:
             self.cell, self.bidirectional_encoder, self.attention == "additive",
             self.src_vocab, self.tgt_vocab, self.embed_dim, self.hidden_size,
             self.attention_size, dict(self.named_parameters()), src, sl, self.bos_id,
-            self.eos_id, int(beam_width), int(max_length), int(options.get("min_length", 0)),
-            int(n_best), float(length_penalty), length_penalty_mode,
-            options.get("stopping", "early"), float(options.get("patience", 1.0)),
-            float(options.get("repetition_penalty", 1.0)),
-            int(options.get("no_repeat_ngram_size", 0)),
-            [] if prefix is None else [[int(t) for t in p] for p in prefix],
+            self.eos_id, _int_option("beam_width", beam_width, 1, MAX_BEAM_WIDTH),
+            _int_option("max_length", max_length, 1),
+            _int_option("min_length", options.get("min_length", 0), 0),
+            _int_option("n_best", n_best, 1), float_arg("length_penalty", length_penalty),
+            option("length_penalty_mode", length_penalty_mode, ("avg", "gnmt", "none")),
+            option("stopping", options.get("stopping", "early"),
+                   ("early", "patience", "exhaustive")),
+            float_arg("patience", options.get("patience", 1.0)),
+            float_arg("repetition_penalty", options.get("repetition_penalty", 1.0)),
+            _int_option("no_repeat_ngram_size", options.get("no_repeat_ngram_size", 0), 0),
+            [] if prefix is None else [[_int_option("prefix", t, 0) for t in p]
+                                       for p in prefix],
             self.dtype == np.float64)
         return [[Hypothesis(*h) for h in item] for item in res]
+
+
+def _required_tgt(tgt, tgt_lengths):
+    for name, v in (("tgt", tgt), ("tgt_lengths", tgt_lengths)):
+        if v is None:
+            raise TypeError(f"{name}: expected an integer array, got None")
+    return tgt, tgt_lengths
+
+
+def _int_option(name, value, lo, hi=INT64_MAX):
+    # as beam_search's checks: TypeError for a non-int, ValueError out of range
+    return int_arg(name, value, lo, hi)
 
 
 def error_analysis(model: Seq2Seq, src, reference, hypothesis) -> str:
@@ -418,6 +443,8 @@ def error_analysis(model: Seq2Seq, src, reference, hypothesis) -> str:
     sequence: returns ``"search"``; otherwise the model prefers its wrong output:
     ``"model"``.
     """
+    if not isinstance(model, Seq2Seq):
+        raise TypeError(f"model: expected a seqcore.Seq2Seq, got {type(model).__name__}")
     src = np.asarray(src).reshape(-1, 1)
     L = max(len(reference), len(hypothesis), 1)
     tgt = np.zeros((L, 2), np.int64)

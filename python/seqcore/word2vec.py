@@ -48,11 +48,8 @@ __all__ = ["Word2Vec"]
 
 
 def _int_param(name, value, low, high=None):
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
-            or (high is not None and value > high)):
-        span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}: expected an int {span}, got {value!r}")
-    return int(value)
+    from ._validate import int_arg
+    return int_arg(name, value, low, high, type_error=ValueError)
 
 
 # Upper bounds of the sizes the kernels allocate per thread (negatives, context windows,
