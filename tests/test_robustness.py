@@ -9,6 +9,8 @@ import pytest
 
 import seqcore
 
+from conftest import not_sanitized
+
 
 def _run(code, timeout=120):
     return subprocess.run([sys.executable, "-c", "import numpy as np, seqcore\n" + code],
@@ -289,3 +291,28 @@ def test_float64_bit_identical_for_any_input_and_output_alignment(rng, case):
         seen.add(tuple(np.asarray(o).tobytes() for o in _flat(got)))
         del junk
     assert seen == {tuple(ref)}, f"{name}: {len(seen)} distinct results"
+
+
+@not_sanitized  # ASan maps terabytes of shadow memory: no address-space limit can hold it
+def test_allocation_failure_inside_a_parallel_region_is_memory_error():
+    """A C++ exception leaving an OpenMP region calls std::terminate (SIGABRT). The GloVe
+    co-occurrence count grows its per-thread pair lists inside the region; under a 1.5 GB
+    address-space limit, 4M tokens over 10^6 words (~80M pairs) cannot fit, and the
+    allocation failure must reach Python as MemoryError, with the interpreter intact."""
+    r = _run("""
+import resource
+from seqcore import _core
+seqcore.set_num_threads(2)
+rng = np.random.default_rng(0)
+tokens = rng.integers(0, 1_000_000, 4_000_000).astype(np.int32)
+offsets = np.arange(0, 4_000_001, 1000, dtype=np.int64)
+resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, resource.RLIM_INFINITY))
+try:
+    _core.glove_cooccur(tokens, offsets, 1_000_000, 10)
+    print('returned')
+except MemoryError:
+    print('MemoryError')
+print(seqcore.log_softmax(np.zeros((2, 3))).shape)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["MemoryError", "(2,", "3)"], r.stdout

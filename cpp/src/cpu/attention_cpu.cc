@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu/gemm.h"
+#include "cpu/parallel.h"
 #include "cpu/vec.h"
 
 namespace seqcore::cpu {
@@ -175,17 +176,26 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
   const std::vector<int64_t> order = longest_first(cost);
   const int nt = threads_for(total * double(D + Dv) * 2.0);
 
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
     // Per-thread tiles, allocated once per call: Q_i^T panels, St, O, the running max m,
     // sum l and rescale factor alpha of each query, and the padded V tile if needed.
-    Buffer<T> Qt(static_cast<size_t>(D * ldS)), St(static_cast<size_t>(Bk * ldS)),
-        O(static_cast<size_t>(Bq * Wv)), m(static_cast<size_t>(ldS)), l(static_cast<size_t>(ldS)),
-        alpha(static_cast<size_t>(ldS)), Vpad(v_direct ? 0 : static_cast<size_t>(Bk * Wv)),
-        Kpad(far ? static_cast<size_t>(Bk * Wd) : 0);
+    Buffer<T> Qt, St, O, m, l, alpha, Vpad, Kpad;
+    errors.run([&] {
+      Qt.resize(static_cast<size_t>(D * ldS));
+      St.resize(static_cast<size_t>(Bk * ldS));
+      O.resize(static_cast<size_t>(Bq * Wv));
+      m.resize(static_cast<size_t>(ldS));
+      l.resize(static_cast<size_t>(ldS));
+      alpha.resize(static_cast<size_t>(ldS));
+      Vpad.resize(v_direct ? 0 : static_cast<size_t>(Bk * Wv));
+      Kpad.resize(far ? static_cast<size_t>(Bk * Wd) : 0);
+    });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
+      if (errors.failed()) continue;
       const int64_t it = order[oi];
       const int64_t bh = it / per_bh;
       const int64_t b = bh / d.H, h = bh % d.H, hk = h / group;
@@ -261,6 +271,7 @@ void sdpa_forward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       }
     }
   }
+  errors.rethrow();
 }
 
 template <typename T>
@@ -313,6 +324,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
   const std::vector<int64_t> order = longest_first(cost);
   const int nt = threads_for(total * double(D + Dv) * 5.0);
 
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -335,16 +347,24 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
     // then dS^T), the dK and dV rows of the chunk, lse and D of the current queries (one
     // lane per query), and padded copies of Q, dO, K where rows do not hold whole packets.
     const int64_t chunk_rows = std::min(Lk, per_chunk * Bk);
-    Buffer<T> Qt(static_cast<size_t>(nqb * D * ldS)), dOt(static_cast<size_t>(nqb * Dv * ldS)),
-        St(static_cast<size_t>(Bk * ldS)), dPt(static_cast<size_t>(Bk * ldS)),
-        dK(static_cast<size_t>(chunk_rows * Wd)), dV(static_cast<size_t>(chunk_rows * Wv)),
-        lse_t(static_cast<size_t>(ldS)), D_t(static_cast<size_t>(ldS)),
-        Qpad(d_direct ? 0 : static_cast<size_t>(Lq * Wd)),
-        Kpad(d_direct ? 0 : static_cast<size_t>(chunk_rows * Wd)),
-        dOpad(v_direct ? 0 : static_cast<size_t>(Lq * Wv)),
-        Vpad(v_direct ? 0 : static_cast<size_t>(chunk_rows * Wv));
+    Buffer<T> Qt, dOt, St, dPt, dK, dV, lse_t, D_t, Qpad, Kpad, dOpad, Vpad;
+    errors.run([&] {
+      Qt.resize(static_cast<size_t>(nqb * D * ldS));
+      dOt.resize(static_cast<size_t>(nqb * Dv * ldS));
+      St.resize(static_cast<size_t>(Bk * ldS));
+      dPt.resize(static_cast<size_t>(Bk * ldS));
+      dK.resize(static_cast<size_t>(chunk_rows * Wd));
+      dV.resize(static_cast<size_t>(chunk_rows * Wv));
+      lse_t.resize(static_cast<size_t>(ldS));
+      D_t.resize(static_cast<size_t>(ldS));
+      Qpad.resize(d_direct ? 0 : static_cast<size_t>(Lq * Wd));
+      Kpad.resize(d_direct ? 0 : static_cast<size_t>(chunk_rows * Wd));
+      dOpad.resize(v_direct ? 0 : static_cast<size_t>(Lq * Wv));
+      Vpad.resize(v_direct ? 0 : static_cast<size_t>(chunk_rows * Wv));
+    });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t oi = 0; oi < n_items; ++oi) {
+      if (errors.failed()) continue;
       const int64_t it = order[oi];
       const int64_t bhk = it / chunks, c = it % chunks;
       const int64_t b = bhk / Hkv, hk = bhk % Hkv;
@@ -478,6 +498,7 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
       }
     }
   }
+  errors.rethrow();
 }
 // ------------------------------------------------------------- single-query attention
 
@@ -543,12 +564,18 @@ void additive_step_cpu(const StepAttnDesc& d, const T* query_proj, const T* proj
                        T* weights) {
   const int64_t A = d.A, Tn = d.T, Dv = d.Dv;
   const int nt = threads_for(double(d.N) * Tn * (4.0 * A + 2.0 * Dv) * 4.0, kStepWorkPerThread);
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    Buffer<T> pre(static_cast<size_t>(A)), e(static_cast<size_t>(std::max<int64_t>(Tn, 1)));
+    Buffer<T> pre, e;
+    errors.run([&] {
+      pre.resize(static_cast<size_t>(A));
+      e.resize(static_cast<size_t>(std::max<int64_t>(Tn, 1)));
+    });
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < d.N; ++n) {
+      if (errors.failed()) continue;
       const int64_t kl = len_of(key_lengths, n, Tn);
       const CArr<T> qp(query_proj + n * A, A);
       Arr<T> pa(pre.data(), A);
@@ -560,6 +587,7 @@ void additive_step_cpu(const StepAttnDesc& d, const T* query_proj, const T* proj
                       context + n * Dv);
     }
   }
+  errors.rethrow();
 }
 
 template <typename T>
@@ -573,13 +601,19 @@ void additive_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys,
   Buffer<T> dpk(static_cast<size_t>(N * Tn * A)), dqp(static_cast<size_t>(N * A)),
       dva_part(static_cast<size_t>(N * A));
   const int nt = threads_for(double(N) * Tn * (6.0 * A + 4.0 * Dv) * 4.0, kStepWorkPerThread);
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    Buffer<T> e(static_cast<size_t>(std::max<int64_t>(Tn, 1))), hb(static_cast<size_t>(A));
+    Buffer<T> e, hb;
+    errors.run([&] {
+      e.resize(static_cast<size_t>(std::max<int64_t>(Tn, 1)));
+      hb.resize(static_cast<size_t>(A));
+    });
     const CArr<T> va(v_a, A);
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
+      if (errors.failed()) continue;
       const int64_t kl = len_of(key_lengths, n, Tn);
       softmax_context_backward(weights + n * Tn, kl, Tn, values + n * Tn * Dv, Dv,
                                dcontext + n * Dv, dweights ? dweights + n * Tn : nullptr,
@@ -602,11 +636,13 @@ void additive_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys,
     }
 #pragma omp for schedule(static)
     for (int64_t a = 0; a < A; ++a) {  // dv_a = sum over n, in order
+      if (errors.failed()) continue;
       T s = 0;
       for (int64_t n = 0; n < N; ++n) s += dva_part[n * A + a];
       dv_a[a] = s;
     }
   }
+  errors.rethrow();
   linear_backward_cpu<T>(N, d.Dq, A, query, w_q, dqp.data(), dquery, dw_q, nullptr, false);
   linear_backward_cpu<T>(N * Tn, d.Dk, A, keys, w_k, dpk.data(), dkeys, dw_k, nullptr, false);
 }
@@ -616,18 +652,22 @@ void dot_forward_cpu(const StepAttnDesc& d, const T* query, const T* keys, const
                      const int64_t* key_lengths, T* context, T* weights) {
   const int64_t Tn = d.T, Dk = d.Dk, Dv = d.Dv;
   const int nt = threads_for(double(d.N) * Tn * (2.0 * Dk + 2.0 * Dv), kStepWorkPerThread);
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    Buffer<T> e(static_cast<size_t>(std::max<int64_t>(Tn, 1)));
+    Buffer<T> e;
+    errors.run([&] { e.resize(static_cast<size_t>(std::max<int64_t>(Tn, 1))); });
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < d.N; ++n) {
+      if (errors.failed()) continue;
       const int64_t kl = len_of(key_lengths, n, Tn);
       for (int64_t t = 0; t < kl; ++t) e[t] = dot(keys + (n * Tn + t) * Dk, query + n * Dk, Dk);
       softmax_context(e.data(), kl, Tn, values + n * Tn * Dv, Dv, weights + n * Tn,
                       context + n * Dv);
     }
   }
+  errors.rethrow();
 }
 
 template <typename T>
@@ -636,12 +676,15 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
                       const T* dweights, T* dquery, T* dkeys, T* dvalues) {
   const int64_t Tn = d.T, Dk = d.Dk, Dv = d.Dv;
   const int nt = threads_for(double(d.N) * Tn * (4.0 * Dk + 4.0 * Dv), kStepWorkPerThread);
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    Buffer<T> e(static_cast<size_t>(std::max<int64_t>(Tn, 1)));
+    Buffer<T> e;
+    errors.run([&] { e.resize(static_cast<size_t>(std::max<int64_t>(Tn, 1))); });
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < d.N; ++n) {
+      if (errors.failed()) continue;
       const int64_t kl = len_of(key_lengths, n, Tn);
       softmax_context_backward(weights + n * Tn, kl, Tn, values + n * Tn * Dv, Dv,
                                dcontext + n * Dv, dweights ? dweights + n * Tn : nullptr,
@@ -656,6 +699,7 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
       dk.topRows(kl).noalias() = es * cmat(query + n * Dk, 1, Dk, Dk);
     }
   }
+  errors.rethrow();
 }
 
 // ----------------------------------------------------------------------- dense helpers

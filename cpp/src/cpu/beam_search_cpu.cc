@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu/parallel.h"
 #include "cpu/vec.h"
 #include "seqcore/beam_search.h"
 #include "seqcore/common.h"
@@ -172,9 +173,12 @@ void BeamSearch::advance(const T* log_probs, int64_t rows, int64_t vocab) {
   std::vector<std::vector<Hypothesis>> ended(n_items);
   std::vector<char> ok(n_items, 1);
   const bool parallel = rows * vocab >= (int64_t(1) << 16) && n_items > 1;
+  cpu::RegionErrors errors;  // expand_item grows the item's candidate lists
 #pragma omp parallel for schedule(dynamic, 1) num_threads(get_num_threads()) if (parallel)
-  for (int64_t i = 0; i < n_items; ++i)
+  for (int64_t i = 0; i < n_items; ++i) errors.run([&] {
     ok[i] = expand_item(items[i], log_probs, starts[i], starts[i + 1], &next[i], &ended[i]);
+  });
+  errors.rethrow();
   for (int64_t i = 0; i < n_items; ++i)
     check(ok[i], "log_probs: NaN in the rows of batch item " + std::to_string(items[i]));
 

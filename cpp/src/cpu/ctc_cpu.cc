@@ -325,6 +325,10 @@ void ctc_greedy_cpu(const T* log_probs, int64_t T_, int64_t N, int64_t C, int64_
                     std::vector<std::vector<int64_t>>& frames) {
   tokens.assign(static_cast<size_t>(N), {});
   frames.assign(static_cast<size_t>(N), {});
+  for (int64_t n = 0; n < N; ++n) {  // no allocation inside the parallel loop
+    tokens[n].reserve(static_cast<size_t>(input_lengths[n]));
+    frames[n].reserve(static_cast<size_t>(input_lengths[n]));
+  }
   double work = 0;
   for (int64_t n = 0; n < N; ++n) work += double(input_lengths[n]) * C;
   const int nthr = threads_for(N, work, 2e5);

@@ -10,6 +10,7 @@
 
 #include "seqcore/common.h"
 #include "seqcore/embeddings.h"
+#include "cpu/parallel.h"
 #include "cpu/vec.h"
 
 namespace seqcore::cpu {
@@ -47,6 +48,7 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
                        : static_cast<int>(std::max<int64_t>(
                              1, std::min<int64_t>(get_num_threads(), std::max(nchunks, Q))));
   const Eigen::Map<const Mat> qm(queries, Q, D);
+  RegionErrors errors;  // s and tmp grow inside the loops
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -55,7 +57,7 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
     // Dynamic: a chunk's result does not depend on which thread computes it, and a busy
     // core then does not hold up the others.
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < nchunks; ++c) {
+    for (int64_t c = 0; c < nchunks; ++c) errors.run([&] {
       const int64_t r0 = c * kChunk, rows = std::min(kChunk, V - r0);
       s.resize(Q, rows);
       if (Q == 1) {  // GEMV: memory-bound; a fixed-order dot keeps it alignment-independent
@@ -76,9 +78,9 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
         std::copy(tmp.begin(), tmp.begin() + keep, out);
         for (int64_t i = keep; i < K; ++i) out[i] = {neg_inf, std::numeric_limits<int64_t>::max()};
       }
-    }
+    });
 #pragma omp for schedule(dynamic, 16)
-    for (int64_t q = 0; q < Q; ++q) {
+    for (int64_t q = 0; q < Q; ++q) errors.run([&] {
       tmp.resize(static_cast<size_t>(nchunks * K));
       for (int64_t c = 0; c < nchunks; ++c)
         std::copy_n(cand.data() + (c * Q + q) * K, K, tmp.data() + c * K);
@@ -87,8 +89,9 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
         indices[q * K + i] = tmp[i].index;
         scores[q * K + i] = tmp[i].score;
       }
-    }
+    });
   }
+  errors.rethrow();
 }
 template void top_k_dot<float>(const float*, int64_t, int64_t, const float*, int64_t, int64_t,
                                int64_t*, float*);
@@ -152,8 +155,9 @@ Cooccurrence glove_cooccur(const int32_t* tokens, const int64_t* offsets, int64_
   bounds[nchunks] = n_sentences;
   std::vector<std::vector<KeyCount>> reduced(nchunks);
   const uint64_t Vu = V, W = window;
+  RegionErrors errors;  // the pair lists grow with the corpus
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
+  for (int64_t c = 0; c < nchunks; ++c) errors.run([&] {
     std::vector<uint64_t> raw;
     for (int64_t s = bounds[c]; s < bounds[c + 1]; ++s) {
       const int64_t begin = offsets[s], end = offsets[s + 1];
@@ -168,7 +172,8 @@ Cooccurrence glove_cooccur(const int32_t* tokens, const int64_t* offsets, int64_
       }
     }
     flush(&raw, &reduced[c]);
-  }
+  });
+  errors.rethrow();
   std::vector<KeyCount> all = std::move(reduced[0]);
   for (int64_t c = 1; c < nchunks; ++c) merge_add(&all, reduced[c]);
 

@@ -1,5 +1,6 @@
 // The cache-blocked product of gemm.h (big projections and weight gradients).
 #include "cpu/gemm.h"
+#include "cpu/parallel.h"
 
 #include <omp.h>
 
@@ -48,12 +49,16 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int6
   const int64_t npan = (N + Gemm<T>::NR - 1) / Gemm<T>::NR;
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, npan)));
   if (omp_in_parallel()) nt = 1;  // one owner of the threads: never nest teams
+  RegionErrors errors;  // each thread packs its panels of B into a buffer of its own
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    blocked_gemm_part(M, N, K, A, ars, aks, B, ldb, b_t, C, ldc, accumulate, bias,
-                      omp_get_thread_num(), omp_get_num_threads());
+    errors.run([&] {
+      blocked_gemm_part(M, N, K, A, ars, aks, B, ldb, b_t, C, ldc, accumulate, bias,
+                        omp_get_thread_num(), omp_get_num_threads());
+    });
   }
+  errors.rethrow();
 }
 
 double fma_peak_cpu(int threads, double seconds) {

@@ -14,6 +14,7 @@
 //    listed, sorted by (id, occurrence), and each unique row sums its contributions in that
 //    order: deterministic, no atomics, parallel over unique rows.
 #include "cpu/output_layers_cpu.h"
+#include "cpu/parallel.h"
 #include "cpu/vec.h"
 
 #include <omp.h>
@@ -698,12 +699,18 @@ void hierarchical_softmax_log_probs_cpu(const T* h, const T* w_inner, const Huff
   // visits every parent before its children.
   const int64_t blocks = (N + kGemmBlock - 1) / kGemmBlock;
   const int ntb = threads_for(blocks, 2.0 * N * V * D);
+  RegionErrors errors;
 #pragma omp parallel num_threads(ntb) if (ntb > 1)
   {
     DenormalsFlushed ftz;
-    Buffer<T> S(static_cast<size_t>(kGemmBlock * I)), lp(static_cast<size_t>(I));
+    Buffer<T> S, lp;
+    errors.run([&] {
+      S.resize(static_cast<size_t>(kGemmBlock * I));
+      lp.resize(static_cast<size_t>(I));
+    });
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
+      if (errors.failed()) continue;
       const int64_t r0 = b * kGemmBlock, r = std::min(kGemmBlock, N - r0);
       mat(S.data(), r, I, I).noalias() = cmat(h + r0 * D, r, D, D) * cmat(w_inner, I, D, D).transpose();
       for (int64_t i = 0; i < r; ++i) {
@@ -724,6 +731,7 @@ void hierarchical_softmax_log_probs_cpu(const T* h, const T* w_inner, const Huff
       }
     }
   }
+  errors.rethrow();
 }
 
 #define SEQCORE_INSTANTIATE(T)                                                                \

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cpu/gemm.h"
+#include "cpu/parallel.h"
 #include "cpu/rnn_pointwise.h"
 #include "cpu/vec.h"
 
@@ -175,6 +176,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
   const bool few = R <= kFewRows;
   const int nt = choose_threads(d, L);
   const int ng = few ? nt : gemm_threads(2.0 * R * G * H * I, nt);
+  RegionErrors errors;
 #pragma omp parallel num_threads(ng) if (ng > 1)
   {
     DenormalsFlushed ftz;
@@ -191,10 +193,13 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
         for (int64_t r = 0; r < R; ++r)
           gates[r * ldg + c] = dot(X + r * I, w_ih + c * I, I) + bias[c];
     } else {
-      blocked_gemm_part<T>(R, G * H, I, X, I, 1, w_ih, I, /*b_t=*/true, gates, ldg, false,
-                           bias.data(), tid, nthr);
+      errors.run([&] {  // it packs w_ih into a buffer of its own
+        blocked_gemm_part<T>(R, G * H, I, X, I, 1, w_ih, I, /*b_t=*/true, gates, ldg, false,
+                             bias.data(), tid, nthr);
+      });
     }
   }
+  errors.rethrow();
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -216,23 +221,28 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn), ldc = p.Gr * hbp;
-    Buffer<T> Wf, Wn;  // packed weights: written whole, so never zero-filled
-    Buffer<T> Cs(static_cast<size_t>(N * ldc)), Cn, scratch(static_cast<size_t>(hn));
-    if (p.cho) Cn.resize(static_cast<size_t>(N * hbp));
-    if (hn > 0 && !few) {
-      // Panels never straddle gates (hbp is a multiple of NR); columns past hn are padding.
-      // Gate g's columns are the rows g*H + j0 .. of w_hh, transposed (B = W_hh^T).
-      Wf.resize(static_cast<size_t>(ldc * H));
-      for (int64_t g = 0; g < p.Gr; ++g)
-        PG::pack_t(w_hh + (g * H + j0) * H, H, hn, H, T(1), Wf.data() + g * hbp * H);
-      if (p.cho) {
-        Wn.resize(static_cast<size_t>(hbp * H));
-        PG::pack_t(w_hh + (2 * H + j0) * H, H, hn, H, T(1), Wn.data());
+    Buffer<T> Wf, Wn;  // packed weights
+    Buffer<T> Cs, Cn, scratch;
+    errors.run([&] {
+      Cs.resize(static_cast<size_t>(N * ldc));
+      scratch.resize(static_cast<size_t>(hn));
+      if (p.cho) Cn.resize(static_cast<size_t>(N * hbp));
+      if (hn > 0 && !few) {
+        // Panels never straddle gates (hbp is a multiple of NR); columns past hn are padding.
+        // Gate g's columns are the rows g*H + j0 .. of w_hh, transposed (B = W_hh^T).
+        Wf.resize(static_cast<size_t>(ldc * H));
+        for (int64_t g = 0; g < p.Gr; ++g)
+          PG::pack_t(w_hh + (g * H + j0) * H, H, hn, H, T(1), Wf.data() + g * hbp * H);
+        if (p.cho) {
+          Wn.resize(static_cast<size_t>(hbp * H));
+          PG::pack_t(w_hh + (2 * H + j0) * H, H, hn, H, T(1), Wn.data());
+        }
       }
-    }
+    });
 #pragma omp barrier
 
-    for (int64_t t = 0; t < T_; ++t) {
+    // failed() is the same in every thread after the barrier: all skip the steps together
+    for (int64_t t = 0; t < T_ && !errors.failed(); ++t) {
       const int64_t Nt = L.batch_sizes[t];
       if (Nt == 0) break;  // slots are sorted by length: nothing later is active
       const T* hprev = hs + prev_state_row(L, t, 0) * H;
@@ -313,6 +323,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
       if (cs) std::memcpy(c_n + L.perm[k] * H, cs + row * H, H * sizeof(T));
     }
   }
+  errors.rethrow();
 }
 
 template <typename T>
@@ -340,6 +351,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
   Buffer<T> colsum(static_cast<size_t>(ldg));
 
   const int nt = choose_threads(d, L);
+  RegionErrors errors;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -359,20 +371,24 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn);
-    Buffer<T> Wb, Wbn;
-    Buffer<T> Cb(static_cast<size_t>(N * hbp)), scratch(static_cast<size_t>(3 * hn));
-    if (hn > 0) {
-      // B = w_hh[:, j0:j1] as stored: rows of w_hh copied into panels.
-      Wb.resize(static_cast<size_t>(hbp * p.Gr * H));
-      PG::pack_n_panels(w_hh + j0, H, p.Gr * H, hn, Wb.data());
-      if (p.cho) {
-        Wbn.resize(static_cast<size_t>(hbp * H));
-        PG::pack_n_panels(w_hh + 2 * H * H + j0, H, H, hn, Wbn.data());
+    Buffer<T> Wb, Wbn, Cb, scratch;
+    errors.run([&] {
+      Cb.resize(static_cast<size_t>(N * hbp));
+      scratch.resize(static_cast<size_t>(3 * hn));
+      if (hn > 0) {
+        // B = w_hh[:, j0:j1] as stored: rows of w_hh copied into panels.
+        Wb.resize(static_cast<size_t>(hbp * p.Gr * H));
+        PG::pack_n_panels(w_hh + j0, H, p.Gr * H, hn, Wb.data());
+        if (p.cho) {
+          Wbn.resize(static_cast<size_t>(hbp * H));
+          PG::pack_n_panels(w_hh + 2 * H * H + j0, H, H, hn, Wbn.data());
+        }
       }
-    }
+    });
 #pragma omp barrier
 
-    for (int64_t t = T_ - 1; t >= 0; --t) {
+    // failed() is the same in every thread after the barrier: all skip the steps together
+    for (int64_t t = T_ - 1; t >= 0 && !errors.failed(); --t) {
       const int64_t Nt = L.batch_sizes[t];
       if (Nt == 0) continue;
       T* grow = gates + L.offsets[t] * ldg;
@@ -458,6 +474,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
       if (p.lstm) std::memcpy(dc0 + L.perm[k] * H, &dc_rec[k * H], H * sizeof(T));
     }
   }
+  errors.rethrow();
 
   // The whole-sequence products, on their own team (gemm_threads).
   const int ng = gemm_threads(2.0 * R * G * H * (2.0 * I + H), nt);
@@ -488,8 +505,10 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     auto weight_grad = [&](const std::vector<Seg>& segs, const T* A, int64_t lda, int64_t K,
                            T* dw) {
       for (const Seg& s : segs)
-        blocked_gemm_part<T>(s.n, K, R, gates + s.col, 1, ldg, A, lda, false, dw + s.row * K,
-                             K, false, nullptr, tid, nthr);
+        errors.run([&] {
+          blocked_gemm_part<T>(s.n, K, R, gates + s.col, 1, ldg, A, lda, false,
+                               dw + s.row * K, K, false, nullptr, tid, nthr);
+        });
     };
     weight_grad(p.h_segs, Hprev, H, H, dw_hh);
     if (p.cho) weight_grad({{2 * H, 2 * H, H}}, gates + 3 * H, ldg, H, dw_hh);  // dW_hn = dn^T (r*h)
@@ -500,8 +519,10 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
       T* dxp = L.dense ? dx : xbuf.data();
       for (size_t i = 0; i < p.x_segs.size(); ++i) {
         const Seg& s = p.x_segs[i];
-        blocked_gemm_part<T>(R, I, s.n, gates + s.col, ldg, 1, w_ih + s.row * I, I, false, dxp,
-                             I, i > 0, nullptr, tid, nthr);
+        errors.run([&] {
+          blocked_gemm_part<T>(R, I, s.n, gates + s.col, ldg, 1, w_ih + s.row * I, I, false,
+                               dxp, I, i > 0, nullptr, tid, nthr);
+        });
       }
     }
     if (!L.dense) {
@@ -510,6 +531,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
       scatter_rows(L, xbuf.data(), I, dx, tid, nthr);
     }
   }
+  errors.rethrow();
 
   // Bias gradients from the column sums (biases enter the pre-activations additively).
   const CArr<T> cols(colsum.data(), ldg);

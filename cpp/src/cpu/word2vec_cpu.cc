@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
+#include "cpu/parallel.h"
 #include "cpu/vec.h"  // dot
 #include "seqcore/common.h"
 #include "seqcore/word2vec.h"
@@ -373,23 +375,28 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
   std::vector<int64_t> chunk_effective(static_cast<size_t>(nc), 0);
   const int nt = cfg.deterministic ? 1 : static_cast<int>(std::min<int64_t>(cfg.workers, nc));
   (void)table();  // built before the region
+  RegionErrors errors;  // the worker's scratch and sentence buffers
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    Worker<T> worker(cfg, sampler, tree, syn0, syn1, syn1neg, V, nt > 1);
+    std::unique_ptr<Worker<T>> worker;
+    errors.run([&] {
+      worker = std::make_unique<Worker<T>>(cfg, sampler, tree, syn0, syn1, syn1neg, V, nt > 1);
+    });
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = chunk_begin; c < chunk_end; ++c) {
+    for (int64_t c = chunk_begin; c < chunk_end; ++c) errors.run([&] {
       Rng rng{counter_random(cfg.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(c))};
-      worker.loss = 0.0;
+      worker->loss = 0.0;
       int64_t effective = 0;
       for (int64_t s = chunks[c]; s < chunks[c + 1] && !stop_requested(cfg.stop); ++s)
-        worker.train_sentence(tokens, offsets[s], offsets[s + 1], keep, alpha0, cfg.min_alpha,
-                              alpha_step, rng, &effective);
-      chunk_loss[c - chunk_begin] = worker.loss;
+        worker->train_sentence(tokens, offsets[s], offsets[s + 1], keep, alpha0, cfg.min_alpha,
+                               alpha_step, rng, &effective);
+      chunk_loss[c - chunk_begin] = worker->loss;
       chunk_effective[c - chunk_begin] = effective;
-    }
-    if (worker.hot_rows > 0) worker.merge_hot();
+    });
+    if (worker && worker->hot_rows > 0) worker->merge_hot();
   }
+  errors.rethrow();
   for (int64_t c = 0; c < nc; ++c) {  // fixed order
     stats->loss += chunk_loss[c];
     stats->effective_words += chunk_effective[c];
