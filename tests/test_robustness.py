@@ -316,3 +316,39 @@ print(seqcore.log_softmax(np.zeros((2, 3))).shape)
 """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["MemoryError", "(2,", "3)"], r.stdout
+
+
+def test_glove_epoch_ctrl_c_stops_within_the_epoch():
+    """The GloVe epoch kernel polls Python's signal handlers too: SIGINT 0.2 s into an epoch
+    over 4M co-occurrence entries surfaces as KeyboardInterrupt well before the epoch ends."""
+    r = _run("""
+import os, signal, threading, time
+from seqcore import _core
+rng = np.random.default_rng(0)
+nnz, V, D = 4_000_000, 50_000, 100
+row = rng.integers(0, V, nnz).astype(np.int32)
+col = rng.integers(0, V, nnz).astype(np.int32)
+log_x, weight = rng.random(nnz), rng.random(nnz)
+params = (rng.random((2 * V, D + 1)) - 0.5) / D
+gradsq = np.ones_like(params)
+args = (row, col, log_x, weight, params, gradsq, 0.05, 1, 0, 2)
+t0 = time.perf_counter()
+_core.glove_epoch(*args)
+print('epoch', time.perf_counter() - t0)
+sent = []
+def fire():
+    time.sleep(0.2)
+    sent.append(time.perf_counter())
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=fire).start()
+try:
+    _core.glove_epoch(*args)
+    print('finished', 0)
+except KeyboardInterrupt:
+    print('interrupted', time.perf_counter() - sent[0])
+print('finite', int(np.isfinite(params).all()))
+""")
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split() for line in r.stdout.split("\n") if line)
+    assert "interrupted" in lines and lines["finite"] == "1", r.stdout
+    assert float(lines["interrupted"]) < 0.5 < float(lines["epoch"]), r.stdout
