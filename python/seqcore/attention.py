@@ -283,16 +283,13 @@ def sinusoidal_positional_encoding(length, d_model, dtype=np.float32):
     """``pe [length, d_model]``: ``pe[p, 2i] = sin(p / 10000^(2i/d_model))``,
     ``pe[p, 2i+1] = cos(p / 10000^(2i/d_model))``.
 
-    Raises TypeError for a length or d_model that is not an int, ValueError for length < 0
-    or d_model < 1. Source: Vaswani et al. 2017,
+    Raises TypeError for a length or d_model that is not an int, ValueError for length
+    outside [0, 2**31) or d_model outside [1, 2**24] (no model is wider; a wider request
+    would be minutes of work before running out of memory). Source: Vaswani et al. 2017,
     section 3.5.
     """
-    for name, value in (("length", length), ("d_model", d_model)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    length, d_model = int(length), int(d_model)
-    if length < 0 or d_model < 1:
-        raise ValueError(f"length >= 0 and d_model >= 1 required, got {length}, {d_model}")
+    length = int_arg("length", length, 0, 2**31 - 1)
+    d_model = int_arg("d_model", d_model, 1, 2**24)
     pos = np.arange(length, dtype=np.float64)[:, None]
     inv = np.exp(-math.log(10000.0) * np.arange(0, d_model, 2, dtype=np.float64) / d_model)
     pe = np.zeros((length, d_model), np.float64)
