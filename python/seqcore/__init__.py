@@ -5,8 +5,8 @@ Shape legend: T time steps, N batch, I input size, H hidden size, G gates (4 LST
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from ._isa import core as _core      # first: picks the extension module (ISA path)
-from ._isa import build_info
+from ._isa import build_info         # first: picks the extension module (ISA path) and
+from . import _core                  # registers it as seqcore._core
 from ._core import get_num_threads
 from ._parallel import set_num_threads
 from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,

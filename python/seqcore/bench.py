@@ -255,7 +255,7 @@ def cases(ops: Optional[Sequence[str]] = None, suite: str = "default",
     unknown = [o for o in ops if o not in _REGISTRY]
     if unknown:
         raise ValueError(f"ops: unknown {unknown}; registered: {families()}")
-    out = []
+    out: List[Case] = []
     for op in ops:
         for fn in _REGISTRY[op]:
             out.extend(c for c in fn() if suite in c.suites)
@@ -417,7 +417,7 @@ def run_case(case: Case, settings: Optional[Settings] = None) -> Dict[str, Any]:
             row.update(reference_ms=tr.median * 1e3, reference_loops=tr.loops,
                        reference_samples_ms=[x * 1e3 for x in tr.samples],
                        speedup=tr.median / t.median)
-        sc = ref = None
+        del sc, ref  # their outputs and inputs are not needed any more
         if bound.error is not None:
             stage = "error check"
             err = bound.error(sc_out, ref_out)
@@ -630,6 +630,7 @@ def machine_info() -> Dict[str, Any]:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:   # not on Linux
         affinity = None
+    build: object
     try:
         build = seqcore.build_info()
     except Exception as e:   # report it, don't fail the benchmark on it
@@ -900,9 +901,10 @@ def run(args: argparse.Namespace, reexec: Optional[Sequence[str]] = None) -> int
         torch.set_num_threads(seqcore.get_num_threads())
     info = machine_info()
     print("measuring the roof (FMA peak, GEMM)...", file=sys.stderr, flush=True)
+    quick: Dict[str, Any] = dict(size=512, fma_seconds=0.05, repeat=3) if args.quick else {}
+    roof: Dict[str, Any]
     try:
-        roof = roofline(info["threads"], torch,
-                        **(dict(size=512, fma_seconds=0.05, repeat=3) if args.quick else {}))
+        roof = roofline(info["threads"], torch, **quick)
     except Exception as e:   # report it, don't fail the benchmark on it
         roof = {"error": f"{type(e).__name__}: {e}"}
     settings = Settings(
@@ -919,11 +921,12 @@ def run(args: argparse.Namespace, reexec: Optional[Sequence[str]] = None) -> int
         # Measured again after the cases, best of both: one disturbed measurement (another
         # process on a core for a second) must not lower the roof of the whole table.
         try:
-            again = roofline(info["threads"], torch)
+            again: Dict[str, Any] = roofline(info["threads"], torch)
             roof = {k: (max(v, again[k]) if k.endswith("_gflops") and v is not None
                         and again[k] is not None else v) for k, v in roof.items()}
-            for r in rows:
-                r["roof_pct"] = _roof_pct(r["family"], r["gflops"], roof["fma_peak_gflops"])
+            for row in rows:
+                row["roof_pct"] = _roof_pct(row["family"], row["gflops"],
+                                            roof["fma_peak_gflops"])
         except Exception:   # keep the first measurement
             pass
     print(format_table(rows))
@@ -1099,6 +1102,7 @@ def _rnn_bound(cell, N, T, I, H, backward, ref, lens, lbr, nonlinearity, seed) -
                                                            "b_hh", "h0", "c0", "dy"))
 
     # -- seqcore: returns (y, grads or None) ---------------------------------------------
+    sc_bwd: Callable[..., Any]
     if cell == "lstm":
         def sc_fwd(training):
             out = seqcore.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0=h0, c0=c0, lengths=lens,

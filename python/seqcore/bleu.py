@@ -97,8 +97,8 @@ def _tokenize_13a(line: str) -> str:
 
 
 # the cache of the tokenizer, reachable as before (the benchmark clears it between runs)
-tokenize_13a.cache_clear = _tokenize_13a.cache_clear
-tokenize_13a.cache_info = _tokenize_13a.cache_info
+tokenize_13a.cache_clear = _tokenize_13a.cache_clear  # type: ignore[attr-defined]
+tokenize_13a.cache_info = _tokenize_13a.cache_info  # type: ignore[attr-defined]
 
 
 def _ngrams(tokens: Sequence[str], max_order: int) -> Counter:

@@ -26,6 +26,7 @@ bidirectional concatenation ``[forward, reverse]`` along the feature axis, state
 from __future__ import annotations
 
 import math
+from typing import Any
 from collections import OrderedDict
 
 import numpy as np
@@ -78,8 +79,8 @@ class _RNNBase:
 
     _gates = 1
     _has_cell = False
-    _kernel_forward = None
-    _kernel_backward = None
+    _kernel_forward: Any = None   # set by each subclass
+    _kernel_backward: Any = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True,
                  batch_first=False, dtype=np.float32, seed=None):

@@ -52,6 +52,12 @@ _REDUCTION = """reduction : {"mean", "sum", "none"}
         are then those of their sum)."""
 
 
+def _with_reduction_doc(fn):
+    """Fills the shared ``reduction`` paragraph into ``fn``'s docstring (absent under -OO)."""
+    if fn.__doc__:
+        fn.__doc__ = fn.__doc__.replace("{reduction}", _REDUCTION)
+
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -112,7 +118,7 @@ def softmax_cross_entropy(logits, targets, reduction="mean", ignore_index=None,
     return CrossEntropyResult(_scalar(loss, reduction), dlogits)
 
 
-softmax_cross_entropy.__doc__ = softmax_cross_entropy.__doc__.replace("{reduction}", _REDUCTION)
+_with_reduction_doc(softmax_cross_entropy)
 
 
 def log_softmax(x, axis=-1):
@@ -355,7 +361,7 @@ def negative_sampling_loss(h, w_out, targets, negatives=None, *, sampler=None,
     return SparseLossResult(_scalar(loss, reduction), dh, rows, drows)
 
 
-negative_sampling_loss.__doc__ = negative_sampling_loss.__doc__.replace("{reduction}", _REDUCTION)
+_with_reduction_doc(negative_sampling_loss)
 
 
 def sampled_softmax_loss(h, w_out, b_out, targets, sampler, num_sampled,
@@ -410,7 +416,7 @@ def sampled_softmax_loss(h, w_out, b_out, targets, sampler, num_sampled,
     return SampledSoftmaxResult(_scalar(loss, reduction), dh, rows, drows, dbias)
 
 
-sampled_softmax_loss.__doc__ = sampled_softmax_loss.__doc__.replace("{reduction}", _REDUCTION)
+_with_reduction_doc(sampled_softmax_loss)
 
 
 def hierarchical_softmax_loss(h, w_inner, targets, tree, reduction="mean"):
@@ -446,8 +452,7 @@ def hierarchical_softmax_loss(h, w_inner, targets, tree, reduction="mean"):
     return SparseLossResult(_scalar(loss, reduction), dh, rows, drows)
 
 
-hierarchical_softmax_loss.__doc__ = hierarchical_softmax_loss.__doc__.replace(
-    "{reduction}", _REDUCTION)
+_with_reduction_doc(hierarchical_softmax_loss)
 
 
 def hierarchical_softmax_log_probs(h, w_inner, tree, ids=None):

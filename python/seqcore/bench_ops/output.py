@@ -25,7 +25,7 @@ V = 10⁶ are only in the ``full`` suite.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def _zipf_counts(V, seed=0):
 
 class _Inputs:
     """Seeded float32 inputs shared by the cases of one (N, D, V); built lazily, cached."""
-    _cache = {}
+    _cache: Dict[tuple, dict] = {}
 
     @classmethod
     def get(cls, N, D, V):

@@ -39,7 +39,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 
@@ -143,7 +143,7 @@ class Trainers:
 
 # gensim's Spearman values per (sg, hs, epochs, quick): the shared-negative case compares
 # with the same gensim sg-ns runs as the sg-ns case
-_GENSIM_SCORES = {}
+_GENSIM_SCORES: Dict[tuple, float] = {}
 
 
 def quality(sg, hs, shared, epochs, quick, seeds, first=(None, None)):

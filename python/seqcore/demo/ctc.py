@@ -110,7 +110,7 @@ def make_lines(text, max_chars):
     return lines
 
 
-_FONT = []
+_FONT: list = []
 
 
 def render(line, rng, noise):

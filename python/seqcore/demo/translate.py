@@ -69,7 +69,8 @@ def make_dates(n: int, seed: int = 0, exclude=()):
     """``n`` distinct (human, iso) pairs, none of whose human strings is in ``exclude``."""
     rng = random.Random(seed)
     start, span = _dt.date(1950, 1, 1).toordinal(), 365 * 100
-    seen, out = set(exclude), []
+    seen = set(exclude)
+    out: list = []
     while len(out) < n:
         date = _dt.date.fromordinal(start + rng.randrange(span))
         h = _human(date, rng)

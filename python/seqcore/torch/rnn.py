@@ -1,7 +1,7 @@
 """``seqcore.torch.LSTM`` / ``GRU`` / ``RNN``: torch.nn modules running seqcore's kernels."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -114,7 +114,7 @@ def rnn_layer(cell: str, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=No
     """
     if cell not in _FORWARD:
         raise ValueError(f"cell: expected 'lstm', 'gru' or 'rnn', got {cell!r}")
-    options = {"reverse": bool(reverse)}
+    options: Dict[str, Any] = {"reverse": bool(reverse)}
     if cell == "gru":
         options["linear_before_reset"] = bool(linear_before_reset)
     elif cell == "rnn":
