@@ -12,11 +12,12 @@ word2vec.c (Mikolov et al. 2013) as written and read by gensim.
 from __future__ import annotations
 
 import logging
-from numbers import Integral
+import re
 
 import numpy as np
 
 from . import _core
+from ._validate import opt_int_arg
 
 __all__ = ["KeyedVectors"]
 
@@ -201,12 +202,15 @@ class KeyedVectors:
         dtype = self._vectors.dtype
         weights = (np.ones(len(keys), dtype=dtype) if weights is None
                    else np.asarray(weights, dtype=dtype))
-        if len(keys) != weights.shape[0]:
+        if weights.ndim != 1 or len(keys) != weights.shape[0]:
             raise ValueError("keys and weights array must have same number of elements")
         mean = np.zeros(self.vector_size, dtype)
         total_weight = 0
         for idx, key in enumerate(keys):
             if isinstance(key, np.ndarray):
+                if key.shape != (self.vector_size,):
+                    raise ValueError(f"keys: a vector must have shape [{self.vector_size}], "
+                                     f"got {list(key.shape)}")
                 mean += weights[idx] * key
                 total_weight += abs(weights[idx])
             elif key in self:
@@ -233,8 +237,9 @@ class KeyedVectors:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _clip_end(self, restrict_vocab):
-        n = len(self)
-        return n if not restrict_vocab else min(int(restrict_vocab), n)
+        """Keys searched: the first ``restrict_vocab`` (None or 0: all of them)."""
+        n, restrict_vocab = len(self), opt_int_arg("restrict_vocab", restrict_vocab, 0)
+        return n if not restrict_vocab else min(restrict_vocab, n)
 
     def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
         """Top-``topn`` keys by cosine similarity to the mean of the unit vectors of
@@ -249,7 +254,8 @@ class KeyedVectors:
         [V'] when ``topn`` is None. Raises KeyError naming an unknown key, ValueError with
         no input.
         """
-        if isinstance(topn, Integral) and topn < 1:
+        topn = opt_int_arg("topn", topn)
+        if topn is not None and topn < 1:
             return []
         positive = _ensure_list(positive)
         negative = _ensure_list(negative)
@@ -260,9 +266,12 @@ class KeyedVectors:
         for idx, item in enumerate(positive + negative):
             if isinstance(item, (str, int, np.integer, np.ndarray)):
                 keys.append(item)
-            else:
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
                 keys.append(item[0])
                 weight[idx] = item[1]
+            else:
+                raise TypeError(f"positive, negative: expected keys, [D] arrays or (key, "
+                                f"weight) pairs, got {type(item).__name__} {item!r}")
         mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
                                     ignore_missing=False)
         all_keys = [self.get_index(key) for key in keys
@@ -293,7 +302,8 @@ class KeyedVectors:
         index), or the scores [V'] when ``topn`` is None. KeyError for an unknown key,
         ValueError without positive input.
         """
-        if isinstance(topn, Integral) and topn < 1:
+        topn = opt_int_arg("topn", topn)
+        if topn is not None and topn < 1:
             return []
         positive = _ensure_list(positive)
         negative = _ensure_list(negative)
@@ -339,7 +349,7 @@ class KeyedVectors:
 
     # ---- evaluations -------------------------------------------------------------------
     def _ok_vocab(self, restrict_vocab, case_insensitive):
-        ok_keys = self.index_to_key[:restrict_vocab]
+        ok_keys = self.index_to_key[:opt_int_arg("restrict_vocab", restrict_vocab, 0)]
         if case_insensitive:  # the first (most frequent) case variant wins
             return {k.upper(): i for i, k in reversed(list(enumerate(ok_keys)))}
         return {k: i for i, k in reversed(list(enumerate(ok_keys)))}
@@ -531,7 +541,12 @@ class KeyedVectors:
         Raises ValueError for a malformed file (bad header, wrong number of values, a value
         that is not a number, fewer or more vectors than declared, a binary header declaring
         more than the file holds), naming the file and line, and for a negative ``limit``;
-        UnicodeDecodeError for undecodable keys with ``unicode_errors='strict'``.
+        UnicodeDecodeError for undecodable keys with ``unicode_errors='strict'``. With
+        ``binary=True`` the record layout is checked, where gensim would return garbage
+        vectors: a text file (every line a key and D decimal numbers) is refused with a
+        hint to use ``binary=False``, and so are bytes other than whitespace after the
+        declared vectors (unless ``limit``) and a key holding a newline (the records do
+        not line up). An ``fvocab`` line must be ``word count`` with 0 <= count < 2**63.
         """
         counts_map = None
         if fvocab is not None:
@@ -539,9 +554,16 @@ class KeyedVectors:
             with open(fvocab, "rb") as fin:
                 for line_no, line in enumerate(fin):
                     parts = line.decode(encoding, errors=unicode_errors).strip().split()
-                    if len(parts) != 2:
-                        raise ValueError(f"{fvocab}: line {line_no + 1}: expected 'word count'")
-                    counts_map[parts[0]] = int(parts[1])
+                    try:
+                        word, count = parts
+                        count = int(count)
+                    except ValueError:
+                        raise ValueError(f"{fvocab}: line {line_no + 1}: expected 'word count'"
+                                         ) from None
+                    if not 0 <= count < 2**63:
+                        raise ValueError(f"{fvocab}: line {line_no + 1}: count {count} out of "
+                                         f"range [0, 2**63)")
+                    counts_map[word] = count
         if limit is not None and (isinstance(limit, bool)
                                   or not isinstance(limit, (int, np.integer)) or limit < 0):
             raise ValueError(f"limit: expected None or an int >= 0 (0: no limit, as gensim), "
@@ -592,10 +614,15 @@ def _read_binary(data, fname, encoding, unicode_errors, limit):
     vocab_size, vector_size = _parse_header(data[:nl].decode("ascii", "replace"), fname)
     if limit:
         vocab_size = min(vocab_size, limit)
+    if _looks_like_text(data, nl + 1, vector_size, fname, encoding, unicode_errors, limit):
+        raise ValueError(f"{fname}: this is a text word2vec file (its lines hold a key and "
+                         f"{vector_size} decimal numbers), not a binary one: load it with "
+                         f"binary=False")
     nbytes = 4 * vector_size
-    # Each vector takes at least a 1-byte key, a space and its values: a header declaring
-    # more than the file can hold fails here, before anything is allocated for it.
-    if vocab_size * (nbytes + 2) > len(data) - (nl + 1):
+    # Each vector takes at least a space (after a key, empty in gensim's writer if the key
+    # is) and its values: a header declaring more than the file can hold fails here, before
+    # anything is allocated for it.
+    if vocab_size * (nbytes + 1) > len(data) - (nl + 1):
         raise ValueError(f"{fname}: unexpected end of binary word2vec file: the header "
                          f"declares {vocab_size} vectors of {vector_size} values, more than "
                          f"the file's {len(data)} bytes hold")
@@ -609,10 +636,43 @@ def _read_binary(data, fname, encoding, unicode_errors, limit):
                              f"{i + 1} of {vocab_size}; is the header count wrong or the file "
                              f"damaged?")
         # word2vec.c writes '\n' after each vector; gensim does not: strip it either way.
-        keys.append(data[pos:sp].decode(encoding, errors=unicode_errors).lstrip("\n"))
+        key = data[pos:sp].lstrip(b"\n")
+        if b"\n" in key:
+            # word2vec.c ends a word at whitespace: a '\n' inside means that the previous
+            # vector did not end where this record starts (wrong vector size, or text)
+            raise ValueError(f"{fname}: vector {i + 1} of {vocab_size}: the key {key[:40]!r} "
+                             f"holds a newline, so the binary records do not line up; is the "
+                             f"header's vector size wrong, or is this a text file "
+                             f"(binary=False)?")
+        keys.append(key.decode(encoding, errors=unicode_errors))
         vectors[i] = np.frombuffer(data, dtype="<f4", count=vector_size, offset=sp + 1)
         pos = sp + 1 + nbytes
+    # After the declared vectors only the '\n' that word2vec.c writes may follow: anything
+    # else means the record layout does not fit (a wrong count or vector size, or text).
+    if not limit and data[pos:].strip(b"\n\r\t "):
+        raise ValueError(f"{fname}: the header declares {vocab_size} binary vectors of "
+                         f"{vector_size} values but {len(data) - pos} bytes follow the last "
+                         f"one; is the header wrong, or is this a text file (binary=False)?")
     return keys, vectors
+
+
+_NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf|infinity)")
+
+
+def _looks_like_text(data, start, vector_size, fname, encoding, unicode_errors, limit):
+    """True if the body of a file opened as binary is a text word2vec body: its first line
+    is a key and ``vector_size`` decimal numbers, and the whole file parses as text. (A
+    binary vector holding such text, newlines in place, is practically impossible; a text
+    file read as binary gives garbage vectors, which is what this refuses.)"""
+    end = data.find(b"\n", start)
+    fields = data[start:end if end >= 0 else len(data)].rstrip().split(b" ")
+    if len(fields) != vector_size + 1 or not all(_NUMBER.fullmatch(f) for f in fields[1:]):
+        return False
+    try:
+        _read_text(data, fname, encoding, unicode_errors, limit, False)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_text(data, fname, encoding, unicode_errors, limit, no_header):
@@ -621,6 +681,9 @@ def _read_text(data, fname, encoding, unicode_errors, limit, no_header):
         lines.pop()
     start = 0
     if no_header:
+        if not lines:
+            raise ValueError(f"{fname}: empty word2vec file: no line to take the vector size "
+                             f"from (no_header=True)")
         vocab_size = len(lines) if not limit else min(limit, len(lines))
         vector_size = None
     else:

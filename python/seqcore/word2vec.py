@@ -306,15 +306,19 @@ class Word2Vec:
 
     def save(self, path):
         """Save the model to ``path`` (a NumPy .npz archive: weights, vocabulary, settings;
-        no pickle). Load with :meth:`Word2Vec.load`."""
+        no pickle). Load with :meth:`Word2Vec.load`. Keys are stored as their UTF-8 bytes
+        (``key_bytes`` uint8 with ``key_ends`` int64), so any str round-trips (a numpy str
+        array would drop trailing NULs)."""
         if self.wv is None:
             raise ValueError("save: the model has no vocabulary yet")
         meta = {name: getattr(self, name) for name in self._PARAMS}
         meta.update(dtype=self.dtype.name, loss=self.loss, epochs_trained=self.epochs_trained,
                     min_alpha_yet_reached=self.min_alpha_yet_reached,
                     total_words=self.vocab.total_words, corpus_count=self.vocab.corpus_count)
+        keys = [k.encode("utf8", "surrogatepass") for k in self.vocab.index_to_key]
         arrays = {"syn0": self.wv.vectors, "counts": self.vocab.counts,
-                  "keys": np.array(self.vocab.index_to_key, dtype=object).astype(str),
+                  "key_bytes": np.frombuffer(b"".join(keys), dtype=np.uint8),
+                  "key_ends": np.cumsum([len(k) for k in keys], dtype=np.int64),
                   "meta": np.array(json.dumps(meta))}
         if self.syn1 is not None:
             arrays["syn1"] = self.syn1
@@ -323,32 +327,168 @@ class Word2Vec:
         with open(path, "wb") as f:
             np.savez(f, **arrays)
 
+    # archive members load reads, with the dtype kinds they may have (``keys``: the str
+    # array of files written before key_bytes/key_ends); any other member is ignored
+    _MEMBERS = {"syn0": "f", "syn1": "f", "syn1neg": "f", "counts": "iu", "keys": "U",
+                "key_bytes": "u", "key_ends": "iu", "meta": "U"}
+
+    @classmethod
+    def _read_archive(cls, path):
+        """The arrays of a file written by :meth:`save`, read without trusting it: only the
+        members of ``_MEMBERS``, stored uncompressed (as np.savez writes them) inside the
+        file, each .npy header declaring exactly the bytes its member holds; so nothing is
+        allocated beyond about twice the file's size (np.load allocates what a header
+        declares before reading)."""
+        import math
+        import tokenize
+        import warnings
+        size = os.path.getsize(path)
+        arrays = {}
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                fn = info.filename
+                name = fn[:-4] if fn.endswith(".npy") else None
+                if name not in cls._MEMBERS:
+                    continue
+                if name in arrays:
+                    raise ValueError(f"member {fn!r} appears twice")
+                if (info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 1
+                        or info.file_size != info.compress_size
+                        or info.header_offset + info.compress_size > size):
+                    raise ValueError(f"member {fn!r}: expected an uncompressed, unencrypted "
+                                     f"member within the file's {size} bytes")
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in ((1, 0), (2, 0)):
+                        raise ValueError(f"member {fn!r}: unsupported .npy version {version}")
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    try:
+                        with warnings.catch_warnings():  # headers in Python 2 syntax
+                            warnings.simplefilter("ignore")
+                            shape, fortran, dtype = read_header(f)
+                    except (SyntaxError, tokenize.TokenError) as err:
+                        # numpy parses the header with ast/tokenize and lets these through
+                        raise ValueError(f"member {fn!r}: malformed .npy header: {err}") \
+                            from None
+                    if (dtype.kind not in cls._MEMBERS[name] or dtype.names is not None
+                            or dtype.subdtype is not None or dtype.itemsize == 0
+                            or dtype.itemsize > 16 and dtype.kind != "U"):
+                        raise ValueError(f"member {fn!r}: unexpected dtype {dtype}")
+                    if any(d < 0 for d in shape):
+                        raise ValueError(f"member {fn!r}: negative shape {shape}")
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes != info.file_size - f.tell():
+                        raise ValueError(f"member {fn!r}: shape {shape} of {dtype} needs "
+                                         f"{nbytes} bytes, the member holds "
+                                         f"{info.file_size - f.tell()}")
+                    buf = f.read(nbytes)
+                if len(buf) != nbytes:
+                    raise ValueError(f"member {fn!r}: truncated")
+                a = np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+                arrays[name] = a.astype(dtype.newbyteorder("="), order="C")  # a copy
+        missing = [k for k in ("syn0", "counts", "meta") if k not in arrays]
+        if "keys" not in arrays and "key_bytes" not in arrays:
+            missing.append("key_bytes")
+        if missing:
+            raise KeyError(f"missing members {missing}")
+        return arrays
+
+    @staticmethod
+    def _archive_keys(arrays):
+        if "key_bytes" in arrays:
+            data, ends = arrays["key_bytes"], arrays.get("key_ends")
+            if ends is None or data.dtype != np.uint8 or data.ndim != 1 or ends.ndim != 1:
+                raise ValueError("key_bytes: expected uint8 [bytes] with key_ends int [V]")
+            ends = ends.astype(np.int64)
+            if (ends.size and (ends[0] < 0 or ends[-1] != data.size)) or \
+                    np.any(np.diff(ends) < 0) or (not ends.size and data.size):
+                raise ValueError("key_ends: expected non-decreasing ends of the keys in "
+                                 "key_bytes, the last one its length")
+            raw = data.tobytes()
+            starts = [0, *ends[:-1].tolist()]
+            return [raw[a:b].decode("utf8", "surrogatepass")
+                    for a, b in zip(starts, ends.tolist())]
+        keys = arrays["keys"]
+        if keys.ndim != 1:
+            raise ValueError(f"keys: expected shape [V], got {list(keys.shape)}")
+        # numpy turns a code point above U+10FFFF into an invalid str object (SystemError
+        # later, wherever it is used)
+        if keys.size and keys.view(np.uint32).max() > 0x10FFFF:
+            raise ValueError("keys: a character beyond U+10FFFF")
+        return [str(k) for k in keys]
+
     @classmethod
     def load(cls, path):
         """Load a model written by :meth:`save`. Raises ValueError for a file that is not
-        one."""
+        one (not such an archive, damaged, or holding settings, shapes, dtypes or counts
+        that such a model cannot have); nothing larger than about twice the file is
+        allocated whatever the file declares."""
+        import struct
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-            meta = json.loads(str(data["meta"]))
-            keys = [str(k) for k in data["keys"]]
+            data = cls._read_archive(path)
+            if data["meta"].ndim != 0:
+                raise ValueError("meta: expected a 0-d str array")
+            meta = json.loads(str(data["meta"][()]))
+            if not isinstance(meta, dict):
+                raise ValueError("meta: expected a JSON object")
+            keys = cls._archive_keys(data)
+            if not keys:
+                raise ValueError("keys: the vocabulary is empty")
+            if meta["dtype"] not in ("float32", "float64"):
+                raise ValueError(f"dtype: expected 'float32' or 'float64', got "
+                                 f"{meta['dtype']!r}")
             # the settings go through the constructor's checks (bounds, types): a file is
             # input like any other
             model = cls(**{name: meta[name] for name in cls._PARAMS}, dtype=meta["dtype"])
-        except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
+            if model.max_vocab_size is not None:
+                _int_param("max_vocab_size", model.max_vocab_size, 1)
+            V, D = len(keys), model.vector_size
+            counts = data["counts"]
+            # counts of a saved vocabulary are >= min_count >= 1; bounded so that their
+            # sum (the sampling and Huffman tables) cannot overflow int64
+            if counts.shape != (V,) or counts.min() < 1 or counts.max() > 2**62 // V:
+                raise ValueError(f"counts: expected shape [V] = [{V}] of ints in "
+                                 f"[1, 2**62 / V]")
+            weights = {}
+            for name, rows, used in (("syn0", V, True), ("syn1", V - 1, model.hs),
+                                     ("syn1neg", V, model.negative > 0)):
+                w = data.get(name)
+                if not used:
+                    continue
+                if w is None or w.dtype != model.dtype or w.shape != (rows, D):
+                    got = "missing" if w is None else f"{w.dtype} {list(w.shape)}"
+                    raise ValueError(f"{name}: expected {model.dtype} [{rows}, {D}], got {got}")
+                weights[name] = w
+            loss = meta["loss"]
+            if not isinstance(loss, list) or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in loss):
+                raise ValueError("loss: expected a list of numbers")
+            epochs_trained = _int_param("epochs_trained", meta["epochs_trained"], 0)
+            min_alpha_yet_reached = _float_param("min_alpha_yet_reached",
+                                                 meta["min_alpha_yet_reached"], 0.0)
+            counts = counts.astype(np.int64)
+            total_words = _int_param("total_words", meta["total_words"], 0)
+            if int(counts.sum()) > total_words:  # the kept words are among those scanned
+                raise ValueError(f"total_words: {total_words} is less than the sum of the "
+                                 f"counts, {int(counts.sum())}")
+            vocab = Vocabulary(keys, counts, total_words,
+                               _int_param("corpus_count", meta["corpus_count"], 0),
+                               model.min_count, model.max_vocab_size)
+            model._set_vocab(vocab)
+        except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile,
+                zipfile.LargeZipFile, NotImplementedError, RuntimeError, OverflowError,
+                RecursionError, struct.error) as err:
             raise ValueError(f"{path!r} is not a seqcore Word2Vec file: "
                              f"{type(err).__name__}: {err}") from None
         model.callbacks = ()
-        model.loss = list(meta["loss"])
-        model.epochs_trained = meta["epochs_trained"]
-        model.min_alpha_yet_reached = meta["min_alpha_yet_reached"]
+        model.loss = [float(x) for x in loss]
+        model.epochs_trained = epochs_trained
+        model.min_alpha_yet_reached = min_alpha_yet_reached
         model.train_words_per_second = None
-        vocab = Vocabulary(keys, data["counts"], meta["total_words"], meta["corpus_count"],
-                           model.min_count, model.max_vocab_size)
-        model._set_vocab(vocab)
-        model.wv = KeyedVectors(keys, data["syn0"], counts=vocab.counts)
-        model.syn1 = data.get("syn1")
-        model.syn1neg = data.get("syn1neg")
+        model.wv = KeyedVectors(keys, weights["syn0"], counts=vocab.counts)
+        model.syn1 = weights.get("syn1")
+        model.syn1neg = weights.get("syn1neg")
         return model
 
     def __repr__(self):
