@@ -60,20 +60,7 @@ KNOWN_CRASHES: list = [
 
 # (spec, argument, kind): Python validation bugs in files owned elsewhere (keyedvectors.py,
 # glove.py, word2vec.py): reported, not fixed here.
-KNOWN_VALIDATION_BUGS: list = [
-    # keyedvectors.py _clip_end: int(restrict_vocab) takes True as 1, 1.5 as 1, '2' as 2,
-    # and raises OverflowError for inf
-    *[("KeyedVectors.most_similar", "restrict_vocab", k)
-      for k in ("bool_for_int", "frac_for_int", "str_for_int", "inf_for_int")],
-    *[("KeyedVectors.evaluate_word_analogies", "restrict_vocab", k)
-      for k in ("bool_for_int", "inf_for_int")],
-    # keyedvectors.py most_similar: topn=True is taken as 1
-    ("KeyedVectors.most_similar", "topn", "bool_for_int"),
-    # keyedvectors.py similar_by_vector(np.float32(x)) (a 0-d vector): IndexError
-    ("KeyedVectors.most_similar", "vector", "rank_down"),
-    # keyedvectors.py get_mean_vector(keys, weights=np.float64(1)) (0-d weights): IndexError
-    ("KeyedVectors.similarity", "weights", "rank_down"),
-]
+KNOWN_VALIDATION_BUGS: list = []
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 

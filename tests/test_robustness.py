@@ -451,3 +451,24 @@ print(rss() - before)
 """ % str(__import__("pathlib").Path(__file__).parent))
     assert r.returncode == 0, r.stderr
     assert int(r.stdout) < 16 * 2**20, r.stdout
+
+
+@pytest.mark.parametrize("call, exc", [
+    (lambda kv: kv.most_similar("a", restrict_vocab=True), TypeError),
+    (lambda kv: kv.most_similar("a", restrict_vocab="2"), TypeError),
+    (lambda kv: kv.most_similar("a", restrict_vocab=1.5), TypeError),
+    (lambda kv: kv.most_similar("a", restrict_vocab=float("inf")), TypeError),  # OverflowError
+    (lambda kv: kv.most_similar("a", restrict_vocab=-1), ValueError),  # dropped the last key
+    (lambda kv: kv.most_similar("a", topn=True), TypeError),            # was topn=1
+    (lambda kv: kv.similar_by_vector(np.float32(1)), TypeError),        # was IndexError
+    (lambda kv: kv.most_similar(np.float32(1)), TypeError),
+    (lambda kv: kv.get_mean_vector(["a", "b"], weights=np.float64(1)), ValueError),  # IndexErr
+    (lambda kv: kv.get_mean_vector([np.ones(2, np.float32)]), ValueError),  # wrong width
+])
+def test_keyedvectors_query_arguments(call, exc):
+    """Arguments the property suite found silently converted or failing with IndexError /
+    OverflowError; each is now a documented exception naming the argument."""
+    kv = seqcore.KeyedVectors(["a", "b", "c"], np.eye(3, dtype=np.float32))
+    with pytest.raises(exc):
+        call(kv)
+    assert kv.most_similar("a", topn=1, restrict_vocab=2)[0][0] == "b"
