@@ -18,6 +18,8 @@ import pytest
 import seqcore
 from seqcore import KeyedVectors
 
+from conftest import not_sanitized
+
 TEXT = b"2 3\nthe 0.1 0.2 0.3\nof 1.5 2.5 3.5\n"  # each line's values are exactly 12 bytes
 
 
@@ -159,6 +161,7 @@ def _rewrite(path, out, **replace):
     return out
 
 
+@not_sanitized  # the address-space limit it sets cannot hold ASan's shadow memory
 def test_load_does_not_allocate_what_a_header_declares(tmp_path):
     """np.load allocates the shape an .npy header declares before reading its data: a
     4 KiB file declaring 10^12 floats was a MemoryError (not ValueError), 10^8 an untouched
