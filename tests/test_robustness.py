@@ -472,3 +472,16 @@ def test_keyedvectors_query_arguments(call, exc):
     with pytest.raises(exc):
         call(kv)
     assert kv.most_similar("a", topn=1, restrict_vocab=2)[0][0] == "b"
+
+
+def test_training_a_new_corpus_does_not_reserve_the_old_ones_size():
+    """Vocabulary.encode used to reserve the token and sentence arrays from the counts and
+    corpus_count of the scanned corpus, also for another (small) corpus: a model whose counts
+    sum to 4e11 could not train on 3 words (std::bad_alloc, MemoryError)."""
+    m = seqcore.Word2Vec([["a", "b", "c"]] * 5, vector_size=4, min_count=1, epochs=1,
+                         workers=1, progress=False)
+    m.vocab.counts[:] = 4 * 10**10
+    assert m.train([["a", "b", "c"]], epochs=1)[1] == 3   # raw words trained
+    m.vocab.counts[:] = 5
+    m.vocab.corpus_count = 10**11
+    assert m.train([["a", "b", "c"]], epochs=1)[1] == 3

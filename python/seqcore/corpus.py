@@ -98,9 +98,18 @@ class Vocabulary:
         if self._index is None:
             self._index = _core.VocabIndex(self.index_to_key)
         # capacity from the vocabulary scan: the token array is built in place, 4 bytes a
-        # token at its peak (exact when this is the scanned corpus)
-        tokens, offsets = _core.encode_corpus(self._index, sentences, path,
-                                              int(self.counts.sum()), self.corpus_count)
+        # token at its peak (exact when this is the scanned corpus). A hint only, so bounded
+        # by what this source can hold: a file of n bytes has at most n/2 + 1 tokens and
+        # n + 1 lines; an iterable gets at most 2**26 (it grows past that if it must)
+        cap_tokens, cap_sentences = int(self.counts.sum()), int(self.corpus_count)
+        if path is not None:
+            size = os.path.getsize(path)
+            cap_tokens, cap_sentences = min(cap_tokens, size // 2 + 1), min(cap_sentences,
+                                                                            size + 1)
+        else:
+            cap_tokens, cap_sentences = min(cap_tokens, 2**26), min(cap_sentences, 2**26)
+        tokens, offsets = _core.encode_corpus(self._index, sentences, path, cap_tokens,
+                                              cap_sentences)
         return EncodedCorpus(tokens, offsets)
 
 

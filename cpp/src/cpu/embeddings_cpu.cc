@@ -219,14 +219,18 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
   const int64_t L = D + 1;
   const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(workers, nnz)));
   std::vector<double> partial(nt, 0.0);
+  // Blocks of entries taken dynamically: thread 0, which polls `stop`, works to the end
+  // (with halves fixed in advance it could finish first and leave the rest unpolled).
+  constexpr int64_t kBlock = 1024;
+  const int64_t nblocks = (nnz + kBlock - 1) / kBlock;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
-    const int tid = omp_get_thread_num(), nthr = omp_get_num_threads();
     double cost = 0.0;
-    const int64_t e0 = nnz * tid / nthr, e1 = nnz * (tid + 1) / nthr;
-    for (int64_t e = e0; e < e1; ++e) {
-      if ((e & 1023) == 0 && stop_requested(stop)) break;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+    if (stop_requested(stop)) continue;
+    for (int64_t e = blk * kBlock; e < std::min(nnz, (blk + 1) * kBlock); ++e) {
       const int64_t k = order[e];
       T* w = params + row[k] * L;
       T* c = params + (V + col[k]) * L;
@@ -250,7 +254,8 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
       gw[D] += static_cast<T>(fdiff * fdiff);
       gc[D] += static_cast<T>(fdiff * fdiff);
     }
-    partial[tid] = cost;
+    }
+    partial[omp_get_thread_num()] = cost;
   }
   double total = 0.0;
   for (double p : partial) total += p;
