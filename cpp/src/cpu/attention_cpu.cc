@@ -398,12 +398,11 @@ void sdpa_backward_cpu(const SdpaDesc& d, const T* q, const T* k, const T* v,
           const MaskView<T> mv = mask_view(d, bool_mask, float_mask, b, h);
           const T* Lse = lse + (b * H + h) * Lq;
           const T* Dr = Drow.data() + (b * H + h) * Lq;
-          T* dQh = dQall.data() + (c - c_buf) * dq_size + (b * H + h) * Lq * Wd;
-          int64_t ldQ = Wd;
-          if (c < c_buf) {
-            dQh = dq + b * d.q.b + h * d.q.h;
-            ldQ = d.q.l;
-          }
+          // chunk 0 writes dq itself when it can (d_direct); the others their own buffer
+          // (formed only then: dQall is empty when there is one chunk)
+          T* dQh = c < c_buf ? dq + b * d.q.b + h * d.q.h
+                             : dQall.data() + (c - c_buf) * dq_size + (b * H + h) * Lq * Wd;
+          const int64_t ldQ = c < c_buf ? d.q.l : Wd;
           const T* Qh = q + b * d.q.b + h * d.q.h;
           const T* dOh = dout + b * d.o.b + h * d.o.h;
           // q blocks that some key of the chunk is visible to: i + offset >= jb
