@@ -52,6 +52,11 @@ using Buffer = std::vector<T, BufferAllocator<T>>;
 inline void check(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument(message);
 }
+// A literal message is turned into a std::string only on failure (checks run per element in
+// validation loops).
+inline void check(bool ok, const char* message) {
+  if (!ok) throw std::invalid_argument(message);
+}
 
 // "[2, 3, 4]" for error messages.
 std::string shape_str(const std::vector<int64_t>& shape);
