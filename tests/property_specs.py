@@ -1694,4 +1694,6 @@ def _(draw):
     def check(m, args):
         assert m.wv.vectors.shape == (len(m.vocab), kw["vector_size"])
         finite(m.wv.vectors)
-    return Call(sc.Word2Vec, make, check, lenient=("seed", "workers", "compute_loss"))
+    # sg, hs and cbow_mean are gensim's 0/1 flags, for which bools are the natural values
+    return Call(sc.Word2Vec, make, check,
+                lenient=("seed", "workers", "compute_loss", "sg", "hs", "cbow_mean"))
