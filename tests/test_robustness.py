@@ -485,3 +485,13 @@ def test_training_a_new_corpus_does_not_reserve_the_old_ones_size():
     m.vocab.counts[:] = 5
     m.vocab.corpus_count = 10**11
     assert m.train([["a", "b", "c"]], epochs=1)[1] == 3
+
+
+@pytest.mark.parametrize("make", [
+    lambda: seqcore.GloVe([["a", "b"]], min_count=1, epochs=2**63, progress=False),
+    lambda: seqcore.Word2Vec([["a", "b"]], min_count=1, epochs=2**40, progress=False),
+])
+def test_huge_epoch_counts_are_value_errors(make):
+    """epochs=2**63 used to start 2**63 epochs (the long property profile's hang)."""
+    with pytest.raises(ValueError, match="epochs"):
+        make()

@@ -16,6 +16,10 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -2**63
 
 
+# Training epochs per call (Word2Vec, GloVe): far beyond any schedule (GloVe's paper trains
+# 50-100), and it keeps a huge int from meaning years of work (the property suite's hang).
+MAX_EPOCHS = 2**20
+
 def _span(lo, hi):
     if lo is not None and hi is not None:
         return f"in [{lo}, {hi}]"

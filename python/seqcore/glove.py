@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._validate import MAX_EPOCHS
 from .corpus import build_vocab, restartable
 from .keyedvectors import KeyedVectors
 
@@ -45,7 +46,7 @@ class GloVe:
         sentence boundary). min_count, max_vocab_size : vocabulary as
         :func:`seqcore.corpus.build_vocab`.
     x_max, alpha : weighting f(x) = min(1, (x / x_max)^alpha); x_max > 0, alpha >= 0.
-    learning_rate : AdaGrad initial step (> 0). epochs : >= 0 passes over the entries.
+    learning_rate : AdaGrad initial step (> 0). epochs : 0 to 2**20 passes over the entries.
     workers : threads of training. 1 (default): sequential, results bit-identical for a
         seed. > 1: Hogwild (lock-free updates, as glove.c's threads; faster, but the
         vectors depend on thread timing). Co-occurrence counting always uses
@@ -74,12 +75,14 @@ class GloVe:
                  min_count=5, max_vocab_size=None, x_max=100.0, alpha=0.75,
                  learning_rate=0.05, epochs=25, workers=1, seed=1, progress=True,
                  dtype=np.float32):
-        def positive_int(name, v, low=1):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
+        def positive_int(name, v, low=1, high=None):
+            if (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low
+                    or (high is not None and v > high)):
+                raise ValueError(f"{name}: expected an int in [{low}, {high or 'inf'}], got "
+                                 f"{v!r}")
         positive_int("vector_size", vector_size)
         positive_int("window", window)
-        positive_int("epochs", epochs, 0)
+        positive_int("epochs", epochs, 0, MAX_EPOCHS)
         positive_int("workers", workers)
         if not (np.isfinite(x_max) and x_max > 0):
             raise ValueError(f"x_max: expected a finite number > 0, got {x_max!r}")
@@ -116,8 +119,9 @@ class GloVe:
     def train(self, epochs=1):
         """Run ``epochs`` more AdaGrad epochs (continuing the shuffling sequence and the
         AdaGrad accumulators) and refresh :attr:`wv`. Returns the new losses."""
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
+        if (isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0
+                or epochs > MAX_EPOCHS):
+            raise ValueError(f"epochs: expected an int in [0, {MAX_EPOCHS}], got {epochs!r}")
         row, col, value = self.cooccurrence
         # per-entry constants of the objective, once for all epochs (glove.c recomputes them)
         log_x = np.log(value)

@@ -40,6 +40,7 @@ import zipfile
 import numpy as np
 
 from . import _core
+from ._validate import MAX_EPOCHS
 from .corpus import Vocabulary, build_vocab, restartable
 from .keyedvectors import KeyedVectors
 from .output_layers import HuffmanTree, UnigramSampler
@@ -93,7 +94,7 @@ class Word2Vec:
         per positive pair (0: none; hs=0 needs K > 0). ns_exponent : noise distribution
         count^ns_exponent. cbow_mean : 1 mean, 0 sum of the context vectors (CBOW).
     alpha, min_alpha : learning rate, decaying linearly per word over each train() call.
-    epochs : passes over the corpus (>= 0). workers : threads (default: all cores).
+    epochs : passes over the corpus (0 to 2**20). workers : threads (default: all cores).
     seed : int, initialisation and random streams.
     shrink_windows : draw the effective window uniformly in [1, window] per centre word.
     batch_words : tokens per chunk (the unit of work of a thread; sentences never split).
@@ -150,7 +151,7 @@ class Word2Vec:
         self.cbow_mean = _flag("cbow_mean", cbow_mean)
         self.alpha = _float_param("alpha", alpha, 0.0, strict=True)
         self.min_alpha = _float_param("min_alpha", min_alpha, 0.0)
-        self.epochs = _int_param("epochs", epochs, 0)
+        self.epochs = _int_param("epochs", epochs, 0, MAX_EPOCHS)
         self.workers = _int_param("workers", (os.cpu_count() or 1) if workers is None
                                   else workers, 1, _MAX_WORKERS)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -229,7 +230,7 @@ class Word2Vec:
         """
         if self.wv is None:
             raise ValueError("train: call build_vocab first (the vocabulary is empty)")
-        epochs = self.epochs if epochs is None else _int_param("epochs", epochs, 0)
+        epochs = self.epochs if epochs is None else _int_param("epochs", epochs, 0, MAX_EPOCHS)
         a0 = self.alpha if start_alpha is None else _float_param("start_alpha", start_alpha,
                                                                   0.0, strict=True)
         a1 = self.min_alpha if end_alpha is None else _float_param("end_alpha", end_alpha, 0.0)
