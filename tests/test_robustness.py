@@ -495,3 +495,15 @@ def test_huge_epoch_counts_are_value_errors(make):
     """epochs=2**63 used to start 2**63 epochs (the long property profile's hang)."""
     with pytest.raises(ValueError, match="epochs"):
         make()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: seqcore.GloVe([["a", "b"]], min_count=1, seed=float("inf"), progress=False),
+    lambda: seqcore.GloVe([["a", "b"]], min_count=1, seed=1.5, progress=False),
+    lambda: seqcore.Word2Vec([["a", "b"]], min_count=1, alpha="1.0", progress=False),
+])
+def test_trainer_arguments_found_by_the_long_profile(make):
+    """GloVe(seed=inf) raised OverflowError and seed=1.5 was truncated; Word2Vec(alpha='1.0')
+    was converted from the string."""
+    with pytest.raises((ValueError, TypeError), match="seed|alpha"):
+        make()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validate import MAX_EPOCHS
+from ._validate import MAX_EPOCHS, int_arg
 from .corpus import build_vocab, restartable
 from .keyedvectors import KeyedVectors
 
@@ -97,7 +97,8 @@ class GloVe:
         self.vector_size, self.window = int(vector_size), int(window)
         self.x_max, self.alpha, self.learning_rate = float(x_max), float(alpha), \
             float(learning_rate)
-        self.workers, self.seed, self.progress = int(workers), int(seed), progress
+        self.workers, self.progress = int(workers), progress
+        self.seed = int_arg("seed", seed, 0, 2**64 - 1)
         self.epochs_trained = 0
         self.loss = []
 

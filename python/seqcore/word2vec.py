@@ -67,9 +67,12 @@ def _flag(name, value):
 
 
 def _float_param(name, value, low, strict=False):
+    # a real number, never a string (float('1.0') would accept one)
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name}: expected a number, got {value!r}") from None
     if not np.isfinite(v) or v < low or (strict and v == low):
         op = ">" if strict else ">="
