@@ -507,3 +507,12 @@ def test_trainer_arguments_found_by_the_long_profile(make):
     was converted from the string."""
     with pytest.raises((ValueError, TypeError), match="seed|alpha"):
         make()
+
+
+def test_sampling_seed_must_be_an_int():
+    """greedy_search/sample(seed=True) was taken as seed 1 by NumPy."""
+    def step(tokens, state, origin):
+        return np.log(np.full((len(tokens), 3), 1 / 3)), state
+    with pytest.raises(TypeError, match="^seed: expected an int"):
+        seqcore.sample(step, 1, 0, 2, max_length=2, seed=True)
+    assert len(seqcore.sample(step, 1, 0, 2, max_length=2, seed=3)) == 1

@@ -210,7 +210,7 @@ def sample(step: StepFn, batch_size: int, bos_id: int, eos_id: int, init_state=N
     top_k = _int_arg("top_k", top_k, 0)
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p: expected 0 < top_p <= 1, got {top_p}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(None if seed is None else int_arg("seed", seed, 0))
 
     def choose(lp):
         z = lp / temperature
