@@ -572,6 +572,15 @@ for _m in ("lstm", "gru", "rnn"):
 _LAYERS = {"LSTM": sc.LSTM, "GRU": sc.GRU, "RNN": sc.RNN}
 
 
+def _layer_setup(draw, cls):
+    """A drawn layer of class ``cls``: (kwargs, layer, num_layers L, directions D,
+    hidden_size H, input_size I, dtype)."""
+    kw = _layer_draw(draw)
+    D = 2 if kw["bidirectional"] else 1
+    return (kw, cls(**kw), kw["num_layers"], D, kw["hidden_size"], kw["input_size"],
+            np.dtype(kw["dtype"]))
+
+
 def _layer_draw(draw):
     return dict(input_size=draw(ints(1, 4)), hidden_size=draw(ints(1, 4)),
                 num_layers=draw(ints(1, 2)), bidirectional=draw(st.booleans()),
@@ -599,14 +608,10 @@ def _make_layer_specs(name):
 
     @spec(f"{name}.forward", "layers")
     def _(draw):
-        kw = _layer_draw(draw)
+        kw, layer, L, D, H, I, dt = _layer_setup(draw, cls)
         T, N, seed = draw(ints(1, 4)), draw(ints(1, 3)), draw(SEEDS)
         use_state, use_len, training = draw(st.booleans()), draw(st.booleans()), \
             draw(st.booleans())
-        layer = cls(**kw)
-        L, D, H, I = kw["num_layers"], 2 if kw["bidirectional"] else 1, kw["hidden_size"], \
-            kw["input_size"]
-        dt = np.dtype(kw["dtype"])
 
         def make():
             r = rng(seed)
@@ -640,13 +645,9 @@ def _make_layer_specs(name):
 
     @spec(f"{name}.backward", "layers")
     def _(draw):
-        kw = _layer_draw(draw)
+        kw, layer, L, D, H, I, dt = _layer_setup(draw, cls)
         T, N, seed = draw(ints(1, 4)), draw(ints(1, 3)), draw(SEEDS)
         use_dy, use_ds, use_len = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
-        layer = cls(**kw)
-        L, D, H, I = kw["num_layers"], 2 if kw["bidirectional"] else 1, kw["hidden_size"], \
-            kw["input_size"]
-        dt = np.dtype(kw["dtype"])
 
         def make():
             r = rng(seed)

@@ -40,6 +40,12 @@ def write_input(data: bytes, suffix: str = "") -> str:
     return path
 
 
+def mode_and_file(data: bytes):
+    """The harnesses' input layout (``data`` non-empty): the first byte, which picks the
+    reader's options, and the path of a file holding the rest."""
+    return data[0], write_input(data[1:])
+
+
 @contextlib.contextmanager
 def instrumented(enabled: bool):
     """Coverage instrumentation of seqcore's Python code when running as a fuzzer, else

@@ -20,8 +20,7 @@ ACCEPTED = (ValueError,)
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
-    mode, body = data[0], data[1:]
-    path = _harness.write_input(body)
+    mode, path = _harness.mode_and_file(data)
     try:
         text, source = charlm.load_corpus(path, max_chars=mode >> 2)
         ids, vocab = charlm.encode(text)

@@ -36,8 +36,7 @@ def _python_reading(body):
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
-    mode, body = data[0], data[1:]
-    path = _harness.write_input(body)
+    mode, path = _harness.mode_and_file(data)
     min_count = 2 if mode & 1 else 1
     max_vocab_size = 3 if mode & 2 else None
     try:
@@ -47,7 +46,7 @@ def TestOneInput(data: bytes) -> None:
         return
     enc = vocab.encode(corpus_file=path)
     V = len(vocab)
-    sentences = _python_reading(body)
+    sentences = _python_reading(data[1:])
     assert vocab.corpus_count == len(sentences) == enc.num_sentences
     assert vocab.total_words == sum(map(len, sentences))
     assert enc.offsets[0] == 0 and enc.offsets[-1] == len(enc.tokens)

@@ -27,8 +27,7 @@ _KV = KeyedVectors(KEYS, np.random.default_rng(0).standard_normal((len(KEYS), 4)
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
-    mode, body = data[0], data[1:]
-    path = _harness.write_input(body)
+    mode, path = _harness.mode_and_file(data)
     kwargs = dict(case_insensitive=bool(mode & 2), dummy4unknown=bool(mode & 4))
     if mode & 8:
         kwargs["restrict_vocab"] = 3

@@ -18,8 +18,7 @@ ACCEPTED = (ValueError,)
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
-    mode, body = data[0], data[1:]
-    path = _harness.write_input(body)
+    mode, path = _harness.mode_and_file(data)
     try:
         kv = KeyedVectors.load_word2vec_format(
             path, binary=True, limit=(mode & 3) or None,

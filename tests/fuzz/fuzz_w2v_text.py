@@ -20,8 +20,7 @@ ACCEPTED = (ValueError,)
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
-    mode, body = data[0], data[1:]
-    path = _harness.write_input(body)
+    mode, path = _harness.mode_and_file(data)
     limit = (mode >> 1) & 3 or None
     try:
         kv = KeyedVectors.load_word2vec_format(
