@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,8 +80,21 @@ void register_embeddings(py::module_& m) {
       "Top-k rows of vectors [V, D] by dot product with each query [Q, D]: (indices [Q, K] "
       "int64, scores [Q, K]); score descending, ties by lower index, NaN as -inf.");
 
-  py::class_<VocabCounter>(m, "VocabCounter", "Word counts with gensim's max_vocab_size pruning.")
-      .def(py::init<int64_t>(), py::arg("max_vocab_size") = 0)
+  py::class_<VocabCounter>(m, "VocabCounter",
+                           "Word counts with gensim's max_vocab_size pruning and trim_rule.")
+      .def(py::init([](int64_t max_vocab_size, py::object trim_rule) {
+             VocabCounter::TrimRule rule;
+             if (!trim_rule.is_none()) {
+               // asked while the GIL may be released (add_file): take it for the call
+               rule = [trim_rule](const std::string& w, int64_t count, int64_t min_count) {
+                 py::gil_scoped_acquire gil;
+                 py::object r = trim_rule(py::str(w), count, min_count);
+                 return r.is_none() ? 0 : r.cast<int>();
+               };
+             }
+             return std::make_unique<VocabCounter>(max_vocab_size, std::move(rule));
+           }),
+           py::arg("max_vocab_size") = 0, py::arg("trim_rule") = py::none())
       .def(
           "add_sentences",
           [](VocabCounter& c, py::handle sentences) {
@@ -97,9 +111,9 @@ void register_embeddings(py::module_& m) {
           },
           py::arg("path"))
       .def(
-          "sorted",
+          "items",
           [](const VocabCounter& c, int64_t min_count) {
-            auto words = c.sorted(min_count);
+            auto words = c.items(min_count);
             py::list keys;
             py::array_t<int64_t> counts(static_cast<py::ssize_t>(words.size()));
             for (size_t i = 0; i < words.size(); ++i) {
@@ -108,7 +122,12 @@ void register_embeddings(py::module_& m) {
             }
             return py::make_tuple(keys, counts);
           },
-          py::arg("min_count"))
+          py::arg("min_count"),
+          "(keys, counts int64) of the words with count >= min_count, in order of first "
+          "occurrence.")
+      .def(
+          "counts", [](const VocabCounter& c) { return to_numpy(c.counts()); },
+          "Counts of all words held (int64, no particular order).")
       .def_property_readonly("total_words", &VocabCounter::total_words)
       .def_property_readonly("sentences", &VocabCounter::sentences);
 

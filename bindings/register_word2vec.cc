@@ -118,7 +118,7 @@ void register_word2vec(py::module_& m) {
       "word2vec_train",
       [](py::handle tokens_o, py::handle offsets_o, py::handle chunks_o, int64_t chunk_begin,
          int64_t chunk_end, py::handle keep_o, py::array syn0_o, py::handle syn1_o,
-         py::handle syn1neg_o, std::shared_ptr<UnigramSampler> sampler,
+         py::handle syn1neg_o, py::handle lockf_o, std::shared_ptr<UnigramSampler> sampler,
          std::shared_ptr<HuffmanTree> tree, int64_t window, bool sg, bool hs, int64_t negative,
          bool cbow_mean, double alpha, double min_alpha, bool shrink_windows, bool compute_loss,
          bool deterministic, int workers, uint64_t seed, int64_t epoch, int64_t epochs,
@@ -159,12 +159,23 @@ void register_word2vec(py::module_& m) {
         auto run = [&](auto tag) {
           using T = decltype(tag);
           T* s0 = weights<T>(syn0_o, "syn0", V, D);
-          T* s1 = weights<T>(syn1_o, "syn1", V - 1, D);
+          T* s1 = weights<T>(syn1_o, "syn1", V, D);
           T* s1n = weights<T>(syn1neg_o, "syn1neg", V, D);
+          carray<T> lockf;  // kept alive for the call
+          const T* lp = nullptr;
+          if (!lockf_o.is_none()) {
+            py::array la = as_array(lockf_o, "vectors_lockf");
+            if (la.ndim() != 1 || la.shape(0) != V || !py::isinstance<py::array_t<T>>(la))
+              throw std::invalid_argument("vectors_lockf: expected [V] with V = " +
+                                          std::to_string(V) + " of the weights' dtype");
+            lockf = carray<T>::ensure(la);
+            lp = lockf.data();
+          }
           py::gil_scoped_release release;
           return word2vec_train<T>(tokens.data(), ta.shape(0), offsets.data(),
                                    offsets.shape(0) - 1, chunks.data(), chunks.shape(0) - 1,
                                    chunk_begin, chunk_end, keep.data(), V, s0, s1, s1n,
+                                   lp,
                                    sampler.get(), tree.get(), cfg, epoch, epochs);
         };
         const Word2VecStats st =
@@ -174,13 +185,14 @@ void register_word2vec(py::module_& m) {
       },
       py::arg("tokens"), py::arg("offsets"), py::arg("chunks"), py::arg("chunk_begin"),
       py::arg("chunk_end"), py::arg("keep"), py::arg("syn0"), py::arg("syn1"),
-      py::arg("syn1neg"), py::arg("sampler"), py::arg("tree"), py::arg("window"),
+      py::arg("syn1neg"), py::arg("vectors_lockf"), py::arg("sampler"), py::arg("tree"), py::arg("window"),
       py::arg("sg"), py::arg("hs"), py::arg("negative"), py::arg("cbow_mean"), py::arg("alpha"),
       py::arg("min_alpha"), py::arg("shrink_windows"), py::arg("compute_loss"),
       py::arg("deterministic"), py::arg("workers"), py::arg("seed"), py::arg("epoch"),
       py::arg("epochs"), py::arg("shared_negatives") = false,
       "Train chunks [chunk_begin, chunk_end) of one epoch in place on syn0 [V, D], syn1 "
-      "[V - 1, D] (hs) and syn1neg [V, D] (negative); returns (loss, raw_words, "
+      "[V, D] (hs) and syn1neg [V, D] (negative), input-vector updates scaled by "
+      "vectors_lockf [V] (None: 1); returns (loss, raw_words, "
       "effective_words, last_alpha).");
 }
 

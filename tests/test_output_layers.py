@@ -187,7 +187,7 @@ def test_sampler_streams_and_threads(restore_num_threads):
     ([1, np.nan], 0.75, ValueError, "counts"),
     ([[1, 2]], 0.75, ValueError, "counts"),
     (["a", "b"], 0.75, TypeError, "counts"),
-    ([1, 2], -1.0, ValueError, "power"),
+    ([1, 2], np.inf, ValueError, "power"),
 ])
 def test_sampler_bad_input(counts, power, err, match):
     with pytest.raises(err, match=match):

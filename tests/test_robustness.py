@@ -36,7 +36,7 @@ def test_word2vec_nan_vectors_do_not_crash():
                          "m = seqcore.Word2Vec(s, min_count=1, sample=0, epochs=1,\n"
                          "                     progress=False)\n"
                          "m.wv.vectors[:] = np.nan\n"
-                         "m.train(s, epochs=1)\n")
+                         "m.train(s, total_examples=len(s), epochs=1)\n")
     assert out.startswith("clean:") and "lower alpha" in out, out
 
 
@@ -182,14 +182,14 @@ class Interrupt:
         threading.Thread(target=fire).start()
 t0 = time.perf_counter()
 try:
-    m.train(s, epochs=1, callbacks=[Interrupt()])
+    m.train(s, total_examples=len(s), epochs=1, callbacks=[Interrupt()])
     print('finished', time.perf_counter() - t0)
 except KeyboardInterrupt:
     print('interrupted', time.perf_counter() - sent[0])
 assert m.epochs_trained == 0 and np.isfinite(m.wv.vectors).all()
 m.wv.most_similar('1', topn=3)
 t0 = time.perf_counter()
-m.train(s[:300], epochs=1)
+m.train(s[:300], total_examples=300, epochs=1)
 print('epoch', (time.perf_counter() - t0) * 10)
 """)
     assert r.returncode == 0, r.stderr
@@ -481,10 +481,10 @@ def test_training_a_new_corpus_does_not_reserve_the_old_ones_size():
     m = seqcore.Word2Vec([["a", "b", "c"]] * 5, vector_size=4, min_count=1, epochs=1,
                          workers=1, progress=False)
     m.vocab.counts[:] = 4 * 10**10
-    assert m.train([["a", "b", "c"]], epochs=1)[1] == 3   # raw words trained
+    assert m.train([["a", "b", "c"]], total_examples=1, epochs=1)[1] == 3   # raw words trained
     m.vocab.counts[:] = 5
     m.vocab.corpus_count = 10**11
-    assert m.train([["a", "b", "c"]], epochs=1)[1] == 3
+    assert m.train([["a", "b", "c"]], total_examples=1, epochs=1)[1] == 3
 
 
 @pytest.mark.parametrize("make", [

@@ -93,7 +93,8 @@ def test_vocabulary_and_huffman_hand_computed():
     np.testing.assert_array_equal(tree.offsets, [0, 1, 3, 5])
     np.testing.assert_array_equal(tree.points, [1, 1, 0, 1, 0])
     np.testing.assert_array_equal(tree.codes, [1, 0, 1, 0, 0])
-    assert m.syn1.shape == (2, 16) and m.syn1neg is None
+    # gensim's shape: V rows, the V - 1 inner nodes and an unused last row
+    assert m.syn1.shape == (3, 16) and m.syn1neg is None
 
 
 def test_chunks_whole_sentences():
@@ -121,7 +122,7 @@ def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
     syn0, syn1 = m.wv.vectors.copy(), m.syn1.copy()
     ids = [[m.wv.key_to_index[w] for w in s] for s in sentences]
     n = sum(map(len, ids))
-    m.train(sentences, epochs=1)
+    m.train(sentences, total_examples=len(sentences), epochs=1)
     tree = m._tree
     ref0, ref1 = reference.word2vec_hs_epoch(
         ids, syn0, syn1, tree.offsets, tree.points, tree.codes, window, sg, cbow_mean,
@@ -140,7 +141,7 @@ def test_long_sentence_pieces_match_reference(rng):
     m.build_vocab(sentences)
     syn0, syn1 = m.wv.vectors.copy(), m.syn1.copy()
     ids = [[m.wv.key_to_index[w] for w in s] for s in sentences]
-    assert m.train(sentences, epochs=1) == (20_502, 20_502)
+    assert m.train(sentences, total_examples=len(sentences), epochs=1) == (20_502, 20_502)
     tree = m._tree
     ref0, ref1 = reference.word2vec_hs_epoch(ids, syn0, syn1, tree.offsets, tree.points,
                                              tree.codes, window, 0, 1, lambda p: 0.02)
@@ -182,7 +183,7 @@ def test_shared_negatives_minibatch_matches_reference(rng):
     m.build_vocab(sentences)
     m.syn1neg[:] = rng.normal(0, 0.5, m.syn1neg.shape)
     syn0, syn1neg = m.wv.vectors.copy(), m.syn1neg.copy()
-    m.train(sentences, epochs=1)
+    m.train(sentences, total_examples=len(sentences), epochs=1)
     t, n = m.wv.key_to_index["t"], m.wv.key_to_index["n"]
     ids = [t, n, t]
     centres = [(ids[i], [ids[j] for j in (i - 1, i + 1) if 0 <= j < 3]) for i in range(3)]
@@ -221,14 +222,15 @@ def test_hs_vocabulary_tree_and_epoch_equal_gensims(sg, cbow_mean):
         path = slice(tree.offsets[w], tree.offsets[w + 1])
         np.testing.assert_array_equal(tree.codes[path], g.wv.get_vecattr(w, "code"))
         np.testing.assert_array_equal(tree.points[path], g.wv.get_vecattr(w, "point"))
-    m.wv.vectors[:] = g.wv.vectors
+    # the initial vectors are gensim's own draw for the seed
+    np.testing.assert_array_equal(m.wv.vectors, g.wv.vectors)
     start = g.wv.vectors.copy()
     g.train(sentences, total_examples=len(sentences), epochs=1)
-    m.train(sentences, epochs=1)
+    m.train(sentences, total_examples=len(sentences), epochs=1)
     moved = np.abs(g.wv.vectors - start).max()
     assert moved > 1e-3  # the epoch did train (initial vectors are within +-1/24)
     np.testing.assert_allclose(m.wv.vectors, g.wv.vectors, rtol=0, atol=1e-5 * moved)
-    np.testing.assert_allclose(m.syn1, g.syn1[:len(counts) - 1], rtol=0, atol=1e-5 * moved)
+    np.testing.assert_allclose(m.syn1, g.syn1, rtol=0, atol=1e-5 * moved)
 
 
 # ---- threads, loss, persistence -------------------------------------------------------------
@@ -278,7 +280,7 @@ def test_hogwild_two_threads_trains(rng, sg, hs, negative):
     assert m.loss[-1] < m.loss[0]
     assert m.loss[-1] == pytest.approx(one.loss[-1], rel=0.05)
     if hs:
-        assert np.all(np.abs(m.syn1).max(axis=1) > 0)  # every inner node trained and merged
+        assert np.all(np.abs(m.syn1[:-1]).max(axis=1) > 0)  # every inner node trained, merged
         # the merged deltas: 0.81-0.96 of one thread's norm over 8 seeds (delayed updates)
         assert 0.6 < np.linalg.norm(m.syn1) / np.linalg.norm(one.syn1) < 1.2
 
@@ -331,8 +333,8 @@ def test_save_load_round_trip(rng, tmp_path):
     np.testing.assert_array_equal(m2.vocab.counts, m.vocab.counts)
     assert m2.loss == m.loss and m2.epochs_trained == m.epochs_trained
     # training continues identically from either copy
-    m.train(sentences, epochs=1)
-    m2.train(sentences, epochs=1)
+    m.train(sentences, total_examples=len(sentences), epochs=1)
+    m2.train(sentences, total_examples=len(sentences), epochs=1)
     np.testing.assert_array_equal(m2.wv.vectors, m.wv.vectors)
     assert m2.wv.most_similar("w0", topn=3) == m.wv.most_similar("w0", topn=3)
 
@@ -349,7 +351,7 @@ def test_callbacks_and_train_continues(rng):
     m = Word2Vec(sentences, **_fast(epochs=2, callbacks=[Recorder()]))
     assert events == ["begin", 1, 2, "end"]
     before = m.wv.vectors.copy()
-    effective, raw = m.train(sentences, epochs=1)
+    effective, raw = m.train(sentences, total_examples=len(sentences), epochs=1)
     assert raw == 40 * 12 and 0 < effective <= raw
     assert m.epochs_trained == 3 and not np.array_equal(before, m.wv.vectors)
 
@@ -359,7 +361,7 @@ def test_long_sentence_not_truncated_and_tiny_vocabularies(rng):
     # with sample=0 the effective words equal the raw words
     long = [[f"w{int(k)}" for k in rng.integers(0, 50, size=25_000)]]
     m = Word2Vec(long, **_fast(sample=0, epochs=1, batch_words=100))
-    assert m.train(long, epochs=1) == (25_000, 25_000)
+    assert m.train(long, total_examples=len(long), epochs=1) == (25_000, 25_000)
     for hs, negative in ((1, 0), (0, 3), (1, 2)):  # V = 1: no inner node, every negative = w
         m = Word2Vec([["a", "a", "a"]], **_fast(hs=hs, negative=negative))
         assert m.wv.vectors.shape == (1, 16) and np.all(np.isfinite(m.wv.vectors))
@@ -501,6 +503,7 @@ def test_kernel_rejects_bad_arrays(rng):
     offsets = np.array([0, 3], np.int64)
     chunks = np.array([0, 1], np.int64)
     args = dict(keep=m.keep_probabilities, syn0=m.wv.vectors, syn1=None, syn1neg=m.syn1neg,
+                vectors_lockf=None,
                 sampler=m._sampler._impl, tree=None, window=2, sg=True, hs=False, negative=5,
                 cbow_mean=True, alpha=0.025, min_alpha=1e-4, shrink_windows=True,
                 compute_loss=True, deterministic=False, workers=1, seed=1, epoch=0, epochs=1)
@@ -520,3 +523,10 @@ def test_kernel_rejects_bad_arrays(rng):
                              **{**args, "syn1neg": np.zeros_like(m.syn1neg, np.float64)})
     with pytest.raises(ValueError, match="hs"):
         _core.word2vec_train(tokens[:2], np.array([0, 2]), chunks, 0, 1, **{**args, "hs": True})
+    for lockf in (np.ones(2, np.float32), np.ones(3, np.float64)):
+        with pytest.raises(ValueError, match="vectors_lockf"):
+            _core.word2vec_train(tokens[:2], np.array([0, 2]), chunks, 0, 1,
+                                 **{**args, "vectors_lockf": lockf})
+    with pytest.raises(ValueError, match="vectors_lockf"):
+        _core.word2vec_train(tokens[:2], np.array([0, 2]), chunks, 0, 1,
+                             **{**args, "vectors_lockf": np.array([1, np.nan, 1], np.float32)})

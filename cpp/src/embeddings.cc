@@ -102,7 +102,8 @@ void for_each_line(const std::string& path, WordFn word, LineFn line_end) {
 
 }  // namespace
 
-VocabCounter::VocabCounter(int64_t max_vocab_size) : max_vocab_size_(max_vocab_size) {
+VocabCounter::VocabCounter(int64_t max_vocab_size, TrimRule trim_rule)
+    : trim_rule_(std::move(trim_rule)), max_vocab_size_(max_vocab_size) {
   check(max_vocab_size >= 0, "max_vocab_size: expected None or >= 1, got " +
                                  std::to_string(max_vocab_size));
 }
@@ -119,8 +120,12 @@ void VocabCounter::add_word(std::string_view word) {
 void VocabCounter::end_sentence() {
   ++sentences_;
   if (max_vocab_size_ > 0 && static_cast<int64_t>(counts_.size()) > max_vocab_size_) {
-    for (auto it = counts_.begin(); it != counts_.end();)
-      it = it->second.count < min_reduce_ ? counts_.erase(it) : std::next(it);
+    // gensim's utils.prune_vocab with keep_vocab_item(word, count, min_reduce, trim_rule)
+    for (auto it = counts_.begin(); it != counts_.end();) {
+      const int rule = trim_rule_ ? trim_rule_(it->first, it->second.count, min_reduce_) : 0;
+      const bool keep = rule == 2 || (rule != 1 && it->second.count >= min_reduce_);
+      it = keep ? std::next(it) : counts_.erase(it);
+    }
     ++min_reduce_;
   }
 }
@@ -130,17 +135,22 @@ void VocabCounter::add_file(const std::string& path) {
       path, [this](std::string_view w) { add_word(w); }, [this]() { end_sentence(); });
 }
 
-std::vector<std::pair<std::string, int64_t>> VocabCounter::sorted(int64_t min_count) const {
+std::vector<std::pair<std::string, int64_t>> VocabCounter::items(int64_t min_count) const {
   std::vector<std::pair<const std::string*, Entry>> kept;
   for (const auto& kv : counts_)
     if (kv.second.count >= min_count) kept.emplace_back(&kv.first, kv.second);
-  std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
-    return a.second.count > b.second.count ||
-           (a.second.count == b.second.count && a.second.first > b.second.first);
-  });
+  std::sort(kept.begin(), kept.end(),
+            [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
   std::vector<std::pair<std::string, int64_t>> out;
   out.reserve(kept.size());
   for (const auto& k : kept) out.emplace_back(*k.first, k.second.count);
+  return out;
+}
+
+std::vector<int64_t> VocabCounter::counts() const {
+  std::vector<int64_t> out;
+  out.reserve(counts_.size());
+  for (const auto& kv : counts_) out.push_back(kv.second.count);
   return out;
 }
 

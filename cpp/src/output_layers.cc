@@ -48,8 +48,7 @@ void check_ids(const int64_t* ids, int64_t n, int64_t V, const char* name,
 UnigramSampler::UnigramSampler(const double* counts, int64_t V, double power)
     : V_(V), power_(power) {
   check_counts(counts, V, "UnigramSampler");
-  check(std::isfinite(power) && power >= 0,
-        "UnigramSampler: power must be finite and >= 0, got " + std::to_string(power));
+  check(std::isfinite(power), "UnigramSampler: power must be finite, got " + std::to_string(power));
   const size_t n = static_cast<size_t>(V);
   prob_.resize(n);
   double total = 0;

@@ -15,7 +15,7 @@ template <typename T>
 void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
                     const int64_t* chunks, int64_t chunk_begin, int64_t chunk_end,
                     const double* keep, int64_t V, T* syn0, T* syn1, T* syn1neg,
-                    const UnigramSampler* sampler, const HuffmanTree* tree,
+                    const T* lockf, const UnigramSampler* sampler, const HuffmanTree* tree,
                     const Word2VecConfig& cfg, int64_t epoch, int64_t epochs,
                     Word2VecStats* stats);
 }  // namespace cpu
@@ -70,7 +70,7 @@ template <typename T>
 Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
                              int64_t n_sentences, const int64_t* chunks, int64_t n_chunks,
                              int64_t chunk_begin, int64_t chunk_end, const double* keep,
-                             int64_t V, T* syn0, T* syn1, T* syn1neg,
+                             int64_t V, T* syn0, T* syn1, T* syn1neg, const T* lockf,
                              const UnigramSampler* sampler, const HuffmanTree* tree,
                              const Word2VecConfig& cfg, int64_t epoch, int64_t epochs) {
   check(V >= 1 && cfg.D >= 1, "syn0: expected shape [V, D] with V, D >= 1, got " +
@@ -108,8 +108,11 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
   for (int64_t w = 0; w < V; ++w)
     if (!(keep[w] >= 0 && keep[w] <= 1)) check(false, "keep: expected probabilities in [0, 1]");
   check(syn0 != nullptr, "syn0: required");
+  if (lockf != nullptr)
+    for (int64_t w = 0; w < V; ++w)
+      if (!std::isfinite(lockf[w])) check(false, "vectors_lockf: expected finite values");
   if (cfg.hs) {
-    check(tree != nullptr && syn1 != nullptr, "hs: needs a HuffmanTree and syn1 [V - 1, D]");
+    check(tree != nullptr && syn1 != nullptr, "hs: needs a HuffmanTree and syn1 [V, D]");
     check(tree->size() == V, "tree: built over V=" + std::to_string(tree->size()) +
                                  " words, expected " + std::to_string(V));
   }
@@ -122,7 +125,7 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
   Word2VecStats stats;
   if (chunk_begin < chunk_end) {
     cpu::word2vec_train(tokens, n_tokens, offsets, chunks, chunk_begin, chunk_end, keep, V, syn0,
-                        syn1, syn1neg, sampler, tree, cfg, epoch, epochs, &stats);
+                        syn1, syn1neg, lockf, sampler, tree, cfg, epoch, epochs, &stats);
     const int64_t last = offsets[chunks[chunk_end]] - 1;
     stats.last_alpha =
         word2vec_alpha(cfg.alpha, cfg.min_alpha, epoch, epochs, std::max<int64_t>(last, 0),
@@ -134,8 +137,8 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
 #define SEQCORE_W2V_INST(T)                                                                  \
   template Word2VecStats word2vec_train<T>(                                                  \
       const int32_t*, int64_t, const int64_t*, int64_t, const int64_t*, int64_t, int64_t,    \
-      int64_t, const double*, int64_t, T*, T*, T*, const UnigramSampler*, const HuffmanTree*, \
-      const Word2VecConfig&, int64_t, int64_t);
+      int64_t, const double*, int64_t, T*, T*, T*, const T*, const UnigramSampler*,          \
+      const HuffmanTree*, const Word2VecConfig&, int64_t, int64_t);
 SEQCORE_W2V_INST(float)
 SEQCORE_W2V_INST(double)
 #undef SEQCORE_W2V_INST

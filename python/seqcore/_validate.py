@@ -20,6 +20,12 @@ INT64_MIN = -2**63
 # 50-100), and it keeps a huge int from meaning years of work (the property suite's hang).
 MAX_EPOCHS = 2**20
 
+class StateError(ValueError, RuntimeError):
+    """The object is not in a state for this call (e.g. a model without a vocabulary). A
+    ValueError that is also the RuntimeError gensim raises in these cases, so code written
+    for either catches it."""
+
+
 def _span(lo, hi):
     if lo is not None and hi is not None:
         return f"in [{lo}, {hi}]"

@@ -15,9 +15,18 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
-from ._validate import INT64_MAX, int_arg
+from ._validate import INT64_MAX, StateError, int_arg
 
-__all__ = ["Vocabulary", "EncodedCorpus", "build_vocab", "encode_corpus"]
+__all__ = ["Vocabulary", "EncodedCorpus", "build_vocab", "encode_corpus", "count_words",
+           "VocabularyError", "RULE_DEFAULT", "RULE_DISCARD", "RULE_KEEP"]
+
+# trim_rule results (gensim.utils): keep or discard a word, or apply the count threshold
+RULE_DEFAULT, RULE_DISCARD, RULE_KEEP = 0, 1, 2
+
+
+class VocabularyError(StateError):
+    """The vocabulary is empty or not built yet: a ValueError that is also the RuntimeError
+    gensim raises in these cases (:class:`seqcore._validate.StateError`)."""
 
 
 class EncodedCorpus(NamedTuple):
@@ -113,44 +122,87 @@ class Vocabulary:
         return EncodedCorpus(tokens, offsets)
 
 
-def build_vocab(sentences=None, corpus_file=None, min_count=5, max_vocab_size=None):
+def count_words(sentences=None, corpus_file=None, max_vocab_size=None, trim_rule=None):
+    """Scan a corpus and count its words: a ``_core.VocabCounter`` (``items(min_count)``: keys
+    and counts in order of first occurrence; ``total_words``; ``sentences``).
+
+    max_vocab_size : None, or an int >= 1 bounding the word types held while counting: after
+        each sentence, if more are held, the types with count < min_reduce are dropped and
+        min_reduce (from 1) grows by one, as gensim's ``Word2Vec._scan_vocab`` /
+        ``utils.prune_vocab`` (so counts of pruned words restart from 0, and the first
+        pruning drops nothing, exactly as gensim 4).
+    trim_rule : None, or ``trim_rule(word, count, min_count)`` returning RULE_DISCARD,
+        RULE_KEEP or RULE_DEFAULT, asked about each word at those prunings (gensim).
+    """
+    if max_vocab_size is not None:
+        # int64 in C++: larger values are out of range, not pybind11 conversion errors
+        max_vocab_size = int_arg("max_vocab_size", max_vocab_size, 1, INT64_MAX,
+                                 type_error=ValueError)
+    if trim_rule is not None and not callable(trim_rule):
+        raise TypeError(f"trim_rule: expected None or a callable, got {trim_rule!r}")
+    sentences, path = _check_source(sentences, corpus_file)
+    counter = _core.VocabCounter(int(max_vocab_size or 0), trim_rule)
+    if path is not None:
+        counter.add_file(path)
+    else:
+        counter.add_sentences(sentences)
+    return counter
+
+
+def retained(keys, counts, min_count, trim_rule=None):
+    """Boolean mask [n] of the words kept: gensim's ``keep_vocab_item`` (count >= min_count
+    unless ``trim_rule(word, count, min_count)`` says RULE_KEEP or RULE_DISCARD)."""
+    keep = counts >= min_count
+    if trim_rule is not None:
+        for i, (key, count) in enumerate(zip(keys, counts.tolist())):
+            rule = trim_rule(key, count, min_count)
+            if rule == RULE_KEEP:
+                keep[i] = True
+            elif rule == RULE_DISCARD:
+                keep[i] = False
+    return keep
+
+
+def frequency_order(counts):
+    """Permutation sorting words given in order of first occurrence by count descending,
+    ties by the latest first occurrence first: gensim 4's ``sort_by_descending_frequency``
+    (``np.lexsort((-indices, -counts))``)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return np.lexsort((-np.arange(len(counts)), -counts))
+
+
+def build_vocab(sentences=None, corpus_file=None, min_count=5, max_vocab_size=None,
+                trim_rule=None):
     """Count the words of a corpus and keep those with ``count >= min_count``.
 
     sentences : iterable of lists of str (read once), or corpus_file : path (one sentence
         per line, ASCII-whitespace-separated tokens). Exactly one must be given.
-    min_count : int >= 1. max_vocab_size : None, or an int >= 1 bounding the word types
-        held while counting: after each sentence, if more are held, the types with count
-        < min_reduce are dropped and min_reduce (from 1) grows by one, as gensim's
-        ``Word2Vec._scan_vocab`` / ``utils.prune_vocab`` (so counts of pruned words restart
-        from 0, and the first pruning drops nothing, exactly as gensim 4).
+    min_count : int >= 1. max_vocab_size, trim_rule : as :func:`count_words` (trim_rule is
+        also asked about every word against min_count, gensim's ``keep_vocab_item``).
 
     Returns a :class:`Vocabulary` sorted by count descending, ties by the latest first
     occurrence in the corpus first: gensim 4's order (``sort_by_descending_frequency``
     lexsorts by -count, -insertion index), so ``index_to_key`` equals gensim's.
 
-    Raises ValueError for an empty corpus, no word reaching min_count, or bad settings;
-    TypeError if sentences are not lists of str; FileNotFoundError for a missing file;
-    UnicodeDecodeError if a file token is not UTF-8.
+    Raises :class:`VocabularyError` (a ValueError) for an empty corpus or no word kept;
+    ValueError for bad settings; TypeError if sentences are not lists of str;
+    FileNotFoundError for a missing file; UnicodeDecodeError if a file token is not UTF-8.
     """
-    # int64 in C++: larger values are out of range, not pybind11 conversion errors
     min_count = int_arg("min_count", min_count, 1, INT64_MAX, type_error=ValueError)
-    if max_vocab_size is not None:
-        max_vocab_size = int_arg("max_vocab_size", max_vocab_size, 1, INT64_MAX,
-                                 type_error=ValueError)
-    sentences, path = _check_source(sentences, corpus_file)
-    counter = _core.VocabCounter(int(max_vocab_size or 0))
-    if path is not None:
-        counter.add_file(path)
-    else:
-        counter.add_sentences(sentences)
+    counter = count_words(sentences, corpus_file, max_vocab_size, trim_rule)
     if counter.total_words == 0:
-        raise ValueError("empty corpus: no tokens found")
-    keys, counts = counter.sorted(int(min_count))
+        raise VocabularyError("empty corpus: no tokens found")
+    # without a rule only the words reaching min_count become Python strings
+    keys, counts = counter.items(1 if trim_rule is not None else min_count)
+    keep = retained(keys, counts, min_count, trim_rule)
+    keys = [k for k, kept in zip(keys, keep.tolist()) if kept]
+    counts = counts[keep]
     if not keys:
-        raise ValueError(f"no word occurs at least min_count={min_count} times "
-                         f"({counter.total_words} tokens); lower min_count")
-    return Vocabulary(keys, counts, counter.total_words, counter.sentences, min_count,
-                      max_vocab_size)
+        raise VocabularyError(f"no word occurs at least min_count={min_count} times "
+                              f"({counter.total_words} tokens); lower min_count")
+    order = frequency_order(counts)
+    return Vocabulary([keys[i] for i in order.tolist()], counts[order], counter.total_words,
+                      counter.sentences, min_count, max_vocab_size)
 
 
 def encode_corpus(vocab, sentences=None, corpus_file=None):

@@ -57,7 +57,11 @@ class KeyedVectors:
     Attributes
     ----------
     index_to_key : list of str [V]; key_to_index : dict str -> int; vectors : [V, D];
-    vector_size : D; counts : int64 [V] or None.
+    vector_size : D; counts : int64 [V] or None (``expandos['count']``).
+    expandos : dict attribute name -> array [V] of per-key values (gensim's vecattrs; read
+        and written with :meth:`get_vecattr` / :meth:`set_vecattr`).
+    vectors_lockf : float array [1] or [V]: factor of each key's training updates in
+        :class:`seqcore.Word2Vec` (gensim's experimental lock; 0 freezes a key, 1 trains it).
 
     Raises
     ------
@@ -87,15 +91,47 @@ class KeyedVectors:
                 raise ValueError(f"keys: duplicate key {k!r}")
             self.key_to_index[k] = i
         self._vectors = np.ascontiguousarray(vectors).copy()
-        self.counts = None
-        if counts is not None:
-            counts = np.asarray(counts, dtype=np.int64)
-            if counts.shape != (len(keys),):
-                raise ValueError(f"counts: expected shape [V] = [{len(keys)}], got "
-                                 f"{list(counts.shape)}")
-            self.counts = counts
+        self.expandos = {}
+        self.counts = counts
+        self.vectors_lockf = np.ones(1, dtype=np.float32)
         self.norms = None
         self._normed = None
+
+    @property
+    def counts(self):
+        """Key frequencies int64 [V] (``expandos['count']``), or None."""
+        return self.expandos.get("count")
+
+    @counts.setter
+    def counts(self, value):
+        if value is None:
+            self.expandos.pop("count", None)
+            return
+        counts = np.asarray(value, dtype=np.int64)
+        if counts.shape != (len(self.index_to_key),):
+            raise ValueError(f"counts: expected shape [V] = [{len(self.index_to_key)}], got "
+                             f"{list(counts.shape)}")
+        self.expandos["count"] = counts
+
+    def get_vecattr(self, key, attr):
+        """Value of the per-key attribute ``attr`` (e.g. ``'count'``) for ``key`` (gensim).
+
+        Raises KeyError for an unknown key or attribute."""
+        index = self.get_index(key)
+        if attr not in self.expandos:
+            raise KeyError(f"attr: no per-key attribute {attr!r} (have "
+                           f"{sorted(self.expandos)})")
+        return self.expandos[attr][index]
+
+    def set_vecattr(self, key, attr, val):
+        """Set the per-key attribute ``attr`` of ``key`` to ``val``; a new attribute gets an
+        array [V] of ``val``'s type, zero for the other keys (gensim's allocate_vecattrs).
+        ``'count'`` is stored as int64. Raises KeyError for an unknown key."""
+        index = self.get_index(key)
+        if attr not in self.expandos:
+            dtype = np.int64 if attr == "count" else np.asarray(val).dtype
+            self.expandos[attr] = np.zeros(len(self.index_to_key), dtype=dtype)
+        self.expandos[attr][index] = val
 
     # ---- basic access ------------------------------------------------------------------
     @property
@@ -193,6 +229,16 @@ class KeyedVectors:
         return 1.0 - self.similarity(w1, w2)
 
     # ---- neighbours --------------------------------------------------------------------
+    def n_similarity(self, ws1, ws2):
+        """Cosine similarity of the means of two sets of keys (gensim: the plain means of the
+        raw vectors, unknown keys ignored, then unit-normalised). Raises ZeroDivisionError if
+        a set is empty, as gensim."""
+        if not (len(ws1) and len(ws2)):
+            raise ZeroDivisionError("At least one of the passed list is empty.")
+        mean1 = self.get_mean_vector(ws1, pre_normalize=False)
+        mean2 = self.get_mean_vector(ws2, pre_normalize=False)
+        return float(np.dot(_unitvec(mean1), _unitvec(mean2)))
+
     def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
                         ignore_missing=True):
         """Weighted mean of key vectors (or raw [D] arrays), as gensim: divided by the sum of
@@ -403,7 +449,7 @@ class KeyedVectors:
         return pearson, spearman, oov_ratio
 
     def evaluate_word_analogies(self, analogies, restrict_vocab=30000, case_insensitive=True,
-                                dummy4unknown=False):
+                                dummy4unknown=False, similarity_function="most_similar"):
         """Accuracy on an analogy file (``: section`` headers, then ``a b c d`` lines meaning
         a:b = c:d), as gensim (word2vec.c's compute-accuracy): d is predicted by 3CosAdd
         ``most_similar(positive=[b, c], negative=[a], topn=5)`` over the first
@@ -413,9 +459,15 @@ class KeyedVectors:
         Returns ``(score, sections)``: the overall accuracy (0.0 with no prediction) and a
         list of dicts ``{'section', 'correct', 'incorrect'}`` (lists of 4-tuples), the last
         one ``'Total accuracy'``. Quadruples with a word outside the first keys are skipped
-        (counted incorrect with ``dummy4unknown``). Raises ValueError for a question line
-        before any section header.
+        (counted incorrect with ``dummy4unknown``). ``similarity_function``:
+        ``'most_similar'`` (3CosAdd) or ``'most_similar_cosmul'`` (3CosMul, Levy & Goldberg
+        2014), the method that ranks the candidates (gensim 4.4 accepts the argument but
+        always uses most_similar). Raises ValueError for a question line before any section
+        header or another similarity_function.
         """
+        from ._validate import option
+        option("similarity_function", similarity_function, ("most_similar",
+                                                            "most_similar_cosmul"))
         clip_end = self._clip_end(restrict_vocab)
         ok_vocab = self._ok_vocab(restrict_vocab, case_insensitive)
         sections, section = [], None
@@ -453,7 +505,15 @@ class KeyedVectors:
         if section:
             sections.append(section)
         correct = np.zeros(len(questions), dtype=bool)
-        if questions:
+        if questions and similarity_function == "most_similar_cosmul":
+            for row, (a, b, c, expected) in enumerate(questions):
+                # rows of the (possibly upper-cased) words, as gensim's swapped key_to_index
+                sims = self.most_similar_cosmul(positive=[ok_vocab[b], ok_vocab[c]],
+                                                negative=[ok_vocab[a]], topn=5,
+                                                restrict_vocab=restrict_vocab)
+                correct[row] = self._analogy_prediction(sims, ok_vocab, (a, b, c),
+                                                        case_insensitive) == expected
+        elif questions:
             self.fill_norms()
             normed = self._normed.astype(np.float32, copy=False)
             ia, ib, ic = (np.array([ok_vocab[q[k]] for q in questions]) for k in range(3))
@@ -465,14 +525,9 @@ class KeyedVectors:
             idx, _ = self._top_k(mean, 8, clip_end)
             for row, (a, b, c, expected) in enumerate(questions):
                 inputs = {ia[row], ib[row], ic[row]}
-                sims = [self.index_to_key[i] for i in idx[row] if i not in inputs][:5]
-                ignore = {a, b, c}
-                predicted = None
-                for key in sims:
-                    predicted = key.upper() if case_insensitive else key
-                    if predicted in ok_vocab and predicted not in ignore:
-                        break
-                correct[row] = predicted == expected
+                sims = [(self.index_to_key[i], None) for i in idx[row] if i not in inputs][:5]
+                correct[row] = self._analogy_prediction(sims, ok_vocab, (a, b, c),
+                                                        case_insensitive) == expected
         for sec, quad, q in events:
             (sec["correct"] if q is not None and correct[q] else sec["incorrect"]).append(quad)
         total = {"section": "Total accuracy",
@@ -485,6 +540,17 @@ class KeyedVectors:
                         100.0 * oov / quadruplets_no)
         sections.append(total)
         return score, sections
+
+    @staticmethod
+    def _analogy_prediction(sims, ok_vocab, inputs, case_insensitive):
+        """gensim's pick among the top 5 (key, score): the first in ok_vocab that is not an
+        input word; else the last one looked at."""
+        predicted = None
+        for key, _ in sims:
+            predicted = key.upper() if case_insensitive else key
+            if predicted in ok_vocab and predicted not in inputs:
+                break
+        return predicted
 
     # ---- word2vec file format ----------------------------------------------------------
     def save_word2vec_format(self, fname, fvocab=None, binary=False, total_vec=None,

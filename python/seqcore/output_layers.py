@@ -169,9 +169,9 @@ class UnigramSampler:
     ----------
     counts : ndarray [V], integer or floating
         Non-negative, finite, positive sum; a zero count is never drawn.
-    power : float >= 0
+    power : float (finite)
         Exponent applied to the counts (0.75 as word2vec; 1: the unigram; 0: uniform over
-        the ids with a positive count).
+        the ids with a positive count; < 0 favours rare ids, as gensim's ns_exponent).
     seed : int
         Seed of the random streams.
 
@@ -187,11 +187,12 @@ class UnigramSampler:
     TypeError
         counts not numeric.
     ValueError
-        counts not 1-D or empty, a negative / non-finite count, a zero total, power < 0.
+        counts not 1-D or empty, a negative / non-finite count, a zero total, a non-finite
+        power, or counts^power overflowing.
     """
 
     def __init__(self, counts, power=0.75, seed=0):
-        self._impl = _core._UnigramSampler(counts, float_arg("power", power, 0.0))
+        self._impl = _core._UnigramSampler(counts, float_arg("power", power, finite=True))
         self.seed = int_arg("seed", seed) & (2**64 - 1)
         self.stream = 0
 

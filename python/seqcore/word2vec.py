@@ -32,7 +32,9 @@ at one core's speed).
 """
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import time
 import zipfile
@@ -40,12 +42,15 @@ import zipfile
 import numpy as np
 
 from . import _core
-from ._validate import MAX_EPOCHS
-from .corpus import Vocabulary, build_vocab, restartable
+from ._validate import MAX_EPOCHS, StateError
+from .corpus import (Vocabulary, VocabularyError, count_words, frequency_order, restartable,
+                     retained)
 from .keyedvectors import KeyedVectors
 from .output_layers import HuffmanTree, UnigramSampler
 
 __all__ = ["Word2Vec"]
+
+logger = logging.getLogger(__name__)
 
 
 def _int_param(name, value, low, high=None):
@@ -139,18 +144,21 @@ class Word2Vec:
                  ns_exponent=0.75, cbow_mean=1, alpha=0.025, min_alpha=1e-4, epochs=5,
                  workers=None, seed=1, shrink_windows=True, batch_words=10000,
                  compute_loss=True, deterministic=False, progress=True, callbacks=(),
-                 shared_negatives=False, dtype=np.float32):
+                 shared_negatives=False, dtype=np.float32, trim_rule=None,
+                 max_final_vocab=None):
         self.vector_size = _int_param("vector_size", vector_size, 1, _MAX_SIZE)
         self.window = _int_param("window", window, 1, _MAX_SIZE)
         self.min_count = _int_param("min_count", min_count, 1)
         self.max_vocab_size = max_vocab_size
+        self.max_final_vocab = (None if max_final_vocab is None
+                                else _int_param("max_final_vocab", max_final_vocab, 1))
         self.sample = _float_param("sample", sample, 0.0)
         self.sg, self.hs = _flag("sg", sg), _flag("hs", hs)
         self.negative = _int_param("negative", negative, 0, _MAX_SIZE)
         if not self.hs and self.negative == 0:
             raise ValueError("negative: expected > 0 when hs=0 (no output layer to train); "
                              "set negative > 0 or hs=1")
-        self.ns_exponent = _float_param("ns_exponent", ns_exponent, 0.0)
+        self.ns_exponent = _float_param("ns_exponent", ns_exponent, -np.inf)
         self.cbow_mean = _flag("cbow_mean", cbow_mean)
         self.alpha = _float_param("alpha", alpha, 0.0, strict=True)
         self.min_alpha = _float_param("min_alpha", min_alpha, 0.0)
@@ -177,74 +185,292 @@ class Word2Vec:
         self.wv = None
         self.syn1 = self.syn1neg = None
         self.loss = []
+        self.running_training_loss = 0.0
         self.epochs_trained = 0
         self.min_alpha_yet_reached = self.alpha
         self.train_words_per_second = None
+        self.corpus_count = self.corpus_total_words = 0
+        self.effective_min_count = self.min_count
+        self._counter = self._raw_dict = None  # the last scan (raw_vocab)
         if sentences is not None or corpus_file is not None:
             sentences = restartable(sentences)
-            self.build_vocab(sentences, corpus_file)
-            self.train(sentences, corpus_file, epochs=self.epochs)
+            self.build_vocab(sentences, corpus_file, trim_rule=trim_rule)
+            if self.epochs > 0:  # epochs=0: the vocabulary only (gensim raises)
+                self.train(sentences, corpus_file, total_examples=self.corpus_count,
+                           total_words=self.corpus_total_words, epochs=self.epochs)
 
     # ---- vocabulary ------------------------------------------------------------------
-    def build_vocab(self, sentences=None, corpus_file=None, update=False):
-        """Scan a corpus, keep words with count >= min_count and (re)initialise the weights:
-        input vectors uniform in ``[-1/D, 1/D)`` from ``seed`` (gensim 4; word2vec.c uses
-        half that range), output weights zero. ``update=True`` (growing a vocabulary) is not supported."""
-        if update:
-            raise ValueError("update: growing an existing vocabulary is not supported")
-        vocab = build_vocab(sentences, corpus_file, self.min_count, self.max_vocab_size)
-        self._set_vocab(vocab)
-        V, D = len(vocab), self.vector_size
-        rng = np.random.default_rng(self.seed & (2**64 - 1))
-        # gensim 4's range, from float64 draws (the same vectors for either dtype) made in
-        # blocks of rows: ~512 KiB of temporaries, not 2-3 copies of [V, D] float64
-        syn0 = np.empty((V, D), self.dtype)
-        rows = max(1, (1 << 16) // D)
-        for r in range(0, V, rows):
-            x = rng.random((min(rows, V - r), D))
-            x *= 2
-            x -= 1
-            x /= D
-            syn0[r:r + rows] = x
-        self.wv = KeyedVectors(vocab.index_to_key, syn0, counts=vocab.counts)
-        self.syn1 = np.zeros((V - 1, D), self.dtype) if self.hs else None
-        self.syn1neg = np.zeros((V, D), self.dtype) if self.negative else None
+    def build_vocab(self, corpus_iterable=None, corpus_file=None, update=False,
+                    progress_per=10000, keep_raw_vocab=False, trim_rule=None):
+        """Scan a corpus (:meth:`scan_vocab`), keep its words (:meth:`prepare_vocab`) and
+        initialise the weights (:meth:`prepare_weights`), as gensim's build_vocab.
+
+        Fresh (``update=False``): words with count >= the effective min_count (min_count,
+        raised to fit ``max_final_vocab``) or kept by ``trim_rule(word, count, min_count)``
+        (:data:`seqcore.corpus.RULE_KEEP` / ``RULE_DISCARD`` / ``RULE_DEFAULT``, not stored
+        with the model, as gensim 4), sorted by count descending; input vectors uniform in
+        ``[-1/D, 1/D)``, drawn as gensim 4 (``default_rng(seed).random((V, D), float32)``:
+        the same initial vectors as gensim for a seed); output weights zero.
+
+        ``update=True`` (online learning, gensim's semantics): the new corpus's kept words
+        not yet in the vocabulary are appended in order of first occurrence, every known
+        word's count grows by its count in the new corpus, the subsampling probabilities of
+        the new corpus's kept words are recomputed from their new-corpus counts, the Huffman
+        tree and noise distribution are rebuilt over the new counts, new words get the rows
+        gensim's resize gives them (the rows past the old ones of the same seeded draw) and
+        zero output rows; the trained weights are kept. ``progress_per`` is accepted for
+        gensim compatibility. Returns self.
+
+        Raises :class:`seqcore.corpus.VocabularyError` (a ValueError and RuntimeError) for
+        an empty corpus, no word kept, or ``update`` before a first vocabulary.
+        """
+        self.scan_vocab(corpus_iterable, corpus_file, progress_per, trim_rule=trim_rule)
+        self.prepare_vocab(update=update, keep_raw_vocab=keep_raw_vocab, trim_rule=trim_rule)
+        self.prepare_weights(update=update)
         return self
+
+    def scan_vocab(self, corpus_iterable=None, corpus_file=None, progress_per=10000,
+                   workers=None, trim_rule=None):
+        """Count the words of a corpus (pruned to ``max_vocab_size`` word types while
+        counting, with ``trim_rule``, as gensim); sets :attr:`raw_vocab`, corpus_count and
+        corpus_total_words. Returns ``(total_words, corpus_count)``."""
+        counter = count_words(corpus_iterable, corpus_file, self.max_vocab_size, trim_rule)
+        self._counter, self._raw_dict = counter, None
+        self.corpus_count, self.corpus_total_words = counter.sentences, counter.total_words
+        return counter.total_words, counter.sentences
+
+    @property
+    def raw_vocab(self):
+        """dict word -> count of the last scan, in order of first occurrence (None once
+        :meth:`prepare_vocab` has used it, unless ``keep_raw_vocab``)."""
+        if self._raw_dict is None and self._counter is not None:
+            keys, counts = self._counter.items(1)
+            self._raw_dict, self._counter = dict(zip(keys, counts.tolist())), None
+        return self._raw_dict
+
+    @raw_vocab.setter
+    def raw_vocab(self, value):
+        self._counter, self._raw_dict = None, None if value is None else dict(value)
+
+    def _raw_items(self, min_count):
+        """(keys, counts int64) of the raw vocabulary with count >= min_count, in order."""
+        if self._raw_dict is None:
+            return self._counter.items(min_count)
+        keys = [k for k, c in self._raw_dict.items() if c >= min_count]
+        return keys, np.array([self._raw_dict[k] for k in keys], dtype=np.int64)
+
+    def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None,
+                              trim_rule=None, update=False):
+        """:meth:`build_vocab` from a dict word -> count (gensim): the words in the dict's
+        order as if first seen in it, corpus_count as given (default 0), corpus_total_words
+        the sum of the counts. Raises TypeError for keys that are not str or counts that are
+        not ints, ValueError for a negative count."""
+        if not hasattr(word_freq, "items"):
+            raise TypeError(f"word_freq: expected a dict word -> count, got "
+                            f"{type(word_freq).__name__}")
+        raw = {}
+        for key, count in word_freq.items():
+            if not isinstance(key, str):
+                raise TypeError(f"word_freq: keys must be str, got {key!r}")
+            raw[key] = _int_param(f"word_freq[{key!r}]", count, 0)
+        self.raw_vocab = raw
+        self.corpus_count = 0 if corpus_count is None else _int_param("corpus_count",
+                                                                      corpus_count, 0)
+        self.corpus_total_words = sum(raw.values())
+        self.prepare_vocab(update=update, keep_raw_vocab=keep_raw_vocab, trim_rule=trim_rule)
+        self.prepare_weights(update=update)
+        return self
+
+    def prepare_vocab(self, update=False, keep_raw_vocab=False, trim_rule=None,
+                      min_count=None, sample=None):
+        """Apply min_count / max_final_vocab / trim_rule and ``sample`` to :attr:`raw_vocab`
+        (gensim's prepare_vocab; see :meth:`build_vocab` for ``update``). Sets
+        :attr:`vocab`, :attr:`keep_probabilities` and :attr:`effective_min_count`."""
+        if self._counter is None and self._raw_dict is None:
+            raise VocabularyError("prepare_vocab: no scanned corpus (call scan_vocab, or "
+                                  "build_vocab / build_vocab_from_freq)")
+        if update and self.vocab is None:
+            raise VocabularyError("update: the model has no vocabulary to update yet; build "
+                                  "its vocabulary with a corpus first (update=False)")
+        min_count = self.min_count if min_count is None else _int_param("min_count",
+                                                                        min_count, 1)
+        sample = self.sample if sample is None else _float_param("sample", sample, 0.0)
+        effective = min_count
+        if self.max_final_vocab is not None:  # gensim's calc_min_count
+            all_counts = (self._counter.counts() if self._raw_dict is None
+                          else np.fromiter(self._raw_dict.values(), np.int64))
+            if self.max_final_vocab < len(all_counts):
+                top = np.partition(all_counts, len(all_counts) - 1 - self.max_final_vocab)
+                effective = max(min_count, int(top[len(all_counts) - 1 - self.max_final_vocab])
+                                + 1)
+        self.effective_min_count = effective
+        keys, counts = self._raw_items(1 if update or trim_rule is not None else effective)
+        keep = retained(keys, counts, effective, trim_rule)
+        if not keep.any():
+            if self.corpus_total_words == 0:
+                raise VocabularyError("empty corpus: no tokens found")
+            raise VocabularyError(f"no word occurs at least min_count={effective} times "
+                                  f"({self.corpus_total_words} tokens); lower min_count")
+        if np.any(counts[keep] < 1):
+            raise ValueError("word_freq: a word kept by trim_rule has count 0 (kept words need "
+                             "a count >= 1)")
+        kept_keys = [k for k, kept in zip(keys, keep.tolist()) if kept]
+        kept_counts = counts[keep]
+        if not update:
+            self.min_count, self.sample = min_count, sample
+            order = frequency_order(kept_counts)
+            vocab = Vocabulary([kept_keys[i] for i in order.tolist()], kept_counts[order],
+                               self.corpus_total_words, self.corpus_count, min_count,
+                               self.max_vocab_size)
+            self._set_vocab(vocab)
+        else:
+            old = self.vocab
+            raw = dict(zip(keys, counts.tolist()))
+            new_keys = [k for k in kept_keys if k not in old.key_to_index]
+            grown = old.counts + np.array([raw.get(k, 0) for k in old.index_to_key], np.int64)
+            vocab = Vocabulary(old.index_to_key + new_keys,
+                               np.concatenate([grown, [raw[k] for k in new_keys]]),
+                               self.corpus_total_words, self.corpus_count, old.min_count,
+                               self.max_vocab_size)
+            keep_old = self.keep_probabilities
+            self._set_vocab(vocab)
+            # gensim: only the new corpus's kept words get a new probability, from their
+            # counts in it (pre-existing words not in it keep theirs)
+            rows = np.array([vocab.key_to_index[k] for k in kept_keys], np.int64)
+            p = np.concatenate([keep_old, np.ones(len(new_keys))])
+            p[rows] = _core.word2vec_keep_probabilities(kept_counts, sample)
+            self.keep_probabilities = p
+        if not keep_raw_vocab:
+            self._counter = self._raw_dict = None
+
+    def prepare_weights(self, update=False):
+        """Initialise the weights for :attr:`vocab` (gensim's init_weights), or with
+        ``update`` grow them for the words added since (update_weights)."""
+        if self.vocab is None:
+            raise VocabularyError("prepare_weights: no vocabulary (call build_vocab first)")
+        V, D = len(self.vocab), self.vector_size
+        if not update or self.wv is None:
+            self.wv = KeyedVectors(self.vocab.index_to_key, _initial_vectors(self.seed, V, D,
+                                                                             self.dtype),
+                                   counts=self.vocab.counts)
+            self.syn1 = np.zeros((V, D), self.dtype) if self.hs else None
+            self.syn1neg = np.zeros((V, D), self.dtype) if self.negative else None
+            return
+        old = len(self.wv)
+        grown = np.vstack([self.wv.vectors, _initial_vectors(self.seed, V, D, self.dtype, old)])
+        # in place, as gensim: references to model.wv see the new words
+        self.wv.index_to_key = list(self.vocab.index_to_key)
+        self.wv.key_to_index = dict(self.vocab.key_to_index)
+        self.wv.vectors = grown
+        self.wv.counts = self.vocab.counts
+        pad = np.zeros((V - old, D), self.dtype)
+        if self.syn1 is not None:
+            self.syn1 = np.vstack([self.syn1, pad])
+        if self.syn1neg is not None:
+            self.syn1neg = np.vstack([self.syn1neg, pad])
 
     def _set_vocab(self, vocab):
         self.vocab = vocab
-        self.corpus_count, self.corpus_total_words = vocab.corpus_count, vocab.total_words
         self.keep_probabilities = _core.word2vec_keep_probabilities(vocab.counts, self.sample)
         self._sampler = UnigramSampler(vocab.counts, self.ns_exponent) if self.negative else None
         self._tree = HuffmanTree(vocab.counts) if self.hs else None
 
+    def reset_from(self, other_model):
+        """Take ``other_model``'s vocabulary (shared, not copied: neither model should then
+        grow it), subsampling probabilities and corpus size, and initialise fresh weights
+        (gensim's reset_from). Raises TypeError for another type, VocabularyError if it has
+        no vocabulary."""
+        if not isinstance(other_model, Word2Vec):
+            raise TypeError(f"other_model: expected a seqcore.Word2Vec, got "
+                            f"{type(other_model).__name__}")
+        if other_model.vocab is None:
+            raise VocabularyError("other_model: has no vocabulary")
+        self._set_vocab(other_model.vocab)
+        self.keep_probabilities = other_model.keep_probabilities
+        self.corpus_count = other_model.corpus_count
+        self.corpus_total_words = other_model.corpus_total_words
+        self.prepare_weights()
+
     # ---- training --------------------------------------------------------------------
-    def train(self, sentences=None, corpus_file=None, epochs=None, start_alpha=None,
-              end_alpha=None, compute_loss=None, callbacks=None, progress=None,
-              total_examples=None, total_words=None):
-        """Train ``epochs`` passes (default ``self.epochs``) over a corpus, continuing from
-        the current weights; the learning rate decays linearly per word from
-        ``start_alpha`` (default alpha) to ``end_alpha`` (default min_alpha) over this call,
-        as gensim. ``total_examples``/``total_words`` are accepted for gensim compatibility
-        and unused (the corpus is encoded first, so its size is known).
+    def _check_trainable(self, what):
+        if self.vocab is None:
+            raise VocabularyError(f"{what}: the model has no vocabulary; call build_vocab (or "
+                                  f"build_vocab_from_freq) first (assigning wv does not build "
+                                  f"one)")
+        wv, V = self.wv, len(self.vocab)
+        if (not isinstance(wv, KeyedVectors) or len(wv) != V
+                or wv.vectors.shape != (V, self.vector_size) or wv.vectors.dtype != self.dtype
+                or wv.index_to_key != self.vocab.index_to_key):
+            raise ValueError(f"wv: expected the model's KeyedVectors, [V, D] = [{V}, "
+                             f"{self.vector_size}] {self.dtype} over its vocabulary; a "
+                             f"replaced wv must keep them (or call build_vocab again)")
+
+    def _lockf(self):
+        """vectors_lockf as the kernel takes it: None (all 1) or [V] of the weights' dtype."""
+        V = len(self.vocab)
+        lockf = getattr(self.wv, "vectors_lockf", None)
+        if lockf is None:
+            return None
+        lockf = np.asarray(lockf)
+        if lockf.dtype.kind not in "biuf" or lockf.ndim != 1 or len(lockf) not in (1, V):
+            raise ValueError(f"vectors_lockf: expected a float array of length 1 or V = {V}, "
+                             f"got {lockf.dtype} {list(lockf.shape)} (resize it after the "
+                             f"vocabulary grows)")
+        if len(lockf) == 1:
+            if lockf[0] == 1:
+                return None
+            lockf = np.full(V, lockf[0])
+        return np.ascontiguousarray(lockf, dtype=self.dtype)
+
+    def train(self, corpus_iterable=None, corpus_file=None, total_examples=None,
+              total_words=None, epochs=None, start_alpha=None, end_alpha=None, word_count=0,
+              queue_factor=2, report_delay=1.0, compute_loss=None, callbacks=None,
+              progress=None):
+        """Train ``epochs`` passes over a corpus, continuing from the current weights; the
+        learning rate decays linearly per word from ``start_alpha`` (default alpha) to
+        ``end_alpha`` (default min_alpha) over this call, as gensim.
+
+        As gensim, ``epochs`` (>= 1) and one of ``total_examples`` (sentences) or
+        ``total_words`` (raw words; required with corpus_file) must be given, to catch the
+        common mistake of training on a corpus other than the scanned one without saying
+        so; they are checked, not used: the corpus is encoded first, so the learning-rate
+        schedule uses its exact size. ``word_count``, ``queue_factor`` and ``report_delay``
+        (gensim's job queue) are accepted and unused. Input-vector updates are scaled by
+        ``wv.vectors_lockf`` (length 1 or V; 0 freezes a word). ``compute_loss`` (default the
+        model's): :meth:`get_latest_training_loss` is the loss summed over this call.
 
         Returns (effective words trained, raw words) summed over the epochs.
-        Raises ValueError before :meth:`build_vocab`, or if no source is given.
+        Raises :class:`seqcore.corpus.VocabularyError` without a vocabulary; ValueError
+        for missing or bad epochs / totals, a wv or vectors_lockf not matching the model.
         """
-        if self.wv is None:
-            raise ValueError("train: call build_vocab first (the vocabulary is empty)")
-        epochs = self.epochs if epochs is None else _int_param("epochs", epochs, 0, MAX_EPOCHS)
+        self._check_trainable("train")
+        if total_examples is None and total_words is None:
+            raise ValueError("total_examples, total_words: give one, for the learning-rate "
+                             "schedule (gensim); for the scanned corpus use "
+                             "total_examples=model.corpus_count")
+        if corpus_file is not None and total_words is None:
+            raise ValueError("total_words: must be given with corpus_file (gensim); for the "
+                             "scanned corpus use total_words=model.corpus_total_words")
+        for name, value in (("total_examples", total_examples), ("total_words", total_words)):
+            if value is not None:
+                _int_param(name, value, 0)
+        if epochs is None:
+            raise ValueError("epochs: give an explicit count (gensim); usually "
+                             "epochs=model.epochs")
+        epochs = _int_param("epochs", epochs, 1, MAX_EPOCHS)
         a0 = self.alpha if start_alpha is None else _float_param("start_alpha", start_alpha,
                                                                   0.0, strict=True)
         a1 = self.min_alpha if end_alpha is None else _float_param("end_alpha", end_alpha, 0.0)
         compute_loss = self.compute_loss if compute_loss is None else bool(compute_loss)
         callbacks = self.callbacks if callbacks is None else tuple(callbacks)
         progress = self.progress if progress is None else progress
-        corpus = self.vocab.encode(restartable(sentences), corpus_file)
+        lockf = self._lockf()
+        corpus = self.vocab.encode(restartable(corpus_iterable), corpus_file)
         chunks = _core.word2vec_chunks(corpus.offsets, self.batch_words)
         n_chunks, n_tokens = len(chunks) - 1, len(corpus.tokens)
+        self.running_training_loss = 0.0
         self._fire(callbacks, "on_train_begin")
-        bar = _progress_bar(epochs * n_tokens, progress and epochs > 0 and n_tokens > 0)
+        bar = _progress_bar(epochs * n_tokens, progress and n_tokens > 0)
         # a bar update every ~1/50 epoch; slices at chunk boundaries change nothing
         step = n_chunks if bar is None else max(4 * self.workers, -(-n_chunks // 50))
         effective_total = raw_total = 0
@@ -259,13 +485,14 @@ class Word2Vec:
                     c1 = min(n_chunks, c0 + step)
                     loss, raw, effective, last_alpha = _core.word2vec_train(
                         corpus.tokens, corpus.offsets, chunks, c0, c1, self.keep_probabilities,
-                        self.wv.vectors, self.syn1, self.syn1neg,
+                        self.wv.vectors, self.syn1, self.syn1neg, lockf,
                         self._sampler._impl if self._sampler else None,
                         self._tree._impl if self._tree else None, self.window, bool(self.sg),
                         bool(self.hs), self.negative, bool(self.cbow_mean), a0, a1,
                         self.shrink_windows, compute_loss, self.deterministic, self.workers,
                         seed, epoch, epochs, self.shared_negatives)
                     epoch_loss += loss
+                    self.running_training_loss += loss
                     effective_total += effective
                     raw_total += raw
                     self.min_alpha_yet_reached = last_alpha
@@ -299,14 +526,79 @@ class Word2Vec:
                 fn(self)
 
     def get_latest_training_loss(self):
-        """Loss of the last epoch (float64; gensim returns a float32 running sum)."""
-        return self.loss[-1] if self.loss else 0.0
+        """The training loss summed over the current or last :meth:`train` call so far
+        (gensim's running_training_loss; float64 here, float32 in gensim): so an
+        ``on_epoch_end`` callback gets an epoch's loss as the difference of two calls.
+        0.0 when the loss is not computed. Per-epoch values: :attr:`loss`."""
+        return self.running_training_loss
+
+    # ---- queries ---------------------------------------------------------------------
+    def predict_output_word(self, context_words_list, topn=10):
+        """The centre words most probable given context words, by a CBOW-style pass
+        through the negative-sampling output layer (gensim): h = sum (cbow_mean: mean) of
+        the known context words' input vectors, p = softmax(syn1neg h) over the vocabulary.
+
+        context_words_list : keys or int rows; unknown ones are ignored.
+        Returns a list of ``topn`` (word, probability) pairs, most probable first (ties by
+        the lower row), or None (with a logged warning) when no context word is known.
+        Raises :class:`seqcore._validate.StateError` (a ValueError and RuntimeError, as
+        gensim) without negative sampling or a vocabulary.
+        """
+        if not self.negative:
+            raise StateError("predict_output_word: needs negative sampling (negative > 0): "
+                             "it reads the syn1neg output layer")
+        self._check_trainable("predict_output_word")
+        topn = _int_param("topn", topn, 0)
+        rows = [self.wv.get_index(w) for w in context_words_list if w in self.wv]
+        if not rows:
+            logger.warning("All the input context words are out-of-vocabulary for the "
+                           "current model.")
+            return None
+        h = self.wv.vectors[rows].astype(np.float64).sum(axis=0)
+        if self.cbow_mean:
+            h /= len(rows)
+        logits = self.syn1neg.astype(np.float64) @ h
+        prob = np.exp(logits - logits.max())  # softmax without overflow
+        prob /= prob.sum()
+        k = min(topn, len(prob))
+        if k == 0:
+            return []
+        part = np.argpartition(-prob, k - 1)[:k]
+        best = part[np.lexsort((part, -prob[part]))]
+        return [(self.wv.index_to_key[i], float(prob[i])) for i in best]
+
+    def score(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2,
+              report_delay=1):
+        """Log-probability of each sentence under the hierarchical-softmax model (Taddy 2015,
+        "Document classification by inversion of distributed language representations";
+        gensim's score): sum over the centre words w_i and, for skip-gram, each context word
+        w_j within ``window`` (no window shrinking, no subsampling; unknown words dropped
+        first), of log p(w_i | w_j) = sum over w_i's Huffman path of log sigma(+-h . node);
+        CBOW uses h = the sum (cbow_mean: mean) of the context vectors. As gensim, the
+        log-sigmoid is word2vec.c's table and nodes with |h . node| >= 6 are skipped.
+
+        sentences : iterable of lists of str; at most ``total_sentences`` are scored.
+        chunksize, queue_factor, report_delay : gensim's job queue, accepted and unused.
+        Returns float32 [number of sentences scored] (gensim's dtype); unlike gensim, a
+        sentence longer than 10000 words is scored whole, as it is trained.
+        Raises :class:`seqcore._validate.StateError` without hs=1 or a vocabulary.
+        """
+        self._check_trainable("score")
+        if not self.hs:
+            raise StateError("score: needs hierarchical softmax (hs=1): the sentence "
+                             "log-probability is computed over its Huffman tree")
+        total_sentences = _int_param("total_sentences", total_sentences, 0)
+        if isinstance(sentences, (str, bytes)):
+            raise TypeError("sentences: expected an iterable of token lists, got a string")
+        corpus = self.vocab.encode(list(itertools.islice(sentences, total_sentences)))
+        return _hs_log_probabilities(corpus, self.wv.vectors, self.syn1, self._tree,
+                                     self.window, self.sg, self.cbow_mean).astype(np.float32)
 
     # ---- persistence -----------------------------------------------------------------
     _PARAMS = ("vector_size", "window", "min_count", "max_vocab_size", "sample", "sg", "hs",
                "negative", "ns_exponent", "cbow_mean", "alpha", "min_alpha", "epochs",
                "workers", "seed", "shrink_windows", "batch_words", "compute_loss",
-               "deterministic", "progress", "shared_negatives")
+               "deterministic", "progress", "shared_negatives", "max_final_vocab")
 
     def save(self, path):
         """Save the model to ``path`` (a NumPy .npz archive: weights, vocabulary, settings;
@@ -318,12 +610,16 @@ class Word2Vec:
         meta = {name: getattr(self, name) for name in self._PARAMS}
         meta.update(dtype=self.dtype.name, loss=self.loss, epochs_trained=self.epochs_trained,
                     min_alpha_yet_reached=self.min_alpha_yet_reached,
-                    total_words=self.vocab.total_words, corpus_count=self.vocab.corpus_count)
+                    running_training_loss=self.running_training_loss,
+                    total_words=self.corpus_total_words, corpus_count=self.corpus_count)
         keys = [k.encode("utf8", "surrogatepass") for k in self.vocab.index_to_key]
         arrays = {"syn0": self.wv.vectors, "counts": self.vocab.counts,
                   "key_bytes": np.frombuffer(b"".join(keys), dtype=np.uint8),
                   "key_ends": np.cumsum([len(k) for k in keys], dtype=np.int64),
-                  "meta": np.array(json.dumps(meta))}
+                  "keep": self.keep_probabilities, "meta": np.array(json.dumps(meta))}
+        lockf = self._lockf()
+        if lockf is not None:
+            arrays["vectors_lockf"] = lockf
         if self.syn1 is not None:
             arrays["syn1"] = self.syn1
         if self.syn1neg is not None:
@@ -334,7 +630,8 @@ class Word2Vec:
     # archive members load reads, with the dtype kinds they may have (``keys``: the str
     # array of files written before key_bytes/key_ends); any other member is ignored
     _MEMBERS = {"syn0": "f", "syn1": "f", "syn1neg": "f", "counts": "iu", "keys": "U",
-                "key_bytes": "u", "key_ends": "iu", "meta": "U"}
+                "key_bytes": "u", "key_ends": "iu", "meta": "U", "keep": "f",
+                "vectors_lockf": "f"}
 
     @classmethod
     def _read_archive(cls, path):
@@ -444,7 +741,9 @@ class Word2Vec:
                                  f"{meta['dtype']!r}")
             # the settings go through the constructor's checks (bounds, types): a file is
             # input like any other
-            model = cls(**{name: meta[name] for name in cls._PARAMS}, dtype=meta["dtype"])
+            # (files written before max_final_vocab existed lack it)
+            model = cls(**{name: meta[name] for name in cls._PARAMS
+                           if name in meta or name != "max_final_vocab"}, dtype=meta["dtype"])
             if model.max_vocab_size is not None:
                 _int_param("max_vocab_size", model.max_vocab_size, 1)
             V, D = len(keys), model.vector_size
@@ -455,7 +754,10 @@ class Word2Vec:
                 raise ValueError(f"counts: expected shape [V] = [{V}] of ints in "
                                  f"[1, 2**62 / V]")
             weights = {}
-            for name, rows, used in (("syn0", V, True), ("syn1", V - 1, model.hs),
+            if model.hs and data.get("syn1") is not None and data["syn1"].shape == (V - 1, D):
+                # files written before syn1 took gensim's [V, D] (the last row unused)
+                data["syn1"] = np.vstack([data["syn1"], np.zeros((1, D), data["syn1"].dtype)])
+            for name, rows, used in (("syn0", V, True), ("syn1", V, model.hs),
                                      ("syn1neg", V, model.negative > 0)):
                 w = data.get(name)
                 if not used:
@@ -472,14 +774,23 @@ class Word2Vec:
             min_alpha_yet_reached = _float_param("min_alpha_yet_reached",
                                                  meta["min_alpha_yet_reached"], 0.0)
             counts = counts.astype(np.int64)
+            # (after build_vocab(update=True) the counts may exceed the last corpus's words)
             total_words = _int_param("total_words", meta["total_words"], 0)
-            if int(counts.sum()) > total_words:  # the kept words are among those scanned
-                raise ValueError(f"total_words: {total_words} is less than the sum of the "
-                                 f"counts, {int(counts.sum())}")
-            vocab = Vocabulary(keys, counts, total_words,
-                               _int_param("corpus_count", meta["corpus_count"], 0),
-                               model.min_count, model.max_vocab_size)
+            corpus_count = _int_param("corpus_count", meta["corpus_count"], 0)
+            running = _float_param("running_training_loss",
+                                   meta.get("running_training_loss", 0.0), -np.inf)
+            vocab = Vocabulary(keys, counts, total_words, corpus_count, model.min_count,
+                               model.max_vocab_size)
             model._set_vocab(vocab)
+            for name in ("keep", "vectors_lockf"):
+                a = data.get(name)
+                if a is not None and (a.shape != (V,) or not np.isfinite(a).all()):
+                    raise ValueError(f"{name}: expected finite [V] = [{V}]")
+            keep = data.get("keep")
+            if keep is not None:
+                if keep.min() < 0 or keep.max() > 1:
+                    raise ValueError("keep: expected probabilities in [0, 1]")
+                model.keep_probabilities = keep.astype(np.float64)
         except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile,
                 zipfile.LargeZipFile, NotImplementedError, RuntimeError, OverflowError,
                 RecursionError, struct.error) as err:
@@ -490,16 +801,192 @@ class Word2Vec:
         model.epochs_trained = epochs_trained
         model.min_alpha_yet_reached = min_alpha_yet_reached
         model.train_words_per_second = None
+        model.running_training_loss = running
+        model.corpus_count, model.corpus_total_words = corpus_count, total_words
         model.wv = KeyedVectors(keys, weights["syn0"], counts=vocab.counts)
+        if data.get("vectors_lockf") is not None:
+            model.wv.vectors_lockf = data["vectors_lockf"].astype(model.dtype)
         model.syn1 = weights.get("syn1")
         model.syn1neg = weights.get("syn1neg")
         return model
+
+    # ---- gensim interchange -----------------------------------------------------------
+    # settings with the same name and meaning in gensim 4's Word2Vec
+    _GENSIM_PARAMS = ("vector_size", "window", "min_count", "max_vocab_size", "sample", "sg",
+                      "hs", "negative", "ns_exponent", "cbow_mean", "alpha", "min_alpha",
+                      "epochs", "workers", "seed", "shrink_windows", "batch_words",
+                      "compute_loss", "max_final_vocab")
+
+    @classmethod
+    def from_gensim(cls, model_or_path):
+        """A seqcore model from a gensim 4 ``Word2Vec`` or the path of one saved with its
+        ``save()`` (a pickle with .npy side files: load only files you trust, as with
+        gensim). Takes the settings, vocabulary (order, counts, subsampling probabilities),
+        input vectors, ``syn1`` / ``syn1neg``, ``vectors_lockf``, corpus size and running
+        loss; codes/points and the noise distribution are rebuilt from the counts (gensim's
+        construction, so the same). Training goes on from those weights.
+
+        Raises ImportError without gensim, TypeError for another object, ValueError for a
+        model without a vocabulary or with inconsistent shapes.
+        """
+        try:
+            from gensim.models import Word2Vec as GensimWord2Vec
+        except ImportError as err:
+            raise ImportError("from_gensim: needs gensim (pip install gensim)") from err
+        g = model_or_path
+        if isinstance(g, (str, bytes, os.PathLike)):
+            g = GensimWord2Vec.load(os.fspath(g))
+        if not isinstance(g, GensimWord2Vec):
+            raise TypeError(f"model_or_path: expected a gensim Word2Vec or a path, got "
+                            f"{type(g).__name__}")
+        keys = list(g.wv.index_to_key)
+        if not keys:
+            raise VocabularyError("model_or_path: the gensim model has no vocabulary")
+        model = cls(**{name: getattr(g, name) for name in cls._GENSIM_PARAMS},
+                    progress=False, dtype=np.float32)
+        V, D = len(keys), model.vector_size
+        counts = np.asarray(g.wv.expandos["count"], dtype=np.int64)
+        model.corpus_count = int(g.corpus_count or 0)
+        model.corpus_total_words = int(g.corpus_total_words or 0)
+        model._set_vocab(Vocabulary(keys, counts, model.corpus_total_words, model.corpus_count,
+                                    model.min_count, model.max_vocab_size))
+        if "sample_int" in g.wv.expandos:  # gensim's keep probability * (2**32 - 1)
+            model.keep_probabilities = np.minimum(
+                np.asarray(g.wv.expandos["sample_int"], np.float64) / (2**32 - 1), 1.0)
+        weights = {"syn0": g.wv.vectors, "syn1": getattr(g, "syn1", None) if model.hs else None,
+                   "syn1neg": getattr(g, "syn1neg", None) if model.negative else None}
+        for name, w in weights.items():
+            if (name == "syn0" or w is not None) and np.shape(w) != (V, D):
+                raise ValueError(f"{name}: expected [V, D] = [{V}, {D}], got {np.shape(w)}")
+        if model.hs and weights["syn1"] is None or model.negative and weights["syn1neg"] is None:
+            raise ValueError("model_or_path: the gensim model lacks syn1 / syn1neg")
+        model.wv = KeyedVectors(keys, np.asarray(weights["syn0"], np.float32), counts=counts)
+        model.wv.vectors_lockf = np.array(g.wv.vectors_lockf, np.float32)
+        model.syn1 = None if weights["syn1"] is None else np.array(weights["syn1"], np.float32)
+        model.syn1neg = (None if weights["syn1neg"] is None
+                         else np.array(weights["syn1neg"], np.float32))
+        model.running_training_loss = float(getattr(g, "running_training_loss", 0.0))
+        model.min_alpha_yet_reached = float(g.min_alpha_yet_reached)
+        return model
+
+    def to_gensim(self):
+        """This model as a gensim 4 ``Word2Vec`` (float32, gensim's dtype): settings,
+        vocabulary in this order with counts and subsampling probabilities (``sample_int``),
+        the Huffman tree and cumulative table gensim builds from the counts, the weights and
+        ``vectors_lockf``; gensim can train it further and ``save()`` it. Raises ImportError
+        without gensim, VocabularyError without a vocabulary."""
+        try:
+            from gensim.models import Word2Vec as GensimWord2Vec
+        except ImportError as err:
+            raise ImportError("to_gensim: needs gensim (pip install gensim)") from err
+        self._check_trainable("to_gensim")
+        g = GensimWord2Vec(**{name: getattr(self, name) for name in self._GENSIM_PARAMS})
+        keys = list(self.vocab.index_to_key)
+        g.wv.index_to_key = keys
+        g.wv.key_to_index = {k: i for i, k in enumerate(keys)}
+        g.wv.vectors = np.array(self.wv.vectors, np.float32)
+        g.wv.expandos = {
+            "count": np.array(self.vocab.counts, np.int64),
+            "sample_int": (self.keep_probabilities * (2**32 - 1)).astype(np.uint32)}
+        lockf = self._lockf()
+        g.wv.vectors_lockf = (np.ones(1, np.float32) if lockf is None
+                              else np.array(lockf, np.float32))
+        g.corpus_count, g.corpus_total_words = self.corpus_count, self.corpus_total_words
+        g.effective_min_count = self.effective_min_count
+        if self.hs:
+            g.create_binary_tree()
+            g.syn1 = np.array(self.syn1, np.float32)
+        if self.negative:
+            g.make_cum_table()
+            g.syn1neg = np.array(self.syn1neg, np.float32)
+        g.running_training_loss = self.running_training_loss
+        g.min_alpha_yet_reached = self.min_alpha_yet_reached
+        return g
 
     def __repr__(self):
         V = len(self.vocab) if self.vocab is not None else 0
         return (f"Word2Vec<vocab={V}, vector_size={self.vector_size}, "
                 f"{'sg' if self.sg else 'cbow'}, hs={self.hs}, negative={self.negative}, "
                 f"window={self.window}, alpha={self.alpha}>")
+
+
+def _initial_vectors(seed, V, D, dtype, start=0):
+    """Rows [start, V) of gensim 4's initial input vectors (``prep_vectors``):
+    ``(default_rng(seed).random((V, D), float32) * 2 - 1) / D``, drawn in blocks of rows
+    (~256 KiB; the stream is the same as one draw) and converted to ``dtype``."""
+    rng = np.random.default_rng(seed & (2**64 - 1))
+    out = np.empty((V - start, D), dtype)
+    rows = max(1, (1 << 16) // D)
+    for r in range(0, V, rows):
+        n = min(rows, V - r)
+        x = rng.random((n, D), dtype=np.float32)
+        if r + n <= start:
+            continue
+        x *= 2
+        x -= 1
+        x /= D
+        skip = max(start - r, 0)
+        out[r + skip - start:r + n - start] = x[skip:]
+    return out
+
+
+# gensim's LOG_TABLE: log of word2vec.c's float32 sigmoid table (1000 points over [-6, 6)),
+# read at int((f + 6) * 83) (the integer-division index of word2vec.c, see word2vec_cpu.cc)
+_X = (np.arange(1000) / 1000 * 2 - 1) * 6
+_LOG_SIGMOID_TABLE = np.log((np.exp(_X) / (np.exp(_X) + 1)).astype(np.float32)).astype(np.float32)
+del _X
+
+
+def _hs_log_probabilities(corpus, syn0, syn1, tree, window, sg, cbow_mean):
+    """Per-sentence log-probabilities of :meth:`Word2Vec.score` (float64 [S]), vectorised:
+    the (centre word, hidden vector) pairs are expanded over the centre word's Huffman path
+    in blocks of about 2**20 path entries (memory ~ 2**20 D floats)."""
+    tokens, offsets = corpus.tokens.astype(np.int64), corpus.offsets
+    S, n = len(offsets) - 1, len(tokens)
+    scores = np.zeros(S, np.float64)
+    if n == 0:
+        return scores
+    lengths = np.diff(offsets)
+    sentence = np.repeat(np.arange(S), lengths)
+    pos = np.arange(n) - offsets[sentence]
+    length = lengths[sentence]
+    path_off = tree.offsets
+    path_len = np.diff(path_off)
+    points, codes = tree.points, tree.codes
+    syn0 = syn0.astype(np.float64, copy=False)
+    syn1 = syn1.astype(np.float64, copy=False)
+    offsets_d = [d for d in range(-window, window + 1) if d != 0]
+    block = max(1, (1 << 20) // max(1, int(path_len.max()) * (len(offsets_d) if sg else 1)))
+    for b0 in range(0, n, block):
+        i = np.arange(b0, min(n, b0 + block))
+        if sg:  # one hidden vector per (centre, context) pair: the context's input vector
+            centre, context = [], []
+            for d in offsets_d:
+                ok = (pos[i] + d >= 0) & (pos[i] + d < length[i])
+                centre.append(i[ok])
+                context.append(i[ok] + d)
+            centre = np.concatenate(centre)
+            h = syn0[tokens[np.concatenate(context)]]
+        else:  # one per centre word: the sum (mean) of its context vectors, in order
+            centre = i
+            h = np.zeros((len(i), syn0.shape[1]))
+            count = np.zeros(len(i))
+            for d in offsets_d:
+                ok = (pos[i] + d >= 0) & (pos[i] + d < length[i])
+                h[ok] += syn0[tokens[i[ok] + d]]
+                count[ok] += 1
+            if cbow_mean:
+                h /= np.maximum(count, 1)[:, None]
+        w = tokens[centre]
+        reps = path_len[w]
+        pair = np.repeat(np.arange(len(centre)), reps)
+        node = np.arange(len(pair)) - np.repeat(np.cumsum(reps) - reps, reps) + path_off[w][pair]
+        f = np.einsum("ij,ij->i", h[pair], syn1[points[node]])
+        f = np.where(codes[node] == 1, -f, f)
+        inside = (f > -6) & (f < 6)  # gensim skips the saturated nodes
+        logp = _LOG_SIGMOID_TABLE[((f[inside] + 6) * 83).astype(np.int64)]
+        scores += np.bincount(sentence[centre[pair[inside]]], weights=logp, minlength=S)
+    return scores
 
 
 def _progress_bar(total, enabled):

@@ -56,7 +56,8 @@ def TestOneInput(data: bytes) -> None:
     model.workers = 1
     model.negative = min(model.negative, 8)
     try:
-        model.train([keys[:8], keys[:8][::-1]], epochs=1, progress=False)
+        model.train([keys[:8], keys[:8][::-1]], total_examples=2, epochs=1,
+                    progress=False)
     except (ValueError, FloatingPointError):
         pass
 

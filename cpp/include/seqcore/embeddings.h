@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,15 +33,20 @@ void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t
 // and min_reduce (starting at 1) grows by one (gensim.utils.prune_vocab).
 class VocabCounter {
  public:
-  explicit VocabCounter(int64_t max_vocab_size = 0);  // 0: no limit
+  // gensim's trim_rule, asked about each word when the counts are pruned: returns 1 to
+  // discard it, 2 to keep it, 0 for the default (keep if count >= min_count).
+  using TrimRule = std::function<int(const std::string& word, int64_t count, int64_t min_count)>;
+  explicit VocabCounter(int64_t max_vocab_size = 0, TrimRule trim_rule = nullptr);  // 0: no limit
   void add_word(std::string_view word);
   void end_sentence();
   // Reads one sentence per line ('\n'), tokens separated by ASCII whitespace (" \t\r\v\f"),
   // as word2vec.c; lines of any length. Throws std::invalid_argument if it cannot be read.
   void add_file(const std::string& path);
-  // Words with count >= min_count, by count descending, ties by the latest first occurrence
-  // first: gensim 4's order (sort_by_descending_frequency: lexsort by -count, -insertion).
-  std::vector<std::pair<std::string, int64_t>> sorted(int64_t min_count) const;
+  // Words with count >= min_count in order of first occurrence (gensim's raw_vocab order: a
+  // word pruned and seen again counts from its new first occurrence).
+  std::vector<std::pair<std::string, int64_t>> items(int64_t min_count) const;
+  // The counts of all words held, in no particular order.
+  std::vector<int64_t> counts() const;
   int64_t total_words() const { return total_words_; }
   int64_t sentences() const { return sentences_; }
 
@@ -50,6 +56,7 @@ class VocabCounter {
     int64_t first;  // order of first occurrence (tie-break of the sort)
   };
   std::unordered_map<std::string, Entry> counts_;
+  TrimRule trim_rule_;
   int64_t max_vocab_size_, min_reduce_ = 1, next_first_ = 0, total_words_ = 0, sentences_ = 0;
 };
 

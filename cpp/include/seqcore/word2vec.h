@@ -71,8 +71,11 @@ double word2vec_alpha(double alpha, double min_alpha, int64_t epoch, int64_t epo
 // Trains chunks [chunk_begin, chunk_end) of epoch `epoch` (of `epochs`) in place.
 //   tokens: [n_tokens]; offsets: [S + 1]; chunks: [n_chunks + 1] from word2vec_chunks;
 //   keep: [V] subsampling keep probabilities (word2vec_keep_probabilities);
-//   syn0: [V, D] input vectors; syn1: [V - 1, D] inner-node vectors (hs, else nullptr);
+//   syn0: [V, D] input vectors; syn1: [V, D] inner-node vectors (hs, else nullptr; rows
+//   0..V-2 are the V-1 inner nodes, the last row is unused, gensim's shape);
 //   syn1neg: [V, D] output vectors (negative > 0, else nullptr);
+//   lockf: [V] factor applied to every update of word w's input vector (gensim's
+//   vectors_lockf: 0 freezes a word, 1 trains it), or nullptr for all 1;
 //   sampler (negative > 0) and tree (hs): built from the vocabulary counts.
 // Per centre word (after subsampling, which drops words before windows are taken as
 // word2vec.c): skip-gram trains each context word's input vector to predict the centre
@@ -91,7 +94,7 @@ template <typename T>
 Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
                              int64_t n_sentences, const int64_t* chunks, int64_t n_chunks,
                              int64_t chunk_begin, int64_t chunk_end, const double* keep,
-                             int64_t V, T* syn0, T* syn1, T* syn1neg,
+                             int64_t V, T* syn0, T* syn1, T* syn1neg, const T* lockf,
                              const UnigramSampler* sampler, const HuffmanTree* tree,
                              const Word2VecConfig& cfg, int64_t epoch, int64_t epochs);
 

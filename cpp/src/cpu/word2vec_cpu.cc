@@ -117,6 +117,7 @@ struct Worker {
   const UnigramSampler* sampler;
   const HuffmanTree* tree;
   T *syn0, *syn1, *syn1neg;
+  const T* lockf;  // [V] factor of each word's input-vector updates (gensim's vectors_lockf)
   const SigmoidTable& tab;
   Buffer<T> neu1, neu1e;
   Buffer<T> out_blk, logit_grad;  // shared negatives: O before the update, G^T
@@ -131,8 +132,8 @@ struct Worker {
   Buffer<T> hot, hot_snapshot;
 
   Worker(const Word2VecConfig& c, const UnigramSampler* s, const HuffmanTree* t, T* s0, T* s1,
-         T* s1n, int64_t V, bool private_hot)
-      : cfg(c), sampler(s), tree(t), syn0(s0), syn1(s1), syn1neg(s1n), tab(table()),
+         T* s1n, const T* lock, int64_t V, bool private_hot)
+      : cfg(c), sampler(s), tree(t), syn0(s0), syn1(s1), syn1neg(s1n), lockf(lock), tab(table()),
         neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)),
         negs(static_cast<size_t>(c.negative)), hot_first(V - 1) {
     if (private_hot && c.hs) {
@@ -152,6 +153,8 @@ struct Worker {
       out_rows.resize(K1);
     }
   }
+
+  T lock(int32_t w) const { return lockf ? lockf[w] : T(1); }
 
   // syn1 += hot - hot_snapshot over the private rows, then hot = hot_snapshot = syn1; one
   // thread at a time (two merges at once would lose one's changes; ~10 us each).
@@ -217,7 +220,8 @@ struct Worker {
     }
     for (int64_t b = 0; b < B; ++b) {  // I += G O
       T* row = syn0 + int64_t{ctx[b]} * D;
-      for (int64_t k = 0; k < K1; ++k) axpy(Gt[k * B + b], O + k * D, row, D);
+      const T l = lock(ctx[b]);
+      for (int64_t k = 0; k < K1; ++k) axpy(l * Gt[k * B + b], O + k * D, row, D);
     }
   }
 
@@ -322,7 +326,7 @@ struct Worker {
           T* l1 = syn0 + static_cast<int64_t>(sen[j]) * D;
           std::fill(e, e + D, T(0));
           train_target(l1, w, alpha, rng, !shared);
-          axpy(T(1), e, l1, D);
+          axpy(lock(sen[j]), e, l1, D);
         }
       }
       if (shared) {
@@ -351,7 +355,7 @@ struct Worker {
     const T scale = cfg.cbow_mean ? T(1) : inv;
     for (int64_t j = j0; j < j1; ++j) {
       if (j == i) continue;
-      axpy(scale, e, syn0 + static_cast<int64_t>(sen[j]) * D, D);
+      axpy(scale * lock(sen[j]), e, syn0 + static_cast<int64_t>(sen[j]) * D, D);
     }
   }
 };
@@ -362,7 +366,7 @@ template <typename T>
 void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
                     const int64_t* chunks, int64_t chunk_begin, int64_t chunk_end,
                     const double* keep, int64_t V, T* syn0, T* syn1, T* syn1neg,
-                    const UnigramSampler* sampler, const HuffmanTree* tree,
+                    const T* lockf, const UnigramSampler* sampler, const HuffmanTree* tree,
                     const Word2VecConfig& cfg, int64_t epoch, int64_t epochs,
                     Word2VecStats* stats) {
   const int64_t nc = chunk_end - chunk_begin;
@@ -381,7 +385,8 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
     DenormalsFlushed ftz;
     std::unique_ptr<Worker<T>> worker;
     errors.run([&] {
-      worker = std::make_unique<Worker<T>>(cfg, sampler, tree, syn0, syn1, syn1neg, V, nt > 1);
+      worker = std::make_unique<Worker<T>>(cfg, sampler, tree, syn0, syn1, syn1neg, lockf, V,
+                                                nt > 1);
     });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = chunk_begin; c < chunk_end; ++c) errors.run([&] {
@@ -406,11 +411,11 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
 
 template void word2vec_train<float>(const int32_t*, int64_t, const int64_t*, const int64_t*,
                                     int64_t, int64_t, const double*, int64_t, float*, float*,
-                                    float*, const UnigramSampler*, const HuffmanTree*,
+                                    float*, const float*, const UnigramSampler*, const HuffmanTree*,
                                     const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
 template void word2vec_train<double>(const int32_t*, int64_t, const int64_t*, const int64_t*,
                                      int64_t, int64_t, const double*, int64_t, double*, double*,
-                                     double*, const UnigramSampler*, const HuffmanTree*,
+                                     double*, const double*, const UnigramSampler*, const HuffmanTree*,
                                      const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
 
 }  // namespace seqcore::cpu

@@ -126,7 +126,7 @@ class Trainers:
             if w is not None:
                 w[:] = 0
         m.loss, m.epochs_trained = [], 0
-        m.train(self.sentences, epochs=self.epochs)
+        m.train(self.sentences, total_examples=m.corpus_count, epochs=self.epochs)
         return m
 
     def gensim(self):
