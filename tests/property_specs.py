@@ -1387,19 +1387,27 @@ _CORPUS = [["the", "cat", "sat"], ["the", "dog", "sat", "down"], ["a", "cat", "a
            ["the", "end"]]
 
 
+def _keep_cat_drop_the(word, count, min_count):
+    return {"cat": sc_corpus.RULE_KEEP, "the": sc_corpus.RULE_DISCARD}.get(
+        word, sc_corpus.RULE_DEFAULT)
+
+
 @spec("build_vocab", "corpus",
-      covers=("corpus", "build_vocab", "encode_corpus", "Vocabulary", "Vocabulary.encode"))
+      covers=("corpus", "build_vocab", "encode_corpus", "Vocabulary", "Vocabulary.encode",
+              "count_words"))
 def _(draw):
     min_count = draw(ints(1, 2))
     mvs = draw(st.sampled_from([None, 3, 100]))
+    rule = draw(st.sampled_from([None, _keep_cat_drop_the]))
     encode = draw(st.booleans())
 
     def make():
         return {"sentences": [list(s) for s in _CORPUS], "min_count": min_count,
-                "max_vocab_size": mvs}
+                "max_vocab_size": mvs, "trim_rule": rule}
 
-    def fn(sentences, min_count, max_vocab_size):
-        v = sc_corpus.build_vocab(sentences, min_count=min_count, max_vocab_size=max_vocab_size)
+    def fn(sentences, min_count, max_vocab_size, trim_rule):
+        v = sc_corpus.build_vocab(sentences, min_count=min_count, max_vocab_size=max_vocab_size,
+                                  trim_rule=trim_rule)
         if encode:
             return v, sc_corpus.encode_corpus(v, sentences)
         return v, None
@@ -1684,7 +1692,8 @@ def _(draw):
     kw = dict(vector_size=draw(ints(1, 4)), window=draw(ints(1, 3)), min_count=1,
               max_vocab_size=None, sample=draw(st.sampled_from([0.0, 1e-3])), sg=sg, hs=hs,
               negative=draw(ints(0 if hs else 1, 3)),
-              ns_exponent=draw(st.sampled_from([0.0, 0.75])), cbow_mean=draw(ints(0, 1)),
+              ns_exponent=draw(st.sampled_from([-0.5, 0.0, 0.75])), cbow_mean=draw(ints(0, 1)),
+              max_final_vocab=draw(st.sampled_from([None, 1, 4])),
               alpha=0.025, min_alpha=1e-4, epochs=draw(ints(0, 2)), workers=1,
               seed=draw(ints(0, 10)), batch_words=draw(st.sampled_from([3, 10000])),
               deterministic=True, dtype=draw(st.sampled_from(["float32", "float64"])))

@@ -320,3 +320,79 @@ def test_word2vec_c_text_format(tmp_path):
     no_header.write_bytes(b"a 1 2\nb 3 4\n")
     kv = KeyedVectors.load_word2vec_format(str(no_header), no_header=True)
     assert kv.index_to_key == ["a", "b"] and kv.vectors.shape == (2, 2)
+
+
+def test_analogies_with_3cosmul_vs_gensim_per_question(lee_pair):
+    # gensim 4.4 accepts similarity_function and always runs most_similar; the reference
+    # for 3CosMul is gensim's most_similar_cosmul asked question by question with its rule
+    # for picking the prediction (the first of the top 5 that is no input word)
+    ours, full = lee_pair
+    path = _datapath("questions-words.txt")
+    restrict = 1000
+    # gensim's most_similar_cosmul ignores restrict_vocab: search a copy of the first keys
+    ref = type(full)(full.vector_size)
+    ref.add_vectors(full.index_to_key[:restrict], full.vectors[:restrict])
+    ok = {k.upper(): k for k in reversed(ref.index_to_key)}
+    expected = {"correct": [], "incorrect": []}
+    with open(path, encoding="utf8") as f:
+        for line in f:
+            if line.startswith(": "):
+                continue
+            a, b, c, d = line.upper().split()
+            if not all(w in ok for w in (a, b, c, d)):
+                continue
+            sims = ref.most_similar_cosmul(positive=[ok[b], ok[c]], negative=[ok[a]], topn=5)
+            predicted = None
+            for key, _ in sims:
+                predicted = key.upper()
+                if predicted in ok and predicted not in (a, b, c):
+                    break
+            expected["correct" if predicted == d else "incorrect"].append((a, b, c, d))
+    assert len(expected["correct"]) + len(expected["incorrect"]) > 20
+    score, sections = ours.evaluate_word_analogies(path, restrict_vocab=restrict,
+                                                   similarity_function="most_similar_cosmul")
+    assert sections[-1]["correct"] == expected["correct"]
+    assert sections[-1]["incorrect"] == expected["incorrect"]
+    # the default is gensim's 3CosAdd, also when named
+    assert ours.evaluate_word_analogies(path, restrict_vocab=restrict,
+                                        similarity_function="most_similar") == \
+        ours.evaluate_word_analogies(path, restrict_vocab=restrict)
+    with pytest.raises(ValueError, match="similarity_function"):
+        ours.evaluate_word_analogies(path, similarity_function="cosine")
+
+
+def test_n_similarity_vs_gensim(lee_pair):
+    ours, ref = lee_pair
+    for ws1, ws2 in ((["israel", "palestinian"], ["arafat"]),
+                     (["fire", "blaze", "wind"], ["government", "police"]),
+                     (["fire", "notaword"], ["blaze"])):  # unknown keys are ignored
+        assert ours.n_similarity(ws1, ws2) == pytest.approx(float(ref.n_similarity(ws1, ws2)),
+                                                            abs=2e-6)
+    for args in (([], ["fire"]), (["fire"], [])):
+        with pytest.raises(ZeroDivisionError):
+            ref.n_similarity(*args)
+        with pytest.raises(ZeroDivisionError):
+            ours.n_similarity(*args)
+
+
+def test_vecattr_count_vs_gensim():
+    gensim = pytest.importorskip("gensim")
+    sentences = [["a", "b", "a", "c"], ["a", "b", "d"]]
+    g = gensim.models.Word2Vec(sentences, vector_size=4, min_count=1, epochs=1, workers=1)
+    ours = seqcore.Word2Vec(sentences, vector_size=4, min_count=1, epochs=1, workers=1,
+                            progress=False).wv
+    for key in ("a", "b", "c", "d"):
+        assert ours.get_vecattr(key, "count") == g.wv.get_vecattr(key, "count")
+    ours.set_vecattr("c", "count", 7)
+    g.wv.set_vecattr("c", "count", 7)
+    assert ours.get_vecattr("c", "count") == g.wv.get_vecattr("c", "count") == 7
+    assert ours.counts[ours.get_index("c")] == 7  # the same array
+    # a new attribute: zero for the other keys, as gensim's allocate_vecattrs
+    ours.set_vecattr("a", "tag", 2.5)
+    g.wv.set_vecattr("a", "tag", 2.5)
+    for key in ("a", "b"):
+        assert ours.get_vecattr(key, "tag") == g.wv.get_vecattr(key, "tag")
+    with pytest.raises(KeyError, match="zzz"):
+        ours.get_vecattr("zzz", "count")
+    with pytest.raises(KeyError, match="nosuch"):
+        ours.get_vecattr("a", "nosuch")

@@ -61,16 +61,22 @@ class BeamSearch:
         ...
 class VocabCounter:
     """
-    Word counts with gensim's max_vocab_size pruning.
+    Word counts with gensim's max_vocab_size pruning and trim_rule.
     """
-    def __init__(self, max_vocab_size: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    def __init__(self, max_vocab_size: typing.SupportsInt | typing.SupportsIndex = 0, trim_rule: typing.Any = None) -> None:
         ...
     def add_file(self, path: str) -> None:
         ...
     def add_sentences(self, sentences: typing.Any) -> None:
         ...
-    def sorted(self, min_count: typing.SupportsInt | typing.SupportsIndex) -> tuple[list, numpy.typing.NDArray[numpy.int64]]:
-        ...
+    def counts(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Counts of all words held (int64, no particular order).
+        """
+    def items(self, min_count: typing.SupportsInt | typing.SupportsIndex) -> tuple[list, numpy.typing.NDArray[numpy.int64]]:
+        """
+        (keys, counts int64) of the words with count >= min_count, in order of first occurrence.
+        """
     @property
     def sentences(self) -> int:
         ...
@@ -311,7 +317,7 @@ def word2vec_keep_probabilities(counts: typing.Any, sample: typing.SupportsFloat
     """
     Subsampling keep probability per word [V] (float64), word2vec.c / gensim 4.
     """
-def word2vec_train(tokens: typing.Any, offsets: typing.Any, chunks: typing.Any, chunk_begin: typing.SupportsInt | typing.SupportsIndex, chunk_end: typing.SupportsInt | typing.SupportsIndex, keep: typing.Any, syn0: numpy.ndarray, syn1: typing.Any, syn1neg: typing.Any, sampler: _UnigramSampler, tree: _HuffmanTree, window: typing.SupportsInt | typing.SupportsIndex, sg: bool, hs: bool, negative: typing.SupportsInt | typing.SupportsIndex, cbow_mean: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, min_alpha: typing.SupportsFloat | typing.SupportsIndex, shrink_windows: bool, compute_loss: bool, deterministic: bool, workers: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex, epochs: typing.SupportsInt | typing.SupportsIndex, shared_negatives: bool = False) -> tuple[float, int, int, float]:
+def word2vec_train(tokens: typing.Any, offsets: typing.Any, chunks: typing.Any, chunk_begin: typing.SupportsInt | typing.SupportsIndex, chunk_end: typing.SupportsInt | typing.SupportsIndex, keep: typing.Any, syn0: numpy.ndarray, syn1: typing.Any, syn1neg: typing.Any, vectors_lockf: typing.Any, sampler: _UnigramSampler, tree: _HuffmanTree, window: typing.SupportsInt | typing.SupportsIndex, sg: bool, hs: bool, negative: typing.SupportsInt | typing.SupportsIndex, cbow_mean: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, min_alpha: typing.SupportsFloat | typing.SupportsIndex, shrink_windows: bool, compute_loss: bool, deterministic: bool, workers: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex, epochs: typing.SupportsInt | typing.SupportsIndex, shared_negatives: bool = False) -> tuple[float, int, int, float]:
     """
-    Train chunks [chunk_begin, chunk_end) of one epoch in place on syn0 [V, D], syn1 [V - 1, D] (hs) and syn1neg [V, D] (negative); returns (loss, raw_words, effective_words, last_alpha).
+    Train chunks [chunk_begin, chunk_end) of one epoch in place on syn0 [V, D], syn1 [V, D] (hs) and syn1neg [V, D] (negative), input-vector updates scaled by vectors_lockf [V] (None: 1); returns (loss, raw_words, effective_words, last_alpha).
     """

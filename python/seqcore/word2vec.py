@@ -112,6 +112,10 @@ class Word2Vec:
         at any thread count, at the speed of one core.
     progress : tqdm bar (when installed) with words/s and ETA. callbacks : objects with
         gensim's ``on_train_begin/on_epoch_begin/on_epoch_end/on_train_end(model)``.
+    trim_rule : None or ``trim_rule(word, count, min_count)`` -> RULE_DISCARD / RULE_KEEP /
+        RULE_DEFAULT (:mod:`seqcore.corpus`), applied by the constructor's build_vocab (not
+        stored, as gensim 4). max_final_vocab : None or the most words kept (min_count is
+        raised until at most that many remain, gensim's effective_min_count).
     shared_negatives : skip-gram negative sampling with the minibatched kernel (HogBatch,
         Ji et al. 2016): the B contexts of a centre word share one set of K negatives, and
         the update is three small GEMMs on the gathered rows, logits [B, D] x [D, K + 1]
@@ -122,21 +126,29 @@ class Word2Vec:
 
     Attributes
     ----------
-    wv : :class:`seqcore.KeyedVectors`, the input vectors [V, D] (trained in place).
-    syn1 : [V - 1, D] inner-node vectors (hs) or None. syn1neg : [V, D] output vectors
-        (negative > 0) or None. vocab : :class:`seqcore.corpus.Vocabulary`.
-    keep_probabilities : [V] float64 subsampling keep probabilities. loss : list of float.
-    corpus_count, corpus_total_words : sentences and raw tokens of the vocabulary scan.
+    wv : :class:`seqcore.KeyedVectors`, the input vectors [V, D] (trained in place;
+        ``wv.vectors_lockf`` scales each word's updates, gensim's lock).
+    syn1 : [V, D] inner-node vectors (hs) or None: rows 0..V-2 are the V-1 inner nodes, the
+        last row is unused (gensim's shape). syn1neg : [V, D] output vectors (negative > 0)
+        or None. vocab : :class:`seqcore.corpus.Vocabulary`.
+    keep_probabilities : [V] float64 subsampling keep probabilities. loss : list of float,
+        per epoch. running_training_loss : the loss summed over the last train() call.
+    corpus_count, corpus_total_words : sentences and raw tokens of the last vocabulary scan.
+    raw_vocab : dict word -> count of the last scan (kept with ``keep_raw_vocab``).
+    effective_min_count : min_count after max_final_vocab.
     min_alpha_yet_reached : learning rate of the last trained word.
 
     Raises
     ------
-    ValueError : bad settings (window < 1, negative < 0, hs=0 with negative=0, ...), an empty
-        corpus, no word reaching min_count. TypeError : sentences not lists of str, bad dtype.
+    ValueError : bad settings (window < 1, negative < 0, hs=0 with negative=0, ...).
+    :class:`seqcore.corpus.VocabularyError` (a ValueError and the RuntimeError gensim raises):
+        an empty corpus, no word reaching min_count. TypeError : sentences not lists of str
+        (a plain str sentence included: gensim would train on its characters), bad dtype.
     FloatingPointError : the loss became non-finite (training diverged; lower alpha).
 
     Source: Mikolov et al. 2013 (word2vec.c); option semantics of gensim 4.x
-    (``gensim/models/word2vec.py``, ``word2vec_inner.pyx``).
+    (``gensim/models/word2vec.py``, ``word2vec_inner.pyx``). The deliberate differences
+    from gensim are tabled in the README ("Differences from gensim").
     """
 
     def __init__(self, sentences=None, corpus_file=None, vector_size=100, window=5,
@@ -263,7 +275,7 @@ class Word2Vec:
                               trim_rule=None, update=False):
         """:meth:`build_vocab` from a dict word -> count (gensim): the words in the dict's
         order as if first seen in it, corpus_count as given (default 0), corpus_total_words
-        the sum of the counts. Raises TypeError for keys that are not str or counts that are
+        unchanged (as gensim). Raises TypeError for keys that are not str or counts that are
         not ints, ValueError for a negative count."""
         if not hasattr(word_freq, "items"):
             raise TypeError(f"word_freq: expected a dict word -> count, got "
@@ -276,7 +288,6 @@ class Word2Vec:
         self.raw_vocab = raw
         self.corpus_count = 0 if corpus_count is None else _int_param("corpus_count",
                                                                       corpus_count, 0)
-        self.corpus_total_words = sum(raw.values())
         self.prepare_vocab(update=update, keep_raw_vocab=keep_raw_vocab, trim_rule=trim_rule)
         self.prepare_weights(update=update)
         return self
@@ -307,7 +318,7 @@ class Word2Vec:
         keys, counts = self._raw_items(1 if update or trim_rule is not None else effective)
         keep = retained(keys, counts, effective, trim_rule)
         if not keep.any():
-            if self.corpus_total_words == 0:
+            if not len(keys) and (self._raw_dict is not None or self.corpus_total_words == 0):
                 raise VocabularyError("empty corpus: no tokens found")
             raise VocabularyError(f"no word occurs at least min_count={effective} times "
                                   f"({self.corpus_total_words} tokens); lower min_count")
