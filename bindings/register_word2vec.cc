@@ -115,6 +115,41 @@ void register_word2vec(py::module_& m) {
         "Learning rate of the word at token `position` of epoch `epoch` (linear decay).");
 
   m.def(
+      "word2vec_score",
+      [](py::handle tokens_o, py::handle offsets_o, py::array syn0_o, py::handle syn1_o,
+         std::shared_ptr<HuffmanTree> tree, int64_t window, bool sg, bool cbow_mean,
+         int workers) {
+        py::array ta = as_array(tokens_o, "tokens");
+        if (ta.ndim() != 1 || !py::isinstance<py::array_t<int32_t>>(ta))
+          throw py::type_error("tokens: expected a 1-D int32 array [n_tokens]");
+        auto tokens = carray<int32_t>::ensure(ta);
+        auto offsets = offsets_array(offsets_o);
+        if (!tree) throw std::invalid_argument("tree: required");
+        if (syn0_o.ndim() != 2)
+          throw std::invalid_argument("syn0: expected shape [V, D], got " +
+                                      shape_str(shape_of(syn0_o)));
+        const int64_t V = syn0_o.shape(0), D = syn0_o.shape(1);
+        auto run = [&](auto tag) {
+          using T = decltype(tag);
+          auto s0 = carray<T>::ensure(syn0_o);
+          py::array s1a = as_array(syn1_o, "syn1");
+          if (!py::isinstance<py::array_t<T>>(s1a))
+            throw py::type_error("syn1: expected the dtype of syn0");
+          check_shape(s1a, "syn1", {V, D}, "[V, D]");
+          auto s1 = carray<T>::ensure(s1a);
+          py::gil_scoped_release release;
+          return word2vec_score<T>(tokens.data(), ta.shape(0), offsets.data(),
+                                   offsets.shape(0) - 1, s0.data(), s1.data(), V, D, *tree,
+                                   window, sg, cbow_mean, workers);
+        };
+        return to_numpy(float_kind(syn0_o, "syn0") == 's' ? run(float{}) : run(double{}));
+      },
+      py::arg("tokens"), py::arg("offsets"), py::arg("syn0"), py::arg("syn1"), py::arg("tree"),
+      py::arg("window"), py::arg("sg"), py::arg("cbow_mean"), py::arg("workers"),
+      "Log-probability [S] (float64) of each sentence under the hierarchical-softmax model "
+      "syn0, syn1 [V, D] with tree (gensim's score).");
+
+  m.def(
       "word2vec_train",
       [](py::handle tokens_o, py::handle offsets_o, py::handle chunks_o, int64_t chunk_begin,
          int64_t chunk_end, py::handle keep_o, py::array syn0_o, py::handle syn1_o,

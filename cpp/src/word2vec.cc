@@ -18,6 +18,10 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
                     const T* lockf, const UnigramSampler* sampler, const HuffmanTree* tree,
                     const Word2VecConfig& cfg, int64_t epoch, int64_t epochs,
                     Word2VecStats* stats);
+template <typename T>
+void word2vec_score(const int32_t* tokens, const int64_t* offsets, int64_t n_sentences,
+                    const T* syn0, const T* syn1, int64_t D, const HuffmanTree& tree,
+                    int64_t window, bool sg, bool cbow_mean, int workers, double* scores);
 }  // namespace cpu
 
 std::vector<int64_t> word2vec_chunks(const int64_t* offsets, int64_t n_sentences,
@@ -133,6 +137,40 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
   }
   return stats;
 }
+
+template <typename T>
+std::vector<double> word2vec_score(const int32_t* tokens, int64_t n_tokens,
+                                   const int64_t* offsets, int64_t n_sentences, const T* syn0,
+                                   const T* syn1, int64_t V, int64_t D, const HuffmanTree& tree,
+                                   int64_t window, bool sg, bool cbow_mean, int workers) {
+  check(V >= 1 && D >= 1, "syn0: expected shape [V, D] with V, D >= 1, got " +
+                              shape_str({V, D}));
+  check(window >= 1, "window: expected >= 1, got " + std::to_string(window));
+  check(workers >= 1, "workers: expected >= 1, got " + std::to_string(workers));
+  check(tree.size() == V, "tree: built over V=" + std::to_string(tree.size()) +
+                              " words, expected " + std::to_string(V));
+  check(n_tokens >= 0 && n_sentences >= 0 && offsets[0] == 0 &&
+            offsets[n_sentences] == n_tokens,
+        "offsets: expected offsets[0] == 0 and offsets[S] == n_tokens");
+  for (int64_t s = 0; s < n_sentences; ++s)
+    if (offsets[s + 1] < offsets[s]) check(false, "offsets: expected non-decreasing values");
+  for (int64_t i = 0; i < n_tokens; ++i)
+    if (tokens[i] < 0 || tokens[i] >= V)
+      check(false, "tokens: ids must be in [0, V=" + std::to_string(V) + "), got " +
+                       std::to_string(tokens[i]));
+  std::vector<double> scores(static_cast<size_t>(n_sentences), 0.0);
+  cpu::word2vec_score(tokens, offsets, n_sentences, syn0, syn1, D, tree, window, sg, cbow_mean,
+                      workers, scores.data());
+  return scores;
+}
+template std::vector<double> word2vec_score<float>(const int32_t*, int64_t, const int64_t*,
+                                                   int64_t, const float*, const float*, int64_t,
+                                                   int64_t, const HuffmanTree&, int64_t, bool,
+                                                   bool, int);
+template std::vector<double> word2vec_score<double>(const int32_t*, int64_t, const int64_t*,
+                                                    int64_t, const double*, const double*,
+                                                    int64_t, int64_t, const HuffmanTree&,
+                                                    int64_t, bool, bool, int);
 
 #define SEQCORE_W2V_INST(T)                                                                  \
   template Word2VecStats word2vec_train<T>(                                                  \

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'build_info', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_train']
+__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'build_info', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
 class RnnCache:
     """
     Saved activations of a recurrent forward (post-activation gates and states of every valid step), consumed by the matching backward.
@@ -316,6 +316,10 @@ def word2vec_chunks(offsets: typing.Any, batch_words: typing.SupportsInt | typin
 def word2vec_keep_probabilities(counts: typing.Any, sample: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     """
     Subsampling keep probability per word [V] (float64), word2vec.c / gensim 4.
+    """
+def word2vec_score(tokens: typing.Any, offsets: typing.Any, syn0: numpy.ndarray, syn1: typing.Any, tree: _HuffmanTree, window: typing.SupportsInt | typing.SupportsIndex, sg: bool, cbow_mean: bool, workers: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Log-probability [S] (float64) of each sentence under the hierarchical-softmax model syn0, syn1 [V, D] with tree (gensim's score).
     """
 def word2vec_train(tokens: typing.Any, offsets: typing.Any, chunks: typing.Any, chunk_begin: typing.SupportsInt | typing.SupportsIndex, chunk_end: typing.SupportsInt | typing.SupportsIndex, keep: typing.Any, syn0: numpy.ndarray, syn1: typing.Any, syn1neg: typing.Any, vectors_lockf: typing.Any, sampler: _UnigramSampler, tree: _HuffmanTree, window: typing.SupportsInt | typing.SupportsIndex, sg: bool, hs: bool, negative: typing.SupportsInt | typing.SupportsIndex, cbow_mean: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, min_alpha: typing.SupportsFloat | typing.SupportsIndex, shrink_windows: bool, compute_loss: bool, deterministic: bool, workers: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex, epochs: typing.SupportsInt | typing.SupportsIndex, shared_negatives: bool = False) -> tuple[float, int, int, float]:
     """

@@ -586,7 +586,8 @@ class Word2Vec:
         w_j within ``window`` (no window shrinking, no subsampling; unknown words dropped
         first), of log p(w_i | w_j) = sum over w_i's Huffman path of log sigma(+-h . node);
         CBOW uses h = the sum (cbow_mean: mean) of the context vectors. As gensim, the
-        log-sigmoid is word2vec.c's table and nodes with |h . node| >= 6 are skipped.
+        log-sigmoid is word2vec.c's table and nodes with |h . node| >= 6 are skipped. C++
+        (:func:`seqcore._core.word2vec_score`), ``workers`` threads over sentences.
 
         sentences : iterable of lists of str; at most ``total_sentences`` are scored.
         chunksize, queue_factor, report_delay : gensim's job queue, accepted and unused.
@@ -602,8 +603,10 @@ class Word2Vec:
         if isinstance(sentences, (str, bytes)):
             raise TypeError("sentences: expected an iterable of token lists, got a string")
         corpus = self.vocab.encode(list(itertools.islice(sentences, total_sentences)))
-        return _hs_log_probabilities(corpus, self.wv.vectors, self.syn1, self._tree,
-                                     self.window, self.sg, self.cbow_mean).astype(np.float32)
+        scores = _core.word2vec_score(corpus.tokens, corpus.offsets, self.wv.vectors, self.syn1,
+                                      self._tree._impl, self.window, bool(self.sg),
+                                      bool(self.cbow_mean), self.workers)
+        return scores.astype(np.float32)
 
     # ---- persistence -----------------------------------------------------------------
     _PARAMS = ("vector_size", "window", "min_count", "max_vocab_size", "sample", "sg", "hs",
@@ -939,65 +942,6 @@ def _initial_vectors(seed, V, D, dtype, start=0):
         skip = max(start - r, 0)
         out[r + skip - start:r + n - start] = x[skip:]
     return out
-
-
-# gensim's LOG_TABLE: log of word2vec.c's float32 sigmoid table (1000 points over [-6, 6)),
-# read at int((f + 6) * 83) (the integer-division index of word2vec.c, see word2vec_cpu.cc)
-_X = (np.arange(1000) / 1000 * 2 - 1) * 6
-_LOG_SIGMOID_TABLE = np.log((np.exp(_X) / (np.exp(_X) + 1)).astype(np.float32)).astype(np.float32)
-del _X
-
-
-def _hs_log_probabilities(corpus, syn0, syn1, tree, window, sg, cbow_mean):
-    """Per-sentence log-probabilities of :meth:`Word2Vec.score` (float64 [S]), vectorised:
-    the (centre word, hidden vector) pairs are expanded over the centre word's Huffman path
-    in blocks of about 2**20 path entries (memory ~ 2**20 D floats)."""
-    tokens, offsets = corpus.tokens.astype(np.int64), corpus.offsets
-    S, n = len(offsets) - 1, len(tokens)
-    scores = np.zeros(S, np.float64)
-    if n == 0:
-        return scores
-    lengths = np.diff(offsets)
-    sentence = np.repeat(np.arange(S), lengths)
-    pos = np.arange(n) - offsets[sentence]
-    length = lengths[sentence]
-    path_off = tree.offsets
-    path_len = np.diff(path_off)
-    points, codes = tree.points, tree.codes
-    syn0 = syn0.astype(np.float64, copy=False)
-    syn1 = syn1.astype(np.float64, copy=False)
-    offsets_d = [d for d in range(-window, window + 1) if d != 0]
-    block = max(1, (1 << 20) // max(1, int(path_len.max()) * (len(offsets_d) if sg else 1)))
-    for b0 in range(0, n, block):
-        i = np.arange(b0, min(n, b0 + block))
-        if sg:  # one hidden vector per (centre, context) pair: the context's input vector
-            centre, context = [], []
-            for d in offsets_d:
-                ok = (pos[i] + d >= 0) & (pos[i] + d < length[i])
-                centre.append(i[ok])
-                context.append(i[ok] + d)
-            centre = np.concatenate(centre)
-            h = syn0[tokens[np.concatenate(context)]]
-        else:  # one per centre word: the sum (mean) of its context vectors, in order
-            centre = i
-            h = np.zeros((len(i), syn0.shape[1]))
-            count = np.zeros(len(i))
-            for d in offsets_d:
-                ok = (pos[i] + d >= 0) & (pos[i] + d < length[i])
-                h[ok] += syn0[tokens[i[ok] + d]]
-                count[ok] += 1
-            if cbow_mean:
-                h /= np.maximum(count, 1)[:, None]
-        w = tokens[centre]
-        reps = path_len[w]
-        pair = np.repeat(np.arange(len(centre)), reps)
-        node = np.arange(len(pair)) - np.repeat(np.cumsum(reps) - reps, reps) + path_off[w][pair]
-        f = np.einsum("ij,ij->i", h[pair], syn1[points[node]])
-        f = np.where(codes[node] == 1, -f, f)
-        inside = (f > -6) & (f < 6)  # gensim skips the saturated nodes
-        logp = _LOG_SIGMOID_TABLE[((f[inside] + 6) * 83).astype(np.int64)]
-        scores += np.bincount(sentence[centre[pair[inside]]], weights=logp, minlength=S)
-    return scores
 
 
 def _progress_bar(total, enabled):

@@ -98,4 +98,17 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
                              const UnigramSampler* sampler, const HuffmanTree* tree,
                              const Word2VecConfig& cfg, int64_t epoch, int64_t epochs);
 
+// Log-probability of each sentence under a hierarchical-softmax model (Taddy 2015; gensim's
+// score_sentence_sg / _cbow): for each centre word w_i and, with sg, each context word w_j
+// within `window` (no shrinking, no subsampling), log p(w_i | h) = sum over w_i's Huffman
+// path of log sigma(+-h . node) with h = syn0[w_j] (sg) or the sum (cbow_mean: mean) of the
+// context vectors (CBOW); nodes with |h . node| >= 6 are skipped and log sigma is read from
+// word2vec.c's table, as gensim. tokens [n_tokens] in [0, V), offsets [S + 1]; syn0, syn1
+// [V, D]; tree over V words. Returns [S] float64. OpenMP over sentences (workers threads).
+template <typename T>
+std::vector<double> word2vec_score(const int32_t* tokens, int64_t n_tokens,
+                                   const int64_t* offsets, int64_t n_sentences, const T* syn0,
+                                   const T* syn1, int64_t V, int64_t D, const HuffmanTree& tree,
+                                   int64_t window, bool sg, bool cbow_mean, int workers);
+
 }  // namespace seqcore

@@ -409,6 +409,72 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
   stats->raw_words = offsets[chunks[chunk_end]] - offsets[chunks[chunk_begin]];
 }
 
+// log p(w | h) over w's Huffman path: sum of log sigma(+-h . node), gensim's score_pair_*_hs
+// (nodes with |h . node| >= 6 skipped, log sigma from the table: -nll).
+template <typename T>
+double path_log_probability(const T* h, const T* syn1, const HuffmanTree& tree, int32_t w,
+                            int64_t D) {
+  const SigmoidTable& tab = table();
+  double logp = 0.0;
+  for (int64_t j = tree.offsets()[w], end = tree.offsets()[w + 1]; j < end; ++j) {
+    T f = dot(h, syn1 + tree.points()[j] * D, D);
+    if (tree.codes()[j]) f = -f;
+    if (f <= -kMaxExp || f >= kMaxExp) continue;
+    logp -= tab.nll[SigmoidTable::index(f)];
+  }
+  return logp;
+}
+
+template <typename T>
+void word2vec_score(const int32_t* tokens, const int64_t* offsets, int64_t n_sentences,
+                    const T* syn0, const T* syn1, int64_t D, const HuffmanTree& tree,
+                    int64_t window, bool sg, bool cbow_mean, int workers, double* scores) {
+  (void)table();  // built before the region
+  RegionErrors errors;  // the hidden-vector scratch
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    Buffer<T> hidden;
+    errors.run([&] { hidden.resize(static_cast<size_t>(D)); });
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t s = 0; s < n_sentences; ++s) {
+      if (errors.failed()) continue;
+      double acc = 0.0;
+      const int64_t b = offsets[s], e = offsets[s + 1];
+      for (int64_t i = b; i < e; ++i) {
+        const int32_t w = tokens[i];
+        const int64_t j0 = std::max(b, i - window), j1 = std::min(e, i + window + 1);
+        if (sg) {  // each context word's vector predicts the centre word
+          for (int64_t j = j0; j < j1; ++j)
+            if (j != i) acc += path_log_probability(syn0 + int64_t{tokens[j]} * D, syn1, tree, w, D);
+          continue;
+        }
+        T* h = hidden.data();  // CBOW: the sum (mean) of the context vectors
+        std::fill(h, h + D, T(0));
+        int64_t count = 0;
+        for (int64_t j = j0; j < j1; ++j) {
+          if (j == i) continue;
+          axpy(T(1), syn0 + int64_t{tokens[j]} * D, h, D);
+          ++count;
+        }
+        if (cbow_mean && count > 0) {
+          const T inv = T(1) / static_cast<T>(count);
+          for (int64_t d = 0; d < D; ++d) h[d] *= inv;
+        }
+        acc += path_log_probability(static_cast<const T*>(h), syn1, tree, w, D);
+      }
+      scores[s] = acc;
+    }
+  }
+  errors.rethrow();
+}
+
+template void word2vec_score<float>(const int32_t*, const int64_t*, int64_t, const float*,
+                                    const float*, int64_t, const HuffmanTree&, int64_t, bool,
+                                    bool, int, double*);
+template void word2vec_score<double>(const int32_t*, const int64_t*, int64_t, const double*,
+                                     const double*, int64_t, const HuffmanTree&, int64_t, bool,
+                                     bool, int, double*);
+
 template void word2vec_train<float>(const int32_t*, int64_t, const int64_t*, const int64_t*,
                                     int64_t, int64_t, const double*, int64_t, float*, float*,
                                     float*, const float*, const UnigramSampler*, const HuffmanTree*,
