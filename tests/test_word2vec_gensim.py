@@ -284,6 +284,17 @@ def test_score_matches_gensim(lee, sg, cbow_mean):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
     assert (got[:30] < 0).all() and got[-1] == got[-2] == 0
     np.testing.assert_array_equal(m.score(sentences, total_sentences=5), got[:5])
+    m.workers = 1  # one sentence per thread at a time: the same sums at any thread count
+    np.testing.assert_array_equal(m.score(sentences), got)
+    V, args = len(m.wv), (m.wv.vectors, m.syn1, m._tree._impl, 3, True, True, 1)
+    with pytest.raises(ValueError, match="tokens"):
+        seqcore._core.word2vec_score(np.array([0, V], np.int32), np.array([0, 2]), *args)
+    with pytest.raises(ValueError, match="syn1"):
+        seqcore._core.word2vec_score(np.array([0], np.int32), np.array([0, 1]), m.wv.vectors,
+                                     m.syn1[:-1], *args[2:])
+    with pytest.raises(TypeError, match="syn1"):
+        seqcore._core.word2vec_score(np.array([0], np.int32), np.array([0, 1]), m.wv.vectors,
+                                     m.syn1.astype(np.float64), *args[2:])
     ns = Word2Vec(lee[:20], vector_size=4, min_count=1, epochs=1, progress=False)
     with pytest.raises(RuntimeError, match="hs=1"):
         ns.score(lee[:2])

@@ -7,7 +7,9 @@ sentence per line; the quick cases: the first 60 lines of lee_background.cor thr
 sample 1e-3, 2 workers, Hogwild on both sides) for sg/cbow x negative sampling (K=5) /
 hierarchical softmax, and seqcore's minibatched shared-negative skip-gram kernel (``sg-ns
 shared``) against gensim's sg-ns. A timed call is one ``train()`` of ``epochs`` passes from
-the same initial weights (seed 1; the vocabulary scan is untimed on both sides).
+the same initial weights (seed 1; the vocabulary scan is untimed on both sides). The
+``score`` cases time :meth:`seqcore.Word2Vec.score` against gensim's ``score`` (sentence
+log-probabilities, Taddy 2015) on one hs model trained by gensim.
 
 Reported per case:
 
@@ -308,6 +310,31 @@ def _case(name, sg, hs, shared, epochs, quick, suites) -> Case:
                 items=words, unit="words")
 
 
+def _score_case(name, sg, quick, suites) -> Case:
+    """Word2Vec.score (sentence log-probabilities under an hs model) against gensim's score
+    on the same trained model (gensim's, converted with from_gensim); max abs err = the
+    largest relative difference of a sentence's score."""
+    label = "lee_background[:60]" if quick else "head500.noblanks"
+    shape = f"{label} D={16 if quick else 100} window=5"
+
+    def setup() -> Bound:
+        import gensim
+        from seqcore import Word2Vec
+        sentences = _corpus(quick)
+        g = gensim.models.Word2Vec(sentences, **_settings(sg, 1, quick), epochs=1)
+        m = Word2Vec.from_gensim(g)
+
+        def error(a, b):
+            return {"y": float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-30)))}
+
+        return Bound(lambda: m.score(sentences),
+                     lambda: g.score(sentences, total_sentences=len(sentences)), error)
+
+    words = sum(map(len, _corpus(quick))) if _has_gensim() else 0
+    return Case("word2vec", name, shape, words * 1e3, setup, "gensim", tuple(suites),
+                items=words, unit="words")
+
+
 @register("word2vec", note="word2vec rows: GFLOP/s column = seqcore M words/s (tokens x epochs "
                            "/ s); speed-up = words/s ratio vs gensim 4 (same corpus, settings, "
                            "2 workers); max abs err = |mean WS353 Spearman - gensim's| over "
@@ -319,6 +346,9 @@ def _word2vec_cases() -> List[Case]:
         return []
     cases = [_case(n, sg, hs, sh, 1, True, ("quick",)) for n, sg, hs, sh in VARIANTS]
     cases += [_case(n, sg, hs, sh, 5, False, ("default", "full")) for n, sg, hs, sh in VARIANTS]
+    for name, sg in (("score sg-hs", 1), ("score cbow-hs", 0)):
+        cases += [_score_case(name, sg, True, ("quick",)),
+                  _score_case(name, sg, False, ("default", "full"))]
     return cases
 
 
