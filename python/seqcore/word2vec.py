@@ -210,6 +210,10 @@ class Word2Vec:
             if self.epochs > 0:  # epochs=0: the vocabulary only (gensim raises)
                 self.train(sentences, corpus_file, total_examples=self.corpus_count,
                            total_words=self.corpus_total_words, epochs=self.epochs)
+        elif trim_rule is not None:
+            logger.warning("trim_rule is only used by build_vocab and is not stored with the "
+                           "model (as gensim): without a corpus here it is ignored; pass it "
+                           "to build_vocab")
 
     # ---- vocabulary ------------------------------------------------------------------
     def build_vocab(self, corpus_iterable=None, corpus_file=None, update=False,
