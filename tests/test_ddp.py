@@ -90,7 +90,7 @@ def test_no_sync_accumulation(ranks):
             p.grad = ranks[0]["g1"][k].clone()
         opt.step()
         opt.zero_grad()
-        model.ns._calls = 1  # the sampler's stream after step 1's one call
+        model.ns._stream.fill_(1)  # the sampler's stream after step 1's one call
         for step in (1, 2):
             model(*W.shard(W.batch(step), rank, WORLD)).backward()
         g = W.grads(model)

@@ -543,3 +543,19 @@ def test_hierarchical_softmax_bad_input():
         seqcore.hierarchical_softmax_log_probs(h, w, tree, np.zeros(3, np.int64))
     with pytest.raises(TypeError, match="h"):
         seqcore.hierarchical_softmax_log_probs(h.astype(np.int64), w, tree)
+
+
+def test_sampler_and_tree_pickle_and_deepcopy(rng):
+    import copy
+    import pickle
+    counts = rng.integers(1, 50, 30)
+    sampler = seqcore.UnigramSampler(counts, power=0.5, seed=9)
+    sampler.sample(4)   # advances the stream
+    for clone in (pickle.loads(pickle.dumps(sampler)), copy.deepcopy(sampler)):
+        assert clone.stream == sampler.stream == 1
+        np.testing.assert_array_equal(clone.probs, sampler.probs)
+        np.testing.assert_array_equal(clone.sample((3, 5)), sampler.sample((3, 5), stream=1))
+    tree = seqcore.HuffmanTree(counts)
+    clone = pickle.loads(pickle.dumps(tree))
+    for name in ("offsets", "points", "codes"):
+        np.testing.assert_array_equal(getattr(clone, name), getattr(tree, name))

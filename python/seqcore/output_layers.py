@@ -193,8 +193,12 @@ class UnigramSampler:
 
     def __init__(self, counts, power=0.75, seed=0):
         self._impl = _core._UnigramSampler(counts, float_arg("power", power, finite=True))
+        self._counts = np.array(counts)   # for pickling / copy.deepcopy (the table is C++)
         self.seed = int_arg("seed", seed) & (2**64 - 1)
         self.stream = 0
+
+    def __reduce__(self):
+        return type(self), (self._counts, self.power, self.seed), {"stream": self.stream}
 
     @property
     def size(self):
@@ -279,6 +283,10 @@ class HuffmanTree:
 
     def __init__(self, counts):
         self._impl = _core._HuffmanTree(counts)
+        self._counts = np.array(counts)   # for pickling / copy.deepcopy (the tree is C++)
+
+    def __reduce__(self):
+        return type(self), (self._counts,)
 
     size = property(lambda self: self._impl.size)
     num_inner = property(lambda self: self._impl.num_inner)

@@ -1,8 +1,9 @@
 """PyTorch adapter: seqcore kernels as ``torch.autograd.Function``\\ s and drop-in modules.
 
 Replace ``torch.nn.LSTM`` with ``seqcore.torch.LSTM`` (likewise ``GRU``, ``RNN``) and keep the
-rest of the training code: the modules subclass the ``torch.nn`` ones, so the constructor,
-parameters, state dict, ``forward(input, hx)`` and outputs are PyTorch's. The work runs in
+rest of the training code: the modules are ``torch.nn.RNNBase`` subclasses, so the
+constructor, parameters, state dict, ``forward(input, hx)`` and outputs are PyTorch's (not
+subclasses of ``torch.nn.LSTM`` itself, which Dynamo refuses to trace). The work runs in
 seqcore's C++ kernels on the NumPy views of the tensors (``Tensor.numpy()`` /
 ``torch.from_numpy``: no copy for contiguous CPU tensors). seqcore does not link against
 PyTorch; this module imports only when torch is installed.
@@ -26,7 +27,11 @@ Notes:
   consume the saved activations (as haste does); a second backward through the same graph
   (``retain_graph=True``, ``gradcheck``) recomputes them from the saved inputs. Double
   backward (gradients of gradients) is not supported.
-* ``torch.compile`` treats these functions as opaque (a graph break around each call).
+* ``torch.compile``: under compilation every module and function calls its kernel as a
+  ``torch.library`` custom operator (:mod:`seqcore.torch._ops`: fake implementations for
+  the shapes, registered backwards), so ``torch.compile(model, fullgraph=True)`` traces
+  models built from them, forward and backward, with eager mode's results. Eager calls keep
+  the ``torch.autograd.Function`` path (no dispatcher overhead).
 """
 from __future__ import annotations
 

@@ -53,6 +53,14 @@ class _Sdpa(torch.autograd.Function):
         return from_numpy(g.dq), from_numpy(g.dk), from_numpy(g.dv), None, None, None
 
 
+def _compiling():
+    return torch.compiler.is_compiling()
+
+
+def _needs_grad(*tensors):
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """``torch.nn.functional.scaled_dot_product_attention`` on seqcore's flash-style kernel.
@@ -92,9 +100,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if mask.dtype != torch.bool and mask.requires_grad:
             raise ValueError("scaled_dot_product_attention: gradients w.r.t. attn_mask are "
                              "not supported")
-    out = _Sdpa.apply(q4.contiguous(), k4.contiguous(), v4.contiguous(),
-                      None if mask is None else mask.detach(), bool(is_causal),
-                      None if scale is None else float(scale))
+    args = (q4.contiguous(), k4.contiguous(), v4.contiguous(),
+            None if mask is None else mask.detach(), bool(is_causal),
+            None if scale is None else float(scale))
+    if _compiling():   # the seqcore::sdpa operator: traceable (seqcore.torch._ops)
+        from . import _ops
+        out = _ops.sdpa(*args, _needs_grad(*args[:3]))[0]
+    else:
+        out = _Sdpa.apply(*args)
     return out.reshape(*lead, *out.shape[-2:])
 
 
@@ -165,9 +178,16 @@ class MultiheadAttention(torch.nn.MultiheadAttention):
         mask = attn_mask.detach() if attn_mask is not None else None
         if is_causal and mask is not None:
             mask = None   # torch: attn_mask is a hint of the causal mask when is_causal
-        out = _Mha.apply(query.contiguous(), key.contiguous(), value.contiguous(),
-                         self.in_proj_weight, self.in_proj_bias, self.out_proj.weight,
-                         self.out_proj.bias, self.num_heads, mask, bool(is_causal), lengths)
+        tensors = (query.contiguous(), key.contiguous(), value.contiguous(),
+                   self.in_proj_weight, self.in_proj_bias, self.out_proj.weight,
+                   self.out_proj.bias)
+        if _compiling():   # the seqcore::mha operator (seqcore.torch._ops)
+            from . import _ops
+            out = _ops.mha(*tensors, self.num_heads, mask, bool(is_causal),
+                           None if lengths is None else torch.from_numpy(lengths),
+                           _needs_grad(*tensors))[0]
+        else:
+            out = _Mha.apply(*tensors, self.num_heads, mask, bool(is_causal), lengths)
         weights = None
         if need_weights:
             weights = self._weights(query, key, mask, is_causal, lengths, average_attn_weights)
@@ -233,8 +253,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.dim() != 2 or target.dim() != 1 or target.is_floating_point():
         raise ValueError("seqcore.torch.cross_entropy: expected input [N, C] and class-index "
                          "target [N]")
-    return _CrossEntropy.apply(input.contiguous(), target.contiguous(), reduction,
-                               ignore_index, float(label_smoothing))
+    args = (input.contiguous(), target.contiguous(), reduction, int(ignore_index),
+            float(label_smoothing))
+    if _compiling():   # the seqcore::cross_entropy operator (seqcore.torch._ops)
+        from . import _ops
+        return _ops.cross_entropy(*args)[0]
+    return _CrossEntropy.apply(*args)
 
 
 class _SparseLoss(torch.autograd.Function):
@@ -260,6 +284,28 @@ class _SparseLoss(torch.autograd.Function):
         return ctx.dh * dloss, dw, None, None
 
 
+def _negative_sampling_fn(sampler, stream, num_negatives, shared_negatives, reduction,
+                         targets):
+    """(h, weight) -> the kernel's result, negatives drawn from ``stream`` of ``sampler``."""
+    t = to_numpy(targets)
+    shape = (num_negatives,) if shared_negatives else (len(t), num_negatives)
+    negatives = sampler.sample(shape, stream=stream)
+
+    def fn(hn, w):
+        return _out.negative_sampling_loss(hn, w, t, negatives,
+                                           shared_negatives=shared_negatives,
+                                           reduction=reduction)
+    return fn
+
+
+def _hierarchical_softmax_fn(tree, reduction, targets):
+    t = to_numpy(targets)
+
+    def fn(hn, w):
+        return _out.hierarchical_softmax_loss(hn, w, t, tree, reduction)
+    return fn
+
+
 class NegativeSamplingLoss(torch.nn.Module):
     """word2vec's negative-sampling output layer (Mikolov et al. 2013) as a module.
 
@@ -277,21 +323,24 @@ class NegativeSamplingLoss(torch.nn.Module):
                                                      dtype=dtype))
         self.num_negatives, self.shared_negatives = int(num_negatives), bool(shared_negatives)
         self.reduction = reduction
-        self._calls = 0
+        # the sampler's stream of the next call (a tensor, so torch.compile traces the
+        # increment; not in the state dict)
+        self.register_buffer("_stream", torch.zeros((), dtype=torch.int64), persistent=False)
 
     def forward(self, h, targets):
         _check_tensors("NegativeSamplingLoss", h=h)
-        shape = (self.num_negatives,) if self.shared_negatives else (len(targets),
-                                                                     self.num_negatives)
-        negatives = self.sampler.sample(shape, stream=self._calls)
-        self._calls += 1
-        t = to_numpy(targets)
-
-        def fn(hn, w):
-            return _out.negative_sampling_loss(hn, w, t, negatives,
-                                               shared_negatives=self.shared_negatives,
-                                               reduction=self.reduction)
-        return _SparseLoss.apply(h.contiguous(), self.weight, fn, self.reduction)
+        if _compiling():   # the seqcore::negative_sampling operator (seqcore.torch._ops)
+            from . import _ops
+            out = _ops.negative_sampling(h.contiguous(), self.weight, targets,
+                                         _ops.register_object(self.sampler), self._stream,
+                                         self.num_negatives, self.shared_negatives,
+                                         self.reduction)[0]
+        else:
+            fn = _negative_sampling_fn(self.sampler, int(self._stream), self.num_negatives,
+                                       self.shared_negatives, self.reduction, targets)
+            out = _SparseLoss.apply(h.contiguous(), self.weight, fn, self.reduction)
+        self._stream += 1
+        return out
 
 
 class HierarchicalSoftmax(torch.nn.Module):
@@ -311,10 +360,12 @@ class HierarchicalSoftmax(torch.nn.Module):
 
     def forward(self, h, targets):
         _check_tensors("HierarchicalSoftmax", h=h)
-        t = to_numpy(targets)
-
-        def fn(hn, w):
-            return _out.hierarchical_softmax_loss(hn, w, t, self.tree, self.reduction)
+        if _compiling():   # the seqcore::hierarchical_softmax operator (seqcore.torch._ops)
+            from . import _ops
+            return _ops.hierarchical_softmax(h.contiguous(), self.weight, targets,
+                                             _ops.register_object(self.tree),
+                                             self.reduction)[0]
+        fn = _hierarchical_softmax_fn(self.tree, self.reduction, targets)
         return _SparseLoss.apply(h.contiguous(), self.weight, fn, self.reduction)
 
     @torch.no_grad()
@@ -345,6 +396,13 @@ class _Ctc(torch.autograd.Function):
         return g, None, None, None, None, None, None, None
 
 
+def _ctc(*args):
+    if _compiling():   # the seqcore::ctc_loss operator (seqcore.torch._ops)
+        from . import _ops
+        return _ops.ctc_loss(*args)[0]
+    return _Ctc.apply(*args)
+
+
 def _lengths(t, name):
     if isinstance(t, torch.Tensor):
         return t.detach().cpu().to(torch.int64)
@@ -361,10 +419,10 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     if unbatched:
         log_probs = log_probs.unsqueeze(1)
         targets = targets.unsqueeze(0) if targets.dim() == 1 else targets
-    out = _Ctc.apply(log_probs.contiguous(), _lengths(targets, "targets"),
-                     _lengths(input_lengths, "input_lengths").reshape(-1),
-                     _lengths(target_lengths, "target_lengths").reshape(-1), int(blank),
-                     reduction, bool(zero_infinity), False)
+    out = _ctc(log_probs.contiguous(), _lengths(targets, "targets"),
+               _lengths(input_lengths, "input_lengths").reshape(-1),
+               _lengths(target_lengths, "target_lengths").reshape(-1), int(blank),
+               reduction, bool(zero_infinity), False)
     return out.squeeze(0) if unbatched and reduction == "none" else out
 
 
@@ -372,10 +430,10 @@ def ctc_loss_from_logits(logits, targets, input_lengths, target_lengths, blank=0
                          reduction="mean", zero_infinity=False):
     """CTC of ``log_softmax(logits)`` with the gradient w.r.t. ``logits`` (as warp-ctc)."""
     _check_tensors("ctc_loss_from_logits", logits=logits)
-    return _Ctc.apply(logits.contiguous(), _lengths(targets, "targets"),
-                      _lengths(input_lengths, "input_lengths").reshape(-1),
-                      _lengths(target_lengths, "target_lengths").reshape(-1), int(blank),
-                      reduction, bool(zero_infinity), True)
+    return _ctc(logits.contiguous(), _lengths(targets, "targets"),
+                _lengths(input_lengths, "input_lengths").reshape(-1),
+                _lengths(target_lengths, "target_lengths").reshape(-1), int(blank),
+                reduction, bool(zero_infinity), True)
 
 
 class CTCLoss(torch.nn.CTCLoss):

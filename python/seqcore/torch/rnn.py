@@ -102,6 +102,22 @@ class _RnnLayer(torch.autograd.Function):
         return tuple(out)
 
 
+def _apply_layer(cell, options, lengths, x, per_dir):
+    """_RnnLayer.apply, or under torch.compile the ``seqcore::rnn_layer`` operator (the same
+    Function underneath, traceable without a graph break)."""
+    if not torch.compiler.is_compiling():
+        return _RnnLayer.apply(cell, options, lengths, x, *per_dir)
+    from . import _ops
+    training = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, *per_dir))
+    y, h_n, c_n, _ = _ops.rnn_layer(
+        cell, bool(options["reverse"]), bool(options.get("linear_before_reset", True)),
+        options.get("nonlinearity", "tanh"),
+        None if lengths is None else torch.as_tensor(lengths, dtype=torch.int64), x,
+        _ops.placeholders(per_dir), training)
+    return y, h_n, c_n
+
+
 def rnn_layer(cell: str, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None,
               reverse: bool = False, linear_before_reset: bool = True,
               nonlinearity: str = "tanh"):
@@ -125,7 +141,7 @@ def rnn_layer(cell: str, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=No
         h0 = x.new_zeros(x.shape[1], w_hh.shape[1])
     if c0 is None and cell == "lstm":
         c0 = x.new_zeros(x.shape[1], w_hh.shape[1])
-    y, h_n, c_n = _RnnLayer.apply(cell, options, lengths, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    y, h_n, c_n = _apply_layer(cell, options, lengths, x, [h0, c0, w_ih, w_hh, b_ih, b_hh])
     return y, h_n[0], c_n[0]
 
 
@@ -197,7 +213,7 @@ class _SeqcoreRNNMixin:
                 h0_i = h0[i] if h0 is not None else x.new_zeros(N, H)
                 c0_i = (c0[i] if c0 is not None else x.new_zeros(N, H)) if lstm else None
                 per_dir += [h0_i, c0_i, *w, *b]
-            x, hn, cn = _RnnLayer.apply(self._cell, options, lengths, x, *per_dir)
+            x, hn, cn = _apply_layer(self._cell, options, lengths, x, per_dir)
             h_n.append(hn)
             c_n.append(cn)
             if self.dropout and self.training and k < L - 1:
@@ -221,16 +237,28 @@ class _SeqcoreRNNMixin:
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
 
-class LSTM(_SeqcoreRNNMixin, torch.nn.LSTM):
-    """``torch.nn.LSTM`` running seqcore's fused LSTM kernels (same arguments and outputs).
+# The modules subclass torch.nn.RNNBase, not torch.nn.LSTM / GRU / RNN: Dynamo refuses to
+# trace any instance of those three classes ("Dynamo does not support RNN, GRU, or LSTM"),
+# which would make torch.compile(fullgraph=True) fail on every model holding one. RNNBase
+# gives the same constructor arguments, parameters (weight_ih_l0, ...), initialisation,
+# state dict, extra_repr and flatten_parameters(); isinstance(m, torch.nn.LSTM) is False.
+
+class LSTM(_SeqcoreRNNMixin, torch.nn.RNNBase):
+    """``torch.nn.LSTM`` running seqcore's fused LSTM kernels (same arguments, parameters,
+    state dict and outputs; a ``torch.nn.RNNBase``, so ``torch.compile(fullgraph=True)``
+    traces it, see the module notes).
 
     ``proj_size > 0`` raises. Gates i, f, g, o (Hochreiter & Schmidhuber 1997).
     """
     _cell = "lstm"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__("LSTM", *args, **kwargs)
 
-class GRU(_SeqcoreRNNMixin, torch.nn.GRU):
-    """``torch.nn.GRU`` running seqcore's fused GRU kernels (same arguments and outputs).
+
+class GRU(_SeqcoreRNNMixin, torch.nn.RNNBase):
+    """``torch.nn.GRU`` running seqcore's fused GRU kernels (same arguments, parameters,
+    state dict and outputs; a ``torch.nn.RNNBase``).
 
     Extra keyword ``linear_before_reset`` (default True, PyTorch's form
     ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``); False gives Cho et al. 2014's
@@ -240,7 +268,9 @@ class GRU(_SeqcoreRNNMixin, torch.nn.GRU):
     _cell = "gru"
 
     def __init__(self, *args, linear_before_reset: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        super().__init__("GRU", *args, **kwargs)
         self.linear_before_reset = bool(linear_before_reset)
 
     def _options(self):
@@ -251,9 +281,25 @@ class GRU(_SeqcoreRNNMixin, torch.nn.GRU):
         return s if self.linear_before_reset else s + ", linear_before_reset=False"
 
 
-class RNN(_SeqcoreRNNMixin, torch.nn.RNN):
-    """``torch.nn.RNN`` (Elman, tanh or relu) running seqcore's fused kernels."""
+class RNN(_SeqcoreRNNMixin, torch.nn.RNNBase):
+    """``torch.nn.RNN`` (Elman, tanh or relu) running seqcore's fused kernels (same
+    arguments, parameters, state dict and outputs; a ``torch.nn.RNNBase``)."""
     _cell = "rnn"
+
+    def __init__(self, *args, **kwargs):
+        # torch.nn.RNN's argument handling: nonlinearity is the 4th positional argument
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if len(args) > 3:
+            self.nonlinearity = args[3]
+            args = args[:3] + args[4:]
+        else:
+            self.nonlinearity = kwargs.pop("nonlinearity", "tanh")
+        modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
+        if self.nonlinearity not in modes:
+            raise ValueError(f"Unknown nonlinearity '{self.nonlinearity}'. Select from "
+                             f"'tanh' or 'relu'.")
+        super().__init__(modes[self.nonlinearity], *args, **kwargs)
 
     def _options(self):
         return {"nonlinearity": self.nonlinearity}
