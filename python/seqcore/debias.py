@@ -92,7 +92,7 @@ def neutralize(kv, words, direction):
 
 def equalize(kv, pairs, direction):
     """Make each pair (e.g. ("actress", "actor")) differ only along ``direction``, with
-    opposite components of equal size (course, "equalize"; Bolukbasi et al. 2016 step 2b):
+    opposite components of equal size (course, "equalize"; Bolukbasi et al. 2016 step 2b)::
 
         mu = (e1 + e2) / 2,  mu_B = proj_g(mu),  mu_orth = mu - mu_B
         e_iB' = sqrt(|1 - ||mu_orth||^2|) (proj_g(e_i) - mu_B) / ||e_i - mu_orth - mu_B||

@@ -4,6 +4,7 @@ Shape legend: ``V`` vocabulary, ``D`` vector size (``vector_size``), ``nnz`` non
 co-occurrence entries.
 
 Pipeline (as Stanford's reference tools vocab_count -> cooccur -> shuffle -> glove):
+
 1. vocabulary (:func:`seqcore.corpus.build_vocab`) and the int32 token array;
 2. co-occurrence counts ``X`` (``_core.glove_cooccur``): symmetric window of ``window``
    words inside a sentence, a pair at distance d adds 1/d to X[i, j] and X[j, i];

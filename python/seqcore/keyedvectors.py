@@ -242,7 +242,7 @@ class KeyedVectors:
     def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
                         ignore_missing=True):
         """Weighted mean of key vectors (or raw [D] arrays), as gensim: divided by the sum of
-        |weights| of the used items, optionally unit-normalised. ValueError with no input."""
+        absolute weights of the used items, optionally unit-normalised. ValueError with no input."""
         if len(keys) == 0:
             raise ValueError("cannot compute mean with no input")
         dtype = self._vectors.dtype
@@ -406,6 +406,7 @@ class KeyedVectors:
 
         pairs : path of a file of ``word1<delimiter>word2<delimiter>score`` lines ('#' lines
             are comments, malformed lines skipped), e.g. wordsim353.tsv.
+
         Returns ``(pearson, spearman, oov_ratio)``: scipy's results (indexable: ``[0]`` the
         coefficient, ``[1]`` the two-sided p-value) and the percentage of pairs with unknown
         words. With ``dummy4unknown`` such pairs count with similarity 0 (and the ratio is

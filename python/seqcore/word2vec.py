@@ -590,7 +590,7 @@ class Word2Vec:
         w_j within ``window`` (no window shrinking, no subsampling; unknown words dropped
         first), of log p(w_i | w_j) = sum over w_i's Huffman path of log sigma(+-h . node);
         CBOW uses h = the sum (cbow_mean: mean) of the context vectors. As gensim, the
-        log-sigmoid is word2vec.c's table and nodes with |h . node| >= 6 are skipped. C++
+        log-sigmoid is word2vec.c's table and nodes with ``|h . node| >= 6`` are skipped. C++
         (:func:`seqcore._core.word2vec_score`), ``workers`` threads over sentences.
 
         sentences : iterable of lists of str; at most ``total_sentences`` are scored.
