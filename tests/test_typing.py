@@ -45,3 +45,20 @@ def test_mypy_is_clean(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+TOUR = ROOT / "examples" / "tour.py"
+
+
+@pytest.mark.skipif(not TOUR.exists(), reason="needs examples/tour.py")
+def test_tour_script_is_strictly_typed_and_runs(tmp_path):
+    """A user's typed script over the public API (examples/tour.py) passes mypy --strict
+    against the installed package's annotations and stubs, and runs."""
+    pytest.importorskip("mypy")
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir",
+                        str(tmp_path / "cache"), str(TOUR)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([sys.executable, str(TOUR)], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0 and "king:" in r.stdout, r.stdout + r.stderr

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from . import _core
+from ._typing import Array, ArrayLike, OptArray
 from ._validate import INT64_MAX, INT64_MIN, float_arg, instance_arg, int_arg
 
 __all__ = [
@@ -50,8 +52,10 @@ dkey/dvalue [S,N,E], d_in_proj_weight [3E,E], d_in_proj_bias [3E], d_out_proj_we
 d_out_proj_bias [E] (bias gradients None where the forward had no bias)."""
 
 
-def sdpa_forward(q, k, v, attn_mask=None, is_causal=False, scale=None, *, causal_offset=0,
-                 key_lengths=None, block_q=None, block_k=64):
+def sdpa_forward(q: ArrayLike, k: ArrayLike, v: ArrayLike, attn_mask: OptArray = None,
+                 is_causal: bool = False, scale: Optional[float] = None, *,
+                 causal_offset: int = 0, key_lengths: OptArray = None,
+                 block_q: Optional[int] = None, block_k: int = 64) -> Tuple[Array, Any]:
     """Scaled dot-product attention forward: ``softmax(q kᵀ · scale + mask) v``.
 
     Parameters

@@ -21,9 +21,12 @@ Large Vocabulary Continuous Speech Recognition using Bi-Directional Recurrent DN
 """
 from __future__ import annotations
 
+from typing import Any, Tuple
+
 import numpy as np
 
 from . import _core
+from ._typing import Array, ArrayLike
 from ._validate import INT64_MAX, float_arg, int_arg, option
 from .decoding import MAX_BEAM_WIDTH
 
@@ -82,16 +85,17 @@ def _check_blank(blank, name="blank"):
     return int_arg(name, blank, -INT64_MAX, INT64_MAX)
 
 
-def _result(loss, grad, x):
+def _result(out):
+    loss, grad = out
     return (loss[()] if loss.ndim == 0 else loss), grad   # 0-d array -> NumPy scalar
 
 
-def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
-             zero_infinity=False):
-    return _result(*_core.ctc_loss(log_probs, targets, input_lengths, target_lengths,
+def ctc_loss(log_probs: ArrayLike, targets: ArrayLike, input_lengths: ArrayLike,
+             target_lengths: ArrayLike, blank: int = 0, reduction: str = "mean",
+             zero_infinity: bool = False) -> Tuple[Any, Array]:
+    return _result(_core.ctc_loss(log_probs, targets, input_lengths, target_lengths,
                                    _check_blank(blank), option("reduction", reduction, _REDUCTIONS),
-                                   bool(zero_infinity), False),
-                   log_probs)
+                                   bool(zero_infinity), False))
 
 
 ctc_loss.__doc__ = f"""CTC loss of ``log_probs`` and its exact gradient.
@@ -107,12 +111,12 @@ ctc_loss.__doc__ = f"""CTC loss of ``log_probs`` and its exact gradient.
     """
 
 
-def ctc_loss_from_logits(logits, targets, input_lengths, target_lengths, blank=0,
-                         reduction="mean", zero_infinity=False):
-    return _result(*_core.ctc_loss(logits, targets, input_lengths, target_lengths,
+def ctc_loss_from_logits(logits: ArrayLike, targets: ArrayLike, input_lengths: ArrayLike,
+                         target_lengths: ArrayLike, blank: int = 0, reduction: str = "mean",
+                         zero_infinity: bool = False) -> Tuple[Any, Array]:
+    return _result(_core.ctc_loss(logits, targets, input_lengths, target_lengths,
                                    _check_blank(blank), option("reduction", reduction, _REDUCTIONS),
-                                   bool(zero_infinity), True),
-                   logits)
+                                   bool(zero_infinity), True))
 
 
 ctc_loss_from_logits.__doc__ = f"""CTC loss of ``log_softmax(logits)`` (over C) and its gradient

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any, Optional
 
 import numpy as np
 
@@ -287,7 +288,8 @@ class KeyedVectors:
         n, restrict_vocab = len(self), opt_int_arg("restrict_vocab", restrict_vocab, 0)
         return n if not restrict_vocab else min(restrict_vocab, n)
 
-    def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+    def most_similar(self, positive: Any = None, negative: Any = None,
+                     topn: Optional[int] = 10, restrict_vocab: Optional[int] = None) -> Any:
         """Top-``topn`` keys by cosine similarity to the mean of the unit vectors of
         ``positive`` minus those of ``negative`` (3CosAdd; Mikolov et al. 2013), input keys
         excluded, as gensim ``most_similar``.

@@ -26,12 +26,13 @@ bidirectional concatenation ``[forward, reverse]`` along the feature axis, state
 from __future__ import annotations
 
 import math
-from typing import Any
 from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import rnn as _rnn
+from ._typing import Array, ArrayLike, DTypeLike, OptArray
 from ._parallel import side_by_side
 
 # Bounds of the constructor's sizes: beyond them building the layer would take unbounded
@@ -82,8 +83,9 @@ class _RNNBase:
     _kernel_forward: Any = None   # set by each subclass
     _kernel_backward: Any = None
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, bias=True,
-                 batch_first=False, dtype=np.float32, seed=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, bias: bool = True, batch_first: bool = False,
+                 dtype: DTypeLike = np.float32, seed: Optional[int] = None) -> None:
         for name, value, high in (("input_size", input_size, _MAX_SIZE),
                                   ("hidden_size", hidden_size, _MAX_SIZE),
                                   ("num_layers", num_layers, _MAX_LAYERS)):
@@ -109,8 +111,8 @@ class _RNNBase:
         self.dtype = dtype
 
         # Names of (w_ih, w_hh, b_ih, b_hh) per (layer, direction), in state-dict order.
-        self._names = []
-        shapes = OrderedDict()
+        self._names: List[Tuple[Optional[str], ...]] = []
+        shapes: Dict[str, Tuple[int, ...]] = OrderedDict()
         G, H, D = self._gates, self.hidden_size, self.num_directions
         for k in range(self.num_layers):
             in_size = self.input_size if k == 0 else D * H
@@ -122,8 +124,8 @@ class _RNNBase:
                 shapes[names[0]] = (G * H, in_size)
                 shapes[names[1]] = (G * H, H)
                 if bias:
-                    shapes[names[2]] = (G * H,)
-                    shapes[names[3]] = (G * H,)
+                    shapes[f"bias_ih_{sfx}"] = (G * H,)
+                    shapes[f"bias_hh_{sfx}"] = (G * H,)
         # Same distribution (and draw order) as torch's reset_parameters().
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(H)
@@ -193,7 +195,8 @@ class _RNNBase:
             self._params[name][...] = value
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, x, state=None, lengths=None, training=True):
+    def forward(self, x: ArrayLike, state: Any = None, lengths: OptArray = None,
+                training: bool = True) -> Tuple[Array, Any, Any]:
         """Run all layers and directions over a batch of sequences.
 
         Parameters
@@ -230,6 +233,9 @@ class _RNNBase:
             Wrong rank or size of ``x`` or ``state`` (the message names the argument,
             expected and actual shape), or ``lengths`` of the wrong size or out of [0, T].
         """
+        return self._forward(x, state, lengths, training)
+
+    def _forward(self, x, state, lengths, training):
         x = self._as_float(x, "x")
         if x.ndim != 3 or x.shape[2] != self.input_size:
             expected = "[N, T, I]" if self.batch_first else "[T, N, I]"
@@ -272,11 +278,13 @@ class _RNNBase:
         state = (h_n, c_n) if self._has_cell else h_n
         return y, state, (LayerCache(self, caches, T, N) if training else None)
 
-    def __call__(self, x, state=None, lengths=None, training=True):
+    def __call__(self, x: ArrayLike, state: Any = None, lengths: OptArray = None,
+                 training: bool = True) -> Tuple[Array, Any, Any]:
         """Same as :meth:`forward`."""
         return self.forward(x, state, lengths, training)
 
-    def backward(self, cache, dy, dstate=None):
+    def backward(self, cache: Any, dy: ArrayLike,
+                 dstate: Any = None) -> Tuple[Array, Any, Dict[str, Array]]:
         """Backpropagation through time for :meth:`forward`; consumes ``cache``.
 
         Layer ``k``'s output gradient is the input gradient of layer ``k+1``; with
@@ -314,6 +322,9 @@ class _RNNBase:
         TypeError
             ``dy`` or ``dstate`` is not a float array.
         """
+        return self._backward(cache, dy, dstate)
+
+    def _backward(self, cache, dy, dstate):
         if not isinstance(cache, LayerCache) or cache._layer is not self:
             raise ValueError("cache: expected the LayerCache of a forward of this layer "
                              "(with training=True)")

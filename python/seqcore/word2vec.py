@@ -38,10 +38,12 @@ import logging
 import os
 import time
 import zipfile
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _core
+from ._typing import DTypeLike
 from ._validate import MAX_EPOCHS, StateError
 from .corpus import (Vocabulary, VocabularyError, count_words, frequency_order, restartable,
                      retained)
@@ -151,13 +153,19 @@ class Word2Vec:
     from gensim are tabled in the README ("Differences from gensim").
     """
 
-    def __init__(self, sentences=None, corpus_file=None, vector_size=100, window=5,
-                 min_count=5, max_vocab_size=None, sample=1e-3, sg=0, hs=0, negative=5,
-                 ns_exponent=0.75, cbow_mean=1, alpha=0.025, min_alpha=1e-4, epochs=5,
-                 workers=None, seed=1, shrink_windows=True, batch_words=10000,
-                 compute_loss=True, deterministic=False, progress=True, callbacks=(),
-                 shared_negatives=False, dtype=np.float32, trim_rule=None,
-                 max_final_vocab=None):
+    def __init__(self, sentences: Optional[Iterable[Sequence[str]]] = None,
+                 corpus_file: Union[str, os.PathLike[str], None] = None,
+                 vector_size: int = 100, window: int = 5, min_count: int = 5,
+                 max_vocab_size: Optional[int] = None, sample: float = 1e-3, sg: int = 0,
+                 hs: int = 0, negative: int = 5, ns_exponent: float = 0.75,
+                 cbow_mean: int = 1, alpha: float = 0.025, min_alpha: float = 1e-4,
+                 epochs: int = 5, workers: Optional[int] = None, seed: int = 1,
+                 shrink_windows: bool = True, batch_words: int = 10000,
+                 compute_loss: bool = True, deterministic: bool = False,
+                 progress: bool = True, callbacks: Iterable[Any] = (),
+                 shared_negatives: bool = False, dtype: DTypeLike = np.float32,
+                 trim_rule: Optional[Callable[[str, int, int], int]] = None,
+                 max_final_vocab: Optional[int] = None) -> None:
         self.vector_size = _int_param("vector_size", vector_size, 1, _MAX_SIZE)
         self.window = _int_param("window", window, 1, _MAX_SIZE)
         self.min_count = _int_param("min_count", min_count, 1)
@@ -193,10 +201,11 @@ class Word2Vec:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype: expected float32 or float64, got {self.dtype}")
-        self.vocab = None
-        self.wv = None
-        self.syn1 = self.syn1neg = None
-        self.loss = []
+        self.vocab: Optional[Vocabulary] = None
+        self.wv: Optional[KeyedVectors] = None
+        self.syn1: Optional[np.ndarray] = None
+        self.syn1neg: Optional[np.ndarray] = None
+        self.loss: List[float] = []
         self.running_training_loss = 0.0
         self.epochs_trained = 0
         self.min_alpha_yet_reached = self.alpha

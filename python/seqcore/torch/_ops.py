@@ -21,7 +21,7 @@ is freed (no backward ever ran).
 from __future__ import annotations
 
 import weakref
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -43,6 +43,9 @@ class _Ctx:
 
     def save_for_backward(self, *tensors):
         self.saved_tensors = tensors
+
+    def __getattr__(self, name: str) -> Any:  # what a Function's forward stores (for mypy)
+        raise AttributeError(name)
 
 
 def _stash(ctx) -> Tensor:
@@ -78,7 +81,7 @@ def _or_zeros(grad: Optional[Tensor], like: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------- RNN layer
 
 def _rnn_options(cell: str, reverse: bool, linear_before_reset: bool, nonlinearity: str):
-    options = {"reverse": reverse}
+    options: Dict[str, Any] = {"reverse": reverse}
     if cell == "gru":
         options["linear_before_reset"] = linear_before_reset
     elif cell == "rnn":
@@ -244,7 +247,8 @@ def mha_backward(handle: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, 
     inputs = [q, k, v, w_in, b_in, w_out, b_out]
     if ctx is None:
         ctx = _Ctx([True] * 7 + [False] * 4)
-        _fn._Mha.forward(ctx, *inputs, num_heads, mask, is_causal, _lengths_np(lengths))
+        _fn._Mha.forward(ctx, q, k, v, w_in, b_in, w_out, b_out, num_heads, mask, is_causal,
+                         _lengths_np(lengths))
     grads = _fn._Mha.backward(ctx, dout)[:_MHA_GRADS]
     return [g for g, t in zip(grads, inputs) if t is not None]
 
