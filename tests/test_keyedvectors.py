@@ -396,3 +396,26 @@ def test_vecattr_count_vs_gensim():
         ours.get_vecattr("zzz", "count")
     with pytest.raises(KeyError, match="nosuch"):
         ours.get_vecattr("a", "nosuch")
+
+
+def test_complete_analogy_vs_brute_force(rng):
+    kv = _rand_kv(rng, 60, 7)
+    X = kv.vectors.astype(np.float64)
+    for a, b, c in ((0, 1, 2), (5, 9, 30), (59, 3, 4)):
+        offset = X[b] - X[a]
+        best, best_cos = None, -np.inf
+        for w in range(60):   # the course's loop
+            if w in (a, b, c):
+                continue
+            d = X[w] - X[c]
+            cos = offset @ d / (np.linalg.norm(offset) * np.linalg.norm(d))
+            if cos > best_cos:
+                best, best_cos = w, cos
+        word, cos = kv.complete_analogy(f"w{a}", f"w{b}", f"w{c}")
+        assert word == f"w{best}" and cos == pytest.approx(best_cos, abs=1e-12)
+    assert kv.complete_analogy("w0", "w1", "w2", restrict_vocab=10)[0] in \
+        {f"w{i}" for i in range(3, 10)}
+    with pytest.raises(KeyError, match="zzz"):
+        kv.complete_analogy("w0", "zzz", "w2")
+    with pytest.raises(ValueError, match="same vector"):
+        kv.complete_analogy("w0", "w0", "w2")

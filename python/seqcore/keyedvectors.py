@@ -341,6 +341,31 @@ class KeyedVectors:
         """most_similar(positive=[vector]) (gensim)."""
         return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
 
+    def complete_analogy(self, word_a, word_b, word_c, restrict_vocab=None):
+        """The Sequence Models course's ``complete_analogy``: the word d, other than a, b and
+        c, whose offset from c is most like b's from a,
+        ``argmax_w cos(e_b - e_a, e_w - e_c)`` on the raw (not normalised) vectors, e.g.
+        italy:italian :: spain:spanish. (gensim's :meth:`most_similar` ranks
+        ``cos(e_w, e_b - e_a + e_c)`` on unit vectors instead, 3CosAdd.)
+
+        Returns ``(word, cosine)``; searches the first ``restrict_vocab`` keys (None: all).
+        Raises KeyError naming an unknown word, ValueError when b - a is zero.
+        """
+        e_a, e_b, e_c = (np.asarray(self[w], np.float64) for w in (word_a, word_b, word_c))
+        offset = e_b - e_a
+        if not np.linalg.norm(offset) > 0:
+            raise ValueError(f"word_a, word_b: {word_a!r} and {word_b!r} have the same vector")
+        rows = self._vectors[:self._clip_end(restrict_vocab)].astype(np.float64)
+        rows -= e_c
+        norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(offset)
+        cos = np.divide(rows @ offset, norms, out=np.full(len(rows), -np.inf), where=norms > 0)
+        for w in (word_a, word_b, word_c):
+            i = self.get_index(w)
+            if i < len(cos):
+                cos[i] = -np.inf
+        best = int(np.argmax(cos))
+        return self.index_to_key[best], float(cos[best])
+
     def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
         """3CosMul of Levy & Goldberg 2014 (eq. 4), as gensim ``most_similar_cosmul``:
         score = prod_pos (1 + cos)/2 / (prod_neg (1 + cos)/2 + 1e-6), input keys excluded.
