@@ -7,11 +7,13 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "seqcore/common.h"
+#include "seqcore/output_layers.h"  // SparseRows
 
 namespace seqcore::py_glue {
 
@@ -124,6 +126,19 @@ class PythonStop {
     return PyErr_CheckSignals() != 0;
   }
 };
+
+// rows [R] and grads [R, D] as NumPy arrays; the gradient buffer is handed over, not copied
+// (R*D values: up to N*(K+1)*D for negative sampling, n*D for an embedding).
+template <typename T>
+py::tuple sparse_result(SparseRows<T>& s, int64_t D) {
+  const int64_t R = static_cast<int64_t>(s.rows.size());
+  py::array_t<int64_t> rows({R});
+  if (R) std::memcpy(rows.mutable_data(), s.rows.data(), sizeof(int64_t) * R);
+  if (R == 0) return py::make_tuple(rows, py::array_t<T>({R, D}));
+  auto* buf = new Buffer<T>(std::move(s.grads));
+  py::capsule owner(buf, [](void* p) { delete static_cast<Buffer<T>*>(p); });
+  return py::make_tuple(rows, py::array_t<T>({R, D}, buf->data(), owner));
+}
 
 // A new 1-D array holding a copy of v (results of kernels that return std::vectors).
 template <typename T>

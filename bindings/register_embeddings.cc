@@ -65,7 +65,156 @@ void for_each_token(py::handle sentences, WordFn fn, EndFn end) {
 
 }  // namespace
 
+namespace {
+
+// ids (any integer dtype, any shape) flattened to int64 [n].
+py::array_t<int64_t> flat_ids(py::handle obj) {
+  py::array a = as_array(obj, "ids");
+  const int64_t n = a.size();
+  return indices(a.reshape({n}), "ids", {n}, "[n]");
+}
+
+py::array_t<int64_t> bag_offsets(py::handle obj) {
+  py::array a = as_array(obj, "offsets");
+  if (a.ndim() != 1 || a.shape(0) < 1)
+    throw std::invalid_argument("offsets: expected shape [B + 1], got " +
+                                shape_str(shape_of(a)));
+  return indices(a, "offsets", {a.shape(0)}, "[B + 1]");
+}
+
+template <typename T>
+py::array embedding_forward_typed(const py::array& weight_a, py::handle ids_o) {
+  const int64_t V = weight_a.shape(0), D = weight_a.shape(1);
+  auto weight = floats<T>(weight_a, "weight", {V, D}, "[V, D]", "weight");
+  py::array ids_a = as_array(ids_o, "ids");
+  auto ids = flat_ids(ids_a);
+  std::vector<py::ssize_t> shape(ids_a.shape(), ids_a.shape() + ids_a.ndim());
+  shape.push_back(D);
+  py::array_t<T> out(shape);
+  {
+    py::gil_scoped_release release;
+    embedding_forward<T>(weight.data(), V, D, ids.data(), ids.shape(0), out.mutable_data());
+  }
+  return out;
+}
+
+template <typename T>
+py::tuple embedding_backward_typed(py::array dout_a, py::handle ids_o, int64_t V,
+                                   int64_t padding_idx) {
+  py::array ids_a = as_array(ids_o, "ids");
+  auto ids = flat_ids(ids_a);
+  const int64_t n = ids.shape(0);
+  const int64_t D = dout_a.ndim() >= 1 ? dout_a.shape(dout_a.ndim() - 1) : 0;
+  std::vector<int64_t> expected = shape_of(ids_a);
+  expected.push_back(D);
+  if (shape_of(dout_a) != expected || D < 1)
+    throw std::invalid_argument("dout: expected shape ids.shape + [D] = " +
+                                shape_str(expected) + " with D >= 1, got " +
+                                shape_str(shape_of(dout_a)));
+  auto dout = floats<T>(dout_a.reshape({n, D}), "dout", {n, D}, "[n, D]", "dout");
+  SparseRows<T> g;
+  {
+    py::gil_scoped_release release;
+    embedding_backward<T>(dout.data(), ids.data(), n, V, D, padding_idx, g);
+  }
+  return sparse_result(g, D);
+}
+
+template <typename T>
+py::array bag_forward_typed(const py::array& weight_a, py::handle ids_o, py::handle offsets_o,
+                            bool mean, int64_t padding_idx) {
+  const int64_t V = weight_a.shape(0), D = weight_a.shape(1);
+  auto weight = floats<T>(weight_a, "weight", {V, D}, "[V, D]", "weight");
+  auto ids = flat_ids(ids_o);
+  auto offsets = bag_offsets(offsets_o);
+  const int64_t B = offsets.shape(0) - 1;
+  py::array_t<T> out({B, D});
+  {
+    py::gil_scoped_release release;
+    embedding_bag_forward<T>(weight.data(), V, D, ids.data(), ids.shape(0), offsets.data(), B,
+                             mean, padding_idx, out.mutable_data());
+  }
+  return out;
+}
+
+template <typename T>
+py::tuple bag_backward_typed(const py::array& dout_a, py::handle ids_o, py::handle offsets_o,
+                             int64_t V, bool mean, int64_t padding_idx) {
+  auto ids = flat_ids(ids_o);
+  auto offsets = bag_offsets(offsets_o);
+  const int64_t B = offsets.shape(0) - 1;
+  const int64_t D = dout_a.ndim() == 2 ? dout_a.shape(1) : 0;
+  if (dout_a.ndim() != 2 || dout_a.shape(0) != B || D < 1)
+    throw std::invalid_argument("dout: expected shape [B, D] with B = " + std::to_string(B) +
+                                ", got " + shape_str(shape_of(dout_a)));
+  auto dout = floats<T>(dout_a, "dout", {B, D}, "[B, D]", "dout");
+  SparseRows<T> g;
+  {
+    py::gil_scoped_release release;
+    embedding_bag_backward<T>(dout.data(), ids.data(), ids.shape(0), offsets.data(), B, V, D,
+                              mean, padding_idx, g);
+  }
+  return sparse_result(g, D);
+}
+
+py::array matrix(py::handle obj, const char* name) {
+  py::array a = as_array(obj, name);
+  if (a.ndim() != 2)
+    throw std::invalid_argument(std::string(name) + ": expected shape [V, D], got " +
+                                shape_str(shape_of(a)));
+  return a;
+}
+
+}  // namespace
+
 void register_embeddings(py::module_& m) {
+  m.def(
+      "embedding_forward",
+      [](py::handle weight, py::handle ids) {
+        py::array w = matrix(weight, "weight");
+        return float_kind(w, "weight") == 's' ? embedding_forward_typed<float>(w, ids)
+                                              : embedding_forward_typed<double>(w, ids);
+      },
+      py::arg("weight"), py::arg("ids"),
+      "Rows of weight [V, D] at ids (any shape, int32/int64 in [0, V)): ids.shape + [D].");
+  m.def(
+      "embedding_backward",
+      [](py::handle dout, py::handle ids, int64_t num_embeddings, int64_t padding_idx) {
+        py::array d = as_array(dout, "dout");
+        return float_kind(d, "dout") == 's'
+                   ? embedding_backward_typed<float>(d, ids, num_embeddings, padding_idx)
+                   : embedding_backward_typed<double>(d, ids, num_embeddings, padding_idx);
+      },
+      py::arg("dout"), py::arg("ids"), py::arg("num_embeddings"), py::arg("padding_idx"),
+      "Gradient of the weight as (rows [R] int64 sorted unique, grads [R, D]); padding_idx "
+      "-1 for none.");
+  m.def(
+      "embedding_bag_forward",
+      [](py::handle weight, py::handle ids, py::handle offsets, bool mean,
+         int64_t padding_idx) {
+        py::array w = matrix(weight, "weight");
+        return float_kind(w, "weight") == 's'
+                   ? bag_forward_typed<float>(w, ids, offsets, mean, padding_idx)
+                   : bag_forward_typed<double>(w, ids, offsets, mean, padding_idx);
+      },
+      py::arg("weight"), py::arg("ids"), py::arg("offsets"), py::arg("mean"),
+      py::arg("padding_idx"),
+      "Sum (mean) of the rows of each bag ids[offsets[b]:offsets[b+1]]: [B, D].");
+  m.def(
+      "embedding_bag_backward",
+      [](py::handle dout, py::handle ids, py::handle offsets, int64_t num_embeddings,
+         bool mean, int64_t padding_idx) {
+        py::array d = as_array(dout, "dout");
+        return float_kind(d, "dout") == 's'
+                   ? bag_backward_typed<float>(d, ids, offsets, num_embeddings, mean,
+                                               padding_idx)
+                   : bag_backward_typed<double>(d, ids, offsets, num_embeddings, mean,
+                                                padding_idx);
+      },
+      py::arg("dout"), py::arg("ids"), py::arg("offsets"), py::arg("num_embeddings"),
+      py::arg("mean"), py::arg("padding_idx"),
+      "Gradient of embedding_bag_forward's weight as (rows [R], grads [R, D]).");
+
   m.def(
       "top_k_dot",
       [](py::handle vectors, py::handle queries, int64_t k) {

@@ -50,19 +50,6 @@ py::array_t<T> loss_array(Reduction r, int64_t N) {
   return py::array_t<T>({r == Reduction::kNone ? N : int64_t(1)});
 }
 
-// rows [R] and grads [R, D] as NumPy arrays; the gradient buffer is handed over, not copied
-// (it is R*D values, up to N*(K+1)*D).
-template <typename T>
-py::tuple sparse_result(SparseRows<T>& s, int64_t D) {
-  const int64_t R = static_cast<int64_t>(s.rows.size());
-  py::array_t<int64_t> rows({R});
-  if (R) std::memcpy(rows.mutable_data(), s.rows.data(), sizeof(int64_t) * R);
-  if (R == 0) return py::make_tuple(rows, py::array_t<T>({R, D}));
-  auto* buf = new Buffer<T>(std::move(s.grads));
-  py::capsule owner(buf, [](void* p) { delete static_cast<Buffer<T>*>(p); });
-  return py::make_tuple(rows, py::array_t<T>({R, D}, buf->data(), owner));
-}
-
 // ---------------------------------------------------------------- cross-entropy
 
 template <typename T>

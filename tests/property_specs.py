@@ -1242,6 +1242,80 @@ def _sparse_check(N, D, dt, reduction):
     return check
 
 
+@spec("embedding_forward", "output_layers")
+def _(draw):
+    V, D, n = draw(ints(1, 6)), draw(ints(1, 4)), draw(ints(0, 5))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+
+    def make():
+        r = rng(seed)
+        return {"weight": randn(r, (V, D), dt), "ids": r.integers(0, V, n)}
+
+    def check(out, args):
+        shape_is(out, (n, D), dt)
+        np.testing.assert_array_equal(out, args["weight"][args["ids"]])
+    return Call(sc.embedding_forward, make, check)
+
+
+def _sparse_grad_check(V, D, dt):
+    def check(out, args):
+        assert out.grads.shape == (len(out.rows), D) and out.grads.dtype == dt
+        assert (np.diff(out.rows) > 0).all() and (out.rows < V).all()
+        finite(out.grads)
+        shape_is(out.to_dense(V), (V, D), dt)
+    return check
+
+
+@spec("embedding_backward", "output_layers",
+      covers=("embedding_backward", "SparseGrad", "SparseGrad.to_dense"))
+def _(draw):
+    V, D, n = draw(ints(1, 6)), draw(ints(1, 4)), draw(ints(0, 5))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+    pad = draw(st.sampled_from([None, 0, -1]))
+
+    def make():
+        r = rng(seed)
+        return {"dout": randn(r, (n, D), dt), "ids": r.integers(0, V, n),
+                "num_embeddings": V, "padding_idx": pad}
+    return Call(sc.embedding_backward, make, _sparse_grad_check(V, D, dt))
+
+
+def _bag_make(V, D, B, dt, seed, mode, pad, grad):
+    def make():
+        r = rng(seed)
+        lengths = r.integers(0, 4, B)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        ids = r.integers(0, V, int(offsets[-1]))
+        if grad:
+            return {"dout": randn(r, (B, D), dt), "ids": ids, "offsets": offsets,
+                    "num_embeddings": V, "mode": mode, "padding_idx": pad}
+        return {"weight": randn(r, (V, D), dt), "ids": ids, "offsets": offsets,
+                "mode": mode, "padding_idx": pad}
+    return make
+
+
+@spec("embedding_bag_forward", "output_layers")
+def _(draw):
+    V, D, B = draw(ints(1, 6)), draw(ints(1, 4)), draw(ints(0, 4))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+    mode, pad = draw(st.sampled_from(["sum", "mean"])), draw(st.sampled_from([None, 0]))
+
+    def check(out, args):
+        shape_is(out, (B, D), dt)
+        finite(out)
+    return Call(sc.embedding_bag_forward, _bag_make(V, D, B, dt, seed, mode, pad, False),
+                check)
+
+
+@spec("embedding_bag_backward", "output_layers")
+def _(draw):
+    V, D, B = draw(ints(1, 6)), draw(ints(1, 4)), draw(ints(0, 4))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+    mode, pad = draw(st.sampled_from(["sum", "mean"])), draw(st.sampled_from([None, 0]))
+    return Call(sc.embedding_bag_backward, _bag_make(V, D, B, dt, seed, mode, pad, True),
+                _sparse_grad_check(V, D, dt))
+
+
 @spec("negative_sampling_loss", "output_layers")
 def _(draw):
     N, V, D, K = draw(ints(1, 4)), draw(ints(1, 6)), draw(ints(1, 4)), draw(ints(1, 3))

@@ -15,6 +15,15 @@ namespace seqcore {
 
 namespace cpu {
 template <typename T>
+void embedding_forward(const T* weight, int64_t D, const int64_t* ids, int64_t n, T* out);
+template <typename T>
+void embedding_bag_forward(const T* weight, int64_t D, const int64_t* ids,
+                           const int64_t* offsets, int64_t B, bool mean, int64_t padding_idx,
+                           T* out);
+template <typename T>
+void embedding_grad(const T* dout, const int64_t* ids, const int64_t* offsets, int64_t B,
+                    int64_t D, bool mean, int64_t padding_idx, SparseRows<T>& dweight);
+template <typename T>
 void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t Q, int64_t K,
                int64_t* indices, T* scores);
 Cooccurrence glove_cooccur(const int32_t* tokens, const int64_t* offsets, int64_t n_sentences,
@@ -25,6 +34,81 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
                    double learning_rate, uint64_t seed, int64_t epoch, int workers,
                    StopToken* stop);
 }  // namespace cpu
+
+// ---- embedding lookup -------------------------------------------------------------------
+
+namespace {
+
+void check_lookup(int64_t V, int64_t D, const int64_t* ids, int64_t n, int64_t padding_idx) {
+  check(V >= 1 && D >= 1, "weight: expected shape [V, D] with V, D >= 1, got " +
+                              shape_str({V, D}));
+  check(n >= 0, "ids: expected a non-negative count");
+  check(padding_idx >= -1 && padding_idx < V,
+        "padding_idx: expected None or an id in [-V, V), got " + std::to_string(padding_idx));
+  for (int64_t i = 0; i < n; ++i)
+    if (ids[i] < 0 || ids[i] >= V)
+      check(false, "ids: expected ids in [0, V=" + std::to_string(V) + "), got " +
+                       std::to_string(ids[i]) + " at position " + std::to_string(i));
+}
+
+void check_offsets(const int64_t* offsets, int64_t B, int64_t n) {
+  check(B >= 0 && offsets[0] == 0 && offsets[B] == n,
+        "offsets: expected [B + 1] boundaries from 0 to len(ids) = " + std::to_string(n));
+  for (int64_t b = 0; b < B; ++b)
+    if (offsets[b + 1] < offsets[b]) check(false, "offsets: expected non-decreasing values");
+}
+
+}  // namespace
+
+template <typename T>
+void embedding_forward(const T* weight, int64_t V, int64_t D, const int64_t* ids, int64_t n,
+                       T* out) {
+  check_lookup(V, D, ids, n, -1);
+  cpu::embedding_forward(weight, D, ids, n, out);
+}
+
+template <typename T>
+void embedding_backward(const T* dout, const int64_t* ids, int64_t n, int64_t V, int64_t D,
+                        int64_t padding_idx, SparseRows<T>& dweight) {
+  check_lookup(V, D, ids, n, padding_idx);
+  cpu::embedding_grad(dout, ids, static_cast<const int64_t*>(nullptr), n, D, false,
+                      padding_idx, dweight);
+}
+
+template <typename T>
+void embedding_bag_forward(const T* weight, int64_t V, int64_t D, const int64_t* ids,
+                           int64_t n, const int64_t* offsets, int64_t B, bool mean,
+                           int64_t padding_idx, T* out) {
+  check_lookup(V, D, ids, n, padding_idx);
+  check_offsets(offsets, B, n);
+  cpu::embedding_bag_forward(weight, D, ids, offsets, B, mean, padding_idx, out);
+}
+
+template <typename T>
+void embedding_bag_backward(const T* dout, const int64_t* ids, int64_t n,
+                            const int64_t* offsets, int64_t B, int64_t V, int64_t D, bool mean,
+                            int64_t padding_idx, SparseRows<T>& dweight) {
+  check_lookup(V, D, ids, n, padding_idx);
+  check_offsets(offsets, B, n);
+  cpu::embedding_grad(dout, ids, offsets, B, D, mean, padding_idx, dweight);
+}
+
+#define SEQCORE_EMBEDDING_INST(T)                                                            \
+  template void embedding_forward<T>(const T*, int64_t, int64_t, const int64_t*, int64_t,   \
+                                     T*);                                                    \
+  template void embedding_backward<T>(const T*, const int64_t*, int64_t, int64_t, int64_t,  \
+                                      int64_t, SparseRows<T>&);                              \
+  template void embedding_bag_forward<T>(const T*, int64_t, int64_t, const int64_t*,        \
+                                         int64_t, const int64_t*, int64_t, bool, int64_t,   \
+                                         T*);                                                \
+  template void embedding_bag_backward<T>(const T*, const int64_t*, int64_t, const int64_t*, \
+                                          int64_t, int64_t, int64_t, bool, int64_t,          \
+                                          SparseRows<T>&);
+SEQCORE_EMBEDDING_INST(float)
+SEQCORE_EMBEDDING_INST(double)
+#undef SEQCORE_EMBEDDING_INST
+
+// ---- nearest neighbours -----------------------------------------------------------------
 
 template <typename T>
 void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t Q, int64_t K,

@@ -14,6 +14,8 @@ from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_for
 from .layers import GRU, LSTM, RNN
 from . import bleu
 from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
+from .embedding import (SparseGrad, embedding_backward, embedding_bag_backward,
+                        embedding_bag_forward, embedding_forward)
 from .keyedvectors import KeyedVectors
 from .glove import GloVe
 from .word2vec import Word2Vec
@@ -47,6 +49,8 @@ __all__ = [
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
+    "SparseGrad", "embedding_forward", "embedding_backward", "embedding_bag_forward",
+    "embedding_bag_backward",
     "KeyedVectors", "GloVe", "corpus", "debias",
     "ctc_loss", "ctc_loss_from_logits", "ctc_workspace_bytes", "ctc_greedy_decode",
     "ctc_beam_search", "NGramLM",

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'build_info', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
+__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'build_info', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
 class RnnCache:
     """
     Saved activations of a recurrent forward (post-activation gates and states of every valid step), consumed by the matching backward.
@@ -200,6 +200,22 @@ def ctc_loss(x: typing.Any, targets: typing.Any, input_lengths: typing.Any, targ
 def ctc_workspace_bytes(x: typing.Any, targets: typing.Any, input_lengths: typing.Any, target_lengths: typing.Any, blank: typing.SupportsInt | typing.SupportsIndex, from_logits: bool, threads: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     Scratch bytes ctc_loss allocates for these inputs with `threads` threads.
+    """
+def embedding_backward(dout: typing.Any, ids: typing.Any, num_embeddings: typing.SupportsInt | typing.SupportsIndex, padding_idx: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Gradient of the weight as (rows [R] int64 sorted unique, grads [R, D]); padding_idx -1 for none.
+    """
+def embedding_bag_backward(dout: typing.Any, ids: typing.Any, offsets: typing.Any, num_embeddings: typing.SupportsInt | typing.SupportsIndex, mean: bool, padding_idx: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Gradient of embedding_bag_forward's weight as (rows [R], grads [R, D]).
+    """
+def embedding_bag_forward(weight: typing.Any, ids: typing.Any, offsets: typing.Any, mean: bool, padding_idx: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+    """
+    Sum (mean) of the rows of each bag ids[offsets[b]:offsets[b+1]]: [B, D].
+    """
+def embedding_forward(weight: typing.Any, ids: typing.Any) -> numpy.ndarray:
+    """
+    Rows of weight [V, D] at ids (any shape, int32/int64 in [0, V)): ids.shape + [D].
     """
 def encode_corpus(index: VocabIndex, sentences: typing.Any, path: typing.Any, expect_tokens: typing.SupportsInt | typing.SupportsIndex, expect_sentences: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.int64]]:
     """

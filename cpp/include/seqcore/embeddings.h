@@ -1,5 +1,6 @@
-// Word embeddings: nearest-neighbour search over word vectors, the corpus/vocabulary layer
-// shared by GloVe and Word2Vec, and GloVe (co-occurrence counting + AdaGrad).
+// Word embeddings: the embedding lookup (gather, bags) with its sparse-row gradient,
+// nearest-neighbour search over word vectors, the corpus/vocabulary layer shared by GloVe and
+// Word2Vec, and GloVe (co-occurrence counting + AdaGrad).
 //
 // Shapes (legend of common.h): V vocabulary, D embedding dim, Q queries, K neighbours.
 // A corpus is an int32 token array [n_tokens] (ids in [0, V)) with int64 sentence offsets
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "seqcore/common.h"
+#include "seqcore/output_layers.h"  // SparseRows
 
 namespace seqcore {
 
@@ -103,5 +105,36 @@ double glove_epoch(const int32_t* row, const int32_t* col, const double* log_x,
                    const double* weight, int64_t nnz, T* params, T* gradsq, int64_t V, int64_t D,
                    double learning_rate, uint64_t seed, int64_t epoch, int workers,
                    StopToken* stop = nullptr);
+
+// ---- embedding lookup -------------------------------------------------------------------
+// weight [V, D]; ids [n] in [0, V); padding_idx in [0, V), or -1 for none (the id whose rows
+// get no gradient and, in bags, are skipped, as torch.nn.Embedding / EmbeddingBag).
+
+// out [n, D]: out[i] = weight[ids[i]].
+template <typename T>
+void embedding_forward(const T* weight, int64_t V, int64_t D, const int64_t* ids, int64_t n,
+                       T* out);
+
+// The gradient of weight from dout [n, D] as sorted unique rows: rows = the distinct ids
+// (padding_idx excluded), grads[r] = sum of dout[i] over ids[i] == rows[r], summed in
+// occurrence order (bit-identical at any thread count).
+template <typename T>
+void embedding_backward(const T* dout, const int64_t* ids, int64_t n, int64_t V, int64_t D,
+                        int64_t padding_idx, SparseRows<T>& dweight);
+
+// Bags: offsets [B + 1] (offsets[0] = 0, non-decreasing, offsets[B] = n; torch's offsets
+// with include_last_offset=True), bag b = ids[offsets[b] : offsets[b+1]].
+// out [B, D] = the sum (mean: divided by the number of non-padding ids) of the bag's rows;
+// an empty bag gives zeros.
+template <typename T>
+void embedding_bag_forward(const T* weight, int64_t V, int64_t D, const int64_t* ids,
+                           int64_t n, const int64_t* offsets, int64_t B, bool mean,
+                           int64_t padding_idx, T* out);
+
+// Its gradient from dout [B, D], in the sorted-unique-rows form of embedding_backward.
+template <typename T>
+void embedding_bag_backward(const T* dout, const int64_t* ids, int64_t n,
+                            const int64_t* offsets, int64_t B, int64_t V, int64_t D, bool mean,
+                            int64_t padding_idx, SparseRows<T>& dweight);
 
 }  // namespace seqcore

@@ -1,4 +1,5 @@
-// Word-embedding kernels: blocked top-k of dot products (nearest neighbours), GloVe
+// Word-embedding kernels: the embedding lookup (row gather, bags, and their sparse-row
+// gradient through sparse_rows.h), blocked top-k of dot products (nearest neighbours), GloVe
 // co-occurrence counting (sort-reduce of integer counts per distance) and the AdaGrad epoch.
 #include <omp.h>
 
@@ -11,6 +12,7 @@
 #include "seqcore/common.h"
 #include "seqcore/embeddings.h"
 #include "cpu/parallel.h"
+#include "cpu/sparse_rows.h"
 #include "cpu/vec.h"
 
 namespace seqcore::cpu {
@@ -31,6 +33,72 @@ inline bool ranks_before(const Candidate<T>& a, const Candidate<T>& b) {
 }
 
 }  // namespace
+
+// ---- embedding lookup -------------------------------------------------------------------
+
+template <typename T>
+void embedding_forward(const T* weight, int64_t D, const int64_t* ids, int64_t n, T* out) {
+#pragma omp parallel for schedule(static) if (n * D > (1 << 16))
+  for (int64_t i = 0; i < n; ++i)
+    std::copy(weight + ids[i] * D, weight + (ids[i] + 1) * D, out + i * D);
+}
+
+template <typename T>
+void embedding_bag_forward(const T* weight, int64_t D, const int64_t* ids,
+                           const int64_t* offsets, int64_t B, bool mean, int64_t padding_idx,
+                           T* out) {
+#pragma omp parallel for schedule(static) if (offsets[B] * D > (1 << 16))
+  for (int64_t b = 0; b < B; ++b) {
+    T* o = out + b * D;
+    std::fill(o, o + D, T(0));
+    int64_t count = 0;
+    for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) {  // in order: deterministic
+      if (ids[i] == padding_idx) continue;
+      axpy(T(1), weight + ids[i] * D, o, D);
+      ++count;
+    }
+    if (mean && count > 1) {
+      const T inv = T(1) / static_cast<T>(count);
+      for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+    }
+  }
+}
+
+// Both gradients as contributions: entry i (not padding) adds coef * dout[row] to weight row
+// ids[i], where row = i (lookup, offsets == nullptr) or its bag b (coef 1/count for mean).
+template <typename T>
+void embedding_grad(const T* dout, const int64_t* ids, const int64_t* offsets, int64_t B,
+                    int64_t D, bool mean, int64_t padding_idx, SparseRows<T>& dweight) {
+  Contributions<T> c;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t i0 = offsets ? offsets[b] : b, i1 = offsets ? offsets[b + 1] : b + 1;
+    int64_t count = 0;
+    for (int64_t i = i0; i < i1; ++i) count += ids[i] != padding_idx;
+    const T coef = mean && count > 0 ? T(1) / static_cast<T>(count) : T(1);
+    for (int64_t i = i0; i < i1; ++i) {
+      if (ids[i] == padding_idx) continue;
+      c.ids.push_back(ids[i]);
+      c.coef.push_back(coef);
+      c.src.push_back(dout + b * D);
+    }
+  }
+  const ScatterPlan plan = plan_scatter(c.ids, D, dweight, static_cast<std::vector<T>*>(nullptr));
+  const int64_t R = static_cast<int64_t>(dweight.rows.size());
+#pragma omp parallel if (R * D > (1 << 16))
+  accumulate_rows(c, plan, D, dweight, static_cast<std::vector<T>*>(nullptr));
+}
+
+#define SEQCORE_EMBEDDING_CPU_INST(T)                                                        \
+  template void embedding_forward<T>(const T*, int64_t, const int64_t*, int64_t, T*);        \
+  template void embedding_bag_forward<T>(const T*, int64_t, const int64_t*, const int64_t*, \
+                                         int64_t, bool, int64_t, T*);                        \
+  template void embedding_grad<T>(const T*, const int64_t*, const int64_t*, int64_t, int64_t, \
+                                  bool, int64_t, SparseRows<T>&);
+SEQCORE_EMBEDDING_CPU_INST(float)
+SEQCORE_EMBEDDING_CPU_INST(double)
+#undef SEQCORE_EMBEDDING_CPU_INST
+
+// ---- nearest neighbours -----------------------------------------------------------------
 
 template <typename T>
 void top_k_dot(const T* vectors, int64_t V, int64_t D, const T* queries, int64_t Q, int64_t K,

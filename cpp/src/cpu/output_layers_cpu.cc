@@ -15,6 +15,7 @@
 //    order: deterministic, no atomics, parallel over unique rows.
 #include "cpu/output_layers_cpu.h"
 #include "cpu/parallel.h"
+#include "cpu/sparse_rows.h"
 #include "cpu/vec.h"
 
 #include <omp.h>
@@ -36,26 +37,6 @@ namespace {
 // Fixed GEMM blocks (rows of a result, or columns of D): the split of the work never
 // depends on the thread count, so neither does any result.
 constexpr int64_t kGemmBlock = 64;
-
-template <typename T>
-struct Simd {
-  using Packet = typename Eigen::internal::packet_traits<T>::type;
-  static constexpr int64_t P = Eigen::internal::unpacket_traits<Packet>::size;
-};
-
-// ---------------------------------------------------------------- vector primitives
-
-// y += alpha * x
-template <typename T>
-inline void axpy(T alpha, const T* x, T* y, int64_t n) {
-  using namespace Eigen::internal;
-  using Packet = typename Simd<T>::Packet;
-  constexpr int64_t P = Simd<T>::P;
-  const Packet a = pset1<Packet>(alpha);
-  int64_t i = 0;
-  for (; i + P <= n; i += P) pstoreu(y + i, pmadd(a, ploadu<Packet>(x + i), ploadu<Packet>(y + i)));
-  for (; i < n; ++i) y[i] += alpha * x[i];
-}
 
 // max of x[0..n), n >= 1; *sum (when given) gets the sum of x.
 template <typename T>
@@ -283,93 +264,6 @@ int threads_for(int64_t items, double flops) {
 inline void prefetch_row(const void* p, int64_t bytes) {
   const char* c = static_cast<const char*>(p);
   for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 3);
-}
-
-// ---------------------------------------------------------------- sparse row gradients
-
-// Contributions to rows of a [V, D] matrix: row ids[i] gets coef[i] * src[i][0..D) (and its
-// bias bias[i] when given). Sums them per unique id in occurrence order.
-template <typename T>
-struct Contributions {
-  std::vector<int64_t> ids;
-  std::vector<T> coef;
-  std::vector<const T*> src;
-  std::vector<T> bias;  // empty when there is no bias gradient
-  void resize(size_t n, bool with_bias) {
-    ids.resize(n);
-    coef.resize(n);
-    src.resize(n);
-    if (with_bias) bias.resize(n);
-  }
-};
-
-// Which contributions go to which unique row: `order` lists the contributions sorted by
-// (id, occurrence), `start[r]` is where unique row r begins in it. Depends on the ids only,
-// so it is built before the coefficients exist.
-struct ScatterPlan {
-  std::vector<int64_t> order, start;
-};
-
-template <typename T>
-ScatterPlan plan_scatter(const std::vector<int64_t>& ids, int64_t D, SparseRows<T>& out,
-                         std::vector<T>* dbias) {
-  const int64_t n = static_cast<int64_t>(ids.size());
-  ScatterPlan plan;
-  plan.order.resize(static_cast<size_t>(n));
-  // Sort keys (id << bits) | occurrence when they fit in 64 bits (ids < V, checked).
-  int bits = 1;
-  while ((int64_t(1) << bits) < n) ++bits;
-  int64_t max_id = 0;
-  for (int64_t i = 0; i < n; ++i) max_id = std::max(max_id, ids[i]);
-  if (bits < 62 && (static_cast<uint64_t>(max_id) >> (63 - bits)) == 0) {
-    std::vector<uint64_t> key(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i)
-      key[i] = (static_cast<uint64_t>(ids[i]) << bits) | static_cast<uint64_t>(i);
-    std::sort(key.begin(), key.end());
-    const uint64_t mask = (uint64_t(1) << bits) - 1;
-    for (int64_t i = 0; i < n; ++i) plan.order[i] = static_cast<int64_t>(key[i] & mask);
-  } else {
-    for (int64_t i = 0; i < n; ++i) plan.order[i] = i;
-    std::stable_sort(plan.order.begin(), plan.order.end(),
-                     [&](int64_t a, int64_t b) { return ids[a] < ids[b]; });
-  }
-  out.rows.clear();
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t id = ids[plan.order[i]];
-    if (i == 0 || id != out.rows.back()) {
-      out.rows.push_back(id);
-      plan.start.push_back(i);
-    }
-  }
-  plan.start.push_back(n);
-  const size_t R = out.rows.size();
-  out.grads.resize(R * static_cast<size_t>(D));
-  if (dbias) dbias->assign(R, T(0));
-  return plan;
-}
-
-// Sums the contributions of every unique row in occurrence order: an orphaned `omp for`
-// over rows (call it from every thread of a region, or outside one).
-template <typename T>
-void accumulate_rows(const Contributions<T>& c, const ScatterPlan& plan, int64_t D,
-                     SparseRows<T>& out, std::vector<T>* dbias) {
-  const int64_t R = static_cast<int64_t>(out.rows.size());
-  const bool with_bias = dbias && !c.bias.empty();
-#pragma omp for schedule(static)
-  for (int64_t r = 0; r < R; ++r) {
-    T* g = out.grads.data() + r * D;
-    const int64_t first = plan.order[plan.start[r]];
-    const T a = c.coef[first];
-    const T* x = c.src[first];
-    for (int64_t d = 0; d < D; ++d) g[d] = a * x[d];  // the first contribution, then the rest
-    T b = with_bias ? c.bias[first] : T(0);
-    for (int64_t i = plan.start[r] + 1; i < plan.start[r + 1]; ++i) {
-      const int64_t o = plan.order[i];
-      axpy(c.coef[o], c.src[o], g, D);
-      if (with_bias) b += c.bias[o];
-    }
-    if (with_bias) (*dbias)[r] = b;
-  }
 }
 
 // Row block b (fixed size kGemmBlock) of M rows: [r0, r0 + count).
