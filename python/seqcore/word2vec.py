@@ -330,7 +330,7 @@ class Word2Vec:
         self.effective_min_count = effective
         keys, counts = self._raw_items(1 if update or trim_rule is not None else effective)
         keep = retained(keys, counts, effective, trim_rule)
-        if not keep.any():
+        if not keep.any() and not update:   # (an update may add no word, as gensim's)
             if not len(keys) and (self._raw_dict is not None or self.corpus_total_words == 0):
                 raise VocabularyError("empty corpus: no tokens found")
             raise VocabularyError(f"no word occurs at least min_count={effective} times "

@@ -133,7 +133,8 @@ struct Worker {
 
   Worker(const Word2VecConfig& c, const UnigramSampler* s, const HuffmanTree* t, T* s0, T* s1,
          T* s1n, const T* lock, int64_t V, bool private_hot)
-      : cfg(c), sampler(s), tree(t), syn0(s0), syn1(s1), syn1neg(s1n), lockf(lock), tab(table()),
+      : cfg(c), sampler(s), tree(t), syn0(s0), syn1(s1), syn1neg(s1n), lockf(lock),
+        tab(table()),
         neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)),
         negs(static_cast<size_t>(c.negative)), hot_first(V - 1) {
     if (private_hot && c.hs) {
@@ -445,7 +446,8 @@ void word2vec_score(const int32_t* tokens, const int64_t* offsets, int64_t n_sen
         const int64_t j0 = std::max(b, i - window), j1 = std::min(e, i + window + 1);
         if (sg) {  // each context word's vector predicts the centre word
           for (int64_t j = j0; j < j1; ++j)
-            if (j != i) acc += path_log_probability(syn0 + int64_t{tokens[j]} * D, syn1, tree, w, D);
+            if (j != i)
+              acc += path_log_probability(syn0 + int64_t{tokens[j]} * D, syn1, tree, w, D);
           continue;
         }
         T* h = hidden.data();  // CBOW: the sum (mean) of the context vectors
@@ -477,11 +479,13 @@ template void word2vec_score<double>(const int32_t*, const int64_t*, int64_t, co
 
 template void word2vec_train<float>(const int32_t*, int64_t, const int64_t*, const int64_t*,
                                     int64_t, int64_t, const double*, int64_t, float*, float*,
-                                    float*, const float*, const UnigramSampler*, const HuffmanTree*,
+                                    float*, const float*, const UnigramSampler*,
+                                    const HuffmanTree*,
                                     const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
 template void word2vec_train<double>(const int32_t*, int64_t, const int64_t*, const int64_t*,
                                      int64_t, int64_t, const double*, int64_t, double*, double*,
-                                     double*, const double*, const UnigramSampler*, const HuffmanTree*,
+                                     double*, const double*, const UnigramSampler*,
+                                     const HuffmanTree*,
                                      const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
 
 }  // namespace seqcore::cpu
