@@ -9,7 +9,9 @@ the five-class one) and GloVe 6B 50-d. Models, each trained and tested on the sa
    (:func:`seqcore.embedding_bag_forward`) into a softmax layer, trained with Adam.
 2. ``lstm`` (Emojify V2; *Fundamentals of Deep Learning* ch. 9): the frozen GloVe vectors
    into a 2-layer LSTM (:class:`seqcore.LSTM`, ragged ``lengths``: no padding is computed),
-   its last state into a softmax layer; Adam, mini-batches.
+   its last state into a softmax layer; Adam, mini-batches. ``lstm-ft``: the same with the
+   word vectors fine-tuned (their gradient from :func:`seqcore.embedding_backward` as sparse
+   rows, updated by a lazy Adam: only the rows a batch touches, as torch's SparseAdam).
 3. ``tfidf``: scikit-learn's tf-idf (uni- and bigrams) + logistic regression, the baseline a
    practitioner reaches for (skipped with a message without scikit-learn).
 
@@ -58,8 +60,8 @@ def add_arguments(parser):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--models", default="avg,lstm,tfidf",
-                        help="comma-separated subset of avg, lstm, tfidf")
+    parser.add_argument("--models", default="avg,lstm,lstm-ft,tfidf",
+                        help="comma-separated subset of avg, lstm, lstm-ft, tfidf")
     parser.add_argument("--plot", default="sentiment_learning_curve.png",
                         help="PNG of the LSTM learning curve ('' for none)")
     parser.add_argument("--no-progress", action="store_true")
@@ -114,11 +116,34 @@ def _avg_accuracy(train, test, classes, seed):
     return float((pred == yte).mean()), pred
 
 
-class _LSTMClassifier:
-    """Frozen GloVe -> 2-layer LSTM (lengths) -> last state of the top layer -> softmax."""
+class _RowAdam:
+    """Adam on the rows of a matrix a batch touches (lazy moments, as torch.optim.SparseAdam):
+    rows not in a gradient keep their moments and values."""
 
-    def __init__(self, D, hidden, classes, seed):
+    def __init__(self, weight, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.weight, self.lr, self.betas, self.eps = weight, lr, betas, eps
+        self.m, self.v, self.t = np.zeros_like(weight), np.zeros_like(weight), 0
+
+    def step(self, grad):
+        """grad: a :class:`seqcore.SparseGrad` of the weight."""
+        b1, b2 = self.betas
+        self.t += 1
+        r, g = grad.rows, grad.grads
+        self.m[r] = b1 * self.m[r] + (1 - b1) * g
+        self.v[r] = b2 * self.v[r] + (1 - b2) * g * g
+        m_hat = self.m[r] / (1 - b1 ** self.t)
+        v_hat = self.v[r] / (1 - b2 ** self.t)
+        self.weight[r] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class _LSTMClassifier:
+    """GloVe -> 2-layer LSTM (lengths) -> last state of the top layer -> softmax; the word
+    vectors frozen, or fine-tuned (``fine_tune``: updated in place in ``vectors``)."""
+
+    def __init__(self, D, hidden, classes, seed, fine_tune=False):
         from .. import LSTM
+        self.fine_tune = fine_tune
+        self.row_opt = None
         r = np.random.default_rng(seed)
         self.lstm = LSTM(D, hidden, num_layers=2, seed=r)
         self.params = OrderedDict(("lstm." + k, v) for k, v in self.lstm.named_parameters())
@@ -134,23 +159,29 @@ class _LSTMClassifier:
         for j, r in enumerate(rows):
             s = ids[offsets[r]:offsets[r + 1]]
             tok[:len(s), j] = s
-        return embedding_forward(vectors, tok), lengths
+        return embedding_forward(vectors, tok), lengths, tok
 
     def logits(self, vectors, ids, offsets, rows, training=False):
-        x, lengths = self._batch(vectors, ids, offsets, rows)
+        x, lengths, tok = self._batch(vectors, ids, offsets, rows)
         _, (h_n, c_n), cache = self.lstm.forward(x, lengths=lengths, training=training)
         h = h_n[-1]
-        return h @ self.params["out.weight"].T + self.params["out.bias"], h, cache
+        return h @ self.params["out.weight"].T + self.params["out.bias"], h, cache, tok
 
     def step(self, opt, vectors, ids, offsets, rows, y):
-        z, h, cache = self.logits(vectors, ids, offsets, rows, training=True)
+        from .. import embedding_backward
+        z, h, cache, tok = self.logits(vectors, ids, offsets, rows, training=True)
         loss, d = _softmax_xent(z, y)
         dh_n = np.zeros((2,) + h.shape, np.float32)
         dh_n[-1] = d @ self.params["out.weight"]
-        _, _, grads = self.lstm.backward(cache, None, (dh_n, None))
+        dx, _, grads = self.lstm.backward(cache, None, (dh_n, None))
         g = OrderedDict(("lstm." + k, v) for k, v in grads.items())
         g["out.weight"], g["out.bias"] = d.T @ h, d.sum(0)
         opt.step(g)
+        if self.fine_tune:   # the padding row (the last: zeros) stays zero
+            if self.row_opt is None:
+                self.row_opt = _RowAdam(vectors, opt.lr / 3)
+            self.row_opt.step(embedding_backward(dx, tok, vectors.shape[0],
+                                                 padding_idx=vectors.shape[0] - 1))
         return loss
 
     def predict(self, vectors, ids, offsets, rows, batch=256):
@@ -158,9 +189,12 @@ class _LSTMClassifier:
                                .argmax(1) for i in range(0, len(rows), batch)])
 
 
-def _lstm_fold(vectors, ids, offsets, y, train, test, args, epochs, seed, bar):
+def _lstm_fold(vectors, ids, offsets, y, train, test, args, epochs, seed, bar,
+               fine_tune=False):
     from ..optim import Adam
-    model = _LSTMClassifier(vectors.shape[1], args.hidden, 2, seed)
+    if fine_tune:
+        vectors = vectors.copy()   # each fold fine-tunes its own copy
+    model = _LSTMClassifier(vectors.shape[1], args.hidden, 2, seed, fine_tune)
     opt = Adam(model.params, lr=args.lr)
     r = np.random.default_rng(seed)
     curve = []
@@ -195,7 +229,7 @@ def _tfidf_accuracy(sentences, y, train, test, seed):
 def _summary(name, accs):
     accs = np.asarray(accs)
     sd = accs.std(ddof=1) if len(accs) > 1 else 0.0
-    return f"{name:6s} {100 * accs.mean():.2f}% +- {100 * sd:.2f} over {len(accs)} folds"
+    return f"{name:7s} {100 * accs.mean():.2f}% +- {100 * sd:.2f} over {len(accs)} folds"
 
 
 def run(args):
@@ -204,9 +238,10 @@ def run(args):
     from ..datasets import DatasetError, binary_labels, five_class_labels, glove_6b_50d, \
         movie_reviews
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = set(models) - {"avg", "lstm", "tfidf"}
+    unknown = set(models) - {"avg", "lstm", "lstm-ft", "tfidf"}
     if unknown:
-        raise SystemExit(f"--models: unknown {sorted(unknown)} (choose from avg, lstm, tfidf)")
+        raise SystemExit(f"--models: unknown {sorted(unknown)} (choose from avg, lstm, "
+                         f"lstm-ft, tfidf)")
     k = args.folds or (2 if args.quick else 10)
     epochs = args.epochs or (2 if args.quick else 6)
     try:
@@ -234,13 +269,14 @@ def run(args):
             print("tfidf: skipped (pip install scikit-learn)")
             models.remove("tfidf")
     results = {m: [] for m in models}
-    five = {m: [] for m in models if m != "lstm"}
+    five = {m: [] for m in models if not m.startswith("lstm")}
     curves, last = [], {}
     bar = None
-    if "lstm" in models and not args.no_progress:
+    n_lstm = sum(m.startswith("lstm") for m in models)
+    if n_lstm and not args.no_progress:
         try:
             from tqdm.auto import tqdm
-            steps = sum(-(-len(tr) // args.batch) for tr, _ in splits) * epochs
+            steps = sum(-(-len(tr) // args.batch) for tr, _ in splits) * epochs * n_lstm
             bar = tqdm(total=steps, desc="lstm", unit="step")
         except ImportError:
             pass
@@ -254,13 +290,15 @@ def run(args):
                                              args.seed)[0])
             last["avg"] = pred
             line.append(f"avg {100 * acc:.2f}")
-        if "lstm" in models:
+        for m in ("lstm", "lstm-ft"):
+            if m not in models:
+                continue
             acc, pred, curve = _lstm_fold(vectors, ids, offsets, y2, train, test, args, epochs,
-                                          args.seed + f, bar)
-            results["lstm"].append(acc)
-            curves.append(curve)
-            last["lstm"] = pred
-            line.append(f"lstm {100 * acc:.2f}")
+                                          args.seed + f, bar, fine_tune=m == "lstm-ft")
+            results[m].append(acc)
+            curves.append((m, curve))
+            last[m] = pred
+            line.append(f"{m} {100 * acc:.2f}")
         if "tfidf" in models:
             acc, pred = _tfidf_accuracy(sentences, y2, train, test, args.seed)
             results["tfidf"].append(acc)
@@ -278,7 +316,7 @@ def run(args):
         print("five-class accuracy (mean-rating bins):")
         for m, accs in five.items():
             print("  " + _summary(m, accs))
-    name = "lstm" if "lstm" in last else next(iter(last), None)
+    name = next((m for m in ("lstm-ft", "lstm") if m in last), next(iter(last), None))
     if name is not None:
         test = splits[-1][1]
         wrong = np.flatnonzero(last[name] != y2[test])[:5]
@@ -301,10 +339,14 @@ def _plot(curves, path):
         print("plot: skipped (pip install matplotlib)")
         return
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for f, curve in enumerate(curves):
+    colours = {"lstm": "tab:blue", "lstm-ft": "tab:orange"}
+    for name, curve in curves:
         ep = np.arange(1, len(curve) + 1)
-        a.plot(ep, [c[0] for c in curve], alpha=0.6)
-        b.plot(ep, [100 * c[1] for c in curve], alpha=0.6)
+        a.plot(ep, [c[0] for c in curve], alpha=0.5, color=colours[name])
+        b.plot(ep, [100 * c[1] for c in curve], alpha=0.5, color=colours[name])
+    for name, colour in colours.items():
+        b.plot([], [], color=colour, label=name)
+    b.legend()
     a.set(xlabel="epoch", ylabel="training loss", title="LSTM: training loss per fold")
     b.set(xlabel="epoch", ylabel="held-out accuracy (%)", title="held-out accuracy per fold")
     fig.tight_layout()
