@@ -18,6 +18,14 @@ namespace {
 
 using namespace py_glue;
 
+// The encoded corpus's token ids: a 1-D int32 array (TypeError otherwise), C-contiguous.
+carray<int32_t> tokens_array(py::handle obj) {
+  py::array a = as_array(obj, "tokens");
+  if (a.ndim() != 1 || !py::isinstance<py::array_t<int32_t>>(a))
+    throw py::type_error("tokens: expected a 1-D int32 array [n_tokens]");
+  return carray<int32_t>::ensure(a);
+}
+
 py::array_t<int64_t> offsets_array(py::handle obj) {
   py::array a = as_array(obj, "offsets");
   if (a.ndim() != 1 || a.shape(0) < 1)
@@ -119,10 +127,7 @@ void register_word2vec(py::module_& m) {
       [](py::handle tokens_o, py::handle offsets_o, py::array syn0_o, py::handle syn1_o,
          std::shared_ptr<HuffmanTree> tree, int64_t window, bool sg, bool cbow_mean,
          int workers) {
-        py::array ta = as_array(tokens_o, "tokens");
-        if (ta.ndim() != 1 || !py::isinstance<py::array_t<int32_t>>(ta))
-          throw py::type_error("tokens: expected a 1-D int32 array [n_tokens]");
-        auto tokens = carray<int32_t>::ensure(ta);
+        auto tokens = tokens_array(tokens_o);
         auto offsets = offsets_array(offsets_o);
         if (!tree) throw std::invalid_argument("tree: required");
         if (syn0_o.ndim() != 2)
@@ -138,7 +143,7 @@ void register_word2vec(py::module_& m) {
           check_shape(s1a, "syn1", {V, D}, "[V, D]");
           auto s1 = carray<T>::ensure(s1a);
           py::gil_scoped_release release;
-          return word2vec_score<T>(tokens.data(), ta.shape(0), offsets.data(),
+          return word2vec_score<T>(tokens.data(), tokens.shape(0), offsets.data(),
                                    offsets.shape(0) - 1, s0.data(), s1.data(), V, D, *tree,
                                    window, sg, cbow_mean, workers);
         };
@@ -158,10 +163,7 @@ void register_word2vec(py::module_& m) {
          bool cbow_mean, double alpha, double min_alpha, bool shrink_windows, bool compute_loss,
          bool deterministic, int workers, uint64_t seed, int64_t epoch, int64_t epochs,
          bool shared_negatives) {
-        py::array ta = as_array(tokens_o, "tokens");
-        if (ta.ndim() != 1 || !py::isinstance<py::array_t<int32_t>>(ta))
-          throw py::type_error("tokens: expected a 1-D int32 array [n_tokens]");
-        auto tokens = carray<int32_t>::ensure(ta);
+        auto tokens = tokens_array(tokens_o);
         auto offsets = offsets_array(offsets_o);
         py::array ca = as_array(chunks_o, "chunks");
         auto chunks = indices(ca, "chunks", {ca.ndim() == 1 ? ca.shape(0) : -1}, "[n_chunks + 1]");
@@ -207,7 +209,7 @@ void register_word2vec(py::module_& m) {
             lp = lockf.data();
           }
           py::gil_scoped_release release;
-          return word2vec_train<T>(tokens.data(), ta.shape(0), offsets.data(),
+          return word2vec_train<T>(tokens.data(), tokens.shape(0), offsets.data(),
                                    offsets.shape(0) - 1, chunks.data(), chunks.shape(0) - 1,
                                    chunk_begin, chunk_end, keep.data(), V, s0, s1, s1n,
                                    lp,

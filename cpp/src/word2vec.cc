@@ -24,6 +24,25 @@ void word2vec_score(const int32_t* tokens, const int64_t* offsets, int64_t n_sen
                     int64_t window, bool sg, bool cbow_mean, int workers, double* scores);
 }  // namespace cpu
 
+namespace {
+
+// An encoded corpus: offsets [S + 1] from 0 to n_tokens, non-decreasing; tokens in [0, V).
+// O(n) scans that build a message only on failure (they run on every call).
+void check_corpus(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
+                  int64_t n_sentences, int64_t V) {
+  check(n_tokens >= 0 && n_sentences >= 0 && offsets[0] == 0 &&
+            offsets[n_sentences] == n_tokens,
+        "offsets: expected offsets[0] == 0 and offsets[S] == n_tokens");
+  for (int64_t s = 0; s < n_sentences; ++s)
+    if (offsets[s + 1] < offsets[s]) check(false, "offsets: expected non-decreasing values");
+  for (int64_t i = 0; i < n_tokens; ++i)
+    if (tokens[i] < 0 || tokens[i] >= V)
+      check(false, "tokens: ids must be in [0, V=" + std::to_string(V) + "), got " +
+                       std::to_string(tokens[i]));
+}
+
+}  // namespace
+
 std::vector<int64_t> word2vec_chunks(const int64_t* offsets, int64_t n_sentences,
                                      int64_t batch_words) {
   check(batch_words >= 1, "batch_words: expected >= 1, got " + std::to_string(batch_words));
@@ -93,16 +112,7 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
   check(epochs >= 1 && epoch >= 0 && epoch < epochs,
         "epoch: expected 0 <= epoch < epochs, got " + std::to_string(epoch) + " of " +
             std::to_string(epochs));
-  check(n_tokens >= 0 && n_sentences >= 0 && offsets[0] == 0 &&
-            offsets[n_sentences] == n_tokens,
-        "offsets: expected offsets[0] == 0 and offsets[S] == n_tokens");
-  // O(n) scans that build a message only on failure (they run on every call)
-  for (int64_t s = 0; s < n_sentences; ++s)
-    if (offsets[s + 1] < offsets[s]) check(false, "offsets: expected non-decreasing values");
-  for (int64_t i = 0; i < n_tokens; ++i)
-    if (tokens[i] < 0 || tokens[i] >= V)
-      check(false, "tokens: ids must be in [0, V=" + std::to_string(V) + "), got " +
-                       std::to_string(tokens[i]));
+  check_corpus(tokens, n_tokens, offsets, n_sentences, V);
   check(n_chunks >= 0 && chunks[0] == 0 && chunks[n_chunks] == n_sentences,
         "chunks: expected sentence boundaries from 0 to S");
   for (int64_t c = 0; c < n_chunks; ++c)
@@ -149,15 +159,7 @@ std::vector<double> word2vec_score(const int32_t* tokens, int64_t n_tokens,
   check(workers >= 1, "workers: expected >= 1, got " + std::to_string(workers));
   check(tree.size() == V, "tree: built over V=" + std::to_string(tree.size()) +
                               " words, expected " + std::to_string(V));
-  check(n_tokens >= 0 && n_sentences >= 0 && offsets[0] == 0 &&
-            offsets[n_sentences] == n_tokens,
-        "offsets: expected offsets[0] == 0 and offsets[S] == n_tokens");
-  for (int64_t s = 0; s < n_sentences; ++s)
-    if (offsets[s + 1] < offsets[s]) check(false, "offsets: expected non-decreasing values");
-  for (int64_t i = 0; i < n_tokens; ++i)
-    if (tokens[i] < 0 || tokens[i] >= V)
-      check(false, "tokens: ids must be in [0, V=" + std::to_string(V) + "), got " +
-                       std::to_string(tokens[i]));
+  check_corpus(tokens, n_tokens, offsets, n_sentences, V);
   std::vector<double> scores(static_cast<size_t>(n_sentences), 0.0);
   cpu::word2vec_score(tokens, offsets, n_sentences, syn0, syn1, D, tree, window, sg, cbow_mean,
                       workers, scores.data());

@@ -295,18 +295,22 @@ def _(logits, target, reduction, ignore_index, label_smoothing):
     return logits.new_empty(shape), torch.empty_like(logits)
 
 
-def _ce_setup(ctx, inputs, output):
-    ctx.reduction = inputs[2]
-    ctx.save_for_backward(output[1])
+def _register_loss_autograd(op, n_inputs, reduction_at, per_item):
+    """The backward of a (loss, gradient) operator: the saved gradient times dloss (for
+    reduction='none', dloss reshaped by ``per_item`` to broadcast over each item's rows)."""
+    def setup(ctx, inputs, output):
+        ctx.reduction = inputs[reduction_at]
+        ctx.save_for_backward(output[1])
+
+    def backward(ctx, dloss, _dgrad):
+        (grad,) = ctx.saved_tensors
+        scale = per_item(dloss) if ctx.reduction == "none" else dloss
+        return (grad * scale,) + (None,) * (n_inputs - 1)
+
+    op.register_autograd(backward, setup_context=setup)
 
 
-def _ce_backward(ctx, dloss, _dgrad):
-    (dlogits,) = ctx.saved_tensors
-    scale = dloss[:, None] if ctx.reduction == "none" else dloss
-    return dlogits * scale, None, None, None, None
-
-
-cross_entropy.register_autograd(_ce_backward, setup_context=_ce_setup)
+_register_loss_autograd(cross_entropy, 5, 2, lambda d: d[:, None])
 
 
 @torch.library.custom_op("seqcore::ctc_loss", mutates_args=())
@@ -326,18 +330,7 @@ def _(x, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
     return x.new_empty(shape), torch.empty_like(x)
 
 
-def _ctc_setup(ctx, inputs, output):
-    ctx.reduction = inputs[5]
-    ctx.save_for_backward(output[1])
-
-
-def _ctc_backward(ctx, dloss, _dgrad):
-    (grad,) = ctx.saved_tensors
-    scale = dloss[None, :, None] if ctx.reduction == "none" else dloss
-    return grad * scale, None, None, None, None, None, None, None
-
-
-ctc_loss.register_autograd(_ctc_backward, setup_context=_ctc_setup)
+_register_loss_autograd(ctc_loss, 8, 5, lambda d: d[None, :, None])
 
 
 # ---------------------------------------------------------------------------- sparse output
