@@ -25,9 +25,14 @@ def _t(rng, *shape, requires_grad=True, dtype=torch.float32):
     return torch.tensor(rng.standard_normal(shape), dtype=dtype, requires_grad=requires_grad)
 
 
+PASSED = {"test_schema": "SUCCESS", "test_autograd_registration": "SUCCESS",
+          "test_faketensor": "SUCCESS", "test_aot_dispatch_dynamic": "SUCCESS"}
+
+
 def _opcheck(op, args):
-    result = torch.library.opcheck(op, args)
-    assert set(result.values()) == {"SUCCESS"}, result
+    """torch.library.opcheck's verdict per test (schema, autograd registration, fake tensors,
+    AOT dispatch with dynamic shapes)."""
+    return torch.library.opcheck(op, args)
 
 
 # ---- opcheck on every operator -----------------------------------------------------------
@@ -42,12 +47,12 @@ def test_opcheck_rnn_layer(rng, cell, D, with_lengths):
         per_dir += [_t(rng, N, H), _t(rng, N, H) if cell == "lstm" else None,
                     _t(rng, G * H, I), _t(rng, G * H, H), _t(rng, G * H), _t(rng, G * H)]
     lengths = torch.tensor([5, 2, 4]) if with_lengths else None
-    _opcheck(_ops.rnn_layer, (cell, False, True, "tanh", lengths, _t(rng, T, N, I),
-                              _ops.placeholders(per_dir), True))
-    _opcheck(_ops.rnn_layer, (cell, D == 1, True, "tanh", lengths,
-                              _t(rng, T, N, I, requires_grad=False),
-                              _ops.placeholders([p if p is None else p.detach()
-                                                 for p in per_dir]), False))
+    training = (cell, False, True, "tanh", lengths, _t(rng, T, N, I),
+                _ops.placeholders(per_dir), True)
+    assert _opcheck(_ops.rnn_layer, training) == PASSED
+    inference = (cell, D == 1, True, "tanh", lengths, _t(rng, T, N, I, requires_grad=False),
+                 _ops.placeholders([p if p is None else p.detach() for p in per_dir]), False)
+    assert _opcheck(_ops.rnn_layer, inference) == PASSED
 
 
 @pytest.mark.parametrize("causal,masked", [(False, False), (True, False), (False, True)])
@@ -56,29 +61,30 @@ def test_opcheck_sdpa(rng, causal, masked):
     mask = torch.tensor(rng.random((1, 1, 5, 6)) > 0.3) if masked else None
     if masked:
         mask[..., 0] = True   # every query attends to something
-    _opcheck(_ops.sdpa, (q, k, v, mask, causal, None if causal else 0.4, True))
+    assert _opcheck(_ops.sdpa, (q, k, v, mask, causal, None if causal else 0.4, True)) == PASSED
 
 
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_opcheck_mha(rng, with_lengths):
     L, S, N, E, h = 4, 5, 2, 8, 2
     lengths = torch.tensor([5, 3]) if with_lengths else None
-    _opcheck(_ops.mha, (_t(rng, L, N, E), _t(rng, S, N, E), _t(rng, S, N, E),
-                        _t(rng, 3 * E, E), _t(rng, 3 * E), _t(rng, E, E), _t(rng, E), h, None,
-                        False, lengths, True))
+    args = (_t(rng, L, N, E), _t(rng, S, N, E), _t(rng, S, N, E), _t(rng, 3 * E, E),
+            _t(rng, 3 * E), _t(rng, E, E), _t(rng, E), h, None, False, lengths, True)
+    assert _opcheck(_ops.mha, args) == PASSED
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_opcheck_losses(rng, reduction):
     logits = _t(rng, 6, 5)
     target = torch.tensor([0, 4, 1, -100, 2, 2])
-    _opcheck(_ops.cross_entropy, (logits, target, reduction, -100, 0.1))
+    assert _opcheck(_ops.cross_entropy, (logits, target, reduction, -100, 0.1)) == PASSED
     T, N, C = 8, 2, 5
     x = _t(rng, T, N, C)
     args = (torch.tensor([[1, 2, 3], [4, 4, 0]]), torch.tensor([8, 6]), torch.tensor([3, 2]),
             0, reduction, False)
-    _opcheck(_ops.ctc_loss, (x, *args, True))
-    _opcheck(_ops.ctc_loss, (torch.log_softmax(x.detach(), -1).requires_grad_(), *args, False))
+    assert _opcheck(_ops.ctc_loss, (x, *args, True)) == PASSED
+    log_probs = torch.log_softmax(x.detach(), -1).requires_grad_()
+    assert _opcheck(_ops.ctc_loss, (log_probs, *args, False)) == PASSED
 
 
 # ---- whole models, fullgraph --------------------------------------------------------------
@@ -99,6 +105,9 @@ class Tagger(torch.nn.Module):
 
 
 def _eager_vs_compiled(model, args, backend="inductor", atol=1e-6):
+    """One forward and backward of ``model`` compiled (fullgraph) and eager, from the same
+    weights: {"loss": |loss difference|, "grad": the largest gradient error relative to the
+    tolerance, "stats": the operators' cache hits / recomputations}."""
     compiled_model = copy.deepcopy(model)
     compiled = torch.compile(compiled_model, fullgraph=True, backend=backend)
     before = dict(_ops.STATS)
@@ -106,10 +115,11 @@ def _eager_vs_compiled(model, args, backend="inductor", atol=1e-6):
     got.backward()
     want = model(*args)
     want.backward()
-    torch.testing.assert_close(got, want, rtol=0, atol=atol)
-    for (name, p), (_, q) in zip(model.named_parameters(), compiled_model.named_parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=atol, msg=name)
-    return {k: _ops.STATS[k] - before[k] for k in before}
+    # each gradient's largest error in units of atol + 1e-5 |eager| (<= 1: within tolerance)
+    grad_err = max(float(((q.grad - p.grad).abs() / (atol + 1e-5 * p.grad.abs())).max())
+                   for p, q in zip(model.parameters(), compiled_model.parameters()))
+    return {"loss": float((got - want).abs()), "grad": grad_err,
+            "stats": {k: _ops.STATS[k] - before[k] for k in before}}
 
 
 @not_under_asan
@@ -117,7 +127,9 @@ def test_bilstm_tagger_compiles_fullgraph_and_equals_eager():
     torch.manual_seed(0)
     model = Tagger()
     ids, tags = torch.randint(0, 50, (4, 9)), torch.randint(0, 7, (4, 9))
-    stats = _eager_vs_compiled(model, (ids, tags))
+    out = _eager_vs_compiled(model, (ids, tags))
+    assert out["loss"] <= 1e-6 and out["grad"] <= 1, out
+    stats = out["stats"]
     # the compiled backward found the forward's saved activations (no recomputation)
     assert stats == {"cached": 2, "recomputed": 0}
     # a second step reuses the compiled graph (no recompilation error under fullgraph)
@@ -141,7 +153,8 @@ def test_gru_and_rnn_compile(cls, kw):
             y, h = self.rnn(x)
             return (y ** 2).sum() + h.sum()
 
-    _eager_vs_compiled(Model(), (torch.randn(6, 3, 5),), backend="aot_eager", atol=1e-5)
+    out = _eager_vs_compiled(Model(), (torch.randn(6, 3, 5),), backend="aot_eager", atol=1e-5)
+    assert out["loss"] <= 1e-5 and out["grad"] <= 1, out
 
 
 def test_attention_and_ctc_compile():
@@ -162,7 +175,8 @@ def test_attention_and_ctc_compile():
 
     x = torch.randn(2, 7, 8)
     args = (x, torch.tensor([[1, 2, 3], [4, 4, 0]]), torch.tensor([7, 6]), torch.tensor([3, 2]))
-    _eager_vs_compiled(Model(), args, backend="aot_eager", atol=1e-5)
+    out = _eager_vs_compiled(Model(), args, backend="aot_eager", atol=1e-5)
+    assert out["loss"] <= 1e-5 and out["grad"] <= 1, out
 
 
 def test_modules_are_rnnbase_not_torch_lstm():
@@ -194,10 +208,11 @@ def test_opcheck_sparse_output_layers(rng):
                      requires_grad=True)
     h, targets = _t(rng, 5, 4), torch.tensor([0, 3, 11, 3, 7])
     for shared in (False, True):
-        _opcheck(_ops.negative_sampling, (h, w, targets, _ops.register_object(ns.sampler),
-                                          torch.tensor(4), 3, shared, "mean"))
-    _opcheck(_ops.hierarchical_softmax, (h, w[:11].detach().requires_grad_(), targets,
-                                         _ops.register_object(hs.tree), "sum"))
+        args = (h, w, targets, _ops.register_object(ns.sampler), torch.tensor(4), 3, shared,
+                "mean")
+        assert _opcheck(_ops.negative_sampling, args) == PASSED
+    args = (h, w[:11].detach().requires_grad_(), targets, _ops.register_object(hs.tree), "sum")
+    assert _opcheck(_ops.hierarchical_softmax, args) == PASSED
 
 
 def test_sparse_output_layers_compile():
@@ -219,6 +234,7 @@ def test_sparse_output_layers_compile():
 
     model = Model()
     args = (torch.randint(0, 20, (8,)), torch.randint(0, 20, (8,)))
-    _eager_vs_compiled(model, args, backend="aot_eager", atol=1e-6)
+    out = _eager_vs_compiled(model, args, backend="aot_eager", atol=1e-6)
+    assert out["loss"] <= 1e-6 and out["grad"] <= 1, out
     # the sampler's stream advanced once per call in both (the same negatives next time)
     assert int(model.ns._stream) == 1

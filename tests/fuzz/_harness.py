@@ -46,6 +46,25 @@ def mode_and_file(data: bytes):
     return data[0], write_input(data[1:])
 
 
+def file_input(load, accepted=(ValueError,)):
+    """The ``TestOneInput`` of a harness whose input is a mode byte and a file
+    (:func:`mode_and_file`): ``load(mode, path)`` reads it, the ``accepted`` errors (the
+    reader's documented ones) end the input, and the decorated ``check(mode, path, result)``
+    examines what was read. An empty input (no mode byte) is skipped."""
+    def deco(check):
+        def test_one_input(data: bytes) -> None:
+            if not data:
+                return
+            mode, path = mode_and_file(data)
+            try:
+                result = load(mode, path)
+            except accepted:
+                return
+            check(mode, path, result)
+        return test_one_input
+    return deco
+
+
 @contextlib.contextmanager
 def instrumented(enabled: bool):
     """Coverage instrumentation of seqcore's Python code when running as a fuzzer, else

@@ -14,20 +14,14 @@ import _harness  # noqa: E402
 with _harness.instrumented(__name__ == "__main__"):
     from seqcore import KeyedVectors
 
-ACCEPTED = (ValueError,)
+def _load(mode, path):
+    return KeyedVectors.load_word2vec_format(
+        path, binary=False, no_header=bool(mode & 1), limit=(mode >> 1) & 3 or None,
+        datatype=np.float64 if mode & 8 else np.float32)
 
 
-def TestOneInput(data: bytes) -> None:
-    if not data:
-        return
-    mode, path = _harness.mode_and_file(data)
-    limit = (mode >> 1) & 3 or None
-    try:
-        kv = KeyedVectors.load_word2vec_format(
-            path, binary=False, no_header=bool(mode & 1), limit=limit,
-            datatype=np.float64 if mode & 8 else np.float32)
-    except ACCEPTED:
-        return
+@_harness.file_input(_load)
+def TestOneInput(mode, path, kv):
     _harness.exercise_keyedvectors(kv)
 
 
