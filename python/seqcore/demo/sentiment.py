@@ -7,23 +7,32 @@ the five-class one) and GloVe 6B 50-d. Models, each trained and tested on the sa
 
 1. ``avg`` (Emojify V1): the mean GloVe vector of the sentence's known words
    (:func:`seqcore.embedding_bag_forward`) into a softmax layer, trained with Adam.
+   ``avg-lr``: scikit-learn's logistic regression on the same means, its C chosen by
+   cross-validation inside each training fold: the best linear classifier of the frozen means,
+   so the ceiling ``avg`` is measured against in the same run. ``avg-ft``: the mean with the
+   word vectors fine-tuned through it (their gradient from
+   :func:`seqcore.embedding_bag_backward` as sparse rows), fastText's classifier without
+   n-grams; mini-batch Adam.
 2. ``lstm`` (Emojify V2; *Fundamentals of Deep Learning* ch. 9): the frozen GloVe vectors
    into a 2-layer LSTM (:class:`seqcore.LSTM`, ragged ``lengths``: no padding is computed),
    its last state into a softmax layer; Adam, mini-batches. ``lstm-ft``: the same with the
    word vectors fine-tuned (their gradient from :func:`seqcore.embedding_backward` as sparse
-   rows, updated by a lazy Adam: only the rows a batch touches, as torch's SparseAdam).
+   rows, updated as torch's SparseAdam: only the rows a batch touches). ``torch-lstm``
+   (opt-in): ``lstm`` written with torch.nn modules and trained the same way from the same
+   initial weights over the same batches, the check that the two agree.
 3. ``tfidf``: scikit-learn's tf-idf (uni- and bigrams) + logistic regression, the baseline a
    practitioner reaches for (skipped with a message without scikit-learn).
 
 Prints the accuracy of each fold and the mean +- standard deviation, the five-class accuracy
-of ``avg`` and ``tfidf``, and misclassified sentences of the last fold; draws the LSTM's
-learning curve (training loss and held-out accuracy per epoch) to a PNG when matplotlib is
-installed. ``--quick`` runs 2 folds on 2,000 sentences.
+of ``avg``, ``avg-lr`` and ``tfidf``, and misclassified sentences of the last fold; draws the
+mini-batch models' learning curves (training loss and held-out accuracy per epoch) to a PNG
+when matplotlib is installed. ``--quick`` runs 2 folds on 2,000 sentences.
 
 Run: ``seqcore demo sentiment`` or ``python -m seqcore.demo.sentiment``.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import time
@@ -31,7 +40,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "main", "tokenize", "folds"]
+__all__ = ["add_arguments", "run", "main", "tokenize", "folds", "MODELS"]
+
+#: the demo's models, in the order they run and print (see the module docstring)
+MODELS = ("avg", "avg-lr", "avg-ft", "lstm", "lstm-ft", "torch-lstm", "tfidf")
+_MINIBATCH = ("avg-ft", "lstm", "lstm-ft", "torch-lstm")
 
 _CLITIC = re.compile(r"(n't|'s|'re|'ve|'ll|'d|'m)\b")
 _TOKEN = re.compile(r"n't|'[a-z]+|[a-z0-9]+|[^\sa-z0-9]")
@@ -55,13 +68,14 @@ def add_arguments(parser):
     """Add the demo's options to an ``argparse`` parser (or sub-parser)."""
     parser.add_argument("--quick", action="store_true", help="2 folds of 2,000 sentences")
     parser.add_argument("--folds", type=int, default=None, help="default 10 (quick: 2)")
-    parser.add_argument("--epochs", type=int, default=None, help="LSTM epochs (default 6)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of the mini-batch models (default 6, quick: 2)")
     parser.add_argument("--hidden", type=int, default=128, help="LSTM hidden size")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--models", default="avg,lstm,lstm-ft,tfidf",
-                        help="comma-separated subset of avg, lstm, lstm-ft, tfidf")
+    parser.add_argument("--models", default="avg,avg-lr,avg-ft,lstm,lstm-ft,tfidf",
+                        help="comma-separated subset of " + ", ".join(MODELS))
     parser.add_argument("--plot", default="sentiment_learning_curve.png",
                         help="PNG of the LSTM learning curve ('' for none)")
     parser.add_argument("--no-progress", action="store_true")
@@ -109,16 +123,31 @@ def _train_avg(X, y, classes, steps=300, lr=0.05, seed=0):
 
 
 def _avg_accuracy(train, test, classes, seed):
-    from .. import embedding_bag_forward
     (Xtr, ytr), (Xte, yte) = train, test
     p = _train_avg(Xtr, ytr, classes, seed=seed)
     pred = (Xte @ p["W"].T + p["b"]).argmax(1)
     return float((pred == yte).mean()), pred
 
 
+def _avg_lr_accuracy(train, test, classes, seed):
+    """scikit-learn's logistic regression on the same mean vectors, its C (1e-3..1e3) chosen by
+    5-fold cross-validation inside the training fold: the best linear classifier of the frozen
+    means, the ceiling of ``avg``."""
+    import warnings
+    from sklearn.linear_model import LogisticRegressionCV
+    (Xtr, ytr), (Xte, yte) = train, test
+    with warnings.catch_warnings():   # scikit-learn 1.9's notices of its coming defaults
+        warnings.simplefilter("ignore", FutureWarning)
+        clf = LogisticRegressionCV(Cs=np.logspace(-3, 3, 7), cv=5, max_iter=3000,
+                                   scoring="accuracy").fit(Xtr, ytr)
+    pred = clf.predict(Xte)
+    return float((pred == yte).mean()), pred
+
+
 class _RowAdam:
-    """Adam on the rows of a matrix a batch touches (lazy moments, as torch.optim.SparseAdam):
-    rows not in a gradient keep their moments and values."""
+    """torch.optim.SparseAdam on the rows of a matrix a batch touches (lazy moments): rows not
+    in a gradient keep their moments and values; eps is added before the bias correction, as
+    SparseAdam does (``Adam`` adds it after)."""
 
     def __init__(self, weight, lr, betas=(0.9, 0.999), eps=1e-8):
         self.weight, self.lr, self.betas, self.eps = weight, lr, betas, eps
@@ -131,71 +160,176 @@ class _RowAdam:
         r, g = grad.rows, grad.grads
         self.m[r] = b1 * self.m[r] + (1 - b1) * g
         self.v[r] = b2 * self.v[r] + (1 - b2) * g * g
-        m_hat = self.m[r] / (1 - b1 ** self.t)
-        v_hat = self.v[r] / (1 - b2 ** self.t)
-        self.weight[r] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        step_size = self.lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        self.weight[r] -= step_size * self.m[r] / (np.sqrt(self.v[r]) + self.eps)
 
 
-class _LSTMClassifier:
-    """GloVe -> 2-layer LSTM (lengths) -> last state of the top layer -> softmax; the word
-    vectors frozen, or fine-tuned (``fine_tune``: updated in place in ``vectors``)."""
+def _pad_batch(ids, offsets, rows, pad):
+    """Time-major token ids [T, N] of the sentences ``rows``, padded with ``pad``, and their
+    lengths [N] (an empty sentence reads one ``pad``)."""
+    lengths = np.maximum(np.diff(offsets)[rows], 1)
+    tok = np.full((int(lengths.max()), len(rows)), pad, np.int64)
+    for j, r in enumerate(rows):
+        s = ids[offsets[r]:offsets[r + 1]]
+        tok[:len(s), j] = s
+    return tok, lengths
 
-    def __init__(self, D, hidden, classes, seed, fine_tune=False):
-        from .. import LSTM
-        self.fine_tune = fine_tune
-        self.row_opt = None
+
+class _Classifier:
+    """A sentence classifier over the word vectors ``vectors [V + 1, D]`` (the last row: zeros,
+    the padding), trained by :meth:`step` with Adam; with ``fine_tune`` the vectors (a private
+    copy) learn too, by a lazy row Adam at a third of the learning rate (the padding row stays
+    zero). Subclasses give ``params`` and ``_forward_backward``."""
+
+    def __init__(self, vectors, lr, fine_tune):
+        from ..optim import Adam
+        self.vectors = vectors.copy() if fine_tune else vectors
+        self.opt = Adam(self.params, lr=lr)
+        self.row_opt = _RowAdam(self.vectors, lr / 3) if fine_tune else None
+
+    def step(self, ids, offsets, rows, y):
+        """One Adam step on the sentences ``rows`` with labels ``y``; returns the mean loss."""
+        loss, grads, vector_grad = self._forward_backward(ids, offsets, rows, y)
+        self.opt.step(grads)
+        if self.row_opt is not None:
+            self.row_opt.step(vector_grad())
+        return loss
+
+    def predict(self, ids, offsets, rows, batch=256):
+        return np.concatenate([self.logits(ids, offsets, rows[i:i + batch]).argmax(1)
+                               for i in range(0, len(rows), batch)])
+
+
+class _AvgClassifier(_Classifier):
+    """The mean of the sentence's word vectors -> softmax (Emojify V1). Fine-tuned, the word
+    vectors learn through the mean: fastText's classifier without n-grams (Joulin et al. 2017),
+    the deep averaging network with no hidden layer (Iyyer et al. 2015)."""
+
+    def __init__(self, vectors, classes, seed, lr, fine_tune=False):
         r = np.random.default_rng(seed)
-        self.lstm = LSTM(D, hidden, num_layers=2, seed=r)
+        self.params = OrderedDict(
+            W=(r.standard_normal((classes, vectors.shape[1])) * 0.01).astype(np.float32),
+            b=np.zeros(classes, np.float32))
+        super().__init__(vectors, lr, fine_tune)
+
+    def _features(self, ids, offsets, rows):
+        from .. import embedding_bag_forward
+        bag_ids, bag_offsets = _subset(ids, offsets, rows)
+        return embedding_bag_forward(self.vectors, bag_ids, bag_offsets, "mean"), bag_ids, \
+            bag_offsets
+
+    def logits(self, ids, offsets, rows):
+        X = self._features(ids, offsets, rows)[0]
+        return X @ self.params["W"].T + self.params["b"]
+
+    def _forward_backward(self, ids, offsets, rows, y):
+        from .. import embedding_bag_backward
+        X, bag_ids, bag_offsets = self._features(ids, offsets, rows)
+        W = self.params["W"]
+        loss, d = _softmax_xent(X @ W.T + self.params["b"], y)
+        dX = d @ W   # before the step changes W
+        return loss, {"W": d.T @ X, "b": d.sum(0)}, lambda: embedding_bag_backward(
+            dX, bag_ids, bag_offsets, self.vectors.shape[0], "mean")
+
+
+class _LSTMClassifier(_Classifier):
+    """Word vectors -> 2-layer LSTM (lengths) -> last state of the top layer -> softmax
+    (Emojify V2; *Fundamentals of Deep Learning* ch. 9)."""
+
+    def __init__(self, vectors, hidden, classes, seed, lr, fine_tune=False):
+        from .. import LSTM
+        r = np.random.default_rng(seed)
+        self.lstm = LSTM(vectors.shape[1], hidden, num_layers=2, seed=r)
         self.params = OrderedDict(("lstm." + k, v) for k, v in self.lstm.named_parameters())
         bound = 1.0 / math.sqrt(hidden)
         self.params["out.weight"] = r.uniform(-bound, bound, (classes, hidden)).astype(np.float32)
         self.params["out.bias"] = np.zeros(classes, np.float32)
+        super().__init__(vectors, lr, fine_tune)
 
-    def _batch(self, vectors, ids, offsets, rows):
+    def _run(self, ids, offsets, rows, training=False):
         from .. import embedding_forward
-        lengths = np.maximum(np.diff(offsets)[rows], 1)   # an empty sentence reads one 0-vector
-        T, N = int(lengths.max()), len(rows)
-        tok = np.full((T, N), vectors.shape[0] - 1, np.int64)   # the last row is zeros
-        for j, r in enumerate(rows):
-            s = ids[offsets[r]:offsets[r + 1]]
-            tok[:len(s), j] = s
-        return embedding_forward(vectors, tok), lengths, tok
-
-    def logits(self, vectors, ids, offsets, rows, training=False):
-        x, lengths, tok = self._batch(vectors, ids, offsets, rows)
-        _, (h_n, c_n), cache = self.lstm.forward(x, lengths=lengths, training=training)
+        tok, lengths = _pad_batch(ids, offsets, rows, self.vectors.shape[0] - 1)
+        x = embedding_forward(self.vectors, tok)
+        _, (h_n, _), cache = self.lstm.forward(x, lengths=lengths, training=training)
         h = h_n[-1]
         return h @ self.params["out.weight"].T + self.params["out.bias"], h, cache, tok
 
-    def step(self, opt, vectors, ids, offsets, rows, y):
+    def logits(self, ids, offsets, rows):
+        return self._run(ids, offsets, rows)[0]
+
+    def _forward_backward(self, ids, offsets, rows, y):
         from .. import embedding_backward
-        z, h, cache, tok = self.logits(vectors, ids, offsets, rows, training=True)
+        z, h, cache, tok = self._run(ids, offsets, rows, training=True)
         loss, d = _softmax_xent(z, y)
         dh_n = np.zeros((2,) + h.shape, np.float32)
         dh_n[-1] = d @ self.params["out.weight"]
         dx, _, grads = self.lstm.backward(cache, None, (dh_n, None))
         g = OrderedDict(("lstm." + k, v) for k, v in grads.items())
         g["out.weight"], g["out.bias"] = d.T @ h, d.sum(0)
-        opt.step(g)
-        if self.fine_tune:   # the padding row (the last: zeros) stays zero
-            if self.row_opt is None:
-                self.row_opt = _RowAdam(vectors, opt.lr / 3)
-            self.row_opt.step(embedding_backward(dx, tok, vectors.shape[0],
-                                                 padding_idx=vectors.shape[0] - 1))
-        return loss
-
-    def predict(self, vectors, ids, offsets, rows, batch=256):
-        return np.concatenate([self.logits(vectors, ids, offsets, rows[i:i + batch])[0]
-                               .argmax(1) for i in range(0, len(rows), batch)])
+        V = self.vectors.shape[0]
+        return loss, g, lambda: embedding_backward(dx, tok, V, padding_idx=V - 1)
 
 
-def _lstm_fold(vectors, ids, offsets, y, train, test, args, epochs, seed, bar,
-               fine_tune=False):
-    from ..optim import Adam
-    if fine_tune:
-        vectors = vectors.copy()   # each fold fine-tunes its own copy
-    model = _LSTMClassifier(vectors.shape[1], args.hidden, 2, seed, fine_tune)
-    opt = Adam(model.params, lr=args.lr)
+class _TorchLSTMClassifier:
+    """:class:`_LSTMClassifier` (frozen vectors) written with torch.nn modules and trained the
+    same way, from its initial weights: ``Embedding.from_pretrained`` (frozen),
+    ``pack_padded_sequence`` into ``nn.LSTM``, ``Linear``, ``cross_entropy``,
+    ``torch.optim.Adam``. The reference of the demo's ``torch-lstm`` and of
+    ``seqcore bench --ops sentiment``."""
+
+    def __init__(self, init: _LSTMClassifier, lr):
+        import torch
+        self.torch = torch
+        p = init.params
+        H, D = p["lstm.weight_hh_l0"].shape[1], init.vectors.shape[1]
+        self.pad = init.vectors.shape[0] - 1
+        self.emb = torch.nn.Embedding.from_pretrained(torch.from_numpy(init.vectors),
+                                                      freeze=True)
+        self.lstm = torch.nn.LSTM(D, H, num_layers=2)
+        self.head = torch.nn.Linear(H, p["out.weight"].shape[0])
+        with torch.no_grad():
+            for name, w in self.lstm.named_parameters():
+                w.copy_(torch.from_numpy(p["lstm." + name]))
+            self.head.weight.copy_(torch.from_numpy(p["out.weight"]))
+            self.head.bias.copy_(torch.from_numpy(p["out.bias"]))
+        self.opt = torch.optim.Adam([*self.lstm.parameters(), *self.head.parameters()], lr=lr)
+
+    def _logits(self, ids, offsets, rows):
+        torch = self.torch
+        tok, lengths = _pad_batch(ids, offsets, rows, self.pad)
+        x = self.emb(torch.from_numpy(tok))
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.from_numpy(lengths),
+                                                         enforce_sorted=False)
+        _, (h_n, _) = self.lstm(packed)
+        return self.head(h_n[-1])
+
+    def step(self, ids, offsets, rows, y):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.torch.nn.functional.cross_entropy(self._logits(ids, offsets, rows),
+                                                      self.torch.from_numpy(np.asarray(y)))
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+    def predict(self, ids, offsets, rows, batch=256):
+        with self.torch.no_grad():
+            return np.concatenate([self._logits(ids, offsets, rows[i:i + batch]).argmax(1)
+                                   .numpy() for i in range(0, len(rows), batch)])
+
+
+def _make_model(name, vectors, args, seed):
+    """The demo's mini-batch models by name, the same initial weights for the same seed."""
+    if name.startswith("avg"):
+        return _AvgClassifier(vectors, 2, seed, args.lr, fine_tune=name == "avg-ft")
+    lstm = _LSTMClassifier(vectors, args.hidden, 2, seed, args.lr, fine_tune=name == "lstm-ft")
+    return _TorchLSTMClassifier(lstm, args.lr) if name == "torch-lstm" else lstm
+
+
+def _fit_fold(name, vectors, ids, offsets, y, train, test, args, epochs, seed, bar):
+    """Train model ``name`` on ``train`` (epochs of seeded shuffled mini-batches), returning its
+    accuracy on ``test``, its predictions and the curve of (mean training loss, held-out
+    accuracy) per epoch."""
+    model = _make_model(name, vectors, args, seed)
     r = np.random.default_rng(seed)
     curve = []
     for epoch in range(epochs):
@@ -203,13 +337,12 @@ def _lstm_fold(vectors, ids, offsets, y, train, test, args, epochs, seed, bar,
         losses = []
         for i in range(0, len(order), args.batch):
             rows = order[i:i + args.batch]
-            losses.append(model.step(opt, vectors, ids, offsets, rows, y[rows]))
+            losses.append(model.step(ids, offsets, rows, y[rows]))
             if bar is not None:
                 bar.update(1)
-        acc = float((model.predict(vectors, ids, offsets, test) == y[test]).mean())
-        curve.append((float(np.mean(losses)), acc))
-    pred = model.predict(vectors, ids, offsets, test)
-    return float((pred == y[test]).mean()), pred, curve
+        pred = model.predict(ids, offsets, test)
+        curve.append((float(np.mean(losses)), float((pred == y[test]).mean())))
+    return curve[-1][1], pred, curve
 
 
 def _tfidf_accuracy(sentences, y, train, test, seed):
@@ -229,7 +362,7 @@ def _tfidf_accuracy(sentences, y, train, test, seed):
 def _summary(name, accs):
     accs = np.asarray(accs)
     sd = accs.std(ddof=1) if len(accs) > 1 else 0.0
-    return f"{name:7s} {100 * accs.mean():.2f}% +- {100 * sd:.2f} over {len(accs)} folds"
+    return f"{name:10s} {100 * accs.mean():.2f}% +- {100 * sd:.2f} over {len(accs)} folds"
 
 
 def run(args):
@@ -238,10 +371,10 @@ def run(args):
     from ..datasets import DatasetError, binary_labels, five_class_labels, glove_6b_50d, \
         movie_reviews
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = set(models) - {"avg", "lstm", "lstm-ft", "tfidf"}
+    unknown = set(models) - set(MODELS)
     if unknown:
-        raise SystemExit(f"--models: unknown {sorted(unknown)} (choose from avg, lstm, "
-                         f"lstm-ft, tfidf)")
+        raise SystemExit(f"--models: unknown {sorted(unknown)} (choose from "
+                         f"{', '.join(MODELS)})")
     k = args.folds or (2 if args.quick else 10)
     epochs = args.epochs or (2 if args.quick else 6)
     try:
@@ -262,49 +395,42 @@ def run(args):
     vectors = np.vstack([kv.vectors, np.zeros((1, kv.vector_size), np.float32)])
     X = embedding_bag_forward(kv.vectors, ids, offsets, "mean")   # [S, 50] sentence means
     splits = folds(len(sentences), k, args.seed)
-    if "tfidf" in models:
-        try:
-            import sklearn  # noqa: F401
-        except ImportError:
-            print("tfidf: skipped (pip install scikit-learn)")
-            models.remove("tfidf")
+    for m, module in (("tfidf", "sklearn"), ("avg-lr", "sklearn"), ("torch-lstm", "torch")):
+        if m in models and importlib.util.find_spec(module) is None:
+            print(f"{m}: skipped (pip install {'scikit-learn' if module == 'sklearn' else 'torch'})")
+            models.remove(m)
+    minibatch = [m for m in models if m in _MINIBATCH]
     results = {m: [] for m in models}
-    five = {m: [] for m in models if not m.startswith("lstm")}
+    five = {m: [] for m in models if m in ("avg", "avg-lr", "tfidf")}
     curves, last = [], {}
     bar = None
-    n_lstm = sum(m.startswith("lstm") for m in models)
-    if n_lstm and not args.no_progress:
+    if minibatch and not args.no_progress:
         try:
             from tqdm.auto import tqdm
-            steps = sum(-(-len(tr) // args.batch) for tr, _ in splits) * epochs * n_lstm
-            bar = tqdm(total=steps, desc="lstm", unit="step")
+            steps = sum(-(-len(tr) // args.batch) for tr, _ in splits) * epochs * len(minibatch)
+            bar = tqdm(total=steps, desc="training", unit="step")
         except ImportError:
             pass
     t0 = time.perf_counter()
     for f, (train, test) in enumerate(splits):
         line = []
-        if "avg" in models:
-            acc, pred = _avg_accuracy((X[train], y2[train]), (X[test], y2[test]), 2, args.seed)
-            results["avg"].append(acc)
-            five["avg"].append(_avg_accuracy((X[train], y5[train]), (X[test], y5[test]), 5,
-                                             args.seed)[0])
-            last["avg"] = pred
-            line.append(f"avg {100 * acc:.2f}")
-        for m in ("lstm", "lstm-ft"):
-            if m not in models:
-                continue
-            acc, pred, curve = _lstm_fold(vectors, ids, offsets, y2, train, test, args, epochs,
-                                          args.seed + f, bar, fine_tune=m == "lstm-ft")
+        for m in models:
+            if m in _MINIBATCH:
+                acc, pred, curve = _fit_fold(m, vectors, ids, offsets, y2, train, test, args,
+                                             epochs, args.seed + f, bar)
+                curves.append((m, curve))
+            else:
+                fit = {"avg": _avg_accuracy, "avg-lr": _avg_lr_accuracy}.get(m)
+                if fit is not None:
+                    acc, pred = fit((X[train], y2[train]), (X[test], y2[test]), 2, args.seed)
+                    five[m].append(fit((X[train], y5[train]), (X[test], y5[test]), 5,
+                                       args.seed)[0])
+                else:
+                    acc, pred = _tfidf_accuracy(sentences, y2, train, test, args.seed)
+                    five[m].append(_tfidf_accuracy(sentences, y5, train, test, args.seed)[0])
             results[m].append(acc)
-            curves.append((m, curve))
             last[m] = pred
             line.append(f"{m} {100 * acc:.2f}")
-        if "tfidf" in models:
-            acc, pred = _tfidf_accuracy(sentences, y2, train, test, args.seed)
-            results["tfidf"].append(acc)
-            five["tfidf"].append(_tfidf_accuracy(sentences, y5, train, test, args.seed)[0])
-            last["tfidf"] = pred
-            line.append(f"tfidf {100 * acc:.2f}")
         msg = f"fold {f + 1}/{k}: " + ", ".join(line)
         (bar.write if bar is not None else print)(msg)
     if bar is not None:
@@ -312,6 +438,11 @@ def run(args):
     print(f"\nbinary accuracy ({time.perf_counter() - t0:.0f} s):")
     for m in models:
         print("  " + _summary(m, results[m]))
+    if "lstm" in results and "torch-lstm" in results:   # the same model, trained the same way
+        gap = 100 * (np.mean(results["lstm"]) - np.mean(results["torch-lstm"]))
+        agree = 100 * np.mean(last["lstm"] == last["torch-lstm"])
+        print(f"  lstm - torch-lstm: {gap:+.2f} points; the same predictions on {agree:.1f}% "
+              f"of the last fold")
     if five:
         print("five-class accuracy (mean-rating bins):")
         for m, accs in five.items():
@@ -339,15 +470,15 @@ def _plot(curves, path):
         print("plot: skipped (pip install matplotlib)")
         return
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    colours = {"lstm": "tab:blue", "lstm-ft": "tab:orange"}
+    colours = dict(zip(_MINIBATCH, ("tab:green", "tab:blue", "tab:orange", "tab:red")))
     for name, curve in curves:
         ep = np.arange(1, len(curve) + 1)
         a.plot(ep, [c[0] for c in curve], alpha=0.5, color=colours[name])
         b.plot(ep, [100 * c[1] for c in curve], alpha=0.5, color=colours[name])
-    for name, colour in colours.items():
-        b.plot([], [], color=colour, label=name)
+    for name in dict(curves):
+        b.plot([], [], color=colours[name], label=name)
     b.legend()
-    a.set(xlabel="epoch", ylabel="training loss", title="LSTM: training loss per fold")
+    a.set(xlabel="epoch", ylabel="training loss", title="training loss per fold")
     b.set(xlabel="epoch", ylabel="held-out accuracy (%)", title="held-out accuracy per fold")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
