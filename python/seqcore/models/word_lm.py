@@ -216,9 +216,9 @@ class WordLM:
 
     def _logits(self, h):
         """Full-softmax logits ``[M, V]`` of ``h [M, H]``: one GEMM plus the bias."""
-        logits = _core.gemm(h, self.params["out.weight"], transpose_b=True)
-        logits += self.params["out.bias"]
-        return logits
+        logits = np.empty((h.shape[0], self.vocab_size), self.dtype)
+        logits[...] = self.params["out.bias"]
+        return _core.gemm(h, self.params["out.weight"], transpose_b=True, out=logits)
 
     # ---------------------------------------------------------------- training
     def loss_and_grads(self, ids: Any, targets: Any,
@@ -254,12 +254,11 @@ class WordLM:
         V = self.vocab_size
         if self.output == "softmax":
             res = softmax_cross_entropy(self._logits(h), t)
-            d = res.dlogits
-            d *= T   # sum over the steps, mean over the streams
-            W = self.params["out.weight"]
-            out_w = _core.gemm(d, h, transpose_a=True)
-            grads["out.bias"] = d.sum(axis=0)
-            dh = _core.gemm(d, W)
+            d = res.dlogits   # of the mean; x T (sum over steps, mean over streams) is applied
+            out_w = _core.gemm(d, h * T, transpose_a=True)   # to the [M, H] and [V] factors
+            grads["out.bias"] = d.sum(axis=0) * T
+            dh = _core.gemm(d, self.params["out.weight"])
+            dh *= T
         elif self.output == "sampled":
             res = sampled_softmax_loss(h, self.params["out.weight"], self.params["out.bias"], t,
                                        self.sampler, self.num_sampled)
