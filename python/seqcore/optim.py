@@ -168,11 +168,29 @@ class Adam(_Optimizer):
         p -= (self.lr / (1.0 - b1 ** t)) * (m / denom)
 
 
+_BLOCK = 4096
+
+
+def _sum_squares(r):
+    """``sum(r**2)`` of a 1-D float array as a Python float, accumulated in float64."""
+    if r.dtype == np.float32 and r.size >= _BLOCK:
+        n = r.size - r.size % _BLOCK
+        blocks = r[:n].reshape(-1, _BLOCK)
+        total = float(np.einsum("ij,ij->i", blocks, blocks).sum(dtype=np.float64))
+        if math.isfinite(total):   # else a block overflowed float32: redo it in float64
+            tail = r[n:].astype(np.float64)
+            return total + float(np.dot(tail, tail))
+    r = r.astype(np.float64, copy=False)
+    return float(np.dot(r, r))
+
+
 def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale gradients in place so that their global norm is at most ``max_norm``.
 
     The global norm is the ``norm_type``-norm of all gradient entries together (the norm
-    of the per-array norms), computed in float64. If it exceeds ``max_norm`` every
+    of the per-array norms), accumulated in float64 (for float32 2-norms, float64 sums of
+    float32 dot products over blocks of 4096 entries: relative error ~1e-7 at a quarter of
+    the memory traffic; torch computes it in float32). If it exceeds ``max_norm`` every
     gradient is multiplied by ``max_norm / (total_norm + 1e-6)``, as
     ``torch.nn.utils.clip_grad_norm_``.
 
@@ -218,8 +236,7 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     if norm_type == math.inf:
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in arrays)
     elif norm_type == 2.0:
-        total = math.sqrt(sum(float(np.dot(r, r)) for r in
-                              (np.ravel(g).astype(np.float64, copy=False) for g in arrays)))
+        total = math.sqrt(sum(_sum_squares(np.ravel(g)) for g in arrays))
     else:
         total = sum(float(np.sum(np.abs(g.astype(np.float64, copy=False)) ** norm_type))
                     for g in arrays) ** (1.0 / norm_type)

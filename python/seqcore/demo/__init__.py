@@ -22,3 +22,24 @@ def run_demo(name, argv=None) -> int:
 
     from ..cli import main
     return main(["demo", name, *(sys.argv[1:] if argv is None else argv)])
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or None (with a message) when
+    matplotlib is not installed: the demos' plots are optional."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot: skipped (pip install matplotlib)")
+        return None
+    return plt
+
+
+def save_figure(plt, fig, path, what):
+    """Lay out, write ``fig`` to ``path`` (PNG, 100 dpi), close it and say so."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"{what}: {path}")

@@ -164,8 +164,11 @@ class TorchWordLM:
 
 
 def _train(name, step, perplexity, data, cfg, args, lr_of_epoch, valid):
-    """Epochs of truncated-BPTT windows; returns the per-epoch history."""
+    """Epochs of truncated-BPTT windows; returns the per-epoch history. The training figure
+    is exp(mean training loss): the perplexity for the full and hierarchical softmax, for the
+    sampled softmax the exp of its sampled loss (not a perplexity)."""
     from ..models import windows
+    train_label = "train exp(sampled loss)" if args.output == "sampled" else "train ppl"
     tqdm = None
     if not args.no_progress:
         try:
@@ -193,7 +196,7 @@ def _train(name, step, perplexity, data, cfg, args, lr_of_epoch, valid):
         row = dict(epoch=epoch, lr=lr, train=math.exp(nll / count), valid=perplexity(valid),
                    seconds=seconds, words_per_s=count / seconds)
         history.append(row)
-        print(f"{name} epoch {epoch:2d}: lr {lr:.4g}, train ppl {row['train']:.2f}, valid ppl "
+        print(f"{name} epoch {epoch:2d}: lr {lr:.4g}, {train_label} {row['train']:.2f}, valid ppl "
               f"{row['valid']:.2f} ({seconds:.0f} s, {row['words_per_s']:,.0f} words/s)",
               flush=True)
     return history
@@ -284,12 +287,9 @@ def _run(args):
 
 
 def _plot(out, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot: skipped (pip install matplotlib)")
+    from . import pyplot, save_figure
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for name, hist, style in (("seqcore", out["history"], "-"),
@@ -302,10 +302,7 @@ def _plot(out, path):
                     label=f"{name} valid")
     ax.set(xlabel="epoch", ylabel="perplexity", yscale="log", title="PTB word-level LSTM")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"perplexity curve: {path}")
+    save_figure(plt, fig, path, "perplexity curve")
 
 
 def main(argv=None):

@@ -462,12 +462,9 @@ def run(args):
 
 
 def _plot(curves, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot: skipped (pip install matplotlib)")
+    from . import pyplot, save_figure
+    plt = pyplot()
+    if plt is None:
         return
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     colours = dict(zip(_MINIBATCH, ("tab:green", "tab:blue", "tab:orange", "tab:red")))
@@ -480,10 +477,7 @@ def _plot(curves, path):
     b.legend()
     a.set(xlabel="epoch", ylabel="training loss", title="training loss per fold")
     b.set(xlabel="epoch", ylabel="held-out accuracy (%)", title="held-out accuracy per fold")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"learning curve: {path}")
+    save_figure(plt, fig, path, "learning curve")
 
 
 def main(argv=None):
