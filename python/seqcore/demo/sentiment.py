@@ -77,7 +77,7 @@ def add_arguments(parser):
     parser.add_argument("--models", default="avg,avg-lr,avg-ft,lstm,lstm-ft,tfidf",
                         help="comma-separated subset of " + ", ".join(MODELS))
     parser.add_argument("--plot", default="sentiment_learning_curve.png",
-                        help="PNG of the LSTM learning curve ('' for none)")
+                        help="PNG of the learning curves ('' for none)")
     parser.add_argument("--no-progress", action="store_true")
 
 
