@@ -448,3 +448,26 @@ def test_module_entry_point_lists():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "lstm fwd+bwd" in r.stdout
+
+
+def test_train_step_bound_and_require_torch(monkeypatch):
+    """train_step_bound takes one untimed step of each side and reports |loss difference| of
+    that first step (NaN when asked not to compare); the timed callables are the steps given.
+    require_torch skips a case without torch."""
+    losses = {"ours": iter([0.75, 0.5]), "theirs": iter([0.5, 0.25])}
+
+    def ours():
+        return next(losses["ours"])
+
+    def theirs():
+        return next(losses["theirs"])
+
+    b = bench.train_step_bound(ours, theirs)
+    assert b.seqcore is ours and b.reference is theirs
+    assert b.error(None, None) == {"y": 0.25}
+    assert (b.seqcore(), b.reference()) == (0.5, 0.25)   # the first step was taken
+    nan = bench.train_step_bound(lambda: 1.0, lambda: 3.0, compare_loss=False)
+    assert math.isnan(nan.error(None, None)["y"])
+    monkeypatch.setattr(bench, "_torch", lambda: None)
+    with pytest.raises(bench.SkipCase, match="torch"):
+        bench.require_torch()

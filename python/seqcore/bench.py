@@ -119,7 +119,7 @@ __all__ = [
     "measure", "run_case", "run_cases", "format_table", "machine_info", "add_arguments", "run",
     "main",
     "rnn_flops", "COLUMNS", "SUITES", "roofline", "reference_env", "GEMM_BOUND_FAMILIES",
-    "REFERENCE_ENV_VARS",
+    "REFERENCE_ENV_VARS", "require_torch", "train_step_bound",
 ]
 
 SUITES = ("quick", "default", "full")
@@ -984,6 +984,27 @@ def _torch():
                 mod = None
         _TORCH.append(mod)
     return _TORCH[0]
+
+
+def require_torch():
+    """The torch module for a case that needs it; raises SkipCase when it is not importable."""
+    torch = _torch()
+    if torch is None:
+        raise SkipCase("torch is not importable (pip install torch==2.13.0)")
+    return torch
+
+
+def train_step_bound(ours, theirs, compare_loss=True) -> Bound:
+    """The Bound of a training-step case: ``ours`` and ``theirs`` each run one step of the
+    same model from the same weights and return its loss. Both take a first, untimed step
+    here; the error column is ``|our first loss - theirs|`` (NaN with ``compare_loss=False``:
+    different output layers)."""
+    first = abs(ours() - theirs()) if compare_loss else float("nan")
+
+    def error(a, b):
+        return {"y": first}
+
+    return Bound(ours, theirs, error)
 
 
 def _reference():

@@ -52,7 +52,7 @@ def file_input(load, accepted=(ValueError,)):
     reader's documented ones) end the input, and the decorated ``check(mode, path, result)``
     examines what was read. An empty input (no mode byte) is skipped."""
     def deco(check):
-        def test_one_input(data: bytes) -> None:
+        def one_input(data: bytes) -> None:
             if not data:
                 return
             mode, path = mode_and_file(data)
@@ -61,7 +61,7 @@ def file_input(load, accepted=(ValueError,)):
             except accepted:
                 return
             check(mode, path, result)
-        return test_one_input
+        return one_input
     return deco
 
 
@@ -101,13 +101,14 @@ def _limit_address_space():
         pass
 
 
-def main(test_one_input):
-    """Run libFuzzer on ``test_one_input`` with the command-line flags (see run.py)."""
+def main(one_input):
+    """Run libFuzzer on ``one_input`` (a harness's ``TestOneInput``) with the command-line
+    flags (see run.py)."""
     import atheris
     import seqcore
     seqcore.set_num_threads(1)  # one core per fuzzer; thread pools started before the limit
     _limit_address_space()
-    atheris.Setup(sys.argv, test_one_input)
+    atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 
 

@@ -16,7 +16,7 @@ from typing import List
 
 import numpy as np
 
-from seqcore.bench import Bound, Case, SkipCase, _torch, register
+from seqcore.bench import Bound, Case, register, require_torch, train_step_bound
 
 V, D, C = 20_000, 50, 2
 
@@ -32,9 +32,7 @@ def _batch(N, seed, lo=5, hi=50):
 
 def _case(N, H, suites) -> Case:
     def setup() -> Bound:
-        torch = _torch()
-        if torch is None:
-            raise SkipCase("torch is not importable (pip install torch==2.13.0)")
+        require_torch()
         from seqcore.demo.sentiment import _LSTMClassifier, _TorchLSTMClassifier
 
         r = np.random.default_rng(0)
@@ -51,12 +49,7 @@ def _case(N, H, suites) -> Case:
         def theirs():
             return reference.step(ids, offsets, rows, y)
 
-        first_ours, first_theirs = ours(), theirs()
-
-        def error(a, b):
-            return {"y": abs(first_ours - first_theirs)}
-
-        return Bound(ours, theirs, error)
+        return train_step_bound(ours, theirs)
 
     T = 27.5   # mean length of the batch (uniform in [5, 50])
     flops = 3 * (2 * T * N * 4 * H * (D + H) + 2 * T * N * 4 * H * (H + H))

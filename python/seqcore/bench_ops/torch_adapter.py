@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import List
 
-from seqcore.bench import Bound, Case, SkipCase, _torch, register
+from seqcore.bench import Bound, Case, register, require_torch, train_step_bound
 
 
 def _tagger_case(N, T, E, H, V, tags, suites) -> Case:
     def setup() -> Bound:
-        torch = _torch()
-        if torch is None:
-            raise SkipCase("torch is not importable (pip install torch==2.13.0)")
+        torch = require_torch()
         import seqcore.torch as st
 
         g = torch.Generator().manual_seed(0)
@@ -43,14 +41,7 @@ def _tagger_case(N, T, E, H, V, tags, suites) -> Case:
                 return loss.item()
             return step
 
-        first = make(torch.nn.LSTM)()
-        ours = make(st.LSTM)
-        mine = ours()
-
-        def error(a, b):
-            return {"y": abs(mine - first)}
-
-        return Bound(ours, make(torch.nn.LSTM), error)
+        return train_step_bound(make(st.LSTM), make(torch.nn.LSTM))
 
     flops = 3 * 2 * (2 * T * N * 4 * H * (E + H) + 2 * T * N * 4 * H * (2 * H + H))
     return Case("torch", "tagger train step", f"N={N} T={T} E={E} H={H} 2-layer bi",

@@ -17,16 +17,14 @@ from typing import List
 
 import numpy as np
 
-from seqcore.bench import Bound, Case, SkipCase, _torch, register
+from seqcore.bench import Bound, Case, register, require_torch, train_step_bound
 
 V, H, L, T, N = 10_000, 200, 2, 20, 20
 
 
 def _case(output, hidden, suites) -> Case:
     def setup() -> Bound:
-        torch = _torch()
-        if torch is None:
-            raise SkipCase("torch is not importable (pip install torch==2.13.0)")
+        require_torch()
         from seqcore.demo.ptb import TorchWordLM
         from seqcore.models import WordLM
         from seqcore.optim import SGD
@@ -49,12 +47,7 @@ def _case(output, hidden, suites) -> Case:
             loss, state["theirs"] = reference.train_step(ids, targets, state["theirs"], 1.0)
             return loss
 
-        first_ours, first_theirs = ours(), theirs()
-
-        def error(a, b):
-            return {"y": abs(first_ours - first_theirs) if output == "softmax" else float("nan")}
-
-        return Bound(ours, theirs, error)
+        return train_step_bound(ours, theirs, compare_loss=output == "softmax")
 
     lstm = 3 * L * 2 * T * N * 4 * hidden * (hidden + hidden)   # E = H
     classes = {"softmax": V, "sampled": 1024 + 1, "hierarchical": 0}[output]
