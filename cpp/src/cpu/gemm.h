@@ -268,8 +268,8 @@ struct Gemm {
 // C[M, N] (+)= A(M x K) B(K x N) (+ bias[c]), cache-blocked: A(r, k) = A[r * ars + k * aks]
 // read in place (rows or columns), B[k][c] = b_t ? B[c * ldb + k] : B[k * ldb + c] packed in
 // blocks of Kc rows into panels, C computed in blocks of Mc rows (A block in L2, B panel in
-// L1). Any N. Threads own disjoint column panels and pack them themselves: no barrier, so a
-// thread delayed by another process never stalls the team.
+// L1). Any N. Threads own disjoint column panels (or, when M > N, row ranges) and pack their
+// B themselves: no barrier, so a thread delayed by another process never stalls the team.
 //
 // blocked_gemm opens its own OpenMP region of up to nt threads; blocked_gemm_part is thread
 // tid's share of it, for callers already inside a region of nthr threads (it neither
