@@ -45,6 +45,40 @@ _MAX_PARAMS = 2**34
 __all__ = ["LSTM", "GRU", "RNN"]
 
 
+def load_params(params, state_dict):
+    """Copy ``state_dict`` (name -> array or torch tensor) into the live arrays of ``params``
+    in place, all or nothing: every key, shape and dtype is checked before anything is
+    copied. Raises ValueError (missing/unexpected key, wrong shape), TypeError (not
+    numeric)."""
+    missing = [k for k in params if k not in state_dict]
+    if missing:
+        raise ValueError(f"load_state_dict: missing key(s) {missing}")
+    unexpected = [k for k in state_dict if k not in params]
+    if unexpected:
+        raise ValueError(f"load_state_dict: unexpected key(s) {unexpected}")
+    new = {}
+    for name, param in params.items():
+        value = state_dict[name]
+        if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
+            value = value.detach().cpu().numpy()
+        value = np.asarray(value)
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"load_state_dict: {name}: expected a numeric array, "
+                            f"got dtype {value.dtype}")
+        if value.shape != param.shape:
+            raise ValueError(f"load_state_dict: {name}: expected shape "
+                             f"{list(param.shape)}, got {list(value.shape)}")
+        new[name] = value
+    for name, value in new.items():
+        params[name][...] = value
+
+
+def dropout_mask(rng, shape, p, dtype):
+    """Inverted dropout's mask: 0 with probability p, else 1 / (1 - p) (so the expected
+    activation is unchanged), drawn from the NumPy Generator ``rng``."""
+    return ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype)
+
+
 class LayerCache:
     """Saved activations of one :meth:`LSTM.forward` (or GRU/RNN) call, for its backward.
 
@@ -172,27 +206,7 @@ class _RNNBase:
         TypeError
             A value is not numeric.
         """
-        missing = [k for k in self._params if k not in state_dict]
-        if missing:
-            raise ValueError(f"load_state_dict: missing key(s) {missing}")
-        unexpected = [k for k in state_dict if k not in self._params]
-        if unexpected:
-            raise ValueError(f"load_state_dict: unexpected key(s) {unexpected}")
-        new = {}
-        for name, param in self._params.items():
-            value = state_dict[name]
-            if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
-                value = value.detach().cpu().numpy()
-            value = np.asarray(value)
-            if value.dtype.kind not in "fiu":
-                raise TypeError(f"load_state_dict: {name}: expected a numeric array, "
-                                f"got dtype {value.dtype}")
-            if value.shape != param.shape:
-                raise ValueError(f"load_state_dict: {name}: expected shape "
-                                 f"{list(param.shape)}, got {list(value.shape)}")
-            new[name] = value
-        for name, value in new.items():
-            self._params[name][...] = value
+        load_params(self._params, state_dict)
 
     # ------------------------------------------------------------------ forward / backward
     def forward(self, x: ArrayLike, state: Any = None, lengths: OptArray = None,

@@ -48,6 +48,10 @@ struct BufferAllocator {
 template <typename T>
 using Buffer = std::vector<T, BufferAllocator<T>>;
 
+// The activation fused into a linear layer's GEMM (bias + activation epilogue): none, ReLU,
+// GELU with the exact erf, GELU's tanh approximation (torch's approximate="tanh").
+enum class Activation { kNone, kReLU, kGELU, kGELUTanh };
+
 // Throws std::invalid_argument (mapped to Python ValueError by the bindings).
 inline void check(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument(message);

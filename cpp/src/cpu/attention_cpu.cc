@@ -10,6 +10,7 @@
 #include <numeric>
 #include <vector>
 
+#include "cpu/activation.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 #include "cpu/vec.h"
@@ -709,7 +710,7 @@ constexpr int64_t kFewRows = 8;
 
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
-                        T* y, double min_work_per_thread) {
+                        T* y, double min_work_per_thread, Activation act, T* pre) {
   const int nt = threads_for(2.0 * M * I * O, min_work_per_thread);
   if (M <= kFewRows) {
     // A few rows (a decoder step's beam): one dot product per output, each row of W read
@@ -725,9 +726,13 @@ void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w,
           y[m * O + o] = dot(w + o * I, x + m * I, I) + (b ? b[o] : T(0));
       }
     }
+    if (act != Activation::kNone || pre)
+      for (int64_t m = 0; m < M; ++m)
+        bias_activation(y + m * O, static_cast<const T*>(nullptr), O, act,
+                        pre ? pre + m * O : nullptr);
     return;
   }
-  blocked_gemm<T>(M, O, I, x, I, 1, w, I, /*b_t=*/true, y, O, false, b, nt);
+  blocked_gemm<T>(M, O, I, x, I, 1, w, I, /*b_t=*/true, y, O, false, b, nt, act, pre);
 }
 
 template <typename T>
@@ -766,7 +771,7 @@ void linear_backward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w
                                     const int64_t*, const T*, const T*, const T*, T*, T*,    \
                                     T*);                                                     \
   template void linear_forward_cpu<T>(int64_t, int64_t, int64_t, const T*, const T*,         \
-                                      const T*, T*, double);                                       \
+                                      const T*, T*, double, Activation, T*);                  \
   template void linear_backward_cpu<T>(int64_t, int64_t, int64_t, const T*, const T*,        \
                                        const T*, T*, T*, T*, bool);
 SEQCORE_INSTANTIATE(float)

@@ -38,9 +38,11 @@ void dot_backward_cpu(const StepAttnDesc& d, const T* query, const T* keys, cons
                       const int64_t* key_lengths, const T* weights, const T* dcontext,
                       const T* dweights, T* dquery, T* dkeys, T* dvalues);
 // min_work_per_thread: flops below which one thread does it all (see threads_for).
+// act, pre: the epilogue y = act(x W^T + b), pre (nullable) = x W^T + b (gemm.h).
 template <typename T>
 void linear_forward_cpu(int64_t M, int64_t I, int64_t O, const T* x, const T* w, const T* b,
-                        T* y, double min_work_per_thread = 2e5);
+                        T* y, double min_work_per_thread = 2e5,
+                        Activation act = Activation::kNone, T* pre = nullptr);
 // For the once-per-decoder-step kernels (additive attention's query projection).
 constexpr double kStepWorkPerThread = 5e7;
 template <typename T>

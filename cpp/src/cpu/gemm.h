@@ -274,14 +274,19 @@ struct Gemm {
 // blocked_gemm opens its own OpenMP region of up to nt threads; blocked_gemm_part is thread
 // tid's share of it, for callers already inside a region of nthr threads (it neither
 // synchronises nor reads what other threads write).
+//
+// Epilogue: C = act(C + bias) (bias nullable), applied to each Mc-row block right after its
+// last k block, while it is in cache; pre (nullable, leading dimension ldc) receives C + bias
+// (what the activation's derivative needs; activation.h).
 template <typename T>
 void blocked_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
                        const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
-                       const T* bias, int tid, int nthr);
+                       const T* bias, int tid, int nthr, Activation act = Activation::kNone,
+                       T* pre = nullptr);
 template <typename T>
 void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
                   const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
-                  const T* bias, int nt);
+                  const T* bias, int nt, Activation act = Activation::kNone, T* pre = nullptr);
 
 // GFLOP/s of `threads` threads each running independent float32 FMA chains in registers
 // for about `seconds` (gemm.h's fma_peak_gflops).

@@ -1,5 +1,6 @@
 // The cache-blocked product of gemm.h (big projections and weight gradients).
 #include "cpu/gemm.h"
+#include "cpu/activation.h"
 #include "cpu/parallel.h"
 
 #include <omp.h>
@@ -13,7 +14,7 @@ namespace seqcore::cpu {
 template <typename T>
 void blocked_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
                        const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
-                       const T* bias, int tid, int nthr) {
+                       const T* bias, int tid, int nthr, Activation act, T* pre) {
   using G = Gemm<T>;
   constexpr int64_t NR = G::NR, Kc = G::Kc;
   const int64_t npan = (N + NR - 1) / NR;
@@ -34,10 +35,21 @@ void blocked_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars,
   const int64_t c0 = p0 * NR, c1 = std::min(N, p1 * NR);  // this thread's columns
   if (c1 <= c0) return;
   A += r0 * ars, C += r0 * ldc;
+  if (pre) pre += r0 * ldc;
   const int64_t m = r1 - r0;
-  if (K == 0) G::run(m, c1 - c0, 0, A, ars, aks, nullptr, 0, C + c0, ldc, accumulate);
+  const bool epilogue = bias || act != Activation::kNone || pre;
+  auto finish = [&](int64_t m0, int64_t mc) {  // rows [m0, m0 + mc) of this thread's share
+    for (int64_t r = m0; r < m0 + mc; ++r)
+      bias_activation(C + r * ldc + c0, bias ? bias + c0 : nullptr, c1 - c0, act,
+                      pre ? pre + r * ldc + c0 : nullptr);
+  };
+  if (K == 0) {
+    G::run(m, c1 - c0, 0, A, ars, aks, nullptr, 0, C + c0, ldc, accumulate);
+    if (epilogue) finish(0, m);
+    return;
+  }
   // B is packed one Kc block at a time (this thread's panels of it: L2-resident).
-  Buffer<T> Bp(static_cast<size_t>((p1 - p0) * std::min(Kc, std::max<int64_t>(K, 1)) * NR));
+  Buffer<T> Bp(static_cast<size_t>((p1 - p0) * std::min(Kc, K) * NR));
   for (int64_t k0 = 0; k0 < K; k0 += Kc) {
     const int64_t kc = std::min(Kc, K - k0);
     for (int64_t p = p0; p < p1; ++p) {
@@ -48,18 +60,23 @@ void blocked_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars,
       else
         G::pack_n(B + k0 * ldb + cp, ldb, kc, w, dst);
     }
-    G::run(m, c1 - c0, kc, A + k0 * aks, ars, aks, Bp.data(), kc * NR, C + c0, ldc,
-           accumulate || k0 > 0);
+    // The last k block goes one row block of run() at a time (the same blocks run() makes),
+    // each finished while it is in cache.
+    const bool last = epilogue && k0 + kc >= K;
+    const int64_t step = last ? G::Mc : m;
+    for (int64_t m0 = 0; m0 < m; m0 += step) {
+      const int64_t mc = std::min(step, m - m0);
+      G::run(mc, c1 - c0, kc, A + m0 * ars + k0 * aks, ars, aks, Bp.data(), kc * NR,
+             C + m0 * ldc + c0, ldc, accumulate || k0 > 0);
+      if (last) finish(m0, mc);
+    }
   }
-  if (bias)
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t c = c0; c < c1; ++c) C[r * ldc + c] += bias[c];
 }
 
 template <typename T>
 void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
                   const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
-                  const T* bias, int nt) {
+                  const T* bias, int nt, Activation act, T* pre) {
   using G = Gemm<T>;
   const int64_t units = M > N ? (M + G::MR - 1) / G::MR : (N + G::NR - 1) / G::NR;  // see _part
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
@@ -70,7 +87,7 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int6
     DenormalsFlushed ftz;
     errors.run([&] {
       blocked_gemm_part(M, N, K, A, ars, aks, B, ldb, b_t, C, ldc, accumulate, bias,
-                        omp_get_thread_num(), omp_get_num_threads());
+                        omp_get_thread_num(), omp_get_num_threads(), act, pre);
     });
   }
   errors.rethrow();
@@ -120,9 +137,10 @@ double fma_peak_cpu(int threads, double seconds) {
 #define SEQCORE_INSTANTIATE(T)                                                               \
   template void blocked_gemm_part<T>(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, \
                                      const T*, int64_t, bool, T*, int64_t, bool, const T*,  \
-                                     int, int);                                             \
+                                     int, int, Activation, T*);                             \
   template void blocked_gemm<T>(int64_t, int64_t, int64_t, const T*, int64_t, int64_t,      \
-                                const T*, int64_t, bool, T*, int64_t, bool, const T*, int);
+                                const T*, int64_t, bool, T*, int64_t, bool, const T*, int,  \
+                                Activation, T*);
 SEQCORE_INSTANTIATE(float)
 SEQCORE_INSTANTIATE(double)
 #undef SEQCORE_INSTANTIATE

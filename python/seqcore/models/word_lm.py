@@ -15,7 +15,7 @@ import numpy as np
 from .. import _core
 from .._validate import int_arg
 from ..embedding import SparseGrad, embedding_backward, embedding_forward
-from ..layers import LSTM
+from ..layers import LSTM, dropout_mask
 from ..optim import SGD, clip_grad_norm
 from ..output_layers import (HuffmanTree, UnigramSampler, hierarchical_softmax_log_probs,
                              hierarchical_softmax_loss, sampled_softmax_loss,
@@ -46,11 +46,6 @@ def windows(data: np.ndarray, bptt: int) -> Iterator[Tuple[np.ndarray, np.ndarra
     for i in range(0, len(data) - 1, T):
         t = min(T, len(data) - 1 - i)
         yield data[i:i + t], data[i + 1:i + 1 + t]
-
-
-def _dropout_mask(rng, shape, p, dtype):
-    """Inverted dropout: 0 with probability p, else 1 / (1 - p)."""
-    return ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype)
 
 
 def _merge(a: Any, b: Any, V: int) -> Any:
@@ -202,7 +197,7 @@ class WordLM:
         x = embedding_forward(self.params["embedding"], ids)
         masks, caches = [], []
         if drop:
-            masks.append(_dropout_mask(self._rng, x.shape, self.dropout, self.dtype))
+            masks.append(dropout_mask(self._rng, x.shape, self.dropout, self.dtype))
             x = x * masks[-1]
         h_n, c_n = np.empty_like(h0), np.empty_like(c0)
         for k, layer in enumerate(self.layers):
@@ -210,7 +205,7 @@ class WordLM:
             h_n[k], c_n[k] = h[0], c[0]
             caches.append(cache)
             if drop:
-                masks.append(_dropout_mask(self._rng, x.shape, self.dropout, self.dtype))
+                masks.append(dropout_mask(self._rng, x.shape, self.dropout, self.dtype))
                 x = x * masks[-1]
         return x.reshape(T * N, self.hidden_size), (h_n, c_n), caches, masks
 
