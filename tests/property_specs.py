@@ -438,7 +438,8 @@ def _(draw):
 _NT_FIELDS = {cls: len(cls._fields) for cls in (
     sc.LSTMGrads, sc.GRUGrads, sc.RNNGrads, sc.Hypothesis, sc.SdpaGrads,
     sc.AdditiveAttentionGrads, sc.LuongAttentionGrads, sc.MultiHeadAttentionGrads,
-    sc.CrossEntropyResult, sc.SparseLossResult, sc.SampledSoftmaxResult)}
+    sc.CrossEntropyResult, sc.SparseLossResult, sc.SampledSoftmaxResult, sc.LayerNormGrads,
+    sc.LinearGrads)}
 
 
 @spec("result_types", "misc", covers=tuple(c.__name__ for c in _NT_FIELDS))
@@ -1122,6 +1123,113 @@ def _(draw):
         assert np.all(np.abs(out) <= 1 + 1e-6)
     return Call(sc.sinusoidal_positional_encoding,
                 lambda: {"length": length, "d_model": d_model, "dtype": dtype}, check)
+
+
+# ---------------------------------------------------------------------------- transformer
+
+def _ln_draw(draw):
+    return {"M": draw(ints(0, 4)), "D": draw(ints(1, 6)), "dt": draw(FLOATS),
+            "seed": draw(SEEDS), "affine": draw(st.booleans()),
+            "residual": draw(st.booleans())}
+
+
+def _ln_make(M, D, dt, seed, affine, residual):
+    r = rng(seed)
+    return {"x": randn(r, (M, D), dt), "weight": randn(r, (D,), dt) if affine else None,
+            "bias": randn(r, (D,), dt) if affine else None, "eps": 1e-5,
+            "residual": randn(r, (M, D), dt) if residual else None}
+
+
+@spec("layer_norm_forward", "transformer")
+def _(draw):
+    p = _ln_draw(draw)
+
+    def check(out, args):
+        shape_is(out[0], (p["M"], p["D"]), p["dt"])
+        finite(out[0])
+    return Call(sc.layer_norm_forward, lambda: _ln_make(**p), check)
+
+
+@spec("layer_norm_backward", "transformer")
+def _(draw):
+    p = _ln_draw(draw)
+
+    def make():
+        _, cache = sc.layer_norm_forward(**_ln_make(**p))
+        return {"cache": cache, "dy": randn(rng(p["seed"] + 1), (p["M"], p["D"]), p["dt"])}
+
+    def check(out, args):
+        shape_is(out.dx, (p["M"], p["D"]), p["dt"])
+        finite(*[g for g in out if g is not None])
+    return Call(sc.layer_norm_backward, make, check)
+
+
+def _lin_draw(draw):
+    return {"M": draw(ints(0, 10)), "I": draw(ints(0, 5)), "O": draw(ints(1, 5)),
+            "dt": draw(FLOATS), "seed": draw(SEEDS), "bias": draw(st.booleans()),
+            "act": draw(st.sampled_from(["none", "relu", "gelu", "gelu_tanh"]))}
+
+
+def _lin_make(M, I, O, dt, seed, bias, act):
+    r = rng(seed)
+    return {"x": randn(r, (M, I), dt), "weight": randn(r, (O, I), dt),
+            "bias": randn(r, (O,), dt) if bias else None, "activation": act}
+
+
+@spec("linear_forward", "transformer")
+def _(draw):
+    p = _lin_draw(draw)
+
+    def check(out, args):
+        shape_is(out[0], (p["M"], p["O"]), p["dt"])
+        finite(out[0])
+    return Call(sc.linear_forward, lambda: _lin_make(**p), check,
+                lenient=() if p["I"] else ("x", "weight"))
+
+
+@spec("linear_backward", "transformer")
+def _(draw):
+    p = _lin_draw(draw)
+
+    def make():
+        _, cache = sc.linear_forward(**_lin_make(**p))
+        return {"cache": cache, "dy": randn(rng(p["seed"] + 1), (p["M"], p["O"]), p["dt"]),
+                "need_dx": True}
+
+    def check(out, args):
+        shape_is(out.dweight, (p["O"], p["I"]), p["dt"])
+        finite(*[g for g in out if g is not None])
+    return Call(sc.linear_backward, make, check)
+
+
+@spec("TransformerEncoderLayer", "transformer", cost=2.0,
+      covers=("TransformerEncoderLayer", "TransformerEncoderLayer.forward",
+              "TransformerEncoderLayer.backward", "TransformerEncoder"))
+def _(draw):
+    heads, hd, F = draw(ints(1, 2)), draw(ints(1, 3)), draw(ints(1, 6))
+    E, S, N = heads * hd, draw(ints(1, 4)), draw(ints(1, 3))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+    opts = {"norm_first": draw(st.booleans()), "batch_first": draw(st.booleans()),
+            "activation": draw(st.sampled_from(["relu", "gelu"])),
+            "dropout": draw(st.sampled_from([0.0, 0.2]))}
+    layers, causal = draw(ints(1, 2)), draw(st.booleans())
+
+    def make():
+        r = rng(seed)
+        shape = (N, S, E) if opts["batch_first"] else (S, N, E)
+        return {"src": randn(r, shape, dt), "dout": randn(r, shape, dt),
+                "src_lengths": r.integers(0, S + 1, N), "is_causal": causal}
+
+    def fn(src, dout, src_lengths=None, is_causal=False):
+        layer = sc.TransformerEncoderLayer(E, heads, F, dtype=dt, seed=seed, **opts)
+        enc = sc.TransformerEncoder(layer, layers)
+        out, cache = enc(src, is_causal=is_causal, src_lengths=src_lengths)
+        return out, enc.backward(cache, dout)
+
+    def check(out, args):
+        shape_is(out[0], args["src"].shape, dt)
+        finite(out[0], out[1][0], *out[1][1].values())
+    return Call(fn, make, check, lenient=("is_causal",))
 
 
 _TMP = tempfile.mkdtemp(prefix="seqcore-props-")

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'build_info', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
+__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'build_info', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
 class RnnCache:
     """
     Saved activations of a recurrent forward (post-activation gates and states of every valid step), consumed by the matching backward.
@@ -254,6 +254,26 @@ def hierarchical_softmax_log_probs(h: typing.Any, w_inner: typing.Any, tree: _Hu
 def hierarchical_softmax_loss(h: typing.Any, w_inner: typing.Any, tree: _HuffmanTree, targets: typing.Any, reduction: str) -> tuple:
     """
     See seqcore.hierarchical_softmax_loss. Returns (loss, dh, rows, drows).
+    """
+def layer_norm_backward(input: typing.Any, weight: typing.Any, mean: typing.Any, rstd: typing.Any, dy: typing.Any, need_dweight: bool, need_dbias: bool) -> tuple:
+    """
+    See seqcore.layer_norm_backward. Returns (dinput [M, D], dweight [D] or None,
+    dbias [D] or None).
+    """
+def layer_norm_forward(x: typing.Any, residual: typing.Any, weight: typing.Any, bias: typing.Any, eps: typing.SupportsFloat | typing.SupportsIndex, save_input: bool) -> tuple:
+    """
+    See seqcore.layer_norm_forward. x, residual: [M, D]; weight, bias: [D] or None.
+    Returns (y [M, D], x + residual [M, D] or None, mean [M], rstd [M]).
+    """
+def linear_backward(x: typing.Any, weight: typing.Any, activation: str, z: typing.Any, dy: typing.Any, need_dx: bool, need_dbias: bool) -> tuple:
+    """
+    See seqcore.linear_backward. z: the pre-activation (or the output for relu) [M, O].
+    Returns (dx [M, I] or None, dweight [O, I], dbias [O] or None).
+    """
+def linear_forward(x: typing.Any, weight: typing.Any, bias: typing.Any, activation: str, save_pre: bool) -> tuple:
+    """
+    See seqcore.linear_forward. x: [M, I], weight: [O, I], bias: [O] or None.
+    Returns (y [M, O], x W^T + b [M, O] or None).
     """
 def log_softmax(x: typing.Any) -> numpy.ndarray:
     """

@@ -140,7 +140,8 @@ COLUMNS = (
 #: rows get ``roof_pct`` = 100 * GFLOP/s / FMA peak. The others (word2vec, ctc, output,
 #: decoding, glove/embeddings) are bound by memory traffic, lookups or search, or report
 #: another rate in the GFLOP/s column (word2vec: M words/s).
-GEMM_BOUND_FAMILIES = frozenset({"lstm", "gru", "rnn", "attention", "torch", "wordlm"})
+GEMM_BOUND_FAMILIES = frozenset({"lstm", "gru", "rnn", "attention", "torch", "wordlm",
+                                 "transformer"})
 
 
 # --------------------------------------------------------------------------------------

@@ -499,6 +499,60 @@ def multi_head_attention(query, key, value, in_proj_weight, in_proj_bias, out_pr
     ctx = ctx.transpose(2, 0, 1, 3).reshape(L, N, E)
     ob = 0.0 if out_proj_bias is None else _f64(out_proj_bias)
     return ctx @ _f64(out_proj_weight).T + ob
+def layer_norm(x, weight=None, bias=None, eps=1e-5, residual=None):
+    """``torch.nn.functional.layer_norm`` over the last axis of ``x + residual``, float64."""
+    s = _f64(x) + (0.0 if residual is None else _f64(residual))
+    mu = s.mean(axis=-1, keepdims=True)
+    y = (s - mu) / np.sqrt(((s - mu) ** 2).mean(axis=-1, keepdims=True) + eps)
+    return y * (1.0 if weight is None else _f64(weight)) + (0.0 if bias is None else _f64(bias))
+
+
+def activation(z, name):
+    """none, relu, gelu (exact, erf) or gelu_tanh of z, float64."""
+    from math import erf
+    z = _f64(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "gelu":
+        return 0.5 * z * (1.0 + np.vectorize(erf)(z / np.sqrt(2.0)))
+    if name == "gelu_tanh":
+        return 0.5 * z * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (z + 0.044715 * z ** 3)))
+    return z
+
+
+def linear(x, weight, bias=None, act="none"):
+    """``act(x W^T + b)`` in float64."""
+    return activation(_f64(x) @ _f64(weight).T + (0.0 if bias is None else _f64(bias)), act)
+
+
+def transformer_encoder_layer(x, params, nhead, activation_name="relu", norm_first=False,
+                              eps=1e-5, attn_mask=None, is_causal=False, key_lengths=None):
+    """``torch.nn.TransformerEncoderLayer`` forward without dropout, time-major ``x [S, N, E]``,
+    params by torch's names (biases optional), float64."""
+    p = {k: _f64(v) for k, v in params.items()}
+
+    def attn(h):
+        return multi_head_attention(h, h, h, p["self_attn.in_proj_weight"],
+                                    p.get("self_attn.in_proj_bias"),
+                                    p["self_attn.out_proj.weight"],
+                                    p.get("self_attn.out_proj.bias"), nhead, attn_mask,
+                                    is_causal, key_lengths)
+
+    def ff(h):
+        u = linear(h, p["linear1.weight"], p.get("linear1.bias"), activation_name)
+        return linear(u, p["linear2.weight"], p.get("linear2.bias"))
+
+    def norm(h, k):
+        return layer_norm(h, p[f"{k}.weight"], p.get(f"{k}.bias"), eps)
+
+    x = _f64(x)
+    if norm_first:
+        x = x + attn(norm(x, "norm1"))
+        return x + ff(norm(x, "norm2"))
+    x = norm(x + attn(x), "norm1")
+    return norm(x + ff(x), "norm2")
+
+
 # ------------------------------------------------------------------- output layers
 # NumPy float64 references of seqcore.output_layers (softmax cross-entropy, negative
 # sampling, sampled softmax, Huffman code lengths, hierarchical softmax). Gradients of the

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import OrderedDict, namedtuple
+from types import SimpleNamespace
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -38,19 +39,17 @@ LinearGrads.__doc__ = """Gradients of a linear layer: dx [..., I], dweight [O, I
 _ACTIVATIONS = ("none", "relu", "gelu", "gelu_tanh")
 
 
-def _rows(x, name):
+def _rows(x, name, min_d=1):
     """``x [..., D]`` as ``[M, D]`` (a view when possible) and its shape."""
     x = np.asarray(x)
-    if x.ndim < 1 or x.shape[-1] < 1:
-        raise ValueError(f"{name}: expected shape [..., D] with D >= 1, got {list(x.shape)}")
-    return x.reshape(-1, x.shape[-1]), x.shape
+    if x.ndim < 1 or x.shape[-1] < min_d:
+        raise ValueError(f"{name}: expected shape [..., D] with D >= {min_d}, got "
+                         f"{list(x.shape)}")
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1]), x.shape
 
 
-class _Cache:
+class _Cache(SimpleNamespace):
     """Saved arrays of one forward call, for its backward (opaque)."""
-
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
 
 
 def layer_norm_forward(x, weight=None, bias=None, eps: float = 1e-5, residual=None):
@@ -136,7 +135,7 @@ def linear_forward(x, weight, bias=None, activation: str = "none"):
     Source: ``torch.nn.functional.linear`` + ``relu``/``gelu`` (semantics).
     """
     option("activation", activation, _ACTIVATIONS)
-    x2, shape = _rows(x, "x")
+    x2, shape = _rows(x, "x", 0)
     y, pre = _core.linear_forward(x2, weight, bias, activation,
                                   activation in ("gelu", "gelu_tanh"))
     z = pre if pre is not None else (y if activation == "relu" else None)
@@ -154,9 +153,9 @@ def linear_backward(cache, dy, need_dx: bool = True) -> LinearGrads:
     dy = np.asarray(dy)
     if dy.shape != cache.shape:
         raise ValueError(f"dy: expected shape {list(cache.shape)}, got {list(dy.shape)}")
-    dx, dw, db = _core.linear_backward(cache.x, cache.weight, cache.activation, cache.z,
-                                       dy.reshape(-1, cache.shape[-1]), bool(need_dx),
-                                       cache.has_bias)
+    dy2 = dy.reshape(cache.x.shape[0], cache.shape[-1])
+    dx, dw, db = _core.linear_backward(cache.x, cache.weight, cache.activation, cache.z, dy2,
+                                       bool(need_dx), cache.has_bias)
     return LinearGrads(None if dx is None else dx.reshape(cache.in_shape), dw, db)
 
 
@@ -308,8 +307,9 @@ class TransformerEncoderLayer:
     def _inputs(self, src, src_key_padding_mask, src_lengths):
         src = np.asarray(src)
         if src.ndim != 3 or src.shape[2] != self.d_model:
-            raise ValueError(f"src: expected shape {'[N, S, E]' if self.batch_first else '[S, N, E]'}"
-                             f" with E = {self.d_model}, got {list(src.shape)}")
+            legend = "[N, S, E]" if self.batch_first else "[S, N, E]"
+            raise ValueError(f"src: expected shape {legend} with E = {self.d_model}, got "
+                             f"{list(src.shape)}")
         if src.dtype != self.dtype:
             raise TypeError(f"src: expected dtype {self.dtype} (the layer's), got {src.dtype}")
         x = src.transpose(1, 0, 2) if self.batch_first else src
@@ -361,9 +361,10 @@ class TransformerEncoderLayer:
             return v * m
 
         def attention(h):
+            p = self.params
             a, c["attn"] = multi_head_attention_forward(
-                h, h, h, self.params["self_attn.in_proj_weight"], self._get("self_attn.in_proj_bias"),
-                self.params["self_attn.out_proj.weight"], self._get("self_attn.out_proj.bias"),
+                h, h, h, p["self_attn.in_proj_weight"], self._get("self_attn.in_proj_bias"),
+                p["self_attn.out_proj.weight"], self._get("self_attn.out_proj.bias"),
                 self.nhead, attn_mask=src_mask, is_causal=is_causal, key_lengths=lengths)
             return dropout(a, 1)
 
@@ -470,10 +471,13 @@ class TransformerEncoder:
             raise TypeError("encoder_layer: expected a TransformerEncoderLayer")
         self.num_layers = int_arg("num_layers", num_layers, 1, 1 << 10)
         self.layers = [copy.deepcopy(encoder_layer) for _ in range(self.num_layers)]
+        for layer in self.layers:   # dropout streams of their own (a copy shares the state)
+            layer._rng = np.random.default_rng(encoder_layer._rng.integers(0, 2**63))
         E, dt = encoder_layer.d_model, encoder_layer.dtype
-        self.norm = None
+        self.norm: Optional[Tuple[np.ndarray, Optional[np.ndarray]]] = None
         if norm is not None:
-            w, b = (np.array(a, dt) if a is not None else None for a in norm)
+            w, b = norm
+            w, b = np.array(w, dt), None if b is None else np.array(b, dt)
             if w.shape != (E,) or (b is not None and b.shape != (E,)):
                 raise ValueError(f"norm: expected (weight, bias) of shape [E] = [{E}]")
             self.norm = (w, b)
