@@ -18,7 +18,7 @@ Columns
 ``GFLOP/s``      nominal FLOPs of the case (below) / seqcore's time.
 ``% roof``       ``100 * GFLOP/s / FMA peak`` (the float32 FMA roof measured in the same run,
                  below) for the rows of the GEMM-bound families (:data:`GEMM_BOUND_FAMILIES`:
-                 lstm, gru, rnn, attention, torch, wordlm) whose FLOPs are known; ``-``
+                 lstm, gru, rnn, attention, torch, wordlm, transformer) whose FLOPs are known; ``-``
                  for the others (word2vec, ctc, output layers, decoding, embeddings), whose
                  time goes to memory traffic, lookups or search rather than to products.
 ``max abs err``  ``max |y - y_ref|`` of seqcore's forward output vs the NumPy float64

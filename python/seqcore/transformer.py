@@ -159,34 +159,69 @@ def linear_backward(cache, dy, need_dx: bool = True) -> LinearGrads:
     return LinearGrads(None if dx is None else dx.reshape(cache.in_shape), dw, db)
 
 
-def _key_lengths(mask, N, S):
-    """``src_key_padding_mask [N, S]`` (True = padding, torch's convention) as key lengths
-    ``[N]``; only suffix padding (the SDPA kernel's key lengths) is accepted."""
-    mask = np.asarray(mask)
-    if mask.shape != (N, S):
-        raise ValueError(f"src_key_padding_mask: expected shape [N, S] = {[N, S]}, got "
-                         f"{list(mask.shape)}")
-    if mask.dtype != np.bool_:
-        raise TypeError(f"src_key_padding_mask: expected a bool array, got {mask.dtype}")
-    lengths = S - mask.sum(axis=1)
-    if not np.array_equal(mask, np.arange(S)[None, :] >= lengths[:, None]):
-        raise ValueError("src_key_padding_mask: only padding at the end of each sequence is "
-                         "supported (True from some position on); pass src_lengths instead")
-    return lengths.astype(np.int64)
+def _lengths(mask, lengths, N, S, mask_name, lengths_name):
+    """Key lengths ``[N]`` (or None) from a key-padding mask ``[N, S]`` (True = padding,
+    torch's convention; padding must be a suffix, as the SDPA kernel's key lengths) or from
+    explicit lengths."""
+    if mask is not None and lengths is not None:
+        raise ValueError(f"{lengths_name}: give {mask_name} or {lengths_name}, not both")
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != (N, S):
+            raise ValueError(f"{mask_name}: expected shape [N, S] = {[N, S]}, got "
+                             f"{list(mask.shape)}")
+        if mask.dtype != np.bool_:
+            raise TypeError(f"{mask_name}: expected a bool array, got {mask.dtype}")
+        lengths = S - mask.sum(axis=1)
+        if not np.array_equal(mask, np.arange(S)[None, :] >= lengths[:, None]):
+            raise ValueError(f"{mask_name}: only padding at the end of each sequence is "
+                             f"supported (True from some position on); pass {lengths_name} "
+                             f"instead")
+        return lengths.astype(np.int64)
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (N,) or lengths.dtype.kind not in "iu":
+            raise ValueError(f"{lengths_name}: expected an integer array [N] = [{N}], got "
+                             f"{lengths.dtype} with shape {list(lengths.shape)}")
+    return lengths
 
 
-class TransformerEncoderLayer:
-    """Self-attention and a feed-forward block, each with a residual connection and layer
-    norm: ``torch.nn.TransformerEncoderLayer`` on seqcore kernels.
+class _Module:
+    """Parameters by torch's names, state dict and train/eval, shared by layers and stacks."""
 
-    Post-LN (``norm_first=False``, the original Transformer)::
+    params: "OrderedDict[str, np.ndarray]"
+    training: bool = True
 
-        x = norm1(x + dropout1(self_attn(x)))
-        x = norm2(x + dropout2(linear2(dropout(act(linear1(x))))))
+    def _children(self) -> list:
+        return []
 
-    Pre-LN (``norm_first=True``): ``x = x + dropout1(self_attn(norm1(x)))``, then
-    ``x = x + dropout2(linear2(dropout(act(linear1(norm2(x))))))``.
+    def named_parameters(self):
+        """Iterate over ``(name, array)``: the live parameters, in torch's order (update them
+        in place, e.g. with :mod:`seqcore.optim`)."""
+        return iter(self.params.items())
 
+    def state_dict(self):
+        """``OrderedDict`` name -> copy, with torch's names (it loads into the torch module)."""
+        return OrderedDict((k, v.copy()) for k, v in self.params.items())
+
+    def load_state_dict(self, state_dict):
+        """Copy a state dict (arrays or torch tensors, e.g. the torch module's) into the
+        parameters, all or nothing. Raises ValueError (missing/unexpected key, wrong shape) or
+        TypeError (not numeric)."""
+        load_params(self.params, state_dict)
+
+    def train(self, mode: bool = True):
+        """Dropout on (``mode=True``) or off; returns self."""
+        self.training = bool(mode)
+        for child in self._children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+
+_LAYER_DOC = """
     Parameters
     ----------
     d_model : int
@@ -196,32 +231,28 @@ class TransformerEncoderLayer:
     dim_feedforward : int
         F.
     dropout : float in [0, 1)
-        Inverted dropout on the attention output, inside the feed-forward block and on its
-        output (seeded by ``seed``). Unlike torch, the attention probabilities themselves
-        are not dropped: the flash-attention kernel never forms them.
-    activation : {"relu", "gelu"}
-        ``gelu`` is exact, as torch's; ``gelu_tanh`` is also accepted.
+        Inverted dropout on each sublayer's output and inside the feed-forward block (seeded
+        by ``seed``). Unlike torch, the attention probabilities themselves are not dropped:
+        the flash-attention kernel never forms them.
+    activation : {"relu", "gelu", "gelu_tanh"}
+        ``gelu`` is exact, as torch's.
     layer_norm_eps : float
     batch_first : bool
         Inputs and outputs ``[N, S, E]`` instead of ``[S, N, E]``.
     norm_first : bool
-        Pre-LN instead of post-LN.
+        Pre-LN (Xiong et al. 2020) instead of post-LN.
     bias : bool
         Biases in the linear layers and the layer norms (torch's ``bias``).
     dtype : float32 (default) or float64
     seed : int or None
         Seeds the initial weights (torch's initialisation: Xavier-uniform ``in_proj_weight``,
-        ``U(-1/sqrt(in), 1/sqrt(in))`` linear layers, zero attention biases) and the
-        dropout masks.
+        ``U(-1/sqrt(in), 1/sqrt(in))`` linear layers, zero attention biases, unit norms) and
+        the dropout masks.
 
     Attributes
     ----------
     params : OrderedDict name -> ndarray
-        torch's names and shapes: ``self_attn.in_proj_weight [3E, E]``,
-        ``self_attn.in_proj_bias [3E]``, ``self_attn.out_proj.weight [E, E]``,
-        ``self_attn.out_proj.bias [E]``, ``linear1.weight [F, E]``, ``linear1.bias [F]``,
-        ``linear2.weight [E, F]``, ``linear2.bias [E]``, ``norm1.weight``, ``norm1.bias``,
-        ``norm2.weight``, ``norm2.bias [E]`` (biases absent with ``bias=False``).
+        torch's names, order and shapes.
     training : bool
         Dropout on (``train()``) or off (``eval()``).
 
@@ -230,10 +261,16 @@ class TransformerEncoderLayer:
     ValueError
         ``d_model`` not divisible by ``nhead``, sizes out of range, an unknown activation,
         dropout outside [0, 1).
+    TypeError
+        dtype not float32/float64.
+"""
 
-    Source: Vaswani et al. 2017, section 3.1; Xiong et al. 2020 (pre-LN);
-    ``torch.nn.TransformerEncoderLayer`` (parameters and semantics).
-    """
+
+class _Layer(_Module):
+    """One encoder or decoder layer: attention sublayers then the feed-forward block, each
+    with dropout, a residual connection and a layer norm (post- or pre-LN)."""
+
+    _ATTENTION: Tuple[str, ...] = ()
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str = "relu", layer_norm_eps: float = 1e-5,
@@ -262,69 +299,162 @@ class TransformerEncoderLayer:
             return r.uniform(-bound, bound, shape).astype(self.dtype)
 
         p: "OrderedDict[str, np.ndarray]" = OrderedDict()
-        p["self_attn.in_proj_weight"] = uniform(math.sqrt(6.0 / (E + 3 * E)), 3 * E, E)
-        if bias:
-            p["self_attn.in_proj_bias"] = np.zeros(3 * E, self.dtype)
-        p["self_attn.out_proj.weight"] = uniform(1 / math.sqrt(E), E, E)
-        if bias:
-            p["self_attn.out_proj.bias"] = np.zeros(E, self.dtype)
+        for a in self._ATTENTION:
+            p[f"{a}.in_proj_weight"] = uniform(math.sqrt(6.0 / (E + 3 * E)), 3 * E, E)
+            if bias:
+                p[f"{a}.in_proj_bias"] = np.zeros(3 * E, self.dtype)
+            p[f"{a}.out_proj.weight"] = uniform(1 / math.sqrt(E), E, E)
+            if bias:
+                p[f"{a}.out_proj.bias"] = np.zeros(E, self.dtype)
         for name, i, o in (("linear1", E, F), ("linear2", F, E)):
             p[f"{name}.weight"] = uniform(1 / math.sqrt(i), o, i)
             if bias:
                 p[f"{name}.bias"] = uniform(1 / math.sqrt(i), o)
-        for name in ("norm1", "norm2"):
-            p[f"{name}.weight"] = np.ones(E, self.dtype)
+        for k in range(len(self._ATTENTION) + 1):
+            p[f"norm{k + 1}.weight"] = np.ones(E, self.dtype)
             if bias:
-                p[f"{name}.bias"] = np.zeros(E, self.dtype)
+                p[f"norm{k + 1}.bias"] = np.zeros(E, self.dtype)
         self.params = p
-
-    # ---------------------------------------------------------------- parameters
-    def named_parameters(self):
-        """Iterate over ``(name, array)``: the live parameters, in torch's order."""
-        return iter(self.params.items())
-
-    def state_dict(self):
-        """``OrderedDict`` name -> copy, with torch's names (loads into the torch layer)."""
-        return OrderedDict((k, v.copy()) for k, v in self.params.items())
-
-    def load_state_dict(self, state_dict):
-        """Copy a state dict (arrays or torch tensors, e.g. a ``torch.nn``
-        ``TransformerEncoderLayer``'s) into the parameters, all or nothing. Raises
-        ValueError (missing/unexpected key, wrong shape) or TypeError (not numeric)."""
-        load_params(self.params, state_dict)
-
-    def train(self, mode: bool = True):
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
 
     def _get(self, name):
         return self.params.get(name)
 
-    # ---------------------------------------------------------------- forward / backward
-    def _inputs(self, src, src_key_padding_mask, src_lengths):
-        src = np.asarray(src)
-        if src.ndim != 3 or src.shape[2] != self.d_model:
+    def _time_major(self, a, name):
+        """``a`` as a contiguous time-major ``[S, N, E]`` array of the layer's dtype."""
+        a = np.asarray(a)
+        if a.ndim != 3 or a.shape[2] != self.d_model:
             legend = "[N, S, E]" if self.batch_first else "[S, N, E]"
-            raise ValueError(f"src: expected shape {legend} with E = {self.d_model}, got "
-                             f"{list(src.shape)}")
-        if src.dtype != self.dtype:
-            raise TypeError(f"src: expected dtype {self.dtype} (the layer's), got {src.dtype}")
-        x = src.transpose(1, 0, 2) if self.batch_first else src
-        S, N = x.shape[:2]
-        if src_key_padding_mask is not None and src_lengths is not None:
-            raise ValueError("src_lengths: give src_key_padding_mask or src_lengths, not both")
-        lengths = None
-        if src_key_padding_mask is not None:
-            lengths = _key_lengths(src_key_padding_mask, N, S)
-        elif src_lengths is not None:
-            lengths = np.asarray(src_lengths)
-            if lengths.shape != (N,) or lengths.dtype.kind not in "iu":
-                raise ValueError(f"src_lengths: expected an integer array [N] = [{N}], got "
-                                 f"{lengths.dtype} with shape {list(lengths.shape)}")
-        return np.ascontiguousarray(x), lengths
+            raise ValueError(f"{name}: expected shape {legend} with E = {self.d_model}, got "
+                             f"{list(a.shape)}")
+        if a.dtype != self.dtype:
+            raise TypeError(f"{name}: expected dtype {self.dtype} (the layer's), got {a.dtype}")
+        return np.ascontiguousarray(a.transpose(1, 0, 2) if self.batch_first else a)
+
+    def _batch_major(self, a):
+        return a.transpose(1, 0, 2) if self.batch_first else a
+
+    # ---------------------------------------------------------------- forward / backward
+    def _run(self, x, memory, attn) -> Tuple[np.ndarray, "_Cache"]:
+        """The layer on time-major ``x`` (``memory`` for cross-attention); ``attn``: the
+        keyword arguments of each attention sublayer's kernel."""
+        drop = self.training and self.dropout > 0
+        c: dict = {"masks": {}}
+        p, eps, n_attn = self.params, self.layer_norm_eps, len(self._ATTENTION)
+
+        def dropout(v, key):
+            if not drop:
+                return v
+            c["masks"][key] = m = dropout_mask(self._rng, v.shape, self.dropout, self.dtype)
+            return v * m
+
+        def sublayer(i, h):
+            if i < n_attn:
+                a = self._ATTENTION[i]
+                kv = h if a == "self_attn" else memory
+                out, c[a] = multi_head_attention_forward(
+                    h, kv, kv, p[f"{a}.in_proj_weight"], self._get(f"{a}.in_proj_bias"),
+                    p[f"{a}.out_proj.weight"], self._get(f"{a}.out_proj.bias"), self.nhead,
+                    **attn[i])
+            else:
+                u, c["linear1"] = linear_forward(h, p["linear1.weight"],
+                                                 self._get("linear1.bias"), self.activation)
+                out, c["linear2"] = linear_forward(dropout(u, "ff"), p["linear2.weight"],
+                                                   self._get("linear2.bias"))
+            return dropout(out, i)
+
+        for i in range(n_attn + 1):
+            w, b = p[f"norm{i + 1}.weight"], self._get(f"norm{i + 1}.bias")
+            if self.norm_first:
+                h, c[f"norm{i + 1}"] = layer_norm_forward(x, w, b, eps)
+                x = x + sublayer(i, h)
+            else:
+                x, c[f"norm{i + 1}"] = layer_norm_forward(sublayer(i, x), w, b, eps, residual=x)
+        return x, _Cache(layer=self, **c)
+
+    def _back(self, cache, d):
+        """Backward of :meth:`_run`: ``(dx, dmemory or None, grads)``."""
+        masks, g = cache.masks, {}
+        dmem = None
+        n_attn = len(self._ATTENTION)
+
+        def undrop(v, key):
+            return v * masks[key] if key in masks else v
+
+        def put(prefix, grads, names=("weight", "bias")):
+            for n, v in zip(names, grads[1:]):
+                if v is not None:
+                    g[f"{prefix}.{n}"] = v
+
+        def sublayer_back(i, dout):
+            nonlocal dmem
+            dout = undrop(dout, i)
+            if i == n_attn:
+                r2 = linear_backward(cache.linear2, dout)
+                put("linear2", r2)
+                r1 = linear_backward(cache.linear1, undrop(r2.dx, "ff"))
+                put("linear1", r1)
+                return r1.dx
+            a = self._ATTENTION[i]
+            r = multi_head_attention_backward(getattr(cache, a), dout)
+            put(a, (None, r.d_in_proj_weight, r.d_in_proj_bias),
+                ("in_proj_weight", "in_proj_bias"))
+            put(f"{a}.out_proj", (None, r.d_out_proj_weight, r.d_out_proj_bias))
+            if a == "self_attn":
+                return r.dquery + r.dkey + r.dvalue
+            dkv = r.dkey + r.dvalue
+            dmem = dkv if dmem is None else dmem + dkv
+            return r.dquery
+
+        for i in reversed(range(n_attn + 1)):
+            norm = f"norm{i + 1}"
+            if self.norm_first:
+                r = layer_norm_backward(getattr(cache, norm), sublayer_back(i, d))
+                put(norm, r)
+                d = d + r.dx
+            else:
+                r = layer_norm_backward(getattr(cache, norm), d)
+                put(norm, r)
+                d = r.dx + sublayer_back(i, r.dx)
+        return d, dmem, OrderedDict((k, g[k]) for k in self.params)
+
+    def _check_dout(self, cache, dout, shape):
+        if not isinstance(cache, _Cache) or getattr(cache, "layer", None) is not self:
+            raise TypeError("cache: expected the cache of this layer's forward")
+        dout = np.asarray(dout)
+        if dout.shape != shape:
+            raise ValueError(f"dout: expected shape {list(shape)}, got {list(dout.shape)}")
+        if dout.dtype != self.dtype:
+            raise TypeError(f"dout: expected dtype {self.dtype}, got {dout.dtype}")
+        return self._time_major(dout, "dout")
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(d_model={self.d_model}, nhead={self.nhead}, "
+                f"dim_feedforward={self.dim_feedforward}, dropout={self.dropout}, "
+                f"activation={self.activation!r}, batch_first={self.batch_first}, "
+                f"norm_first={self.norm_first}, bias={self.bias})")
+
+
+class TransformerEncoderLayer(_Layer):
+    """Self-attention and a feed-forward block, each with a residual connection and layer
+    norm: ``torch.nn.TransformerEncoderLayer`` on seqcore kernels.
+
+    Post-LN (``norm_first=False``, the original Transformer)::
+
+        x = norm1(x + dropout1(self_attn(x)))
+        x = norm2(x + dropout2(linear2(dropout(act(linear1(x))))))
+
+    Pre-LN (``norm_first=True``): ``x = x + dropout1(self_attn(norm1(x)))``, then
+    ``x = x + dropout2(linear2(dropout(act(linear1(norm2(x))))))``.
+    """ + _LAYER_DOC + """
+    Parameter names: ``self_attn.in_proj_weight [3E, E]``, ``self_attn.in_proj_bias [3E]``,
+    ``self_attn.out_proj.weight [E, E]``, ``self_attn.out_proj.bias [E]``, ``linear1.weight
+    [F, E]``, ``linear1.bias [F]``, ``linear2.weight [E, F]``, ``linear2.bias [E]``,
+    ``norm1.weight``, ``norm1.bias``, ``norm2.weight``, ``norm2.bias [E]``.
+
+    Source: Vaswani et al. 2017, section 3.1; ``torch.nn.TransformerEncoderLayer``.
+    """
+
+    _ATTENTION = ("self_attn",)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False,
                 *, src_lengths=None) -> Tuple[np.ndarray, Any]:
@@ -349,131 +479,105 @@ class TransformerEncoderLayer:
 
         Raises TypeError / ValueError on a dtype / shape mismatch (named).
         """
-        x, lengths = self._inputs(src, src_key_padding_mask, src_lengths)
-        drop = self.training and self.dropout > 0
-        c: dict = {"masks": {}}
-        eps, act = self.layer_norm_eps, self.activation
-
-        def dropout(v, key):
-            if not drop:
-                return v
-            c["masks"][key] = m = dropout_mask(self._rng, v.shape, self.dropout, self.dtype)
-            return v * m
-
-        def attention(h):
-            p = self.params
-            a, c["attn"] = multi_head_attention_forward(
-                h, h, h, p["self_attn.in_proj_weight"], self._get("self_attn.in_proj_bias"),
-                p["self_attn.out_proj.weight"], self._get("self_attn.out_proj.bias"),
-                self.nhead, attn_mask=src_mask, is_causal=is_causal, key_lengths=lengths)
-            return dropout(a, 1)
-
-        def feed_forward(h):
-            u, c["lin1"] = linear_forward(h, self.params["linear1.weight"],
-                                          self._get("linear1.bias"), act)
-            f, c["lin2"] = linear_forward(dropout(u, 0), self.params["linear2.weight"],
-                                          self._get("linear2.bias"))
-            return dropout(f, 2)
-
-        if self.norm_first:
-            h, c["norm1"] = layer_norm_forward(x, self.params["norm1.weight"],
-                                               self._get("norm1.bias"), eps)
-            x1 = x + attention(h)
-            h2, c["norm2"] = layer_norm_forward(x1, self.params["norm2.weight"],
-                                                self._get("norm2.bias"), eps)
-            out = x1 + feed_forward(h2)
-        else:
-            x1, c["norm1"] = layer_norm_forward(attention(x), self.params["norm1.weight"],
-                                                self._get("norm1.bias"), eps, residual=x)
-            out, c["norm2"] = layer_norm_forward(feed_forward(x1), self.params["norm2.weight"],
-                                                 self._get("norm2.bias"), eps, residual=x1)
-        if self.batch_first:
-            out = out.transpose(1, 0, 2)
-        return out, _Cache(layer=self, shape=out.shape, **c)
+        x = self._time_major(src, "src")
+        S, N = x.shape[:2]
+        lengths = _lengths(src_key_padding_mask, src_lengths, N, S, "src_key_padding_mask",
+                           "src_lengths")
+        out, cache = self._run(x, None, [dict(attn_mask=src_mask, is_causal=bool(is_causal),
+                                              key_lengths=lengths)])
+        cache.shape = self._batch_major(out).shape
+        return self._batch_major(out), cache
 
     __call__ = forward
 
     def backward(self, cache, dout) -> Tuple[np.ndarray, "OrderedDict[str, np.ndarray]"]:
         """Backward of :meth:`forward`: ``dout`` (shape of its output) -> ``(dsrc, grads)``,
         ``grads`` an OrderedDict keyed by parameter name (torch's order)."""
-        if not isinstance(cache, _Cache) or getattr(cache, "layer", None) is not self:
-            raise TypeError("cache: expected the cache of this layer's forward")
-        dout = np.asarray(dout)
-        if dout.shape != cache.shape:
-            raise ValueError(f"dout: expected shape {list(cache.shape)}, got {list(dout.shape)}")
-        if dout.dtype != self.dtype:
-            raise TypeError(f"dout: expected dtype {self.dtype}, got {dout.dtype}")
-        d = np.ascontiguousarray(dout.transpose(1, 0, 2) if self.batch_first else dout)
-        masks, g = cache.masks, {}
-
-        def undrop(v, key):
-            return v * masks[key] if key in masks else v
-
-        def put(prefix, grads, names=("weight", "bias")):
-            for n, v in zip(names, grads[1:]):
-                if v is not None:
-                    g[f"{prefix}.{n}"] = v
-
-        def feed_forward_back(df):
-            r2 = linear_backward(cache.lin2, undrop(df, 2))
-            put("linear2", r2)
-            r1 = linear_backward(cache.lin1, undrop(r2.dx, 0))
-            put("linear1", r1)
-            return r1.dx
-
-        def attention_back(da):
-            r = multi_head_attention_backward(cache.attn, undrop(da, 1))
-            g["self_attn.in_proj_weight"] = r.d_in_proj_weight
-            if r.d_in_proj_bias is not None:
-                g["self_attn.in_proj_bias"] = r.d_in_proj_bias
-            g["self_attn.out_proj.weight"] = r.d_out_proj_weight
-            if r.d_out_proj_bias is not None:
-                g["self_attn.out_proj.bias"] = r.d_out_proj_bias
-            return r.dquery + r.dkey + r.dvalue
-
-        if self.norm_first:
-            r = layer_norm_backward(cache.norm2, feed_forward_back(d))
-            put("norm2", r)
-            dx1 = d + r.dx
-            r = layer_norm_backward(cache.norm1, attention_back(dx1))
-            put("norm1", r)
-            dx = dx1 + r.dx
-        else:
-            r = layer_norm_backward(cache.norm2, d)
-            put("norm2", r)
-            dx1 = r.dx + feed_forward_back(r.dx)
-            r = layer_norm_backward(cache.norm1, dx1)
-            put("norm1", r)
-            dx = r.dx + attention_back(r.dx)
-        if self.batch_first:
-            dx = dx.transpose(1, 0, 2)
-        return dx, OrderedDict((k, g[k]) for k in self.params)
-
-    def __repr__(self):
-        return (f"TransformerEncoderLayer(d_model={self.d_model}, nhead={self.nhead}, "
-                f"dim_feedforward={self.dim_feedforward}, dropout={self.dropout}, "
-                f"activation={self.activation!r}, batch_first={self.batch_first}, "
-                f"norm_first={self.norm_first}, bias={self.bias})")
+        d = self._check_dout(cache, dout, getattr(cache, "shape", None))
+        dx, _, grads = self._back(cache, d)
+        return self._batch_major(dx), grads
 
 
-class TransformerEncoder:
-    """``num_layers`` copies of ``encoder_layer`` (deep copies, as torch), then an optional
-    final layer norm (``norm``: a ``(weight, bias)`` pair of [E] arrays, or None; pre-LN
-    stacks use one). State-dict names ``layers.{i}.<layer name>`` and ``norm.weight``,
-    ``norm.bias``, as ``torch.nn.TransformerEncoder``.
+class TransformerDecoderLayer(_Layer):
+    """Masked self-attention, cross-attention over the encoder's output (``memory``) and a
+    feed-forward block, each with a residual connection and layer norm:
+    ``torch.nn.TransformerDecoderLayer`` on seqcore kernels.
 
-    Raises ValueError for num_layers < 1 or a norm of the wrong shape.
+    Post-LN: ``x = norm1(x + sa(x))``, ``x = norm2(x + mha(x, memory))``,
+    ``x = norm3(x + ff(x))``; pre-LN: ``x = x + sa(norm1(x))``, ``x = x + mha(norm2(x),
+    memory)``, ``x = x + ff(norm3(x))`` (each sublayer's output through dropout).
+    """ + _LAYER_DOC + """
+    Parameter names: those of the encoder layer plus ``multihead_attn.*`` (after
+    ``self_attn.*``) and ``norm3.*``, in torch's order.
+
+    Source: Vaswani et al. 2017, section 3.1; ``torch.nn.TransformerDecoderLayer``.
     """
 
-    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
-                 norm=None) -> None:
-        if not isinstance(encoder_layer, TransformerEncoderLayer):
-            raise TypeError("encoder_layer: expected a TransformerEncoderLayer")
+    _ATTENTION = ("self_attn", "multihead_attn")
+
+    def _inputs(self, tgt, memory, tgt_key_padding_mask, memory_key_padding_mask,
+                tgt_lengths, memory_lengths):
+        x = self._time_major(tgt, "tgt")
+        mem = self._time_major(memory, "memory")
+        T, N = x.shape[:2]
+        if mem.shape[1] != N:
+            raise ValueError(f"memory: expected the batch size of tgt ({N}), got "
+                             f"{mem.shape[1]}")
+        tl = _lengths(tgt_key_padding_mask, tgt_lengths, N, T, "tgt_key_padding_mask",
+                      "tgt_lengths")
+        ml = _lengths(memory_key_padding_mask, memory_lengths, N, mem.shape[0],
+                      "memory_key_padding_mask", "memory_lengths")
+        return x, mem, tl, ml
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False, *, tgt_lengths=None,
+                memory_lengths=None) -> Tuple[np.ndarray, Any]:
+        """One layer over a batch.
+
+        Parameters
+        ----------
+        tgt : ndarray [T, N, E] ([N, T, E] with batch_first);  memory : [S, N, E] ([N, S, E])
+        tgt_mask : [T, T] or [N·nhead, T, T];  memory_mask : [T, S] or [N·nhead, T, S]
+            torch's ``attn_mask`` convention (bool True = may NOT attend; float added).
+        tgt_key_padding_mask : [N, T] bool;  memory_key_padding_mask : [N, S] bool
+            True at padding (a suffix of each sequence); or ``tgt_lengths`` /
+            ``memory_lengths`` [N].
+        tgt_is_causal, memory_is_causal : bool
+            Causal masks of the self- and cross-attention (top-left aligned, as torch).
+
+        Returns
+        -------
+        out : ndarray, the shape of tgt;  cache for :meth:`backward`.
+        """
+        x, mem, tl, ml = self._inputs(tgt, memory, tgt_key_padding_mask,
+                                      memory_key_padding_mask, tgt_lengths, memory_lengths)
+        out, cache = self._run(x, mem, [
+            dict(attn_mask=tgt_mask, is_causal=bool(tgt_is_causal), key_lengths=tl),
+            dict(attn_mask=memory_mask, is_causal=bool(memory_is_causal), key_lengths=ml)])
+        cache.shape = self._batch_major(out).shape
+        cache.memory_shape = self._batch_major(mem).shape
+        return self._batch_major(out), cache
+
+    __call__ = forward
+
+    def backward(self, cache, dout):
+        """Backward of :meth:`forward`: ``((dtgt, dmemory), grads)``, grads keyed by
+        parameter name."""
+        d = self._check_dout(cache, dout, getattr(cache, "shape", None))
+        dx, dmem, grads = self._back(cache, d)
+        return (self._batch_major(dx), self._batch_major(dmem)), grads
+
+
+class _Stack(_Module):
+    """``num_layers`` deep copies of a layer, then an optional final layer norm."""
+
+    def __init__(self, layer, num_layers: int, norm=None) -> None:
         self.num_layers = int_arg("num_layers", num_layers, 1, 1 << 10)
-        self.layers = [copy.deepcopy(encoder_layer) for _ in range(self.num_layers)]
-        for layer in self.layers:   # dropout streams of their own (a copy shares the state)
-            layer._rng = np.random.default_rng(encoder_layer._rng.integers(0, 2**63))
-        E, dt = encoder_layer.d_model, encoder_layer.dtype
+        self.layers = [copy.deepcopy(layer) for _ in range(self.num_layers)]
+        for lay in self.layers:   # dropout streams of their own (a copy shares the state)
+            lay._rng = np.random.default_rng(layer._rng.integers(0, 2**63))
+        E, dt = layer.d_model, layer.dtype
         self.norm: Optional[Tuple[np.ndarray, Optional[np.ndarray]]] = None
         if norm is not None:
             w, b = norm
@@ -481,55 +585,30 @@ class TransformerEncoder:
             if w.shape != (E,) or (b is not None and b.shape != (E,)):
                 raise ValueError(f"norm: expected (weight, bias) of shape [E] = [{E}]")
             self.norm = (w, b)
-        self.eps = encoder_layer.layer_norm_eps
-        self.batch_first = encoder_layer.batch_first
-        self.params: "OrderedDict[str, np.ndarray]" = OrderedDict()
-        for i, layer in enumerate(self.layers):
-            for k, v in layer.params.items():
+        self.eps = layer.layer_norm_eps
+        self.training = True
+        self.params = OrderedDict()
+        for i, lay in enumerate(self.layers):
+            for k, v in lay.params.items():
                 self.params[f"layers.{i}.{k}"] = v
         if self.norm is not None:
             self.params["norm.weight"] = self.norm[0]
             if self.norm[1] is not None:
                 self.params["norm.bias"] = self.norm[1]
 
-    def named_parameters(self):
-        return iter(self.params.items())
+    def _children(self):
+        return self.layers
 
-    def state_dict(self):
-        return OrderedDict((k, v.copy()) for k, v in self.params.items())
-
-    def load_state_dict(self, state_dict):
-        """As :meth:`TransformerEncoderLayer.load_state_dict`, for the whole stack."""
-        load_params(self.params, state_dict)
-
-    def train(self, mode: bool = True):
-        for layer in self.layers:
-            layer.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal: bool = False, *,
-                src_lengths=None):
-        """Every layer in turn (arguments as :meth:`TransformerEncoderLayer.forward`), then
-        the final norm. Returns ``(out, cache)``."""
-        caches, x = [], src
-        for layer in self.layers:
-            x, c = layer.forward(x, mask, src_key_padding_mask, is_causal,
-                                 src_lengths=src_lengths)
-            caches.append(c)
+    def _finish(self, x, caches, **extra):
         norm_cache = None
         if self.norm is not None:
             x, norm_cache = layer_norm_forward(x, self.norm[0], self.norm[1], self.eps)
-        return x, _Cache(stack=self, layers=caches, norm=norm_cache, shape=x.shape)
+        return x, _Cache(stack=self, layers=caches, norm=norm_cache, shape=x.shape, **extra)
 
-    __call__ = forward
-
-    def backward(self, cache, dout):
-        """``(dsrc, grads)`` with grads keyed by the stack's parameter names."""
+    def _back_norm(self, cache, dout):
         if not isinstance(cache, _Cache) or getattr(cache, "stack", None) is not self:
-            raise TypeError("cache: expected the cache of this encoder's forward")
+            raise TypeError(f"cache: expected the cache of this {type(self).__name__}'s "
+                            f"forward")
         d = np.asarray(dout)
         if d.shape != cache.shape:
             raise ValueError(f"dout: expected shape {list(cache.shape)}, got {list(d.shape)}")
@@ -540,7 +619,168 @@ class TransformerEncoder:
             grads["norm.weight"] = r.dweight
             if r.dbias is not None:
                 grads["norm.bias"] = r.dbias
+        return d, grads
+
+    def _ordered(self, grads):
+        return OrderedDict((k, grads[k]) for k in self.params)
+
+
+class TransformerEncoder(_Stack):
+    """``num_layers`` copies of ``encoder_layer`` (deep copies, as torch), then an optional
+    final layer norm (``norm``: a ``(weight, bias)`` pair of [E] arrays, bias may be None;
+    pre-LN stacks use one). State-dict names ``layers.{i}.<layer name>``, ``norm.weight``,
+    ``norm.bias``, as ``torch.nn.TransformerEncoder``.
+
+    Raises TypeError for a layer that is not a TransformerEncoderLayer, ValueError for
+    num_layers < 1 or a norm of the wrong shape.
+    """
+
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
+                 norm=None) -> None:
+        if not isinstance(encoder_layer, TransformerEncoderLayer):
+            raise TypeError("encoder_layer: expected a TransformerEncoderLayer")
+        super().__init__(encoder_layer, num_layers, norm)
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal: bool = False, *,
+                src_lengths=None):
+        """Every layer in turn (arguments as :meth:`TransformerEncoderLayer.forward`), then
+        the final norm. Returns ``(out, cache)``."""
+        caches, x = [], src
+        for layer in self.layers:
+            x, c = layer.forward(x, mask, src_key_padding_mask, is_causal,
+                                 src_lengths=src_lengths)
+            caches.append(c)
+        return self._finish(x, caches)
+
+    __call__ = forward
+
+    def backward(self, cache, dout):
+        """``(dsrc, grads)`` with grads keyed by the stack's parameter names."""
+        d, grads = self._back_norm(cache, dout)
         for i in reversed(range(self.num_layers)):
             d, g = self.layers[i].backward(cache.layers[i], d)
             grads.update((f"layers.{i}.{k}", v) for k, v in g.items())
-        return d, OrderedDict((k, grads[k]) for k in self.params)
+        return d, self._ordered(grads)
+
+
+class TransformerDecoder(_Stack):
+    """``num_layers`` copies of ``decoder_layer`` then an optional final norm, as
+    ``torch.nn.TransformerDecoder`` (names ``layers.{i}.*``, ``norm.*``). Raises as
+    :class:`TransformerEncoder`."""
+
+    def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
+                 norm=None) -> None:
+        if not isinstance(decoder_layer, TransformerDecoderLayer):
+            raise TypeError("decoder_layer: expected a TransformerDecoderLayer")
+        super().__init__(decoder_layer, num_layers, norm)
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False, *, tgt_lengths=None, memory_lengths=None):
+        """Every layer in turn over the same memory (arguments as
+        :meth:`TransformerDecoderLayer.forward`), then the final norm. Returns
+        ``(out, cache)``."""
+        caches, x = [], tgt
+        for layer in self.layers:
+            x, c = layer.forward(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                                 memory_key_padding_mask, tgt_is_causal, memory_is_causal,
+                                 tgt_lengths=tgt_lengths, memory_lengths=memory_lengths)
+            caches.append(c)
+        return self._finish(x, caches)
+
+    __call__ = forward
+
+    def backward(self, cache, dout):
+        """``((dtgt, dmemory), grads)``; dmemory sums every layer's cross-attention path."""
+        d, grads = self._back_norm(cache, dout)
+        dmem = None
+        for i in reversed(range(self.num_layers)):
+            (d, dm), g = self.layers[i].backward(cache.layers[i], d)
+            dmem = dm if dmem is None else dmem + dm
+            grads.update((f"layers.{i}.{k}", v) for k, v in g.items())
+        return (d, dmem), self._ordered(grads)
+
+
+class Transformer(_Module):
+    """The encoder-decoder Transformer: ``torch.nn.Transformer`` on seqcore kernels (the
+    encoder and decoder stacks, each with its final layer norm; no embeddings).
+
+    Parameters
+    ----------
+    d_model, nhead : int
+    num_encoder_layers, num_decoder_layers : int
+    dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first, bias,
+    dtype, seed
+        As :class:`TransformerEncoderLayer`.
+
+    Attributes
+    ----------
+    encoder : TransformerEncoder;  decoder : TransformerDecoder
+    params : OrderedDict with torch's names (``encoder.layers.0.self_attn.in_proj_weight``,
+        ..., ``encoder.norm.weight``, ``decoder.layers.0...``, ``decoder.norm.bias``).
+
+    Source: Vaswani et al. 2017; ``torch.nn.Transformer``.
+    """
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation: str = "relu", layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, bias: bool = True, *,
+                 dtype=np.float32, seed: Optional[int] = None) -> None:
+        kw = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                  layer_norm_eps=layer_norm_eps, batch_first=batch_first,
+                  norm_first=norm_first, bias=bias, dtype=dtype)
+        r = np.random.default_rng(seed)
+        enc = TransformerEncoderLayer(d_model, nhead, seed=int(r.integers(2**63)), **kw)
+        dec = TransformerDecoderLayer(d_model, nhead, seed=int(r.integers(2**63)), **kw)
+        E, dt = enc.d_model, enc.dtype
+
+        def norm():
+            return np.ones(E, dt), (np.zeros(E, dt) if bias else None)
+        self.encoder = TransformerEncoder(enc, num_encoder_layers, norm())
+        self.decoder = TransformerDecoder(dec, num_decoder_layers, norm())
+        self.d_model, self.nhead, self.batch_first = E, enc.nhead, enc.batch_first
+        self.dtype = dt
+        self.training = True
+        self.params = OrderedDict(
+            [(f"encoder.{k}", v) for k, v in self.encoder.params.items()]
+            + [(f"decoder.{k}", v) for k, v in self.decoder.params.items()])
+        for v in self.params.values():   # torch's _reset_parameters: Xavier-uniform matrices
+            if v.ndim > 1:
+                bound = math.sqrt(6.0 / (v.shape[0] + v.shape[1]))
+                v[...] = r.uniform(-bound, bound, v.shape)
+
+    def _children(self):
+        return [self.encoder, self.decoder]
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+                src_key_padding_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, src_is_causal: bool = False,
+                tgt_is_causal: bool = False, memory_is_causal: bool = False, *,
+                src_lengths=None, tgt_lengths=None, memory_lengths=None):
+        """``decoder(tgt, encoder(src))`` with torch's arguments (see the layers' forward);
+        returns ``(out [T, N, E] or [N, T, E], cache)``."""
+        memory, ec = self.encoder(src, src_mask, src_key_padding_mask, src_is_causal,
+                                  src_lengths=src_lengths)
+        out, dc = self.decoder(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                               memory_key_padding_mask, tgt_is_causal, memory_is_causal,
+                               tgt_lengths=tgt_lengths, memory_lengths=memory_lengths)
+        return out, _Cache(model=self, encoder=ec, decoder=dc)
+
+    __call__ = forward
+
+    def backward(self, cache, dout):
+        """``((dsrc, dtgt), grads)`` with grads keyed by parameter name."""
+        if not isinstance(cache, _Cache) or getattr(cache, "model", None) is not self:
+            raise TypeError("cache: expected the cache of this Transformer's forward")
+        (dtgt, dmem), gd = self.decoder.backward(cache.decoder, dout)
+        dsrc, ge = self.encoder.backward(cache.encoder, dmem)
+        grads = OrderedDict([(f"encoder.{k}", v) for k, v in ge.items()]
+                            + [(f"decoder.{k}", v) for k, v in gd.items()])
+        return (dsrc, dtgt), grads
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, dtype=np.float32):
+        """``[sz, sz]`` float mask: 0 on and below the diagonal, -inf above (torch's)."""
+        sz = int_arg("sz", sz, 0, 1 << 20)
+        return np.triu(np.full((sz, sz), -np.inf, dtype), 1)
