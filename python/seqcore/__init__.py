@@ -31,9 +31,10 @@ from .attention import (AdditiveAttentionGrads, LuongAttentionGrads, MultiHeadAt
                         multi_head_attention_backward, multi_head_attention_forward,
                         precompute_keys, scaled_dot_product_attention, sdpa_backward,
                         sdpa_forward, sinusoidal_positional_encoding)
-from .transformer import (LayerNormGrads, LinearGrads, TransformerEncoder,
-                          TransformerEncoderLayer, layer_norm_backward, layer_norm_forward,
-                          linear_backward, linear_forward)
+from .transformer import (LayerNormGrads, LinearGrads, Transformer, TransformerDecoder,
+                          TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+                          layer_norm_backward, layer_norm_forward, linear_backward,
+                          linear_forward)
 from .plot import plot_attention
 from .output_layers import (CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
                             SparseLossResult, UnigramSampler, hierarchical_softmax_log_probs,
@@ -65,6 +66,7 @@ __all__ = [
     "multi_head_attention_backward", "sinusoidal_positional_encoding", "plot_attention",
     "LayerNormGrads", "LinearGrads", "layer_norm_forward", "layer_norm_backward",
     "linear_forward", "linear_backward", "TransformerEncoderLayer", "TransformerEncoder",
+    "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
     "Word2Vec",
     "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
     "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",

@@ -16,18 +16,22 @@ import copy
 import math
 from collections import OrderedDict, namedtuple
 from types import SimpleNamespace
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 from . import _core
 from ._validate import float_arg, int_arg, option
-from .attention import multi_head_attention_backward, multi_head_attention_forward
+from .attention import (multi_head_attention_backward, multi_head_attention_forward,
+                        sdpa_forward, sinusoidal_positional_encoding)
+from .decoding import Hypothesis, beam_search, greedy_search
+from .embedding import embedding_forward
 from .layers import dropout_mask, load_params
+from .output_layers import log_softmax
 
 __all__ = ["LayerNormGrads", "LinearGrads", "layer_norm_forward", "layer_norm_backward",
            "linear_forward", "linear_backward", "TransformerEncoderLayer",
-           "TransformerEncoder"]
+           "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer"]
 
 LayerNormGrads = namedtuple("LayerNormGrads", "dx dweight dbias")
 LayerNormGrads.__doc__ = """Gradients of layer norm: dx [..., D] (also the residual's gradient:
@@ -569,6 +573,50 @@ class TransformerDecoderLayer(_Layer):
         return (self._batch_major(dx), self._batch_major(dmem)), grads
 
 
+def _decode_step(layer, x, K, V, t, mem_k, mem_v, lengths_self, lengths_mem):
+    """One decoding step of a decoder layer for ``x [M, E]`` (one new position per live
+    hypothesis): its key and value rows go to ``K, V [M, H, T_max, Dh]`` at position ``t``,
+    self-attention over the ``t + 1`` cached rows, cross-attention over the memory's
+    ``mem_k, mem_v [M, H, S, Dh]``. Inference (no dropout)."""
+    p, E, H = layer.params, layer.d_model, layer.nhead
+    M, Dh = x.shape[0], E // H
+    eps = layer.layer_norm_eps
+
+    def project_out(a, name):
+        y, _ = linear_forward(a.reshape(M, E), p[f"{name}.out_proj.weight"],
+                              layer._get(f"{name}.out_proj.bias"))
+        return y
+
+    def self_attn(h):
+        qkv, _ = linear_forward(h, p["self_attn.in_proj_weight"],
+                                layer._get("self_attn.in_proj_bias"))
+        K[:, :, t] = qkv[:, E:2 * E].reshape(M, H, Dh)
+        V[:, :, t] = qkv[:, 2 * E:].reshape(M, H, Dh)
+        a, _ = sdpa_forward(qkv[:, :E].reshape(M, H, 1, Dh), K, V, key_lengths=lengths_self)
+        return project_out(a, "self_attn")
+
+    def cross_attn(h):
+        w, b = p["multihead_attn.in_proj_weight"], layer._get("multihead_attn.in_proj_bias")
+        q, _ = linear_forward(h, w[:E], None if b is None else b[:E])
+        a, _ = sdpa_forward(q.reshape(M, H, 1, Dh), mem_k, mem_v, key_lengths=lengths_mem)
+        return project_out(a, "multihead_attn")
+
+    def feed_forward(h):
+        u, _ = linear_forward(h, p["linear1.weight"], layer._get("linear1.bias"),
+                              layer.activation)
+        y, _ = linear_forward(u, p["linear2.weight"], layer._get("linear2.bias"))
+        return y
+
+    for i, f in enumerate((self_attn, cross_attn, feed_forward)):
+        w, b = p[f"norm{i + 1}.weight"], layer._get(f"norm{i + 1}.bias")
+        if layer.norm_first:
+            h, _ = layer_norm_forward(x, w, b, eps)
+            x = x + f(h)
+        else:
+            x, _ = layer_norm_forward(f(x), w, b, eps, residual=x)
+    return x
+
+
 class _Stack(_Module):
     """``num_layers`` deep copies of a layer, then an optional final layer norm."""
 
@@ -726,7 +774,9 @@ class Transformer(_Module):
                  num_decoder_layers: int = 6, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: str = "relu", layer_norm_eps: float = 1e-5,
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True, *,
-                 dtype=np.float32, seed: Optional[int] = None) -> None:
+                 src_vocab_size: Optional[int] = None, tgt_vocab_size: Optional[int] = None,
+                 bos_id: int = 1, eos_id: int = 2, dtype=np.float32,
+                 seed: Optional[int] = None) -> None:
         kw = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                   layer_norm_eps=layer_norm_eps, batch_first=batch_first,
                   norm_first=norm_first, bias=bias, dtype=dtype)
@@ -749,6 +799,23 @@ class Transformer(_Module):
             if v.ndim > 1:
                 bound = math.sqrt(6.0 / (v.shape[0] + v.shape[1]))
                 v[...] = r.uniform(-bound, bound, v.shape)
+        self.src_vocab_size = self.tgt_vocab_size = 0
+        if (src_vocab_size is None) != (tgt_vocab_size is None):
+            raise ValueError("tgt_vocab_size: give both src_vocab_size and tgt_vocab_size, or "
+                             "neither")
+        if src_vocab_size is not None:
+            Vs = self.src_vocab_size = int_arg("src_vocab_size", src_vocab_size, 1, 1 << 31)
+            Vt = self.tgt_vocab_size = int_arg("tgt_vocab_size", tgt_vocab_size, 1, 1 << 31)
+            self.bos_id = int_arg("bos_id", bos_id, 0, Vt - 1)
+            self.eos_id = int_arg("eos_id", eos_id, 0, Vt - 1)
+            # N(0, 1/E) embeddings, scaled by sqrt(E) on lookup (Vaswani et al. 3.4; fairseq)
+            self.params["src_embedding.weight"] = (r.standard_normal((Vs, E)) / math.sqrt(E)
+                                                   ).astype(dt)
+            self.params["tgt_embedding.weight"] = (r.standard_normal((Vt, E)) / math.sqrt(E)
+                                                   ).astype(dt)
+            self.params["generator.weight"] = r.uniform(-1 / math.sqrt(E), 1 / math.sqrt(E),
+                                                        (Vt, E)).astype(dt)
+            self.params["generator.bias"] = np.zeros(Vt, dt)
 
     def _children(self):
         return [self.encoder, self.decoder]
@@ -784,3 +851,132 @@ class Transformer(_Module):
         """``[sz, sz]`` float mask: 0 on and below the diagonal, -inf above (torch's)."""
         sz = int_arg("sz", sz, 0, 1 << 20)
         return np.triu(np.full((sz, sz), -np.inf, dtype), 1)
+
+    # ------------------------------------------------------------ token-level (seq2seq)
+    def _need_vocab(self):
+        if not self.tgt_vocab_size:
+            raise ValueError("this Transformer has no embeddings: construct it with "
+                             "src_vocab_size and tgt_vocab_size")
+
+    @staticmethod
+    def _ids(ids, lengths, V, name, lengths_name):
+        """Token ids ``[L, N]`` (int64) in ``[0, V)`` and lengths ``[N]`` in ``[1, L]``."""
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or ids.dtype.kind not in "iu" or min(ids.shape) < 1:
+            raise ValueError(f"{name}: expected an integer array [L, N] with L, N >= 1, got "
+                             f"{ids.dtype} {list(ids.shape)}")
+        L, N = ids.shape
+        lengths = np.asarray(lengths)
+        if (lengths.shape != (N,) or lengths.dtype.kind not in "iu" or (lengths < 1).any()
+                or (lengths > L).any()):
+            raise ValueError(f"{lengths_name}: expected N={N} integers in [1, L={L}]")
+        valid = np.arange(L)[:, None] < lengths[None, :]
+        if ((ids < 0) | (ids >= V))[valid].any():
+            raise ValueError(f"{name}: ids must be in [0, {V})")
+        return np.where(valid, ids, 0).astype(np.int64), lengths.astype(np.int64)
+
+    def _embed(self, ids, table, start=0):
+        """``table[ids] * sqrt(E) + PE[start:start + L]``: ``[L, N, E]`` time-major."""
+        L = ids.shape[0]
+        pe = sinusoidal_positional_encoding(start + L, self.d_model, self.dtype)[start:]
+        x = embedding_forward(self.params[table], ids) * self.dtype.type(math.sqrt(self.d_model))
+        return x + pe[:, None, :]
+
+    def _io(self, x):
+        """Time-major ``x`` in the layers' layout (batch_first swaps the first two axes)."""
+        return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
+
+    def encode(self, src, src_lengths):
+        """The encoder's output ``memory [S, N, E]`` (time-major) of token ids ``src [S, N]``
+        with lengths ``src_lengths [N]`` (padding masked as keys)."""
+        self._need_vocab()
+        src, sl = self._ids(src, src_lengths, self.src_vocab_size, "src", "src_lengths")
+        memory, _ = self.encoder(self._io(self._embed(src, "src_embedding.weight")),
+                                 src_lengths=sl)
+        return self._io(memory), sl
+
+    def decoder_log_probs(self, src, src_lengths, tgt_in):
+        """``log p(y_t | y_<t, x)`` of every position of the decoder inputs ``tgt_in [T, N]``
+        (starting with BOS): ``[T, N, V]``, the whole prefix through the causal decoder (the
+        reference of the cached decoding of :meth:`step_function`)."""
+        memory, sl = self.encode(src, src_lengths)
+        T = np.asarray(tgt_in).shape[0]
+        tgt, _ = self._ids(tgt_in, np.full(np.shape(tgt_in)[1], T), self.tgt_vocab_size,
+                           "tgt_in", "tgt_in")
+        out, _ = self.decoder(self._io(self._embed(tgt, "tgt_embedding.weight")),
+                              self._io(memory), tgt_is_causal=True, memory_lengths=sl)
+        logits, _ = linear_forward(self._io(out), self.params["generator.weight"],
+                                   self.params["generator.bias"])
+        return log_softmax(logits)
+
+    def step_function(self, src, src_lengths, max_length: int = 100):
+        """``(step, init_state)`` for :func:`seqcore.beam_search`, ``greedy_search`` and
+        ``sample``: incremental decoding with a key/value cache per decoder layer.
+
+        Each step embeds one token per live hypothesis at its position, appends one key and
+        value row per layer to the cache (reordered by ``beam_origin`` when hypotheses are
+        dropped or duplicated) and attends over it; the prefix is never recomputed. The
+        cross-attention keys and values of the memory are projected once per sentence.
+        ``max_length`` bounds the steps (the cache's size).
+        """
+        self._need_vocab()
+        memory, sl = self.encode(src, src_lengths)
+        max_length = int_arg("max_length", max_length, 1, 1 << 20)
+        S, N, E = memory.shape
+        H, dt = self.nhead, self.dtype
+        Dh = E // H
+        layers = self.decoder.layers
+        mem_kv = []
+        for layer in layers:   # [N, H, S, Dh] keys and values of the memory, per layer
+            w = layer.params["multihead_attn.in_proj_weight"]
+            b = layer._get("multihead_attn.in_proj_bias")
+            k, _ = linear_forward(memory, w[E:], None if b is None else b[E:])   # [S, N, 2E]
+            kv = k.reshape(S, N, 2, H, Dh).transpose(2, 1, 3, 0, 4)
+            mem_kv.append((np.ascontiguousarray(kv[0]), np.ascontiguousarray(kv[1])))
+        init = {"t": 0, "rows": None, "cache": None, "mem": None}
+
+        def step(tokens, state, origin):
+            t = state["t"]
+            if t >= max_length:
+                raise ValueError(f"max_length: the key/value cache holds {max_length} steps")
+            M = len(tokens)
+            rows = origin if state["rows"] is None else state["rows"][origin]
+            if state["cache"] is None:
+                cache = [(np.zeros((M, H, max_length, Dh), dt),
+                          np.zeros((M, H, max_length, Dh), dt)) for _ in layers]
+            elif M == len(state["rows"]) and np.array_equal(origin, np.arange(M)):
+                cache = state["cache"]
+            else:
+                cache = [(k[origin], v[origin]) for k, v in state["cache"]]
+            mem = state["mem"]
+            if mem is None or not np.array_equal(rows, state["rows"]):
+                mem = [(k[rows], v[rows]) for k, v in mem_kv]
+            tok = np.asarray(tokens, np.int64).reshape(1, M)
+            x = self._embed(tok, "tgt_embedding.weight", t)[0]
+            lengths_self, lengths_mem = np.full(M, t + 1, np.int64), sl[rows]
+            for layer, (K, V), (mK, mV) in zip(layers, cache, mem):
+                x = _decode_step(layer, x, K, V, t, mK, mV, lengths_self, lengths_mem)
+            if self.decoder.norm is not None:
+                x, _ = layer_norm_forward(x, *self.decoder.norm, self.decoder.eps)
+            logits, _ = linear_forward(x, self.params["generator.weight"],
+                                       self.params["generator.bias"])
+            return log_softmax(logits), {"t": t + 1, "rows": rows, "cache": cache, "mem": mem}
+
+        return step, init
+
+    def translate(self, src, src_lengths, beam_width: int = 4, max_length: int = 100,
+                  **options) -> List[List[Hypothesis]]:
+        """Beam search over the cached decoder (:meth:`step_function`) with
+        :func:`seqcore.beam_search` (the C++ ``BeamSearch`` state machine: top-k, length
+        normalisation, n-best, stopping rules; its options pass through). ``src [S, N]``
+        ids, ``src_lengths [N]``. Returns per sentence a list of :class:`Hypothesis`."""
+        step, init = self.step_function(src, src_lengths, max_length)
+        return beam_search(step, np.shape(src)[1], self.bos_id, self.eos_id, init_state=init,
+                           beam_width=beam_width, max_length=max_length, **options)
+
+    def greedy(self, src, src_lengths, max_length: int = 100,
+               min_length: int = 0) -> List[Hypothesis]:
+        """Greedy decoding over the cached decoder (:func:`seqcore.greedy_search`)."""
+        step, init = self.step_function(src, src_lengths, max_length)
+        return greedy_search(step, np.shape(src)[1], self.bos_id, self.eos_id, init_state=init,
+                             max_length=max_length, min_length=min_length)
