@@ -1232,6 +1232,65 @@ def _(draw):
     return Call(fn, make, check, lenient=("is_causal",))
 
 
+@spec("Transformer", "transformer", cost=2.0,
+      covers=("Transformer", "Transformer.forward", "Transformer.backward",
+              "TransformerDecoderLayer", "TransformerDecoder"))
+def _(draw):
+    heads, hd, F = draw(ints(1, 2)), draw(ints(1, 3)), draw(ints(1, 6))
+    E, S, T, N = heads * hd, draw(ints(1, 4)), draw(ints(1, 4)), draw(ints(1, 3))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+    opts = {"norm_first": draw(st.booleans()), "batch_first": draw(st.booleans()),
+            "dropout": draw(st.sampled_from([0.0, 0.2]))}
+
+    def make():
+        r = rng(seed)
+        sh = (lambda L: (N, L, E)) if opts["batch_first"] else (lambda L: (L, N, E))
+        return {"src": randn(r, sh(S), dt), "tgt": randn(r, sh(T), dt),
+                "dout": randn(r, sh(T), dt), "memory_lengths": r.integers(0, S + 1, N)}
+
+    def fn(src, tgt, dout, memory_lengths=None):
+        model = sc.Transformer(E, heads, 1, 1, F, dtype=dt, seed=seed, **opts)
+        out, cache = model(src, tgt, tgt_is_causal=True, memory_lengths=memory_lengths)
+        return out, model.backward(cache, dout)
+
+    def check(out, args):
+        shape_is(out[0], args["tgt"].shape, dt)
+        (dsrc, dtgt), grads = out[1]
+        shape_is(dsrc, args["src"].shape, dt)
+        finite(out[0], dsrc, dtgt, *grads.values())
+    return Call(fn, make, check)
+
+
+@spec("Transformer.translate", "transformer", cost=2.0,
+      covers=("Transformer.translate", "Transformer.greedy", "Transformer.step_function",
+              "Transformer.decoder_log_probs", "Transformer.encode"))
+def _(draw):
+    heads, hd = draw(ints(1, 2)), draw(ints(1, 3))
+    Vs, Vt, S, N = draw(ints(1, 5)), draw(ints(3, 6)), draw(ints(1, 4)), draw(ints(1, 2))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+    beam, greedy, max_length = draw(ints(1, 3)), draw(st.booleans()), draw(ints(1, 4))
+
+    def make():
+        r = rng(seed)
+        return {"src": r.integers(0, Vs, (S, N)), "src_lengths": r.integers(1, S + 1, N),
+                "beam_width": beam, "max_length": max_length}
+
+    model = sc.Transformer(heads * hd, heads, 1, 1, 4, dropout=0.0, src_vocab_size=Vs,
+                           tgt_vocab_size=Vt, dtype=dt, seed=seed)
+
+    def fn(src, src_lengths, beam_width, max_length):
+        if greedy:
+            return [[h] for h in model.greedy(src, src_lengths, max_length)]
+        return model.translate(src, src_lengths, beam_width, max_length)
+
+    def check(out, args):
+        assert len(out) == N
+        for item in out:
+            assert 1 <= len(item) and all(len(h.tokens) <= args["max_length"] for h in item)
+            assert all(((h.tokens >= 0) & (h.tokens < Vt)).all() for h in item)
+    return Call(fn, make, check, lenient=("beam_width",) if greedy else ())
+
+
 _TMP = tempfile.mkdtemp(prefix="seqcore-props-")
 
 

@@ -389,3 +389,152 @@ def test_no_quadratic_buffer_in_training():
                          check=True)
     grown_kib = int(out.stdout.split()[-1])
     assert grown_kib < 64 * 1024, f"peak RSS grew by {grown_kib} KiB"
+
+
+# --------------------------------------------------------------------------- decoder
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("norm_first,batch_first", [(False, False), (True, True)])
+def test_transformer_matches_torch(rng, norm_first, batch_first, dtype):
+    """nn.Transformer (2 + 2 layers, final norms) with the same state dict: output, dsrc,
+    dtgt and every gradient, with a causal target mask and padded sources."""
+    torch = _torch()
+    from seqcore.transformer import Transformer
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    E, nhead, F, T, S, N = 16, 4, 24, 6, 7, 3
+    torch.manual_seed(0)
+    t = torch.nn.Transformer(E, nhead, 2, 2, F, dropout=0.0, batch_first=batch_first,
+                             norm_first=norm_first, dtype=tdt)
+    ours = Transformer(E, nhead, 2, 2, F, dropout=0.0, batch_first=batch_first,
+                       norm_first=norm_first, dtype=dtype)
+    assert list(ours.state_dict()) == list(t.state_dict())
+    ours.load_state_dict(t.state_dict())
+
+    def shape(L):
+        return (N, L, E) if batch_first else (L, N, E)
+    src, tgt = _randn(rng, *shape(S), dtype=dtype), _randn(rng, *shape(T), dtype=dtype)
+    sl = np.array([7, 3, 5])
+    pad = torch.from_numpy(np.arange(S)[None] >= sl[:, None])
+    ts, tt = torch.from_numpy(src).requires_grad_(), torch.from_numpy(tgt).requires_grad_()
+    tout = t(ts, tt, tgt_mask=t.generate_square_subsequent_mask(T, dtype=tdt),
+             src_key_padding_mask=pad, memory_key_padding_mask=pad, tgt_is_causal=True)
+    out, cache = ours(src, tgt, tgt_is_causal=True, src_lengths=sl, memory_lengths=sl)
+    dy = _randn(rng, *out.shape, dtype=dtype)
+    tout.backward(torch.from_numpy(dy))
+    (dsrc, dtgt), grads = ours.backward(cache, dy)
+    f32 = dtype == np.float32
+    tol_o = dict(rtol=2e-5, atol=2e-5) if f32 else dict(rtol=1e-12, atol=1e-12)
+    tol_g = dict(rtol=1e-4, atol=1e-4) if f32 else dict(rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(out, tout.detach().numpy(), **tol_o)
+    np.testing.assert_allclose(dsrc, ts.grad.numpy(), **tol_g)
+    np.testing.assert_allclose(dtgt, tt.grad.numpy(), **tol_g)
+    for k, p in t.named_parameters():
+        np.testing.assert_allclose(grads[k], p.grad.numpy(), err_msg=k, **tol_g)
+
+
+def test_decoder_layer_gradients_finite_differences(rng):
+    """Post-LN decoder layer with tanh-GELU, float64: tgt, memory and every parameter."""
+    from seqcore.transformer import TransformerDecoderLayer
+    layer = TransformerDecoderLayer(6, 2, 10, dropout=0.0, activation="gelu_tanh",
+                                    dtype=np.float64, seed=2)
+    for p in layer.params.values():
+        p += 0.1 * rng.standard_normal(p.shape)
+    tgt, mem, dy = _randn(rng, 3, 2, 6), _randn(rng, 4, 2, 6), _randn(rng, 3, 2, 6)
+    ml = np.array([4, 2])
+    _, cache = layer(tgt, mem, tgt_is_causal=True, memory_lengths=ml)
+    (dtgt, dmem), grads = layer.backward(cache, dy)
+
+    def loss():
+        return float((layer(tgt, mem, tgt_is_causal=True, memory_lengths=ml)[0] * dy).sum())
+    names = list(layer.params)
+    _fd_check(loss, [tgt, mem] + [layer.params[k] for k in names],
+              [dtgt, dmem] + [grads[k] for k in names], rng, n=3)
+    assert not dmem[:, 1][2:].any()    # padded memory rows get no gradient
+
+
+def _seq2seq(norm_first=False, dtype=np.float64, seed=0):
+    from seqcore.transformer import Transformer
+    return Transformer(16, 4, 2, 2, 24, dropout=0.0, norm_first=norm_first,
+                       src_vocab_size=11, tgt_vocab_size=13, dtype=dtype, seed=seed).eval()
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_cached_decoding_equals_full_prefix(rng, norm_first):
+    """Each cached step's log-probs equal the whole prefix run through the causal decoder
+    (float64, tight), with hypotheses reordered, duplicated and dropped between steps."""
+    model = _seq2seq(norm_first)
+    src, sl = rng.integers(0, 11, (6, 3)), np.array([6, 2, 4])
+    step, state = model.step_function(src, sl, max_length=8)
+    # rows: (batch item, prefix); origins drawn at random from the previous rows
+    items, prefixes = np.arange(3), [[1], [1], [1]]
+    origin = np.arange(3)
+    for t in range(6):
+        lp, state = step(np.array([p[-1] for p in prefixes]), state, origin)
+        for r, (i, p) in enumerate(zip(items, prefixes)):
+            want = model.decoder_log_probs(src[:, [i]], sl[[i]], np.array(p)[:, None])[-1, 0]
+            np.testing.assert_allclose(lp[r], want, rtol=1e-12, atol=1e-12)
+        M = int(rng.integers(1, 5))
+        origin = rng.integers(0, len(items), M)
+        items = items[origin]
+        prefixes = [prefixes[o] + [int(rng.integers(0, 13))] for o in origin]
+
+
+def test_translate_equals_python_beam_search_over_full_prefix():
+    """translate (cached decoder) == seqcore.beam_search over a step that re-runs the whole
+    prefix: the same hypotheses and scores."""
+    model = _seq2seq(seed=3)
+    r = np.random.default_rng(1)
+    src, sl = r.integers(0, 11, (5, 2)), np.array([5, 3])
+
+    def full_step(tokens, state, origin):
+        if state is None:
+            rows, prefix = np.asarray(origin), np.asarray(tokens)[None]
+        else:
+            rows, prefix = state[0][origin], np.vstack([state[1][:, origin], tokens[None]])
+        lp = np.stack([model.decoder_log_probs(src[:, [i]], sl[[i]], prefix[:, [m]])[-1, 0]
+                       for m, i in enumerate(rows)])
+        return lp, (rows, prefix)
+
+    opts = dict(beam_width=3, max_length=7, n_best=2, length_penalty=0.6)
+    got = model.translate(src, sl, **opts)
+    want = seqcore.beam_search(full_step, 2, model.bos_id, model.eos_id, **opts)
+    for g_item, w_item in zip(got, want):
+        assert len(g_item) == len(w_item)
+        for g, w in zip(g_item, w_item):
+            np.testing.assert_array_equal(g.tokens, w.tokens)
+            assert g.score == pytest.approx(w.score, abs=1e-10)
+    greedy = model.greedy(src, sl, max_length=7)
+    beam1 = model.translate(src, sl, beam_width=1, max_length=7)
+    for g, b in zip(greedy, beam1):
+        np.testing.assert_array_equal(g.tokens, b[0].tokens)
+
+
+def test_seq2seq_bad_input(rng):
+    from seqcore.transformer import Transformer
+    model = _seq2seq()
+    src, sl = rng.integers(0, 11, (4, 2)), np.array([4, 2])
+    with pytest.raises(ValueError, match="src"):
+        model.translate(src + 11, sl)
+    with pytest.raises(ValueError, match="src_lengths"):
+        model.translate(src, np.array([5, 2]))
+    with pytest.raises(ValueError, match="src"):
+        model.greedy(src.astype(np.float64), sl)
+    step, state = model.step_function(src, sl, max_length=1)
+    _, state = step(np.array([1, 1]), state, np.arange(2))
+    with pytest.raises(ValueError, match="max_length"):
+        step(np.array([1, 1]), state, np.arange(2))
+    with pytest.raises(ValueError, match="embeddings"):
+        Transformer(8, 2, 1, 1, 8).translate(src, sl)
+    with pytest.raises(ValueError, match="vocab"):
+        Transformer(8, 2, 1, 1, 8, src_vocab_size=5)
+    with pytest.raises(ValueError, match="eos_id"):
+        Transformer(8, 2, 1, 1, 8, src_vocab_size=5, tgt_vocab_size=2, eos_id=2)
+    dec = seqcore.TransformerDecoderLayer(8, 2, 8)
+    tgt = np.zeros((3, 2, 8), np.float32)
+    with pytest.raises(ValueError, match="memory"):
+        dec(tgt, np.zeros((4, 3, 8), np.float32))
+    with pytest.raises(ValueError, match="memory_key_padding_mask"):
+        dec(tgt, np.zeros((4, 2, 8), np.float32), memory_key_padding_mask=np.zeros((2, 3), bool))
+    with pytest.raises(TypeError, match="decoder_layer"):
+        seqcore.TransformerDecoder(seqcore.TransformerEncoderLayer(8, 2), 2)
