@@ -204,9 +204,10 @@ def test_roof_pct_only_for_gemm_bound_rows(monkeypatch):
     """roof_pct = 100 * gflops / fma_peak for GEMM-bound families with known flops; None for
     the others, for unknown flops and without a roof."""
     monkeypatch.setattr(bench, "_SETTLE_S", 0.0)
-    assert bench.GEMM_BOUND_FAMILIES == {"lstm", "gru", "rnn", "attention", "torch", "wordlm"}
+    assert bench.GEMM_BOUND_FAMILIES == {"lstm", "gru", "rnn", "attention", "torch", "wordlm",
+                                           "transformer"}
     fast = bench.Settings(repeat=1, min_time=0.001, max_time=1.0, fma_peak_gflops=50.0)
-    for family in ("lstm", "gru", "rnn", "attention", "torch", "wordlm"):
+    for family in ("lstm", "gru", "rnn", "attention", "torch", "wordlm", "transformer"):
         row = bench.run_case(_fake_case(family), fast)
         assert row["status"] == "ok" and row["gflops"] > 0
         assert row["roof_pct"] == pytest.approx(100 * row["gflops"] / 50.0)

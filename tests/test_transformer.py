@@ -538,3 +538,57 @@ def test_seq2seq_bad_input(rng):
         dec(tgt, np.zeros((4, 2, 8), np.float32), memory_key_padding_mask=np.zeros((2, 3), bool))
     with pytest.raises(TypeError, match="decoder_layer"):
         seqcore.TransformerDecoder(seqcore.TransformerEncoderLayer(8, 2), 2)
+
+
+# --------------------------------------------------------------------------- torch adapter
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+@pytest.mark.parametrize("activation", ["relu", "gelu", "gelu_tanh"])
+def test_torch_adapter_layers_match_torch(kind, activation):
+    """seqcore.torch.Transformer{Encoder,Decoder}Layer == torch.nn's with the same state dict:
+    outputs, input gradients and every parameter gradient (float32, tolerance as above)."""
+    torch = _torch()
+    import seqcore.torch as st
+    torch.manual_seed(0)
+    act = torch.nn.GELU(approximate="tanh") if activation == "gelu_tanh" else activation
+    ours_cls, theirs_cls = ((st.TransformerEncoderLayer, torch.nn.TransformerEncoderLayer)
+                            if kind == "encoder" else
+                            (st.TransformerDecoderLayer, torch.nn.TransformerDecoderLayer))
+    ours = ours_cls(16, 4, 32, dropout=0.0, batch_first=True, activation=act)
+    theirs = theirs_cls(16, 4, 32, dropout=0.0, batch_first=True, activation=act)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 5, 16, requires_grad=True)
+    mem = torch.randn(3, 6, 16, requires_grad=True)
+    pad = torch.arange(6)[None] >= torch.tensor([6, 3, 2])[:, None]
+
+    def run(module):
+        x.grad = mem.grad = None
+        module.zero_grad()
+        if kind == "encoder":
+            y, inputs = module(x, src_key_padding_mask=pad[:, :5]), [x]
+        else:
+            y = module(x, mem, tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(5),
+                       tgt_is_causal=True, memory_key_padding_mask=pad)
+            inputs = [x, mem]
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        return [y.detach()] + [t.grad.clone() for t in inputs] + \
+            [p.grad.clone() for p in module.parameters()]
+    for a, b in zip(run(ours), run(theirs)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_torch_adapter_dropout_follows_torch_seed():
+    torch = _torch()
+    import seqcore.torch as st
+    layer = st.TransformerEncoderLayer(8, 2, 16, dropout=0.5)
+    x = torch.randn(4, 2, 8)
+    torch.manual_seed(1)
+    a = layer(x)
+    torch.manual_seed(1)
+    b = layer(x)
+    c = layer(x)
+    assert torch.equal(a, b) and not torch.equal(b, c)
+    layer.eval()
+    assert torch.equal(layer(x), layer(x))
+    with pytest.raises(TypeError, match="dtype"):
+        st.TransformerEncoderLayer(8, 2, 16, dtype=torch.float16)(x.half())

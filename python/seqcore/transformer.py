@@ -25,9 +25,9 @@ from ._validate import float_arg, int_arg, option
 from .attention import (multi_head_attention_backward, multi_head_attention_forward,
                         sdpa_forward, sinusoidal_positional_encoding)
 from .decoding import Hypothesis, beam_search, greedy_search
-from .embedding import embedding_forward
+from .embedding import embedding_backward, embedding_forward
 from .layers import dropout_mask, load_params
-from .output_layers import log_softmax
+from .output_layers import log_softmax, softmax_cross_entropy
 
 __all__ = ["LayerNormGrads", "LinearGrads", "layer_norm_forward", "layer_norm_backward",
            "linear_forward", "linear_backward", "TransformerEncoderLayer",
@@ -573,11 +573,13 @@ class TransformerDecoderLayer(_Layer):
         return (self._batch_major(dx), self._batch_major(dmem)), grads
 
 
-def _decode_step(layer, x, K, V, t, mem_k, mem_v, lengths_self, lengths_mem):
+def _decode_step(layer, x, K, V, t, mem_k, mem_v, lengths_self, lengths_mem, weights=None):
     """One decoding step of a decoder layer for ``x [M, E]`` (one new position per live
     hypothesis): its key and value rows go to ``K, V [M, H, T_max, Dh]`` at position ``t``,
     self-attention over the ``t + 1`` cached rows, cross-attention over the memory's
-    ``mem_k, mem_v [M, H, S, Dh]``. Inference (no dropout)."""
+    ``mem_k, mem_v [M, H, S, Dh]``. Inference (no dropout). ``weights`` (a list, optional)
+    receives the cross-attention probabilities ``[M, H, S]``, computed again in NumPy (the
+    kernel never forms them)."""
     p, E, H = layer.params, layer.d_model, layer.nhead
     M, Dh = x.shape[0], E // H
     eps = layer.layer_norm_eps
@@ -599,6 +601,11 @@ def _decode_step(layer, x, K, V, t, mem_k, mem_v, lengths_self, lengths_mem):
         w, b = p["multihead_attn.in_proj_weight"], layer._get("multihead_attn.in_proj_bias")
         q, _ = linear_forward(h, w[:E], None if b is None else b[:E])
         a, _ = sdpa_forward(q.reshape(M, H, 1, Dh), mem_k, mem_v, key_lengths=lengths_mem)
+        if weights is not None:
+            z = np.einsum("mhd,mhsd->mhs", q.reshape(M, H, Dh), mem_k) / math.sqrt(Dh)
+            pad = np.arange(mem_k.shape[2])[None, :] >= lengths_mem[:, None]     # [M, S]
+            z = np.where(pad[:, None, :], -np.inf, z)
+            weights.append(np.exp(log_softmax(z)))
         return project_out(a, "multihead_attn")
 
     def feed_forward(h):
@@ -909,6 +916,66 @@ class Transformer(_Module):
                                    self.params["generator.bias"])
         return log_softmax(logits)
 
+    def forward_backward(self, src, src_lengths, tgt, tgt_lengths, grad: bool = True,
+                         label_smoothing: float = 0.0):
+        """Teacher-forced loss and its gradients, as :meth:`seqcore.Seq2Seq.forward_backward`.
+
+        Args:
+            src: [S, N] int source ids; src_lengths: [N] in [1, S].
+            tgt: [T, N] int target ids without BOS/EOS; tgt_lengths: [N] in [0, T].
+            grad: also compute the gradients (default).
+            label_smoothing: as :func:`seqcore.softmax_cross_entropy` (Vaswani et al. use 0.1).
+
+        Returns:
+            (loss, grads): ``loss`` is the mean over the ``sum(tgt_lengths + 1)`` predicted
+            tokens (EOS included) of the cross-entropy; ``grads`` maps every parameter name
+            to its gradient (dense; None when ``grad=False``). Dropout applies in training
+            mode (:meth:`train`).
+
+        Raises ValueError for out-of-range ids or lengths and mismatched shapes.
+        """
+        self._need_vocab()
+        src, sl = self._ids(src, src_lengths, self.src_vocab_size, "src", "src_lengths")
+        tgt = np.asarray(tgt)
+        N = src.shape[1]
+        if tgt.ndim != 2 or tgt.shape[1] != N or tgt.dtype.kind not in "iu":
+            raise ValueError(f"tgt: expected an integer array [T, N={N}], got {tgt.dtype} "
+                             f"{list(tgt.shape)}")
+        T = tgt.shape[0]
+        tl = np.asarray(tgt_lengths)
+        if tl.shape != (N,) or tl.dtype.kind not in "iu" or (tl < 0).any() or (tl > T).any():
+            raise ValueError(f"tgt_lengths: expected N={N} integers in [0, T={T}]")
+        valid = np.arange(T)[:, None] < tl[None, :]
+        if ((tgt < 0) | (tgt >= self.tgt_vocab_size))[valid].any():
+            raise ValueError(f"tgt: ids must be in [0, {self.tgt_vocab_size})")
+        tgt = np.where(valid, tgt, 0).astype(np.int64)
+        y_in = np.concatenate([np.full((1, N), self.bos_id), tgt])              # [T+1, N]
+        y_out = np.concatenate([tgt, np.zeros((1, N), np.int64)])
+        y_out[tl, np.arange(N)] = self.eos_id
+        y_out = np.where(np.arange(T + 1)[:, None] <= tl[None, :], y_out, -1)
+        # padded target positions come after the valid ones: the causal mask keeps them out
+        # of every valid position's view, and the loss ignores their outputs
+        out, cache = self.forward(self._io(self._embed(src, "src_embedding.weight")),
+                                  self._io(self._embed(y_in, "tgt_embedding.weight")),
+                                  tgt_is_causal=True, src_lengths=sl, memory_lengths=sl)
+        h = self._io(out)
+        logits, gen_cache = linear_forward(h, self.params["generator.weight"],
+                                           self.params["generator.bias"])
+        res = softmax_cross_entropy(logits.reshape((T + 1) * N, -1), y_out.reshape(-1),
+                                    ignore_index=-1, label_smoothing=label_smoothing,
+                                    grad=grad)
+        if not grad:
+            return float(res.loss), None
+        gen = linear_backward(gen_cache, res.dlogits.reshape(logits.shape))
+        (dsrc, dtgt), grads = self.backward(cache, self._io(gen.dx))
+        scale = self.dtype.type(math.sqrt(self.d_model))
+        grads["src_embedding.weight"] = embedding_backward(
+            self._io(dsrc) * scale, src, self.src_vocab_size).to_dense(self.src_vocab_size)
+        grads["tgt_embedding.weight"] = embedding_backward(
+            self._io(dtgt) * scale, y_in, self.tgt_vocab_size).to_dense(self.tgt_vocab_size)
+        grads["generator.weight"], grads["generator.bias"] = gen.dweight, gen.dbias
+        return float(res.loss), OrderedDict((k, grads[k]) for k in self.params)
+
     def step_function(self, src, src_lengths, max_length: int = 100):
         """``(step, init_state)`` for :func:`seqcore.beam_search`, ``greedy_search`` and
         ``sample``: incremental decoding with a key/value cache per decoder layer.
@@ -954,15 +1021,30 @@ class Transformer(_Module):
             tok = np.asarray(tokens, np.int64).reshape(1, M)
             x = self._embed(tok, "tgt_embedding.weight", t)[0]
             lengths_self, lengths_mem = np.full(M, t + 1, np.int64), sl[rows]
-            for layer, (K, V), (mK, mV) in zip(layers, cache, mem):
-                x = _decode_step(layer, x, K, V, t, mK, mV, lengths_self, lengths_mem)
+            for i, (layer, (K, V), (mK, mV)) in enumerate(zip(layers, cache, mem)):
+                x = _decode_step(layer, x, K, V, t, mK, mV, lengths_self, lengths_mem,
+                                 state.get("weights") if i == len(layers) - 1 else None)
             if self.decoder.norm is not None:
                 x, _ = layer_norm_forward(x, *self.decoder.norm, self.decoder.eps)
             logits, _ = linear_forward(x, self.params["generator.weight"],
                                        self.params["generator.bias"])
-            return log_softmax(logits), {"t": t + 1, "rows": rows, "cache": cache, "mem": mem}
+            return log_softmax(logits), {**state, "t": t + 1, "rows": rows, "cache": cache,
+                                         "mem": mem}
 
         return step, init
+
+    def cross_attention_weights(self, src, src_lengths, tokens):
+        """The last decoder layer's cross-attention probabilities ``[H, T + 1, S]`` for one
+        sentence (``src [S, 1]``) decoding the output ``tokens`` (no BOS; the rows are the
+        steps predicting each token and then EOS): what a heat map of one head shows."""
+        tokens = [self.bos_id] + [int(t) for t in tokens]
+        step, state = self.step_function(src, src_lengths, len(tokens))
+        if np.shape(src)[1] != 1:
+            raise ValueError("src: expected one sentence, [S, 1]")
+        state["weights"] = rows = []
+        for tok in tokens:
+            _, state = step(np.array([tok]), state, np.zeros(1, np.int64))
+        return np.stack([w[0] for w in rows], axis=1)
 
     def translate(self, src, src_lengths, beam_width: int = 4, max_length: int = 100,
                   **options) -> List[List[Hypothesis]]:

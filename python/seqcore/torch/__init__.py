@@ -20,6 +20,8 @@ Notes:
   ``ctc_loss``/``CTCLoss``/``ctc_loss_from_logits``, ``NegativeSamplingLoss`` and
   ``HierarchicalSoftmax`` wrap the attention, CTC and output-layer kernels with the
   signatures of their torch counterparts (see :mod:`seqcore.torch.functional`).
+* ``TransformerEncoderLayer`` and ``TransformerDecoderLayer`` run seqcore's layers
+  (:mod:`seqcore.transformer`) with torch's constructors and state dicts (eager mode).
 * Unsupported cases raise ``ValueError``/``TypeError`` naming the case, never fall back:
   CUDA or other non-CPU tensors (when seqcore was built without CUDA), dtypes other than
   float32/float64, ``proj_size > 0``.
@@ -45,7 +47,9 @@ from .rnn import GRU, LSTM, RNN, rnn_layer
 from .functional import (CTCLoss, HierarchicalSoftmax, MultiheadAttention,
                          NegativeSamplingLoss, cross_entropy, ctc_loss, ctc_loss_from_logits,
                          scaled_dot_product_attention)
+from .transformer import TransformerDecoderLayer, TransformerEncoderLayer
 
 __all__ = ["LSTM", "GRU", "RNN", "rnn_layer", "scaled_dot_product_attention",
            "MultiheadAttention", "cross_entropy", "NegativeSamplingLoss", "HierarchicalSoftmax",
-           "ctc_loss", "ctc_loss_from_logits", "CTCLoss"]
+           "ctc_loss", "ctc_loss_from_logits", "CTCLoss", "TransformerEncoderLayer",
+           "TransformerDecoderLayer"]
