@@ -28,3 +28,26 @@ def test_quick_run_learns(tmp_path):
     assert 0 <= h[-1]["greedy_bleu"] <= 100
     if res["plot"] is not None:
         assert (tmp_path / "att.png").stat().st_size > 0
+
+
+def test_quick_transformer_run_learns(tmp_path):
+    """--model transformer: the loss falls, character BLEU rises, the heat map is saved."""
+    parser = argparse.ArgumentParser()
+    translate.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--model", "transformer", "--no-progress",
+                              "--plot", str(tmp_path / "att.png")])
+    res = translate.run(args)
+    h = res["history"]
+    assert len(h) == 3 and h[-1]["train_loss"] < 0.7 * h[0]["train_loss"]
+    assert h[-1]["greedy_bleu"] > h[0]["greedy_bleu"]
+    if res["plot"] is not None:
+        assert (tmp_path / "att.png").stat().st_size > 0
+
+
+def test_transformer_options_are_checked():
+    parser = argparse.ArgumentParser()
+    translate.add_arguments(parser)
+    with pytest.raises(SystemExit, match="hidden"):
+        translate.run(parser.parse_args(["--quick", "--model", "transformer", "--hidden", "30"]))
+    with pytest.raises(SystemExit, match="lr"):
+        translate.run(parser.parse_args(["--quick", "--model", "transformer", "--lr", "0"]))

@@ -592,3 +592,14 @@ def test_torch_adapter_dropout_follows_torch_seed():
     assert torch.equal(layer(x), layer(x))
     with pytest.raises(TypeError, match="dtype"):
         st.TransformerEncoderLayer(8, 2, 16, dtype=torch.float16)(x.half())
+
+
+def test_cross_attention_weights_are_distributions():
+    model = _seq2seq(seed=4)
+    src, sl = np.array([[3], [4], [5], [6]]), np.array([3])
+    w = model.cross_attention_weights(src, sl, [5, 6, 7])
+    assert w.shape == (4, 4, 4)               # [heads, tokens + EOS step, S]
+    np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-12)
+    assert not w[..., 3:].any()              # the padded source position gets no weight
+    with pytest.raises(ValueError, match="src"):
+        model.cross_attention_weights(np.zeros((4, 2), np.int64), np.array([4, 4]), [5])

@@ -5,14 +5,19 @@ and spellings ("3 May 1979", "tuesday 9 march 1982", "2/28/01", "MAY 3, 1979",
 "03.05.79", "the 3rd of may 1979", ...), to be translated into "1979-05-03". Training and
 test sets are disjoint (no test date string appears in training).
 
-Model: :class:`seqcore.Seq2Seq` over characters: a bidirectional LSTM encoder, an LSTM
-decoder with additive (Bahdanau) attention and input feeding, trained by teacher forcing
-with Adam and gradient clipping (:mod:`seqcore.optim`) — seqcore kernels throughout. After
+Model (``--model lstm``, the default): :class:`seqcore.Seq2Seq` over characters: a
+bidirectional LSTM encoder, an LSTM decoder with additive (Bahdanau) attention and input
+feeding, trained by teacher forcing with Adam and gradient clipping (:mod:`seqcore.optim`) —
+seqcore kernels throughout. ``--model transformer``: :class:`seqcore.Transformer` with
+character embeddings (d_model = ``--hidden``, 4 heads, ``--layers`` encoder and decoder
+layers, feed-forward 4 x d_model, dropout 0.1), Adam with a 200-step linear warm-up and a
+linear decay, clipping at norm 1, decoded with its key/value cache. After
 each epoch it reports the test exact-match accuracy of greedy decoding
 (:func:`seqcore.greedy_search` driving the model's step function) and of native beam search
 (:meth:`Seq2Seq.translate`: the whole search in C++), with character-level BLEU
 (:mod:`seqcore.bleu`). At the end it saves the attention heat map of one translation
-(:func:`seqcore.plot_attention`) when matplotlib is installed.
+(:func:`seqcore.plot_attention`; for the Transformer, head 0 of the last decoder layer's
+cross-attention) when matplotlib is installed.
 
 Run: ``seqcore demo translate`` (a few minutes on 2 cores) or ``--quick`` (seconds).
 """
@@ -32,6 +37,7 @@ from .. import bleu, set_num_threads
 from ..decoding import greedy_search
 from ..optim import Adam, clip_grad_norm
 from ..seq2seq import Seq2Seq
+from ..transformer import Transformer
 
 __all__ = ["add_arguments", "run", "main", "make_dates", "Vocab"]
 
@@ -39,7 +45,10 @@ _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "augu
            "september", "october", "november", "december"]
 _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _DEFAULTS = {"examples": (10000, 1500), "epochs": (5, 3), "hidden": (64, 32),
-             "embed": (32, 16), "batch": (64, 32), "test": (1000, 100)}
+             "embed": (32, 16), "batch": (64, 32), "test": (1000, 100), "layers": (2, 1)}
+# the Transformer's own (full, quick): it trains for more epochs with a decaying rate
+_TRANSFORMER = {"epochs": (12, 3), "lr": 3e-3, "warmup": 200, "clip": 1.0, "dropout": 0.1,
+                "heads": 4}
 
 
 def _ordinal(d: int) -> str:
@@ -111,14 +120,21 @@ def add_arguments(parser):
         return f"(default {full}; {quick} with --quick)"
 
     parser.add_argument("--quick", action="store_true", help="small data and model: seconds")
+    parser.add_argument("--model", choices=("lstm", "transformer"), default="lstm",
+                        help="LSTM encoder-decoder with attention (default) or Transformer")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="Transformer encoder and decoder layers " + d("layers"))
     parser.add_argument("--examples", type=int, default=None,
                         help="training pairs " + d("examples"))
     parser.add_argument("--test", type=int, default=None, help="held-out pairs " + d("test"))
-    parser.add_argument("--epochs", type=int, default=None, help="passes " + d("epochs"))
-    parser.add_argument("--hidden", type=int, default=None, help="LSTM size H " + d("hidden"))
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="passes " + d("epochs") + "; Transformer: 12, 3 with --quick")
+    parser.add_argument("--hidden", type=int, default=None,
+                        help="LSTM size H or Transformer d_model " + d("hidden"))
     parser.add_argument("--embed", type=int, default=None, help="embedding size " + d("embed"))
     parser.add_argument("--batch", type=int, default=None, help="batch size " + d("batch"))
-    parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (5e-3)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="Adam learning rate (5e-3; Transformer: 3e-3 at its peak)")
     parser.add_argument("--beam", type=int, default=4, help="beam width (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--threads", type=int, default=None, help="seqcore threads")
@@ -128,13 +144,23 @@ def add_arguments(parser):
 
 
 def _config(args):
+    defaults = dict(_DEFAULTS)
+    if args.model == "transformer":
+        defaults["epochs"] = _TRANSFORMER["epochs"]
     cfg = {k: getattr(args, k) if getattr(args, k) is not None else v[1 if args.quick else 0]
-           for k, v in _DEFAULTS.items()}
+           for k, v in defaults.items()}
     for k, v in cfg.items():
         if v < 1:
             raise SystemExit(f"seqcore demo translate: --{k} must be >= 1, got {v}")
     if args.beam < 1:
         raise SystemExit("seqcore demo translate: --beam must be >= 1")
+    transformer = args.model == "transformer"
+    cfg["lr"] = args.lr if args.lr is not None else _TRANSFORMER["lr"] if transformer else 5e-3
+    if not cfg["lr"] > 0:
+        raise SystemExit(f"seqcore demo translate: --lr must be > 0, got {cfg['lr']}")
+    if transformer and cfg["hidden"] % _TRANSFORMER["heads"]:
+        raise SystemExit(f"seqcore demo translate: --hidden must be a multiple of "
+                         f"{_TRANSFORMER['heads']} (the heads) for the Transformer")
     return SimpleNamespace(**cfg)
 
 
@@ -165,6 +191,9 @@ def _attention_map(model, src_vocab, tgt_vocab, human):
     """[steps, Ts] attention weights of the beam translation of one string."""
     src, sl = src_vocab.encode([human])
     out = model.translate(src, sl, beam_width=1, max_length=12)[0][0].tokens
+    if isinstance(model, Transformer):   # head 0 of the last decoder layer
+        w = model.cross_attention_weights(src, sl, out)[0]
+        return w, list(human), [tgt_vocab.itos[t] for t in out] + ["</s>"]
     keys, s, _ = model.encode(src, sl)
     proj = model._proj_keys(keys)
     c, h_tilde = model._initial(1)
@@ -185,14 +214,25 @@ def run(args) -> dict:
     train_pairs = make_dates(cfg.examples, seed=args.seed, exclude={h for h, _ in test_pairs})
     src_vocab = Vocab([h for h, _ in train_pairs])
     tgt_vocab = Vocab(["0123456789-"])
-    model = Seq2Seq(len(src_vocab), len(tgt_vocab), cfg.embed, cfg.hidden,
-                    attention="additive", cell="lstm", bos_id=1, eos_id=2, seed=args.seed)
+    transformer = args.model == "transformer"
+    if transformer:
+        model = Transformer(cfg.hidden, _TRANSFORMER["heads"], cfg.layers, cfg.layers,
+                            4 * cfg.hidden, dropout=0.0 if args.quick else _TRANSFORMER["dropout"],
+                            src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab),
+                            bos_id=1, eos_id=2, seed=args.seed)
+        what = (f"Transformer d_model={cfg.hidden}, {_TRANSFORMER['heads']} heads, "
+                f"{cfg.layers}+{cfg.layers} layers")
+    else:
+        model = Seq2Seq(len(src_vocab), len(tgt_vocab), cfg.embed, cfg.hidden,
+                        attention="additive", cell="lstm", bos_id=1, eos_id=2, seed=args.seed)
+        what = f"LSTM H={cfg.hidden}, E={cfg.embed}"
     params = dict(model.named_parameters())
-    opt = Adam(params, lr=args.lr)
+    opt = Adam(params, lr=cfg.lr)
     rng = np.random.default_rng(args.seed)
     history = []
+    steps, total = 0, cfg.epochs * -(-len(train_pairs) // cfg.batch)
     print(f"seqcore demo translate: {len(train_pairs)} training / {len(test_pairs)} test dates,"
-          f" source vocabulary {len(src_vocab)}, H={cfg.hidden}, E={cfg.embed}")
+          f" source vocabulary {len(src_vocab)}, {what}")
     t0 = time.perf_counter()
     with threadpool_limits(1, "blas"):
         for epoch in range(1, cfg.epochs + 1):
@@ -200,15 +240,23 @@ def run(args) -> dict:
             losses = []
             bar = tqdm(range(0, len(order), cfg.batch), desc=f"epoch {epoch}", unit="batch",
                        disable=args.no_progress, leave=False)
+            if transformer:
+                model.train()
             for i in bar:
                 chunk = [train_pairs[j] for j in order[i:i + cfg.batch]]
                 src, sl = src_vocab.encode([h for h, _ in chunk])
                 tgt, tl = tgt_vocab.encode([iso for _, iso in chunk])
                 loss, grads = model.forward_backward(src, sl, tgt, tl)
-                clip_grad_norm(grads, 5.0)
+                steps += 1
+                if transformer:   # linear warm-up, then linear decay (to 2% of the peak)
+                    opt.lr = cfg.lr * min(1.0, steps / _TRANSFORMER["warmup"]) * \
+                        max(0.02, 1.0 - steps / total)
+                clip_grad_norm(grads, _TRANSFORMER["clip"] if transformer else 5.0)
                 opt.step(grads)
                 losses.append(loss)
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            if transformer:
+                model.eval()
             ev = _evaluate(model, src_vocab, tgt_vocab, test_pairs, args.beam)
             row = {"epoch": epoch, "train_loss": float(np.mean(losses)),
                    "seconds": time.perf_counter() - t0,
