@@ -885,7 +885,10 @@ class Transformer(_Module):
     def _embed(self, ids, table, start=0):
         """``table[ids] * sqrt(E) + PE[start:start + L]``: ``[L, N, E]`` time-major."""
         L = ids.shape[0]
-        pe = sinusoidal_positional_encoding(start + L, self.d_model, self.dtype)[start:]
+        if getattr(self, "_pe", None) is None or len(self._pe) < start + L:   # grown, kept
+            self._pe = sinusoidal_positional_encoding(max(start + L, 128), self.d_model,
+                                                      self.dtype)
+        pe = self._pe[start:start + L]
         x = embedding_forward(self.params[table], ids) * self.dtype.type(math.sqrt(self.d_model))
         return x + pe[:, None, :]
 
