@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "numpy_glue.h"
 #include "seqcore/transformer.h"
@@ -37,6 +38,17 @@ std::pair<int64_t, int64_t> rows_cols(const py::array& a, const char* name, cons
     throw std::invalid_argument(std::string(name) + ": expected a 2-D array " + legend +
                                 ", got shape " + shape_str(shape_of(a)));
   return {a.shape(0), a.shape(1)};
+}
+
+// A linear layer's weight [O, I] (O >= 1) for inputs of I features, and O.
+template <typename T>
+std::pair<py::array_t<T>, int64_t> linear_weight(py::handle weight_o, int64_t I) {
+  py::array w_a = as_array(weight_o, "weight");
+  const auto [O, I2] = rows_cols(w_a, "weight", "[O, I]");
+  if (I2 != I || O < 1)
+    throw std::invalid_argument("weight: expected shape [O, I] with I = " + std::to_string(I) +
+                                " and O >= 1, got " + shape_str(shape_of(w_a)));
+  return {floats<T>(w_a, "weight", {O, I}, "[O, I]"), O};
 }
 
 template <typename T>
@@ -88,12 +100,7 @@ py::tuple linear_forward_typed(const py::array& x_a, py::handle weight_o, py::ha
   const Activation act = activation_of(activation);
   const auto [M, I] = rows_cols(x_a, "x", "[M, I]");
   auto x = floats<T>(x_a, "x", {M, I}, "[M, I]");
-  py::array w_a = as_array(weight_o, "weight");
-  const auto [O, I2] = rows_cols(w_a, "weight", "[O, I]");
-  if (I2 != I || O < 1)
-    throw std::invalid_argument("weight: expected shape [O, I] with I = " + std::to_string(I) +
-                                " and O >= 1, got " + shape_str(shape_of(w_a)));
-  auto w = floats<T>(w_a, "weight", {O, I}, "[O, I]");
+  const auto [w, O] = linear_weight<T>(weight_o, I);
   auto b = optional_floats<T>(bias, "bias", {O}, "[O]", "x");
   py::array_t<T> y({M, O});
   Opt<T> pre;
@@ -113,12 +120,7 @@ py::tuple linear_backward_typed(const py::array& x_a, py::handle weight_o,
   const Activation act = activation_of(activation);
   const auto [M, I] = rows_cols(x_a, "x", "[M, I]");
   auto x = floats<T>(x_a, "x", {M, I}, "[M, I]");
-  py::array w_a = as_array(weight_o, "weight");
-  const auto [O, I2] = rows_cols(w_a, "weight", "[O, I]");
-  if (I2 != I || O < 1)
-    throw std::invalid_argument("weight: expected shape [O, I] with I = " + std::to_string(I) +
-                                " and O >= 1, got " + shape_str(shape_of(w_a)));
-  auto w = floats<T>(w_a, "weight", {O, I}, "[O, I]");
+  const auto [w, O] = linear_weight<T>(weight_o, I);
   auto dy = floats<T>(dy_o, "dy", {M, O}, "[M, O]");
   Opt<T> z;
   if (act != Activation::kNone) z = floats<T>(z_o, "z", {M, O}, "[M, O]");

@@ -108,3 +108,23 @@ def restore_num_threads():
     saved = seqcore.get_num_threads()
     yield saved
     seqcore.set_num_threads(saved)
+
+
+def fd_pairs(loss, arrays, grads, rng, n=6, eps=1e-6):
+    """(numeric, analytic) at n random coordinates of each array: central differences of the
+    scalar loss vs the given gradients, as two flat arrays for one assert."""
+    num, ana = [], []
+    for a, g in zip(arrays, grads):
+        if a.size == 0:
+            continue
+        flat = a.reshape(-1)
+        for idx in rng.integers(0, a.size, size=n):
+            old = flat[idx]
+            flat[idx] = old + eps
+            up = loss()
+            flat[idx] = old - eps
+            down = loss()
+            flat[idx] = old
+            num.append((up - down) / (2 * eps))
+            ana.append(g.reshape(-1)[idx])
+    return np.array(num), np.array(ana)

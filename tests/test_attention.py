@@ -11,6 +11,7 @@ import pytest
 
 import seqcore
 from seqcore import reference as ref
+from conftest import fd_pairs  # noqa: E402  (tests/ is on sys.path)
 from seqcore.attention import (additive_attention_backward, additive_attention_forward,
                                dot_attention, general_attention, luong_attention_backward,
                                multi_head_attention_backward, multi_head_attention_forward,
@@ -20,26 +21,6 @@ from seqcore.attention import (additive_attention_backward, additive_attention_f
 
 def _randn(rng, *shape, dtype=np.float64):
     return rng.standard_normal(shape).astype(dtype)
-
-
-def _fd_pairs(loss, arrays, grads, rng, n=6, eps=1e-6):
-    """(numeric, analytic) at n random coordinates of each array: central differences of the
-    scalar loss vs the given gradients, as two flat arrays for one assert."""
-    num, ana = [], []
-    for a, g in zip(arrays, grads):
-        if a.size == 0:
-            continue
-        flat = a.reshape(-1)
-        for idx in rng.integers(0, a.size, size=n):
-            old = flat[idx]
-            flat[idx] = old + eps
-            up = loss()
-            flat[idx] = old - eps
-            down = loss()
-            flat[idx] = old
-            num.append((up - down) / (2 * eps))
-            ana.append(g.reshape(-1)[idx])
-    return np.array(num), np.array(ana)
 
 
 # float64 central differences with eps = 1e-6: truncation ~1e-12, rounding ~1e-10.
@@ -154,7 +135,7 @@ def test_sdpa_gradients_finite_differences(rng):
 
     def loss():
         return float((sdpa_forward(q, k, v, block_q=2, block_k=3, **kw)[0] * dout).sum())
-    num, ana = _fd_pairs(loss, (q, k, v), g, rng)
+    num, ana = fd_pairs(loss, (q, k, v), g, rng)
     np.testing.assert_allclose(ana, num, **FD_TOL)
 
 
@@ -347,7 +328,7 @@ def test_additive_gradients_finite_differences(rng, with_dweights):
         c, ww, _ = additive_attention_forward(**a, key_lengths=kl)
         return float((c * dctx).sum() + ((ww * dw).sum() if dw is not None else 0.0))
     arrays = [a[k] for k in ("query", "keys", "values", "w_q", "w_k", "v_a")]
-    num, ana = _fd_pairs(loss, arrays, g, rng)
+    num, ana = fd_pairs(loss, arrays, g, rng)
     np.testing.assert_allclose(ana, num, **FD_TOL)
     assert not g.dkeys[1].any() and not g.dvalues[1].any() and not g.dquery[1].any()
     assert not g.dkeys[2, 4:].any()
@@ -397,7 +378,7 @@ def test_luong_matches_reference_and_fd(rng, kind, dtype):
             c, ww, _ = fwd()
             return float((c * dctx).sum() + (ww * dw).sum())
         arrays = [q, keys, values] + ([w] if w is not None else [])
-        num, ana = _fd_pairs(loss, arrays, [g.dquery, g.dkeys, g.dvalues, g.dw][:len(arrays)],
+        num, ana = fd_pairs(loss, arrays, [g.dquery, g.dkeys, g.dvalues, g.dw][:len(arrays)],
                              rng)
         np.testing.assert_allclose(ana, num, **FD_TOL)
 
@@ -560,7 +541,7 @@ def test_mha_float32_and_fd(rng):
         return float((multi_head_attention_forward(x, x, x, w_in, b_in, w_out, b_out, heads,
                                                    is_causal=True)[0] * dy).sum())
     dx = g.dquery + g.dkey + g.dvalue        # self-attention: the three paths add up
-    num, ana = _fd_pairs(loss, [x, w_in, b_in, w_out, b_out],
+    num, ana = fd_pairs(loss, [x, w_in, b_in, w_out, b_out],
                          [dx, g.d_in_proj_weight, g.d_in_proj_bias, g.d_out_proj_weight,
                           g.d_out_proj_bias], rng)
     np.testing.assert_allclose(ana, num, **FD_TOL)

@@ -21,6 +21,7 @@ import pytest
 
 import seqcore
 from seqcore import reference as ref
+from conftest import fd_pairs  # noqa: E402  (tests/ is on sys.path)
 from seqcore.transformer import (TransformerEncoder, TransformerEncoderLayer,
                                  layer_norm_backward, layer_norm_forward, linear_backward,
                                  linear_forward)
@@ -33,22 +34,11 @@ def _randn(rng, *shape, dtype=np.float64):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _fd_check(loss, arrays, grads, rng, n=8, eps=1e-6):
+def _fd_check(loss, arrays, grads, rng, n=8):
     """Central differences of the scalar loss at n random coordinates of each array vs the
     analytic gradients."""
-    num, ana = [], []
-    for a, g in zip(arrays, grads):
-        flat = a.reshape(-1)
-        for idx in rng.integers(0, a.size, size=n):
-            old = flat[idx]
-            flat[idx] = old + eps
-            up = loss()
-            flat[idx] = old - eps
-            down = loss()
-            flat[idx] = old
-            num.append((up - down) / (2 * eps))
-            ana.append(g.reshape(-1)[idx])
-    np.testing.assert_allclose(np.array(ana), np.array(num), **FD_TOL)
+    num, ana = fd_pairs(loss, arrays, grads, rng, n=n)
+    np.testing.assert_allclose(ana, num, **FD_TOL)
 
 
 # --------------------------------------------------------------------------- layer norm

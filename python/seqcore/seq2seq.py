@@ -48,6 +48,37 @@ def _vocab_size(v, name):
     return n
 
 
+def check_targets(tgt, tgt_lengths, N, V, pad_id):
+    """Target ids ``tgt [T, N]`` (no BOS/EOS) and ``tgt_lengths [N]`` in ``[0, T]``, the ids
+    before each length in ``[0, V)``: returned as int64 with ``pad_id`` past each length, and
+    the lengths as int64. Raises ValueError naming ``tgt`` or ``tgt_lengths``."""
+    tgt = np.asarray(tgt)
+    if tgt.ndim != 2 or tgt.shape[1] != N or tgt.dtype.kind not in "iu":
+        raise ValueError(f"tgt: expected an integer array [Tt, N={N}], got {tgt.dtype} "
+                         f"{list(tgt.shape)}")
+    Tt = tgt.shape[0]
+    tl = np.asarray(tgt_lengths)
+    if tl.shape != (N,) or tl.dtype.kind not in "iu" or (tl < 0).any() or (tl > Tt).any():
+        raise ValueError(f"tgt_lengths: expected N={N} integers in [0, Tt={Tt}]")
+    mask = np.arange(Tt)[:, None] < tl[None, :]
+    if ((tgt < 0) | (tgt >= V))[mask].any():
+        raise ValueError(f"tgt: ids must be in [0, tgt_vocab={V})")
+    # padding is never read as an id (int64 first: uint64 padding mixed with an int would
+    # give float64 ids)
+    return np.where(mask, np.where(mask, tgt, 0).astype(np.int64), pad_id), tl.astype(np.int64)
+
+
+def teacher_forcing(tgt, tgt_lengths, bos_id, eos_id):
+    """Decoder inputs ``[T+1, N]`` (BOS, then the targets) and outputs ``[T+1, N]`` (the
+    targets, then EOS; -1 past it, for ``ignore_index``) of checked targets ``[T, N]``."""
+    T, N = tgt.shape
+    y_in = np.concatenate([np.full((1, N), bos_id), tgt], axis=0)
+    y_out = np.concatenate([tgt, np.zeros((1, N), tgt.dtype)], axis=0)
+    y_out[tgt_lengths, np.arange(N)] = eos_id
+    valid = np.arange(T + 1)[:, None] <= tgt_lengths[None, :]
+    return y_in, np.where(valid, y_out, -1).astype(np.int64)
+
+
 class Seq2Seq:
     """Encoder-decoder with attention (module docstring) on seqcore kernels.
 
@@ -168,21 +199,8 @@ class Seq2Seq:
             raise ValueError(f"src: ids must be in [0, src_vocab={self.src_vocab})")
         if tgt is None:
             return src, sl.astype(np.int64), None, None
-        tgt = np.asarray(tgt)
-        if tgt.ndim != 2 or tgt.shape[1] != N or tgt.dtype.kind not in "iu":
-            raise ValueError(f"tgt: expected an integer array [Tt, N={N}], got {tgt.dtype} "
-                             f"{list(tgt.shape)}")
-        Tt = tgt.shape[0]
-        tl = np.asarray(tgt_lengths)
-        if tl.shape != (N,) or tl.dtype.kind not in "iu" or (tl < 0).any() or (tl > Tt).any():
-            raise ValueError(f"tgt_lengths: expected N={N} integers in [0, Tt={Tt}]")
-        mask = np.arange(Tt)[:, None] < tl[None, :]
-        if ((tgt < 0) | (tgt >= self.tgt_vocab))[mask].any():
-            raise ValueError(f"tgt: ids must be in [0, tgt_vocab={self.tgt_vocab})")
-        # padding is never read as an id (int64 first: uint64 padding mixed with an int
-        # would give float64 ids)
-        tgt = np.where(mask, np.where(mask, tgt, 0).astype(np.int64), self.eos_id)
-        return src, sl.astype(np.int64), tgt, tl.astype(np.int64)
+        tgt, tl = check_targets(tgt, tgt_lengths, N, self.tgt_vocab, self.eos_id)
+        return src, sl.astype(np.int64), tgt, tl
 
     def encode(self, src, src_lengths, training=False):
         """Encoder + bridge: (keys [N, Ts, De], s0 [N, H], cache)."""
@@ -259,11 +277,7 @@ class Seq2Seq:
         p = self._params
         Tt, N = tgt.shape
         steps = Tt + 1
-        y_in = np.concatenate([np.full((1, N), self.bos_id), tgt], axis=0)   # [Tt+1, N]
-        y_out = np.concatenate([tgt, np.zeros((1, N), tgt.dtype)], axis=0)
-        y_out[tl, np.arange(N)] = self.eos_id
-        valid = np.arange(steps)[:, None] <= tl[None, :]
-        y_out = np.where(valid, y_out, -1).astype(np.int64)
+        y_in, y_out = teacher_forcing(tgt, tl, self.bos_id, self.eos_id)
 
         keys, s, enc_cache = self.encode(src, sl, training=grad)
         proj_keys = self._proj_keys(keys)

@@ -28,6 +28,7 @@ from .decoding import Hypothesis, beam_search, greedy_search
 from .embedding import embedding_backward, embedding_forward
 from .layers import dropout_mask, load_params
 from .output_layers import log_softmax, softmax_cross_entropy
+from .seq2seq import check_targets, teacher_forcing
 
 __all__ = ["LayerNormGrads", "LinearGrads", "layer_norm_forward", "layer_norm_backward",
            "linear_forward", "linear_backward", "TransformerEncoderLayer",
@@ -939,23 +940,10 @@ class Transformer(_Module):
         """
         self._need_vocab()
         src, sl = self._ids(src, src_lengths, self.src_vocab_size, "src", "src_lengths")
-        tgt = np.asarray(tgt)
         N = src.shape[1]
-        if tgt.ndim != 2 or tgt.shape[1] != N or tgt.dtype.kind not in "iu":
-            raise ValueError(f"tgt: expected an integer array [T, N={N}], got {tgt.dtype} "
-                             f"{list(tgt.shape)}")
+        tgt, tl = check_targets(tgt, tgt_lengths, N, self.tgt_vocab_size, 0)
         T = tgt.shape[0]
-        tl = np.asarray(tgt_lengths)
-        if tl.shape != (N,) or tl.dtype.kind not in "iu" or (tl < 0).any() or (tl > T).any():
-            raise ValueError(f"tgt_lengths: expected N={N} integers in [0, T={T}]")
-        valid = np.arange(T)[:, None] < tl[None, :]
-        if ((tgt < 0) | (tgt >= self.tgt_vocab_size))[valid].any():
-            raise ValueError(f"tgt: ids must be in [0, {self.tgt_vocab_size})")
-        tgt = np.where(valid, tgt, 0).astype(np.int64)
-        y_in = np.concatenate([np.full((1, N), self.bos_id), tgt])              # [T+1, N]
-        y_out = np.concatenate([tgt, np.zeros((1, N), np.int64)])
-        y_out[tl, np.arange(N)] = self.eos_id
-        y_out = np.where(np.arange(T + 1)[:, None] <= tl[None, :], y_out, -1)
+        y_in, y_out = teacher_forcing(tgt, tl, self.bos_id, self.eos_id)          # [T+1, N]
         # padded target positions come after the valid ones: the causal mask keeps them out
         # of every valid position's view, and the loss ignores their outputs
         out, cache = self.forward(self._io(self._embed(src, "src_embedding.weight")),

@@ -28,6 +28,7 @@ import os
 import random
 import time
 from types import SimpleNamespace
+from typing import Union
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -47,8 +48,8 @@ _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "su
 _DEFAULTS = {"examples": (10000, 1500), "epochs": (5, 3), "hidden": (64, 32),
              "embed": (32, 16), "batch": (64, 32), "test": (1000, 100), "layers": (2, 1)}
 # the Transformer's own (full, quick): it trains for more epochs with a decaying rate
-_TRANSFORMER = {"epochs": (12, 3), "lr": 3e-3, "warmup": 200, "clip": 1.0, "dropout": 0.1,
-                "heads": 4}
+_TRANSFORMER_EPOCHS = (12, 3)
+_TRANSFORMER = SimpleNamespace(lr=3e-3, warmup=200, clip=1.0, dropout=0.1, heads=4)
 
 
 def _ordinal(d: int) -> str:
@@ -146,7 +147,7 @@ def add_arguments(parser):
 def _config(args):
     defaults = dict(_DEFAULTS)
     if args.model == "transformer":
-        defaults["epochs"] = _TRANSFORMER["epochs"]
+        defaults["epochs"] = _TRANSFORMER_EPOCHS
     cfg = {k: getattr(args, k) if getattr(args, k) is not None else v[1 if args.quick else 0]
            for k, v in defaults.items()}
     for k, v in cfg.items():
@@ -155,12 +156,12 @@ def _config(args):
     if args.beam < 1:
         raise SystemExit("seqcore demo translate: --beam must be >= 1")
     transformer = args.model == "transformer"
-    cfg["lr"] = args.lr if args.lr is not None else _TRANSFORMER["lr"] if transformer else 5e-3
+    cfg["lr"] = args.lr if args.lr is not None else _TRANSFORMER.lr if transformer else 5e-3
     if not cfg["lr"] > 0:
         raise SystemExit(f"seqcore demo translate: --lr must be > 0, got {cfg['lr']}")
-    if transformer and cfg["hidden"] % _TRANSFORMER["heads"]:
+    if transformer and cfg["hidden"] % _TRANSFORMER.heads:
         raise SystemExit(f"seqcore demo translate: --hidden must be a multiple of "
-                         f"{_TRANSFORMER['heads']} (the heads) for the Transformer")
+                         f"{_TRANSFORMER.heads} (the heads) for the Transformer")
     return SimpleNamespace(**cfg)
 
 
@@ -215,12 +216,13 @@ def run(args) -> dict:
     src_vocab = Vocab([h for h, _ in train_pairs])
     tgt_vocab = Vocab(["0123456789-"])
     transformer = args.model == "transformer"
+    model: Union[Seq2Seq, Transformer]
     if transformer:
-        model = Transformer(cfg.hidden, _TRANSFORMER["heads"], cfg.layers, cfg.layers,
-                            4 * cfg.hidden, dropout=0.0 if args.quick else _TRANSFORMER["dropout"],
+        model = Transformer(cfg.hidden, _TRANSFORMER.heads, cfg.layers, cfg.layers,
+                            4 * cfg.hidden, dropout=0.0 if args.quick else _TRANSFORMER.dropout,
                             src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab),
                             bos_id=1, eos_id=2, seed=args.seed)
-        what = (f"Transformer d_model={cfg.hidden}, {_TRANSFORMER['heads']} heads, "
+        what = (f"Transformer d_model={cfg.hidden}, {_TRANSFORMER.heads} heads, "
                 f"{cfg.layers}+{cfg.layers} layers")
     else:
         model = Seq2Seq(len(src_vocab), len(tgt_vocab), cfg.embed, cfg.hidden,
@@ -240,7 +242,7 @@ def run(args) -> dict:
             losses = []
             bar = tqdm(range(0, len(order), cfg.batch), desc=f"epoch {epoch}", unit="batch",
                        disable=args.no_progress, leave=False)
-            if transformer:
+            if isinstance(model, Transformer):
                 model.train()
             for i in bar:
                 chunk = [train_pairs[j] for j in order[i:i + cfg.batch]]
@@ -249,13 +251,13 @@ def run(args) -> dict:
                 loss, grads = model.forward_backward(src, sl, tgt, tl)
                 steps += 1
                 if transformer:   # linear warm-up, then linear decay (to 2% of the peak)
-                    opt.lr = cfg.lr * min(1.0, steps / _TRANSFORMER["warmup"]) * \
+                    opt.lr = cfg.lr * min(1.0, steps / _TRANSFORMER.warmup) * \
                         max(0.02, 1.0 - steps / total)
-                clip_grad_norm(grads, _TRANSFORMER["clip"] if transformer else 5.0)
+                clip_grad_norm(grads, _TRANSFORMER.clip if transformer else 5.0)
                 opt.step(grads)
                 losses.append(loss)
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            if transformer:
+            if isinstance(model, Transformer):
                 model.eval()
             ev = _evaluate(model, src_vocab, tgt_vocab, test_pairs, args.beam)
             row = {"epoch": epoch, "train_loss": float(np.mean(losses)),
