@@ -765,15 +765,30 @@ class Transformer(_Module):
     ----------
     d_model, nhead : int
     num_encoder_layers, num_decoder_layers : int
-    dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first, bias,
-    dtype, seed
-        As :class:`TransformerEncoderLayer`.
+    dim_feedforward, dropout, activation, layer_norm_eps : as TransformerEncoderLayer
+    batch_first, norm_first, bias, dtype, seed : as TransformerEncoderLayer
+    src_vocab_size, tgt_vocab_size : int or None
+        Both given: token-level use (:meth:`forward_backward`, :meth:`translate`,
+        :meth:`greedy`) with ``src_embedding.weight [Vs, E]``, ``tgt_embedding.weight
+        [Vt, E]`` (looked up x sqrt(E), plus the sinusoidal positions) and
+        ``generator.weight [Vt, E]``, ``generator.bias [Vt]``.
+    bos_id, eos_id : int
+        Start and end symbols of the target vocabulary.
 
     Attributes
     ----------
-    encoder : TransformerEncoder;  decoder : TransformerDecoder
-    params : OrderedDict with torch's names (``encoder.layers.0.self_attn.in_proj_weight``,
-        ..., ``encoder.norm.weight``, ``decoder.layers.0...``, ``decoder.norm.bias``).
+    encoder : TransformerEncoder
+    decoder : TransformerDecoder
+    params : OrderedDict name -> ndarray
+        torch's names (``encoder.layers.0.self_attn.in_proj_weight``, ...,
+        ``encoder.norm.weight``, ``decoder.layers.0...``, ``decoder.norm.bias``), then the
+        embeddings and generator when given vocabularies.
+
+    Raises
+    ------
+    ValueError
+        As the layers; one vocabulary size without the other; bos_id/eos_id outside the
+        target vocabulary.
 
     Source: Vaswani et al. 2017; ``torch.nn.Transformer``.
     """

@@ -515,7 +515,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     weight_grad(p.x_segs, X, I, I, dw_ih);
 #pragma omp barrier  // dx below may overwrite xbuf, which dW_ih reads
 
-    {  // dx = dgates * w_ih over packed rows; a thread owns its columns across segments
+    {  // dx = dgates * w_ih over packed rows; a thread owns the same part across segments
       T* dxp = L.dense ? dx : xbuf.data();
       for (size_t i = 0; i < p.x_segs.size(); ++i) {
         const Seg& s = p.x_segs[i];
