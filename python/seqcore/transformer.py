@@ -23,7 +23,7 @@ import numpy as np
 from . import _core
 from ._validate import float_arg, int_arg, option
 from .attention import (multi_head_attention_backward, multi_head_attention_forward,
-                        sdpa_forward, sinusoidal_positional_encoding)
+                        sinusoidal_positional_encoding)
 from .decoding import Hypothesis, beam_search, greedy_search
 from .embedding import embedding_backward, embedding_forward
 from .layers import dropout_mask, load_params
@@ -584,44 +584,44 @@ def _decode_step(layer, x, K, V, t, mem_k, mem_v, lengths_self, lengths_mem, wei
     p, E, H = layer.params, layer.d_model, layer.nhead
     M, Dh = x.shape[0], E // H
     eps = layer.layer_norm_eps
+    # the kernels directly: the wrappers' checks cost ~10% of a step at d_model 512, and
+    # every argument here is built by step_function with the right dtype and shape
 
-    def project_out(a, name):
-        y, _ = linear_forward(a.reshape(M, E), p[f"{name}.out_proj.weight"],
-                              layer._get(f"{name}.out_proj.bias"))
-        return y
+    def linear(h, name, activation="none"):
+        return _core.linear_forward(h, p[f"{name}.weight"], layer._get(f"{name}.bias"),
+                                    activation, False)[0]
+
+    def attend(q, k, v, lengths):
+        return _core.sdpa_forward(q.reshape(M, H, 1, Dh), k, v, None, False, None, 0, lengths,
+                                  128, 64)[0].reshape(M, E)
 
     def self_attn(h):
-        qkv, _ = linear_forward(h, p["self_attn.in_proj_weight"],
-                                layer._get("self_attn.in_proj_bias"))
+        qkv = _core.linear_forward(h, p["self_attn.in_proj_weight"],
+                                   layer._get("self_attn.in_proj_bias"), "none", False)[0]
         K[:, :, t] = qkv[:, E:2 * E].reshape(M, H, Dh)
         V[:, :, t] = qkv[:, 2 * E:].reshape(M, H, Dh)
-        a, _ = sdpa_forward(qkv[:, :E].reshape(M, H, 1, Dh), K, V, key_lengths=lengths_self)
-        return project_out(a, "self_attn")
+        return linear(attend(qkv[:, :E], K, V, lengths_self), "self_attn.out_proj")
 
     def cross_attn(h):
         w, b = p["multihead_attn.in_proj_weight"], layer._get("multihead_attn.in_proj_bias")
-        q, _ = linear_forward(h, w[:E], None if b is None else b[:E])
-        a, _ = sdpa_forward(q.reshape(M, H, 1, Dh), mem_k, mem_v, key_lengths=lengths_mem)
+        q = _core.linear_forward(h, w[:E], None if b is None else b[:E], "none", False)[0]
+        a = attend(q, mem_k, mem_v, lengths_mem)
         if weights is not None:
             z = np.einsum("mhd,mhsd->mhs", q.reshape(M, H, Dh), mem_k) / math.sqrt(Dh)
             pad = np.arange(mem_k.shape[2])[None, :] >= lengths_mem[:, None]     # [M, S]
             z = np.where(pad[:, None, :], -np.inf, z)
             weights.append(np.exp(log_softmax(z)))
-        return project_out(a, "multihead_attn")
+        return linear(a, "multihead_attn.out_proj")
 
     def feed_forward(h):
-        u, _ = linear_forward(h, p["linear1.weight"], layer._get("linear1.bias"),
-                              layer.activation)
-        y, _ = linear_forward(u, p["linear2.weight"], layer._get("linear2.bias"))
-        return y
+        return linear(linear(h, "linear1", layer.activation), "linear2")
 
     for i, f in enumerate((self_attn, cross_attn, feed_forward)):
         w, b = p[f"norm{i + 1}.weight"], layer._get(f"norm{i + 1}.bias")
         if layer.norm_first:
-            h, _ = layer_norm_forward(x, w, b, eps)
-            x = x + f(h)
+            x = x + f(_core.layer_norm_forward(x, None, w, b, eps, False)[0])
         else:
-            x, _ = layer_norm_forward(f(x), w, b, eps, residual=x)
+            x = _core.layer_norm_forward(f(x), x, w, b, eps, False)[0]
     return x
 
 
