@@ -593,3 +593,21 @@ def test_cross_attention_weights_are_distributions():
     assert not w[..., 3:].any()              # the padded source position gets no weight
     with pytest.raises(ValueError, match="src"):
         model.cross_attention_weights(np.zeros((4, 2), np.int64), np.array([4, 4]), [5])
+
+
+def test_decoding_ignores_training_dropout():
+    """Decoding is inference: a model left in training mode with dropout decodes as in eval
+    mode, and keeps its training flag."""
+    from seqcore.transformer import Transformer
+    model = Transformer(16, 4, 1, 1, 24, dropout=0.5, src_vocab_size=11, tgt_vocab_size=13,
+                        dtype=np.float64, seed=5)
+    src, sl = np.random.default_rng(0).integers(0, 11, (5, 2)), np.array([5, 3])
+    a = model.translate(src, sl, beam_width=2, max_length=6)
+    lp = model.decoder_log_probs(src, sl, np.ones((3, 2), np.int64))
+    assert model.training
+    model.eval()
+    b = model.translate(src, sl, beam_width=2, max_length=6)
+    np.testing.assert_array_equal(lp, model.decoder_log_probs(src, sl, np.ones((3, 2), np.int64)))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x[0].tokens, y[0].tokens)
+        assert x[0].score == y[0].score

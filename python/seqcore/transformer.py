@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import contextmanager
 from collections import OrderedDict, namedtuple
 from types import SimpleNamespace
 from typing import Any, List, Optional, Tuple
@@ -912,9 +913,20 @@ class Transformer(_Module):
         """Time-major ``x`` in the layers' layout (batch_first swaps the first two axes)."""
         return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
 
+    @contextmanager
+    def _inference(self):
+        """Dropout off for a decoding call, the training flag restored after it."""
+        was = self.training
+        self.train(False)
+        try:
+            yield
+        finally:
+            self.train(was)
+
     def encode(self, src, src_lengths):
         """The encoder's output ``memory [S, N, E]`` (time-major) of token ids ``src [S, N]``
-        with lengths ``src_lengths [N]`` (padding masked as keys)."""
+        with lengths ``src_lengths [N]`` (padding masked as keys; dropout as the training
+        flag says)."""
         self._need_vocab()
         src, sl = self._ids(src, src_lengths, self.src_vocab_size, "src", "src_lengths")
         memory, _ = self.encoder(self._io(self._embed(src, "src_embedding.weight")),
@@ -924,7 +936,11 @@ class Transformer(_Module):
     def decoder_log_probs(self, src, src_lengths, tgt_in):
         """``log p(y_t | y_<t, x)`` of every position of the decoder inputs ``tgt_in [T, N]``
         (starting with BOS): ``[T, N, V]``, the whole prefix through the causal decoder (the
-        reference of the cached decoding of :meth:`step_function`)."""
+        reference of the cached decoding of :meth:`step_function`; no dropout)."""
+        with self._inference():
+            return self._decoder_log_probs(src, src_lengths, tgt_in)
+
+    def _decoder_log_probs(self, src, src_lengths, tgt_in):
         memory, sl = self.encode(src, src_lengths)
         T = np.asarray(tgt_in).shape[0]
         tgt, _ = self._ids(tgt_in, np.full(np.shape(tgt_in)[1], T), self.tgt_vocab_size,
@@ -990,10 +1006,12 @@ class Transformer(_Module):
         value row per layer to the cache (reordered by ``beam_origin`` when hypotheses are
         dropped or duplicated) and attends over it; the prefix is never recomputed. The
         cross-attention keys and values of the memory are projected once per sentence.
-        ``max_length`` bounds the steps (the cache's size).
+        ``max_length`` bounds the steps (the cache's size). Inference: no dropout, whatever
+        the training flag. A state is used once (the next step extends its cache in place).
         """
         self._need_vocab()
-        memory, sl = self.encode(src, src_lengths)
+        with self._inference():
+            memory, sl = self.encode(src, src_lengths)
         max_length = int_arg("max_length", max_length, 1, 1 << 20)
         S, N, E = memory.shape
         H, dt = self.nhead, self.dtype
