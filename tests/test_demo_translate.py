@@ -16,12 +16,15 @@ def test_dates_are_valid_and_test_set_is_held_out():
         assert human and human != iso
 
 
-def test_quick_run_learns(tmp_path):
+def _args(*argv):
     parser = argparse.ArgumentParser()
     translate.add_arguments(parser)
-    args = parser.parse_args(["--quick", "--no-progress", "--epochs", "2",
-                              "--plot", str(tmp_path / "att.png")])
-    res = translate.run(args)
+    return parser.parse_args(["--quick", *argv])
+
+
+def test_quick_run_learns(tmp_path):
+    res = translate.run(_args("--no-progress", "--epochs", "2", "--plot",
+                              str(tmp_path / "att.png")))
     h = res["history"]
     assert h[-1]["train_loss"] < 0.5 * h[0]["train_loss"]
     assert h[-1]["beam_exact"] > h[0]["beam_exact"]
@@ -32,11 +35,8 @@ def test_quick_run_learns(tmp_path):
 
 def test_quick_transformer_run_learns(tmp_path):
     """--model transformer: the loss falls, character BLEU rises, the heat map is saved."""
-    parser = argparse.ArgumentParser()
-    translate.add_arguments(parser)
-    args = parser.parse_args(["--quick", "--model", "transformer", "--no-progress",
-                              "--plot", str(tmp_path / "att.png")])
-    res = translate.run(args)
+    res = translate.run(_args("--model", "transformer", "--no-progress", "--plot",
+                              str(tmp_path / "att.png")))
     h = res["history"]
     assert len(h) == 3 and h[-1]["train_loss"] < 0.7 * h[0]["train_loss"]
     assert h[-1]["greedy_bleu"] > h[0]["greedy_bleu"]
@@ -45,9 +45,7 @@ def test_quick_transformer_run_learns(tmp_path):
 
 
 def test_transformer_options_are_checked():
-    parser = argparse.ArgumentParser()
-    translate.add_arguments(parser)
     with pytest.raises(SystemExit, match="hidden"):
-        translate.run(parser.parse_args(["--quick", "--model", "transformer", "--hidden", "30"]))
+        translate.run(_args("--model", "transformer", "--hidden", "30"))
     with pytest.raises(SystemExit, match="lr"):
-        translate.run(parser.parse_args(["--quick", "--model", "transformer", "--lr", "0"]))
+        translate.run(_args("--model", "transformer", "--lr", "0"))

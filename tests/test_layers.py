@@ -10,6 +10,7 @@ import pytest
 import seqcore
 from seqcore import GRU, LSTM, RNN
 from seqcore.optim import SGD, Adam, clip_grad_norm
+from conftest import fd_pairs  # noqa: E402  (tests/ is on sys.path)
 
 # kind -> (class, constructor options)
 KINDS = {
@@ -203,18 +204,9 @@ def test_gru_cho_gradients_finite_differences():
     dx, dh0, grads = layer.backward(cache, dy, dh)
     checks = [(x, dx, "x"), (h0, dh0, "h0")] + [
         (p, grads[name], name) for name, p in layer.named_parameters()]
-    eps = 1e-6
     for array, grad, name in checks:
-        for flat in rng.choice(array.size, size=min(4, array.size), replace=False):
-            idx = np.unravel_index(flat, array.shape)
-            old = array[idx]
-            array[idx] = old + eps
-            up = loss()
-            array[idx] = old - eps
-            down = loss()
-            array[idx] = old
-            np.testing.assert_allclose(grad[idx], (up - down) / (2 * eps), rtol=1e-5,
-                                       atol=1e-7, err_msg=f"{name}{idx}")
+        num, ana = fd_pairs(loss, [array], [grad], rng, n=4)
+        np.testing.assert_allclose(ana, num, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
