@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "seqcore/common.h"
@@ -98,6 +99,22 @@ py::object object_or_none(const Opt<T>& a) {
   return a ? py::object(*a) : py::object(py::none());
 }
 
+// floats(), or std::nullopt for None.
+template <typename T>
+Opt<T> optional_floats(py::handle obj, const char* name, const std::vector<int64_t>& shape,
+                       const char* legend, const char* x_name) {
+  if (obj.is_none()) return std::nullopt;
+  return floats<T>(obj, name, shape, legend, x_name);
+}
+
+// The two sizes of a 2-D array (ValueError naming it otherwise).
+inline std::pair<int64_t, int64_t> rows_cols(const py::array& a, const char* name, const char* legend) {
+  if (a.ndim() != 2)
+    throw std::invalid_argument(std::string(name) + ": expected a 2-D array " + legend +
+                                ", got shape " + shape_str(shape_of(a)));
+  return {a.shape(0), a.shape(1)};
+}
+
 // Integer index array (any integer dtype) of the given shape, as int64.
 inline py::array_t<int64_t> indices(py::handle obj, const char* name,
                                     const std::vector<int64_t>& shape, const char* legend) {
@@ -138,6 +155,16 @@ py::tuple sparse_result(SparseRows<T>& s, int64_t D) {
   auto* buf = new Buffer<T>(std::move(s.grads));
   py::capsule owner(buf, [](void* p) { delete static_cast<Buffer<T>*>(p); });
   return py::make_tuple(rows, py::array_t<T>({R, D}, buf->data(), owner));
+}
+
+// The activation named by a kernel's `activation` argument.
+inline Activation activation_of(const std::string& name) {
+  if (name == "none") return Activation::kNone;
+  if (name == "relu") return Activation::kReLU;
+  if (name == "gelu") return Activation::kGELU;
+  if (name == "gelu_tanh") return Activation::kGELUTanh;
+  throw std::invalid_argument("activation: expected one of none, relu, gelu, gelu_tanh, got '" +
+                              name + "'");
 }
 
 // A new 1-D array holding a copy of v (results of kernels that return std::vectors).

@@ -72,6 +72,35 @@ py::tuple ce_typed(const py::array& logits_a, py::handle targets_o, Reduction r,
   return py::make_tuple(loss, object_or_none(dlogits));
 }
 
+template <typename T>
+py::tuple bce_typed(const py::array& z_a, py::handle targets_o, py::handle weight_o,
+                    double pos_weight, Reduction r, bool grad) {
+  const std::vector<int64_t> shape = shape_of(z_a);
+  const int64_t n = static_cast<int64_t>(z_a.size());
+  auto z = carray<T>::ensure(z_a);
+  auto y = floats<T>(targets_o, "targets", shape, "(the shape of logits)", "logits");
+  auto w = optional_floats<T>(weight_o, "weight", shape, "(the shape of logits)", "logits");
+  auto loss = loss_array<T>(r, n);
+  Opt<T> dz;
+  if (grad) dz = py::array_t<T>(shape);
+  {
+    py::gil_scoped_release nogil;
+    binary_cross_entropy_with_logits<T>(z.data(), y.data(), data_or_null(w), n, pos_weight, r,
+                                        loss.mutable_data(), mutable_or_null(dz));
+  }
+  if (r == Reduction::kNone) loss = loss.reshape(shape);
+  return py::make_tuple(loss, object_or_none(dz));
+}
+
+py::tuple bce_py(py::handle logits_o, py::handle targets, py::handle weight, double pos_weight,
+                 const std::string& reduction, bool grad) {
+  const Reduction r = parse_reduction(reduction);
+  py::array a = as_array(logits_o, "logits");
+  if (float_kind(a, "logits") == 's')
+    return bce_typed<float>(a, targets, weight, pos_weight, r, grad);
+  return bce_typed<double>(a, targets, weight, pos_weight, r, grad);
+}
+
 py::tuple ce_py(py::handle logits_o, py::handle targets, const std::string& reduction,
                 py::object ignore_index, double label_smoothing, bool grad) {
   const Reduction r = parse_reduction(reduction);
@@ -357,6 +386,10 @@ void register_output_layers(py::module_& m) {
   m.def("softmax_cross_entropy", &ce_py, py::arg("logits"), py::arg("targets"),
         py::arg("reduction"), py::arg("ignore_index"), py::arg("label_smoothing"),
         py::arg("grad"), "See seqcore.softmax_cross_entropy. Returns (loss [N] or [1], dlogits or None).");
+  m.def("binary_cross_entropy_with_logits", &bce_py, py::arg("logits"), py::arg("targets"),
+        py::arg("weight"), py::arg("pos_weight"), py::arg("reduction"), py::arg("grad"),
+        "See seqcore.binary_cross_entropy_with_logits. Returns (loss (shape of logits) or [1],\n"
+        "dlogits or None).");
   m.def("log_softmax", &log_softmax_py, py::arg("x"), "Row-wise log-softmax of x [M, V].");
   m.def("negative_sampling_loss", &ns_py, py::arg("h"), py::arg("w_out"), py::arg("targets"),
         py::arg("negatives"), py::arg("shared_negatives"), py::arg("reduction"),

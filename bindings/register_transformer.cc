@@ -17,29 +17,6 @@ namespace {
 
 using namespace py_glue;
 
-Activation activation_of(const std::string& name) {
-  if (name == "none") return Activation::kNone;
-  if (name == "relu") return Activation::kReLU;
-  if (name == "gelu") return Activation::kGELU;
-  if (name == "gelu_tanh") return Activation::kGELUTanh;
-  throw std::invalid_argument("activation: expected one of none, relu, gelu, gelu_tanh, got '" +
-                              name + "'");
-}
-
-template <typename T>
-Opt<T> optional_floats(py::handle obj, const char* name, const std::vector<int64_t>& shape,
-                       const char* legend, const char* x_name) {
-  if (obj.is_none()) return std::nullopt;
-  return floats<T>(obj, name, shape, legend, x_name);
-}
-
-std::pair<int64_t, int64_t> rows_cols(const py::array& a, const char* name, const char* legend) {
-  if (a.ndim() != 2)
-    throw std::invalid_argument(std::string(name) + ": expected a 2-D array " + legend +
-                                ", got shape " + shape_str(shape_of(a)));
-  return {a.shape(0), a.shape(1)};
-}
-
 // A linear layer's weight [O, I] (O >= 1) for inputs of I features, and O.
 template <typename T>
 std::pair<py::array_t<T>, int64_t> linear_weight(py::handle weight_o, int64_t I) {

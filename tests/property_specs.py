@@ -439,7 +439,7 @@ _NT_FIELDS = {cls: len(cls._fields) for cls in (
     sc.LSTMGrads, sc.GRUGrads, sc.RNNGrads, sc.Hypothesis, sc.SdpaGrads,
     sc.AdditiveAttentionGrads, sc.LuongAttentionGrads, sc.MultiHeadAttentionGrads,
     sc.CrossEntropyResult, sc.SparseLossResult, sc.SampledSoftmaxResult, sc.LayerNormGrads,
-    sc.LinearGrads)}
+    sc.LinearGrads, sc.Conv1dGrads, sc.BatchNormGrads, sc.BCEResult)}
 
 
 @spec("result_types", "misc", covers=tuple(c.__name__ for c in _NT_FIELDS))
@@ -1200,6 +1200,126 @@ def _(draw):
         shape_is(out.dweight, (p["O"], p["I"]), p["dt"])
         finite(*[g for g in out if g is not None])
     return Call(sc.linear_backward, make, check)
+
+
+# ---------------------------------------------------------------------------- conv
+
+def _conv_draw(draw):
+    return {"N": draw(ints(0, 3)), "Ci": draw(ints(1, 4)), "Co": draw(ints(1, 5)),
+            "Kw": draw(ints(1, 4)), "stride": draw(ints(1, 3)), "padding": draw(ints(0, 2)),
+            "dilation": draw(ints(1, 3)), "extra": draw(ints(0, 6)), "dt": draw(FLOATS),
+            "seed": draw(SEEDS), "bias": draw(st.booleans()),
+            "channels_last": draw(st.booleans()),
+            "activation": draw(st.sampled_from(["none", "relu"]))}
+
+
+def _conv_make(N, Ci, Co, Kw, stride, padding, dilation, extra, dt, seed, bias,
+               channels_last, activation):
+    r = rng(seed)
+    L = max(0, dilation * (Kw - 1) + 1 - 2 * padding) + extra    # at least one output step
+    shape = (N, L, Ci) if channels_last else (N, Ci, L)
+    return {"x": randn(r, shape, dt), "weight": randn(r, (Co, Ci, Kw), dt),
+            "bias": randn(r, (Co,), dt) if bias else None, "stride": stride,
+            "padding": padding, "dilation": dilation, "channels_last": channels_last,
+            "activation": activation}
+
+
+def _conv_out_shape(p, args):
+    L = args["x"].shape[1 if p["channels_last"] else 2]
+    Lo = sc.conv1d_output_length(L, p["Kw"], p["stride"], p["padding"], p["dilation"])
+    return (p["N"], Lo, p["Co"]) if p["channels_last"] else (p["N"], p["Co"], Lo)
+
+
+@spec("conv1d_forward", "conv", covers=("conv1d_forward", "conv1d_output_length"))
+def _(draw):
+    p = _conv_draw(draw)
+
+    def check(out, args):
+        shape_is(out[0], _conv_out_shape(p, args), p["dt"])
+        finite(out[0])
+    return Call(sc.conv1d_forward, lambda: _conv_make(**p), check,
+                lenient=("stride", "padding", "dilation"))
+
+
+@spec("conv1d_backward", "conv")
+def _(draw):
+    p = _conv_draw(draw)
+
+    def make():
+        args = _conv_make(**p)
+        y, cache = sc.conv1d_forward(**args)
+        return {"cache": cache, "dy": randn(rng(p["seed"] + 1), y.shape, p["dt"]),
+                "need_dx": True}
+
+    def check(out, args):
+        shape_is(out.dweight, (p["Co"], p["Ci"], p["Kw"]), p["dt"])
+        finite(*[g for g in out if g is not None])
+    return Call(sc.conv1d_backward, make, check)
+
+
+def _bn_draw(draw):
+    return {"N": draw(ints(1, 3)), "L": draw(ints(1, 5)), "C": draw(ints(1, 6)),
+            "dt": draw(FLOATS), "seed": draw(SEEDS), "affine": draw(st.booleans()),
+            "relu": draw(st.booleans()), "training": draw(st.booleans())}
+
+
+def _bn_make(N, L, C, dt, seed, affine, relu, training):
+    r = rng(seed)
+    return {"x": randn(r, (max(N, 2), L, C), dt),
+            "weight": randn(r, (C,), dt) if affine else None,
+            "bias": randn(r, (C,), dt) if affine else None,
+            "running_mean": randn(r, (C,), dt), "running_var": np.ones(C, dt),
+            "training": training, "relu": relu}
+
+
+@spec("batch_norm_forward", "conv")
+def _(draw):
+    p = _bn_draw(draw)
+
+    def check(out, args):
+        shape_is(out[0], args["x"].shape, p["dt"])
+        finite(out[0])
+    return Call(sc.batch_norm_forward, lambda: _bn_make(**p), check,
+                inplace=("running_mean", "running_var"), lenient=("momentum", "eps"))
+
+
+@spec("batch_norm_backward", "conv")
+def _(draw):
+    p = _bn_draw(draw)
+
+    def make():
+        args = _bn_make(**p)
+        y, cache = sc.batch_norm_forward(**args)
+        return {"cache": cache, "dy": randn(rng(p["seed"] + 1), y.shape, p["dt"])}
+
+    def check(out, args):
+        shape_is(out.dx, args["dy"].shape, p["dt"])
+        finite(*[g for g in out if g is not None])
+    return Call(sc.batch_norm_backward, make, check)
+
+
+@spec("binary_cross_entropy_with_logits", "conv")
+def _(draw):
+    shape = tuple(draw(st.lists(ints(0, 5), min_size=1, max_size=3)))
+    dt, seed = draw(FLOATS), draw(SEEDS)
+    weighted, grad = draw(st.booleans()), draw(st.booleans())
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+
+    def make():
+        r = rng(seed)
+        return {"logits": randn(r, shape, dt, scale=5.0),
+                "targets": (r.random(shape) < 0.5).astype(dt),
+                "weight": r.random(shape).astype(dt) if weighted else None,
+                "pos_weight": 2.0, "reduction": reduction, "grad": grad}
+
+    def check(out, args):
+        if reduction == "none":
+            shape_is(out.loss, shape, dt)
+            finite(out.loss)
+        if grad:
+            shape_is(out.dlogits, shape, dt)
+            finite(out.dlogits)
+    return Call(sc.binary_cross_entropy_with_logits, make, check, lenient=("pos_weight",))
 
 
 @spec("TransformerEncoderLayer", "transformer", cost=2.0,

@@ -200,6 +200,17 @@ void softmax_cross_entropy(const T* logits, const int64_t* targets, int64_t N, i
 }
 
 template <typename T>
+void binary_cross_entropy_with_logits(const T* logits, const T* targets, const T* weight,
+                                      int64_t n, double pos_weight, Reduction reduction,
+                                      T* loss, T* dlogits) {
+  check(n >= 0, "logits: bad size");
+  check(std::isfinite(pos_weight) && pos_weight >= 0,
+        "pos_weight: expected a finite value >= 0, got " + std::to_string(pos_weight));
+  cpu::binary_cross_entropy_with_logits_cpu(logits, targets, weight, n, static_cast<T>(pos_weight),
+                                            reduction, loss, dlogits);
+}
+
+template <typename T>
 void log_softmax(const T* x, int64_t M, int64_t V, T* out) {
   check(M >= 0 && V >= 0, "log_softmax: bad sizes");
   if (M == 0 || V == 0) return;
@@ -259,6 +270,8 @@ void hierarchical_softmax_log_probs(const T* h, const T* w_inner, const HuffmanT
   template void softmax_cross_entropy<T>(const T*, const int64_t*, int64_t, int64_t,         \
                                          Reduction, bool, int64_t, double, T*, T*);           \
   template void log_softmax<T>(const T*, int64_t, int64_t, T*);                               \
+  template void binary_cross_entropy_with_logits<T>(const T*, const T*, const T*, int64_t,    \
+                                                    double, Reduction, T*, T*);               \
   template void negative_sampling_loss<T>(const T*, const T*, const int64_t*, const int64_t*, \
                                           int64_t, int64_t, int64_t, int64_t, bool,           \
                                           Reduction, T*, T*, SparseRows<T>&);                 \

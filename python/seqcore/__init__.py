@@ -36,10 +36,13 @@ from .transformer import (LayerNormGrads, LinearGrads, Transformer, TransformerD
                           layer_norm_backward, layer_norm_forward, linear_backward,
                           linear_forward)
 from .plot import plot_attention
-from .output_layers import (CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
+from .conv import (BatchNormGrads, Conv1dGrads, batch_norm_backward, batch_norm_forward,
+                   conv1d_backward, conv1d_forward, conv1d_output_length)
+from .output_layers import (BCEResult, CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
                             SparseLossResult, UnigramSampler, hierarchical_softmax_log_probs,
                             hierarchical_softmax_loss, log_softmax, negative_sampling_loss,
-                            sampled_softmax_loss, softmax_cross_entropy)
+                            sampled_softmax_loss, softmax_cross_entropy,
+                            binary_cross_entropy_with_logits)
 
 try:
     __version__ = _version("seqcore")
@@ -67,9 +70,11 @@ __all__ = [
     "LayerNormGrads", "LinearGrads", "layer_norm_forward", "layer_norm_backward",
     "linear_forward", "linear_backward", "TransformerEncoderLayer", "TransformerEncoder",
     "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
+    "Conv1dGrads", "BatchNormGrads", "conv1d_output_length", "conv1d_forward",
+    "conv1d_backward", "batch_norm_forward", "batch_norm_backward",
     "Word2Vec",
     "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
     "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",
     "hierarchical_softmax_log_probs", "CrossEntropyResult", "SparseLossResult",
-    "SampledSoftmaxResult",
+    "SampledSoftmaxResult", "binary_cross_entropy_with_logits", "BCEResult",
 ]

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'build_info', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
+__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'batch_norm_backward', 'batch_norm_forward', 'binary_cross_entropy_with_logits', 'build_info', 'conv1d_backward', 'conv1d_forward', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
 class RnnCache:
     """
     Saved activations of a recurrent forward (post-activation gates and states of every valid step), consumed by the matching backward.
@@ -181,9 +181,34 @@ def additive_attention_forward(query: typing.Any, keys: typing.Any, values: typi
     """
     Bahdanau attention step -> (context, weights, cache).
     """
+def batch_norm_backward(x: typing.Any, weight: typing.Any, bias: typing.Any, mean: typing.Any, rstd: typing.Any, relu: bool, dy: typing.Any, need_dweight: bool, need_dbias: bool) -> tuple:
+    """
+    See seqcore.batch_norm_backward. Returns (dx [M, C], dweight [C] or None,
+    dbias [C] or None).
+    """
+def batch_norm_forward(x: typing.Any, weight: typing.Any, bias: typing.Any, eps: typing.SupportsFloat | typing.SupportsIndex, relu: bool) -> tuple:
+    """
+    See seqcore.batch_norm_forward. x: [M, C]; weight, bias: [C] or None.
+    Returns (y [M, C], mean [C], var [C] (biased), rstd [C]).
+    """
+def binary_cross_entropy_with_logits(logits: typing.Any, targets: typing.Any, weight: typing.Any, pos_weight: typing.SupportsFloat | typing.SupportsIndex, reduction: str, grad: bool) -> tuple:
+    """
+    See seqcore.binary_cross_entropy_with_logits. Returns (loss (shape of logits) or [1],
+    dlogits or None).
+    """
 def build_info() -> dict:
     """
     Facts about this build: compiler, SIMD level, whether it was tuned for the build machine (native), OpenMP version, Eigen version, CUDA on/off and visible devices.
+    """
+def conv1d_backward(x: typing.Any, weight: typing.Any, dy: typing.Any, stride: typing.SupportsInt | typing.SupportsIndex, padding: typing.SupportsInt | typing.SupportsIndex, dilation: typing.SupportsInt | typing.SupportsIndex, channels_last: bool, need_dx: bool, need_dbias: bool) -> tuple:
+    """
+    See seqcore.conv1d_backward. dy: the gradient of the pre-activation output.
+    Returns (dx or None, dweight [Co, Ci, Kw], dbias [Co] or None).
+    """
+def conv1d_forward(x: typing.Any, weight: typing.Any, bias: typing.Any, stride: typing.SupportsInt | typing.SupportsIndex, padding: typing.SupportsInt | typing.SupportsIndex, dilation: typing.SupportsInt | typing.SupportsIndex, channels_last: bool, activation: str) -> typing.Any:
+    """
+    See seqcore.conv1d_forward. x: [N, Ci, L] ([N, L, Ci] channels_last), weight:
+    [Co, Ci, Kw], bias: [Co] or None. Returns y [N, Co, Lo] ([N, Lo, Co]).
     """
 def ctc_beam_search(log_probs: typing.Any, input_lengths: typing.Any, beam_width: typing.SupportsInt | typing.SupportsIndex, blank: typing.SupportsInt | typing.SupportsIndex, n_best: typing.SupportsInt | typing.SupportsIndex, beam_threshold: typing.SupportsFloat | typing.SupportsIndex, token_top_k: typing.SupportsInt | typing.SupportsIndex, token_min_logp: typing.SupportsFloat | typing.SupportsIndex, lm: typing.Any, lm_weight: typing.SupportsFloat | typing.SupportsIndex, word_score: typing.SupportsFloat | typing.SupportsIndex, word_delimiter: typing.SupportsInt | typing.SupportsIndex) -> list:
     """

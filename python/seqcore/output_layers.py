@@ -31,15 +31,18 @@ from . import _core
 from ._validate import INT64_MAX, INT64_MIN, float_arg, int_arg, option
 
 __all__ = [
-    "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
-    "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",
-    "hierarchical_softmax_log_probs", "CrossEntropyResult", "SparseLossResult",
-    "SampledSoftmaxResult",
+    "softmax_cross_entropy", "binary_cross_entropy_with_logits", "log_softmax",
+    "UnigramSampler", "HuffmanTree", "negative_sampling_loss", "sampled_softmax_loss",
+    "hierarchical_softmax_loss", "hierarchical_softmax_log_probs", "CrossEntropyResult",
+    "BCEResult", "SparseLossResult", "SampledSoftmaxResult",
 ]
 
 CrossEntropyResult = namedtuple("CrossEntropyResult", "loss dlogits")
 CrossEntropyResult.__doc__ = """Softmax cross-entropy: loss (scalar or [N]) and dlogits
 [N, V] (None when ``grad=False``)."""
+BCEResult = namedtuple("BCEResult", "loss dlogits")
+BCEResult.__doc__ = """Sigmoid binary cross-entropy: loss (scalar, or the shape of logits) and
+dlogits (the shape of logits; None when ``grad=False``)."""
 SparseLossResult = namedtuple("SparseLossResult", "loss dh rows drows")
 SparseLossResult.__doc__ = """A sampled loss: loss (scalar or [N]), dh [N, D], rows [R]
 (sorted unique output-weight rows touched) and drows [R, D] (their summed gradients)."""
@@ -119,6 +122,52 @@ def softmax_cross_entropy(logits, targets, reduction="mean", ignore_index=None,
 
 
 _with_reduction_doc(softmax_cross_entropy)
+
+
+def binary_cross_entropy_with_logits(logits, targets, weight=None, pos_weight=1.0,
+                                     reduction="mean", grad=True):
+    """Binary cross-entropy of ``sigmoid(logits)`` against ``targets``, fused with its
+    gradient: per element ``w · (pos_weight · y · softplus(−z) + (1 − y) · softplus(z))``,
+    i.e. ``−w · (pos_weight · y · log σ(z) + (1 − y) · log(1 − σ(z)))`` evaluated without
+    forming σ(z) (stable for logits of any size). The per-frame loss of a detector's sigmoid outputs
+    (trigger-word detection).
+
+    Parameters
+    ----------
+    logits : ndarray, any shape, float32 or float64
+    targets : ndarray (shape of logits), same dtype
+        Labels in [0, 1] (soft labels allowed, as torch).
+    weight : ndarray (shape of logits) or None
+        Per-element weights (e.g. a mask of padded frames: 0).
+    pos_weight : float >= 0
+        Weight of the positive term (rare positives: > 1); torch's ``pos_weight`` as a scalar.
+    {reduction}
+        ``"mean"`` divides by the number of elements (as torch, whatever the weights).
+    grad : bool
+        Also return ``dlogits`` (default).
+
+    Returns
+    -------
+    BCEResult(loss, dlogits)
+
+    Raises
+    ------
+    TypeError
+        logits not float32/float64, targets or weight of another dtype.
+    ValueError
+        targets or weight not the shape of logits, pos_weight negative or not finite,
+        unknown reduction.
+
+    Source: ``torch.nn.functional.binary_cross_entropy_with_logits`` (semantics); Ng,
+    Sequence Models week 3 (trigger-word detection's per-frame sigmoid).
+    """
+    pos_weight = float_arg("pos_weight", pos_weight, 0.0, finite=True)
+    loss, dlogits = _core.binary_cross_entropy_with_logits(logits, targets, weight, pos_weight,
+                                                           _reduction(reduction), bool(grad))
+    return BCEResult(_scalar(loss, reduction), dlogits)
+
+
+_with_reduction_doc(binary_cross_entropy_with_logits)
 
 
 def log_softmax(x, axis=-1):

@@ -525,6 +525,41 @@ def linear(x, weight, bias=None, act="none"):
     return activation(_f64(x) @ _f64(weight).T + (0.0 if bias is None else _f64(bias)), act)
 
 
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """``torch.nn.functional.conv1d`` of x [N, Ci, L] with weight [Co, Ci, Kw], float64, by
+    its definition (a loop over output steps and taps)."""
+    x, w = _f64(x), _f64(weight)
+    N, Ci, L = x.shape
+    Co, _, Kw = w.shape
+    xp = np.zeros((N, Ci, L + 2 * padding))
+    xp[:, :, padding:padding + L] = x
+    Lo = (L + 2 * padding - dilation * (Kw - 1) - 1) // stride + 1
+    y = np.zeros((N, Co, Lo)) + (0.0 if bias is None else _f64(bias)[None, :, None])
+    for t in range(Lo):
+        for j in range(Kw):
+            y[:, :, t] += xp[:, :, t * stride + j * dilation] @ w[:, :, j].T
+    return y
+
+
+def batch_norm(x, weight=None, bias=None, eps=1e-5):
+    """Training-mode batch norm of the last axis of x over all others, float64; returns
+    (y, mean, biased var)."""
+    x = _f64(x)
+    axes = tuple(range(x.ndim - 1))
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    y = (x - mean) / np.sqrt(var + eps)
+    y = y * (1.0 if weight is None else _f64(weight)) + (0.0 if bias is None else _f64(bias))
+    return y, mean, var
+
+
+def binary_cross_entropy_with_logits(z, y, weight=None, pos_weight=1.0):
+    """Elementwise ``-w (pos_weight y log sigmoid(z) + (1 - y) log(1 - sigmoid(z)))``,
+    float64 (log sigmoid through logaddexp: exact for any |z|)."""
+    z, y = _f64(z), _f64(y)
+    w = 1.0 if weight is None else _f64(weight)
+    return w * (pos_weight * y * np.logaddexp(0.0, -z) + (1 - y) * np.logaddexp(0.0, z))
+
+
 def transformer_encoder_layer(x, params, nhead, activation_name="relu", norm_first=False,
                               eps=1e-5, attn_mask=None, is_causal=False, key_lengths=None):
     """``torch.nn.TransformerEncoderLayer`` forward without dropout, time-major ``x [S, N, E]``,

@@ -140,6 +140,16 @@ void softmax_cross_entropy(const T* logits, const int64_t* targets, int64_t N, i
                            Reduction reduction, bool has_ignore, int64_t ignore_index,
                            double label_smoothing, T* loss, T* dlogits);
 
+// Binary cross-entropy of sigmoid(logits) against targets in [0, 1], fused with its gradient
+// (torch.nn.functional.binary_cross_entropy_with_logits with a scalar pos_weight): per
+// element w * (pos_weight * y * softplus(-z) + (1 - y) * softplus(z)), softplus evaluated
+// stably (log1p(exp(-|z|)) + max(z, 0)). logits, targets, weight (nullable: 1): [n] (any
+// shape, flattened); loss: [n] (kNone) or [1] (kMean divides by n); dlogits [n] nullable.
+template <typename T>
+void binary_cross_entropy_with_logits(const T* logits, const T* targets, const T* weight,
+                                      int64_t n, double pos_weight, Reduction reduction,
+                                      T* loss, T* dlogits);
+
 // out[m, :] = x[m, :] - logsumexp(x[m, :]). x, out: [M, V] (out may alias x).
 template <typename T>
 void log_softmax(const T* x, int64_t M, int64_t V, T* out);

@@ -293,6 +293,49 @@ void gather(const T* w, const int64_t* ids, int64_t K, int64_t D, T* out) {
 
 }  // namespace
 
+// ---------------------------------------------------------------- sigmoid cross-entropy
+
+template <typename T>
+void binary_cross_entropy_with_logits_cpu(const T* logits, const T* targets, const T* weight,
+                                          int64_t n, T pos_weight, Reduction reduction, T* loss,
+                                          T* dlogits) {
+  // Blocks of a fixed size, each summed in order (in float64), then the blocks in order: the
+  // same total for every thread count.
+  constexpr int64_t kBlock = 4096;
+  const int64_t nb = (n + kBlock - 1) / kBlock;
+  const bool reduce = reduction != Reduction::kNone;
+  std::vector<double> part(static_cast<size_t>(reduce ? nb : 0));
+  const T gscale = reduction == Reduction::kMean ? T(1) / static_cast<T>(n) : T(1);
+  const int nt = threads_for(nb, 30.0 * static_cast<double>(n));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t b = 0; b < nb; ++b) {
+    DenormalsFlushed ftz;
+    double acc = 0;
+    for (int64_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
+      const T z = logits[i], y = targets[i], w = weight ? weight[i] : T(1);
+      // softplus(-z) = log1p(exp(-|z|)) + max(-z, 0); softplus(z) = softplus(-z) + z
+      const T e = std::exp(-std::abs(z));
+      const T sp_neg = std::log1p(e) + std::max(-z, T(0));
+      const T l = w * (pos_weight * y * sp_neg + (T(1) - y) * (sp_neg + z));
+      if (reduce)
+        acc += static_cast<double>(l);
+      else
+        loss[i] = l;
+      if (dlogits) {
+        const T sig = z >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
+        dlogits[i] = gscale * w * ((T(1) - y) * sig - pos_weight * y * (T(1) - sig));
+      }
+    }
+    if (reduce) part[static_cast<size_t>(b)] = acc;
+  }
+  if (reduce) {
+    double total = 0;
+    for (double p : part) total += p;
+    loss[0] = static_cast<T>(reduction == Reduction::kMean ? total / static_cast<double>(n)
+                                                           : total);
+  }
+}
+
 // ---------------------------------------------------------------- softmax cross-entropy
 
 template <typename T>
@@ -632,6 +675,8 @@ void hierarchical_softmax_log_probs_cpu(const T* h, const T* w_inner, const Huff
   template void softmax_cross_entropy_cpu<T>(const T*, const int64_t*, int64_t, int64_t,     \
                                              Reduction, bool, int64_t, double, T*, T*);       \
   template void log_softmax_cpu<T>(const T*, int64_t, int64_t, T*);                           \
+  template void binary_cross_entropy_with_logits_cpu<T>(const T*, const T*, const T*, int64_t, \
+                                                        T, Reduction, T*, T*);               \
   template void negative_sampling_loss_cpu<T>(const T*, const T*, const int64_t*,            \
                                               const int64_t*, int64_t, int64_t, int64_t,      \
                                               bool, Reduction, T*, T*, SparseRows<T>&);       \

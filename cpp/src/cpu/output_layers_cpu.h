@@ -7,6 +7,11 @@
 namespace seqcore::cpu {
 
 template <typename T>
+void binary_cross_entropy_with_logits_cpu(const T* logits, const T* targets, const T* weight,
+                                          int64_t n, T pos_weight, Reduction reduction, T* loss,
+                                          T* dlogits);
+
+template <typename T>
 void softmax_cross_entropy_cpu(const T* logits, const int64_t* targets, int64_t N, int64_t V,
                                Reduction reduction, bool has_ignore, int64_t ignore_index,
                                double label_smoothing, T* loss, T* dlogits);
