@@ -2150,3 +2150,82 @@ def _(draw):
         ids, ppl = out
         assert len(ids) == n and all(0 <= i < V for i in ids) and math.isfinite(ppl)
     return Call(fn, make, check, lenient=("seed", "top_k", "top_p", "temperature"))
+
+
+def _trigger_draw(draw):
+    return dict(n_freq=draw(ints(1, 5)), conv_channels=draw(ints(1, 4)),
+                kernel_size=draw(ints(1, 4)), stride=draw(ints(1, 3)),
+                hidden_size=draw(ints(1, 4)), dropout=draw(st.sampled_from([0.0, 0.3])),
+                seed=draw(ints(0, 100)), dtype=draw(st.sampled_from(["float32", "float64"])))
+
+
+@spec("TriggerWordDetector", "models",
+      covers=("TriggerWordDetector", "TriggerWordDetector.num_parameters"))
+def _(draw):
+    kw = _trigger_draw(draw)
+
+    def check(m, args):
+        assert m.num_parameters() > 0
+        for p in m.params.values():
+            finite(p)
+            assert p.dtype == np.dtype(kw["dtype"])
+    return Call(sc_models.TriggerWordDetector, lambda: dict(kw), check,
+                lenient=("seed", "dropout", "momentum"))
+
+
+@spec("TriggerWordDetector.loss_and_grads", "models",
+      covers=("TriggerWordDetector.loss_and_grads", "TriggerWordDetector.train_step",
+              "TriggerWordDetector.predict", "TriggerWordDetector.logits"))
+def _(draw):
+    kw = _trigger_draw(draw)
+    model = sc_models.TriggerWordDetector(**kw)
+    N, extra, seed, step = draw(ints(1, 3)), draw(ints(1, 6)), draw(SEEDS), draw(st.booleans())
+    Tx = kw["kernel_size"] + extra
+    Ty = (Tx - kw["kernel_size"]) // kw["stride"] + 1
+
+    def make():
+        r = rng(seed)
+        return {"x": randn(r, (max(N, 2), Tx, kw["n_freq"]), np.dtype(kw["dtype"])),
+                "labels": (r.random((max(N, 2), Ty)) < 0.3).astype(np.float64)}
+
+    def fn(x, labels):
+        import copy
+        m = copy.deepcopy(model)   # a training forward updates the running averages
+        if step:
+            return m.train_step(x, labels, sc_optim.Adam(m.params)), m.predict(x)
+        return m.loss_and_grads(x, labels)
+
+    def check(out, args):
+        assert math.isfinite(out[0])
+        if step:
+            shape_is(out[1], args["labels"].shape, np.dtype(kw["dtype"]))
+    return Call(fn, make, check, compare=not kw["dropout"])
+
+
+@spec("TriggerWordStream", "models",
+      covers=("TriggerWordStream", "TriggerWordStream.feed", "TriggerWordDetector.stream",
+              "Detection", "detect", "detection_errors"))
+def _(draw):
+    model = sc_models.TriggerWordDetector(101, 3, draw(ints(1, 4)), draw(ints(1, 3)), 2,
+                                          seed=0)
+    hops, pieces, seed = draw(ints(1, 12)), draw(ints(1, 3)), draw(SEEDS)
+    threshold = draw(st.sampled_from([0.0, 0.5, 1.0]))
+
+    def make():
+        return {"audio": (randn(rng(seed), (80 * hops * pieces,)) * 0.1).astype(np.float32)}
+
+    def fn(audio):
+        s = model.stream(threshold=threshold, refractory=3)
+        if np.ndim(audio) != 1:
+            s.feed(audio)   # the stream's own error for a perturbed rank
+        found = []
+        for i in range(pieces):
+            found += s.feed(audio[i * 80 * hops:(i + 1) * 80 * hops])
+        steps, _ = sc_models.detect(s.probabilities, threshold, 3)
+        return found, steps, sc_models.detection_errors(steps, [0, 5])
+
+    def check(out, args):
+        found, steps, (misses, fas) = out
+        assert [d.step for d in found] == steps
+        assert 0 <= misses <= 2 and fas >= 0
+    return Call(fn, make, check)

@@ -138,6 +138,23 @@ def test_conv1d_bit_identical_across_thread_counts(rng, channels_last):
             np.testing.assert_array_equal(a, b_)
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["ncl", "nlc"])
+def test_conv1d_windows_equal_the_whole(rng, channels_last):
+    """A window of k output steps computed on its own (a streamed chunk: fewer steps than
+    channels, so the product runs the other way round) is bit-identical to those steps of
+    the whole sequence's output."""
+    x = _randn(rng, 1, 20, 400, dtype=np.float32)
+    w, b = _randn(rng, 30, 20, 15, dtype=np.float32), _randn(rng, 30, dtype=np.float32)
+    whole, _ = conv1d_forward(_to_layout(x, channels_last), w, b, 4,
+                              channels_last=channels_last, activation="relu")
+    whole = _to_layout(whole, channels_last)
+    for t0, k in ((0, 1), (5, 3), (17, 12), (40, 29), (0, 97)):
+        part, _ = conv1d_forward(_to_layout(x[:, :, 4 * t0:4 * (t0 + k - 1) + 15],
+                                            channels_last), w, b, 4,
+                                 channels_last=channels_last, activation="relu")
+        np.testing.assert_array_equal(_to_layout(part, channels_last), whole[:, :, t0:t0 + k])
+
+
 def test_conv1d_empty_batch(rng):
     w = _randn(rng, 4, 3, 2)
     y, cache = conv1d_forward(np.zeros((0, 3, 9)), w, np.zeros(4))

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/activation.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 #include "cpu/vec.h"
@@ -56,18 +57,22 @@ void pad_time_major(const Conv1dShape& s, const T* xn, T* xp) {
     transpose(xn, Ci, L, L, xp + p * Ci, Ci);
 }
 
-// wp [Co, Kw, Ci] <- w [Co, Ci, Kw] (and back for the gradient when to_torch).
+// wp [Co, Kw, Ci] <- w [Co, Ci, Kw] (and back for the gradient when to_torch): per output
+// channel a [Ci, Kw] <-> [Kw, Ci] transpose of 4-8 KiB (L1), walked along the [Kw, Ci] side.
 template <typename T>
 void permute_weight(const Conv1dShape& s, const T* src, T* dst, bool to_torch) {
-  for (int64_t o = 0; o < s.Co; ++o)
-    for (int64_t c = 0; c < s.Ci; ++c)
-      for (int64_t j = 0; j < s.Kw; ++j) {
-        const int64_t torch_i = (o * s.Ci + c) * s.Kw + j, ours = (o * s.Kw + j) * s.Ci + c;
+  const int64_t Ci = s.Ci, Kw = s.Kw;
+  for (int64_t o = 0; o < s.Co; ++o) {
+    const T* in = src + o * Ci * Kw;
+    T* out = dst + o * Ci * Kw;
+    for (int64_t j = 0; j < Kw; ++j)
+      for (int64_t c = 0; c < Ci; ++c) {
         if (to_torch)
-          dst[torch_i] = src[ours];
+          out[c * Kw + j] = in[j * Ci + c];
         else
-          dst[ours] = src[torch_i];
+          out[j * Ci + c] = in[c * Kw + j];
       }
+  }
 }
 
 }  // namespace
@@ -77,28 +82,47 @@ void conv1d_forward_cpu(const Conv1dShape& s, const T* x, const T* w, const T* b
                         Activation act, T* y) {
   if (s.N == 0) return;
   const ConvPlan pl(s);
-  const int64_t Ci = s.Ci, Co = s.Co, d = s.dilation, lda = s.stride * Ci;
+  const int64_t Ci = s.Ci, Co = s.Co, Lo = pl.Lo, d = s.dilation, lda = s.stride * Ci;
   Buffer<T> wp(static_cast<size_t>(Co * pl.KC));
   permute_weight(s, w, wp.data(), false);
   const bool direct = s.channels_last && s.padding == 0;  // x[n] is already xp
   Buffer<T> xp(direct ? 0 : static_cast<size_t>(pl.Lp * Ci));
-  const int nt = threads_for_work(2.0 * pl.Lo * Co * pl.KC, 2e5);
+  // The product's rows are the longer side (time steps, or output channels for a streamed
+  // chunk of a few steps): packing B costs 1/rows of the flops. Both orders accumulate each
+  // output in the same chain of products and add the bias after the last tap, so the
+  // results are identical whichever is taken (a stream equals the offline pass).
+  const bool time_rows = Lo >= Co;
+  const bool transposed = time_rows != s.channels_last;  // C is y[n] transposed
+  Buffer<T> ct(transposed ? static_cast<size_t>(Lo * Co) : 0);
+  const int nt = threads_for_work(2.0 * Lo * Co * pl.KC, 2e5);
   for (int64_t n = 0; n < s.N; ++n) {
     const T* xn = x + n * Ci * s.L;
     if (!direct) pad_time_major(s, xn, xp.data());
     const T* a = direct ? xn : xp.data();
-    T* yn = y + n * Co * pl.Lo;
-    if (!s.channels_last && b)  // y[n] [Co, Lo]: the bias is per row, so it starts C
-      for (int64_t o = 0; o < Co; ++o) std::fill(yn + o * pl.Lo, yn + (o + 1) * pl.Lo, b[o]);
+    T* yn = y + n * Co * Lo;
+    T* c = transposed ? ct.data() : yn;
     for (int64_t j = 0; j < pl.taps; ++j) {
       const bool last = j + 1 == pl.taps;
-      const Activation aj = last ? act : Activation::kNone;
-      if (s.channels_last)  // y[n] [Lo, Co] = Xcol [Lo, KC] Wp^T, the bias in the epilogue
-        blocked_gemm<T>(pl.Lo, Co, pl.depth, a + j * d * Ci, lda, 1, wp.data() + j * Ci, pl.KC,
-                        true, yn, Co, j > 0, last ? b : nullptr, nt, aj);
-      else  // y[n] [Co, Lo] = Wp Xcol^T
-        blocked_gemm<T>(Co, pl.Lo, pl.depth, wp.data() + j * Ci, pl.KC, 1, a + j * d * Ci, lda,
-                        true, yn, pl.Lo, b || j > 0, nullptr, nt, aj);
+      if (time_rows)  // C [Lo, Co] = Xcol [Lo, KC] Wp^T, bias + activation in the epilogue
+        blocked_gemm<T>(Lo, Co, pl.depth, a + j * d * Ci, lda, 1, wp.data() + j * Ci, pl.KC,
+                        true, c, Co, j > 0, last ? b : nullptr, nt,
+                        last ? act : Activation::kNone);
+      else  // C [Co, Lo] = Wp Xcol^T
+        blocked_gemm<T>(Co, Lo, pl.depth, wp.data() + j * Ci, pl.KC, 1, a + j * d * Ci, lda,
+                        true, c, Lo, j > 0, nullptr, nt);
+    }
+    if (time_rows) {
+      if (transposed) transpose(c, Lo, Co, Co, yn, Lo);
+    } else if (transposed) {  // [Co, Lo] -> y[n] [Lo, Co], then the epilogue by rows
+      transpose(c, Co, Lo, Lo, yn, Co);
+      for (int64_t t = 0; t < Lo; ++t)
+        bias_activation(yn + t * Co, b, Co, act, static_cast<T*>(nullptr));
+    } else {  // y[n] [Co, Lo]: channel o's bias is a scalar of its row
+      for (int64_t o = 0; o < Co; ++o) {
+        if (b) Arr<T>(yn + o * Lo, Lo) += b[o];
+        bias_activation(yn + o * Lo, static_cast<const T*>(nullptr), Lo, act,
+                        static_cast<T*>(nullptr));
+      }
     }
   }
 }
