@@ -141,7 +141,7 @@ COLUMNS = (
 #: decoding, glove/embeddings) are bound by memory traffic, lookups or search, or report
 #: another rate in the GFLOP/s column (word2vec: M words/s).
 GEMM_BOUND_FAMILIES = frozenset({"lstm", "gru", "rnn", "attention", "torch", "wordlm",
-                                 "transformer"})
+                                 "transformer", "trigger"})
 
 
 # --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from types import SimpleNamespace
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -306,34 +307,49 @@ class TriggerWordDetector:
         return total / max(n, 1)
 
     # ------------------------------------------------------------------ inference
-    def _folded_conv(self):
-        """conv + batch norm (inference) as one convolution whose ReLU runs in the GEMM's
-        epilogue: w' = w * s, b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps)."""
-        w, b, rm, rv = self._bn(0)
-        s = (w / np.sqrt(rv + 1e-5)).astype(self.dtype)
-        return (self.params["conv.weight"] * s[:, None, None],
-                ((self.params["conv.bias"] - rm) * s + b).astype(self.dtype))
+    def _inference_net(self) -> SimpleNamespace:
+        """The inference network with every batch norm folded into the layer next to it (in
+        inference a batch norm is a per-channel affine map): bn0 into the conv (w s,
+        (b - mean) s + beta; the ReLU in the GEMM's epilogue), bn1 into gru2's input
+        weights (W_ih s, W_ih t + b_ih: W x + b is linear in x, for the n gate too), bn2 into
+        the dense layer. ``s = gamma / sqrt(var + eps)``, ``t = beta - mean s``."""
+        def affine(k):
+            w, b, rm, rv = self._bn(k)
+            sc = (w / np.sqrt(rv + 1e-5)).astype(self.dtype)
+            return sc, (b - rm * sc).astype(self.dtype)
+        p, dt = self.params, self.dtype
+        s0, t0 = affine(0)
+        s1, t1 = affine(1)
+        s2, t2 = affine(2)
+        gru2 = GRU(self.hidden_size, self.hidden_size, batch_first=True, dtype=dt)
+        g = {k: v.copy() for k, v in self.grus[1].named_parameters()}
+        g["bias_ih_l0"] = (g["weight_ih_l0"] @ t1 + g["bias_ih_l0"]).astype(dt)
+        g["weight_ih_l0"] = (g["weight_ih_l0"] * s1).astype(dt)
+        gru2.load_state_dict(g)
+        w = p["dense.weight"][0]
+        return SimpleNamespace(conv_w=(p["conv.weight"] * s0[:, None, None]).astype(dt),
+                               conv_b=(p["conv.bias"] * s0 + t0).astype(dt),
+                               grus=(self.grus[0], gru2), dense_w=(w * s2).astype(dt),
+                               dense_b=dt.type(w @ t2 + p["dense.bias"][0]))
 
-    def _infer(self, frames, state, folded):
-        """Logits ``[N, steps]`` of conv outputs computed from ``frames [N, n, F]`` (every
-        complete window), continuing the GRU ``state`` (list of two ``[1, N, H]`` or None)
-        with the folded conv ``(w, b)``; returns (logits, new state). The single inference
-        path of :meth:`logits` and of the stream, so the two agree."""
-        w, b = folded
-        a, _ = conv1d_forward(frames, w, b, self.stride, channels_last=True,
+    def _infer(self, frames, state, net):
+        """Logits ``[N, steps]`` of the conv windows of ``frames [N, n, F]``, continuing the
+        GRU ``state`` (two ``[1, N, H]`` arrays, or None) through :meth:`_inference_net`'s
+        ``net``; returns (logits, new state). The one inference path of :meth:`logits` and of
+        the stream, so the two agree."""
+        a, _ = conv1d_forward(frames, net.conv_w, net.conv_b, self.stride, channels_last=True,
                               activation="relu")
         new_state = []
-        for k, gru in enumerate(self.grus, 1):
-            h, hn, _ = gru.forward(a, None if state is None else state[k - 1], training=False)
+        for k, gru in enumerate(net.grus):
+            a, hn, _ = gru.forward(a, None if state is None else state[k], training=False)
             new_state.append(hn)
-            a, _ = batch_norm_forward(h, *self._bn(k), training=False)
-        return a @ self.params["dense.weight"][0] + self.params["dense.bias"][0], new_state
+        return a @ net.dense_w + net.dense_b, new_state
 
     def logits(self, x, batch_size: int = 32):
         """Inference-mode logits ``[N, Ty]`` of spectrograms ``x [N, Tx, F]``."""
         x = self._check_input(x)
-        folded = self._folded_conv()
-        return np.concatenate([self._infer(x[i:i + batch_size], None, folded)[0]
+        net = self._inference_net()
+        return np.concatenate([self._infer(x[i:i + batch_size], None, net)[0]
                                for i in range(0, len(x), batch_size)]) if len(x) else \
             np.zeros((0, conv1d_output_length(x.shape[1], self.kernel_size, self.stride)),
                      self.dtype)
@@ -381,7 +397,7 @@ class TriggerWordStream:
 
     def reset(self) -> None:
         m = self.model
-        self._folded = m._folded_conv()
+        self._net = m._inference_net()
         self._audio = np.zeros(0, np.float64)
         self._frames = np.zeros((0, m.n_freq), m.dtype)
         self._state = None
@@ -429,7 +445,7 @@ class TriggerWordStream:
             return []
         steps = (len(self._frames) - m.kernel_size) // m.stride + 1
         used = (steps - 1) * m.stride + m.kernel_size
-        z, self._state = m._infer(self._frames[None, :used], self._state, self._folded)
+        z, self._state = m._infer(self._frames[None, :used], self._state, self._net)
         self._frames = self._frames[steps * m.stride:]
         p = (1.0 / (1.0 + np.exp(-z[0].astype(np.float64)))).astype(m.dtype)
         self._probs.append(p)
