@@ -205,9 +205,10 @@ def test_roof_pct_only_for_gemm_bound_rows(monkeypatch):
     the others, for unknown flops and without a roof."""
     monkeypatch.setattr(bench, "_SETTLE_S", 0.0)
     assert bench.GEMM_BOUND_FAMILIES == {"lstm", "gru", "rnn", "attention", "torch", "wordlm",
-                                           "transformer"}
+                                           "transformer", "trigger"}
     fast = bench.Settings(repeat=1, min_time=0.001, max_time=1.0, fma_peak_gflops=50.0)
-    for family in ("lstm", "gru", "rnn", "attention", "torch", "wordlm", "transformer"):
+    for family in ("lstm", "gru", "rnn", "attention", "torch", "wordlm", "transformer",
+                   "trigger"):
         row = bench.run_case(_fake_case(family), fast)
         assert row["status"] == "ok" and row["gflops"] > 0
         assert row["roof_pct"] == pytest.approx(100 * row["gflops"] / 50.0)
