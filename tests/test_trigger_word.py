@@ -190,7 +190,12 @@ def test_demo_quick_run(tmp_path):
     parser = argparse.ArgumentParser()
     trigger.add_arguments(parser)
     args = parser.parse_args(["--quick", "--no-progress", "--plot", str(tmp_path / "t.png"),
-                              "--wav", str(tmp_path / "t.wav")])
+                              "--wav", str(tmp_path / "t.wav"), "--save",
+                              str(tmp_path / "m.npz")])
     res = trigger.run(args)
     assert res["triggers"] > 0 and 0 <= res["miss_rate"] <= 1 and res["fa_per_hour"] >= 0
+    assert 0 <= res["false_accepts_stream"] <= res["false_accepts"]
     assert len(res["roc"]) > 10 and (tmp_path / "t.wav").stat().st_size > 800_000
+    saved = TriggerWordDetector(seed=1)
+    saved.load_state_dict(np.load(tmp_path / "m.npz"))     # the trained weights come back
+    assert saved.num_parameters() == 522_425

@@ -109,6 +109,8 @@ def add_arguments(parser):
                         help="waveform / spectrogram / probability plot ('' for none)")
     parser.add_argument("--wav", default="trigger_chime.wav",
                         help="a test clip with chimes at the detections ('' for none)")
+    parser.add_argument("--save", default="",
+                        help="write the trained model's state dict here (.npz; '' for none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -162,6 +164,10 @@ def run(args) -> Dict[str, Any]:
                         pos_weight=args.pos_weight, patience=args.patience, progress=progress,
                         log=log)
 
+    if args.save:
+        state: Dict[str, Any] = dict(model.state_dict())
+        np.savez(args.save, **state)
+        print(f"model: {args.save} (TriggerWordDetector().load_state_dict(np.load(path)))")
     test_probs = model.predict(test.spectrograms)
     # Trigger-free audio (held-out voices) through the streaming detector, minute by minute.
     stream = model.stream(threshold=args.threshold)
@@ -184,12 +190,13 @@ def run(args) -> Dict[str, Any]:
         roc.append({"threshold": float(thr), "miss_rate": m / max(n, 1),
                     "fa_per_hour": f / hours})
     m, f, n = _errors(test_probs, test.trigger_ends, background, args.threshold)
+    f_stream = len(detect(background, args.threshold)[0])
     result = {"history": history, "triggers": n, "misses": m, "false_accepts": f,
               "hours": hours, "miss_rate": m / max(n, 1), "fa_per_hour": f / hours,
-              "threshold": args.threshold, "roc": roc}
+              "false_accepts_stream": f_stream, "threshold": args.threshold, "roc": roc}
     print(f"held-out voices, threshold {args.threshold}: miss rate {result['miss_rate']:.1%} "
           f"({m} of {n} triggers), {result['fa_per_hour']:.2f} false accepts per hour ({f} in "
-          f"{hours:.2f} h)")
+          f"{hours:.2f} h: {f - f_stream} in the test clips, {f_stream} in the stream)")
     print("ROC: threshold  miss rate  false accepts/h")
     for r in roc:
         print(f"      {r['threshold']:.2f}      {r['miss_rate']:6.1%}     {r['fa_per_hour']:7.2f}")
