@@ -233,6 +233,10 @@ def _run_espeak(engine: _Engine, text: str, voice: str, rate: int, pitch: int) -
                                f"(returned {rate_hz}; see stderr): pip install "
                                f"--force-reinstall espeakng-loader==0.2.4")
         try:
+            # eSpeak seeds its noise source (whispered and breathy voices) from the clock at
+            # initialisation: a fixed seed makes every word the same in every process.
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed(0)
             lib.espeak_SetSynthCallback(callback)
             if lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise DatasetError(f"eSpeak NG cannot load the voice {voice!r}")
