@@ -2084,17 +2084,22 @@ def _wordlm_draw(draw):
                 seed=draw(ints(0, 100)), dtype=draw(st.sampled_from(["float32", "float64"])))
 
 
-@spec("WordLM", "models", covers=("WordLM", "WordLM.num_parameters"))
-def _(draw):
-    kw = _wordlm_draw(draw)
-
+def _model_check(dtype):
+    """The check of a model constructor: parameters exist, are finite and of ``dtype``."""
     def check(m, args):
         assert m.num_parameters() > 0
         for p in m.params.values():
             finite(p)
-            assert p.dtype == np.dtype(kw["dtype"])
+            assert p.dtype == np.dtype(dtype)
+    return check
+
+
+@spec("WordLM", "models", covers=("WordLM", "WordLM.num_parameters"))
+def _(draw):
+    kw = _wordlm_draw(draw)
+
     # tie_weights / seed: any truthy value / int-like seed is accepted
-    return Call(sc_models.WordLM, lambda: dict(kw), check,
+    return Call(sc_models.WordLM, lambda: dict(kw), _model_check(kw["dtype"]),
                 lenient=("seed", "tie_weights", "counts", "num_sampled"))
 
 
@@ -2164,12 +2169,7 @@ def _trigger_draw(draw):
 def _(draw):
     kw = _trigger_draw(draw)
 
-    def check(m, args):
-        assert m.num_parameters() > 0
-        for p in m.params.values():
-            finite(p)
-            assert p.dtype == np.dtype(kw["dtype"])
-    return Call(sc_models.TriggerWordDetector, lambda: dict(kw), check,
+    return Call(sc_models.TriggerWordDetector, lambda: dict(kw), _model_check(kw["dtype"]),
                 lenient=("seed", "dropout", "momentum"))
 
 
