@@ -19,6 +19,7 @@ void register_word2vec(py::module_& m);
 void register_gemm(py::module_& m);
 void register_transformer(py::module_& m);
 void register_conv(py::module_& m);
+void register_parsing(py::module_& m);
 }
 
 // The portable x86-64 build compiles this module twice (_core: x86-64-v3, _core_avx512:
@@ -69,4 +70,5 @@ PYBIND11_MODULE(SEQCORE_MODULE_NAME, m) {
   seqcore::register_gemm(m);
   seqcore::register_transformer(m);
   seqcore::register_conv(m);
+  seqcore::register_parsing(m);
 }

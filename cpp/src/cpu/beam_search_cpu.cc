@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "cpu/parallel.h"
+#include "cpu/top_k.h"
 #include "cpu/vec.h"
 #include "seqcore/beam_search.h"
 #include "seqcore/common.h"
@@ -14,15 +15,6 @@
 namespace seqcore {
 
 namespace {
-
-struct Candidate {
-  double score;
-  int64_t index;  // local row * V + token: the tie-break (lower first) keeps runs identical
-};
-// "a ranks before c".
-inline bool before(const Candidate& a, const Candidate& c) {
-  return a.score > c.score || (a.score == c.score && a.index < c.index);
-}
 
 // A vectorised sum is NaN whenever some x is (and for +inf with -inf): only then look closer.
 template <typename T>
@@ -42,20 +34,9 @@ bool BeamSearch::expand_item(int64_t b, const T* log_probs, int64_t row0, int64_
   const int64_t forced_token = forced ? prefixes_[b][step_] : -1;
   const size_t cap = static_cast<size_t>(std::min<int64_t>(2 * K, (row1 - row0) * V));
 
-  // Min-heap on rank: the front is the worst kept candidate.
-  std::vector<Candidate> heap;
-  heap.reserve(cap + 1);
+  cpu::TopK top(cap);
   auto offer = [&](double score, int64_t index) {
-    if (!(score > neg_inf)) return;
-    const Candidate c{score, index};
-    if (heap.size() < cap) {
-      heap.push_back(c);
-      std::push_heap(heap.begin(), heap.end(), before);
-    } else if (before(c, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), before);
-      heap.back() = c;
-      std::push_heap(heap.begin(), heap.end(), before);
-    }
+    if (score > neg_inf) top.offer(score, index);
   };
 
   std::vector<std::pair<int64_t, double>> special;  // (token, adjusted log-prob)
@@ -98,9 +79,9 @@ bool BeamSearch::expand_item(int64_t b, const T* log_probs, int64_t row0, int64_
     size_t s = 0;
     for (int64_t v0 = 0; v0 < V; v0 += kBlock) {
       const int64_t v1 = std::min(V, v0 + kBlock);
-      if (heap.size() == cap && !(s < special.size() && special[s].first < v1)) {
+      if (top.full() && !(s < special.size() && special[s].first < v1)) {
         const T best = cpu::CArr<T>(lp + v0, v1 - v0).maxCoeff();  // no NaN here (checked)
-        if (!(h.ranked + double(best) > heap.front().score)) continue;
+        if (!(h.ranked + double(best) > top.worst())) continue;
       }
       for (int64_t v = v0; v < v1; ++v) {
         double x = lp[v];
@@ -111,7 +92,7 @@ bool BeamSearch::expand_item(int64_t b, const T* log_probs, int64_t row0, int64_
       }
     }
   }
-  std::sort_heap(heap.begin(), heap.end(), before);  // best first
+  const std::vector<cpu::Candidate> heap = top.take_sorted();  // best first
 
   next->clear();
   ended->clear();

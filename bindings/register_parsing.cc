@@ -1,0 +1,166 @@
+// Bindings for parsing.h: the arc-standard beam and oracle (driven by seqcore.parsing).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "numpy_glue.h"
+#include "seqcore/parsing.h"
+
+namespace py = pybind11;
+
+namespace seqcore {
+namespace {
+
+using namespace py_glue;
+
+// A 1-D integer array as a std::vector<int64_t> (ValueError/TypeError naming it).
+std::vector<int64_t> int_vector(py::handle obj, const char* name, const char* legend) {
+  py::array a = as_array(obj, name);
+  if (a.ndim() != 1)
+    throw std::invalid_argument(std::string(name) + ": expected a 1-D array " + legend +
+                                ", got shape " + shape_str(shape_of(a)));
+  auto v = indices(a, name, {a.shape(0)}, legend);
+  return std::vector<int64_t>(v.data(), v.data() + v.size());
+}
+
+template <typename T>
+void advance_typed(ArcStandardBeam& b, const py::array& a) {
+  auto x = carray<T>::ensure(a);
+  const int64_t rows = a.shape(0), A = a.shape(1);
+  py::gil_scoped_release release;
+  b.advance(x.data(), rows, A);
+}
+
+py::list parses_to_python(const std::vector<std::vector<Parse>>& results) {
+  py::list out;
+  for (const auto& sentence : results) {
+    py::list parses;
+    for (const auto& p : sentence)
+      parses.append(py::make_tuple(to_numpy(p.head), to_numpy(p.label), p.score));
+    out.append(parses);
+  }
+  return out;
+}
+
+}  // namespace
+
+void register_parsing(py::module_& m) {
+  m.attr("PARSER_FEATURES") = kParserFeatures;
+  py::class_<ArcStandardBeam>(m, "ArcStandardBeam",
+                              "Arc-standard parser states of a batch of sentences, searched "
+                              "with a beam (see seqcore.parsing, which drives it).")
+      .def(py::init([](py::handle lengths, int64_t num_labels, int64_t beam_width,
+                       py::handle gold) {
+             auto len = int_vector(lengths, "lengths", "[N]");
+             std::vector<int64_t> g;
+             if (!gold.is_none()) g = int_vector(gold, "gold", "[2W]");
+             return ArcStandardBeam(std::move(len), num_labels, beam_width, std::move(g));
+           }),
+           py::arg("lengths"), py::arg("num_labels"), py::arg("beam_width"),
+           py::arg("gold") = py::none())
+      .def("done", &ArcStandardBeam::done)
+      .def("num_rows", &ArcStandardBeam::num_rows)
+      .def("num_transitions", &ArcStandardBeam::num_transitions)
+      .def("step", &ArcStandardBeam::step)
+      .def("row_sentence", [](const ArcStandardBeam& b) { return to_numpy(b.row_sentence()); },
+           "Sentence of each live row [M] (int64).")
+      .def(
+          "legal",
+          [](const ArcStandardBeam& b) {
+            py::array_t<bool> out({b.num_rows(), b.num_transitions()});
+            static_assert(sizeof(bool) == sizeof(uint8_t), "bool is one byte");
+            b.legal(reinterpret_cast<uint8_t*>(out.mutable_data()));
+            return out;
+          },
+          "Legal transitions of the live rows [M, A] (bool).")
+      .def(
+          "features",
+          [](const ArcStandardBeam& b, py::handle words, py::handle tags) {
+            py::array wa = as_array(words, "words");
+            const int64_t W = wa.ndim() == 1 ? wa.shape(0) : -1;
+            if (W < 0)
+              throw std::invalid_argument("words: expected a 1-D array [W], got shape " +
+                                          shape_str(shape_of(wa)));
+            auto w = indices(wa, "words", {W}, "[W]");
+            auto t = indices(tags, "tags", {W}, "[W]");
+            py::array_t<int64_t> out({b.num_rows(), kParserFeatures});
+            int64_t* o = out.mutable_data();
+            {
+              py::gil_scoped_release release;
+              b.features(w.data(), t.data(), W, o);
+            }
+            return out;
+          },
+          py::arg("words"), py::arg("tags"),
+          "Chen & Manning's 48 feature ids of the live rows [M, 48] (int64).")
+      .def(
+          "advance",
+          [](ArcStandardBeam& b, py::handle obj) {
+            py::array a = as_array(obj, "scores");
+            rows_cols(a, "scores", "[M, A]");
+            if (float_kind(a, "scores") == 's')
+              advance_typed<float>(b, a);
+            else
+              advance_typed<double>(b, a);
+          },
+          py::arg("scores"), "Consume the transition scores [M, A] of the live rows.")
+      .def("results", [](const ArcStandardBeam& b) { return parses_to_python(b.results()); },
+           "Per sentence, a list of (head [n], label [n], score), best first.")
+      .def(
+          "global_loss",
+          [](const ArcStandardBeam& b) {
+            ArcStandardBeam::GlobalLoss g = b.global_loss();
+            const int64_t A = b.num_transitions();
+            py::list d;
+            for (const auto& step : g.dscores) {
+              py::array_t<double> a({static_cast<int64_t>(step.size()) / A, A});
+              if (!step.empty())
+                std::memcpy(a.mutable_data(), step.data(), step.size() * sizeof(double));
+              d.append(a);
+            }
+            return py::make_tuple(to_numpy(g.loss), to_numpy(g.stop_step), d);
+          },
+          "(loss [N], stop_step [N], dscores: one [M_j, A] float64 array per step).");
+
+  m.def(
+      "arc_standard_oracle",
+      [](py::handle lengths, py::handle heads, py::handle labels, int64_t num_labels,
+         py::handle words, py::handle tags) {
+        auto len = int_vector(lengths, "lengths", "[N]");
+        int64_t W = 0;
+        for (int64_t n : len) {
+          if (n < 1) throw std::invalid_argument("lengths: every sentence needs at least 1 word");
+          W += n;
+        }
+        auto h = indices(heads, "heads", {W}, "[W]");
+        auto l = indices(labels, "labels", {W}, "[W]");
+        if (num_labels < 1)
+          throw std::invalid_argument("num_labels: expected at least 1, got " +
+                                      std::to_string(num_labels));
+        const bool feats = !words.is_none();
+        py::array_t<int64_t> w, t;
+        if (feats) {
+          w = indices(words, "words", {W}, "[W]");
+          t = indices(tags, "tags", {W}, "[W]");
+        }
+        py::array_t<int64_t> trans(2 * W);
+        py::array_t<int64_t> f(std::vector<py::ssize_t>{feats ? 2 * W : 0, kParserFeatures});
+        int64_t* to = trans.mutable_data();
+        int64_t* fo = feats ? f.mutable_data() : nullptr;
+        {
+          py::gil_scoped_release release;
+          arc_standard_oracle(len, h.data(), l.data(), num_labels, feats ? w.data() : nullptr,
+                              feats ? t.data() : nullptr, to, fo);
+        }
+        return py::make_tuple(trans, feats ? py::object(f) : py::object(py::none()));
+      },
+      py::arg("lengths"), py::arg("heads"), py::arg("labels"), py::arg("num_labels"),
+      py::arg("words") = py::none(), py::arg("tags") = py::none(),
+      "Static arc-standard oracle: (transitions [2W], features [2W, 48] or None).");
+}
+
+}  // namespace seqcore
