@@ -132,9 +132,12 @@ void register_parsing(py::module_& m) {
          py::handle words, py::handle tags) {
         auto len = int_vector(lengths, "lengths", "[N]");
         int64_t W = 0;
-        for (int64_t n : len) {
-          if (n < 1) throw std::invalid_argument("lengths: every sentence needs at least 1 word");
-          W += n;
+        for (size_t i = 0; i < len.size(); ++i) {
+          if (len[i] < 1 || len[i] >= (int64_t(1) << 30))
+            throw std::invalid_argument("lengths: sentence " + std::to_string(i) + " has " +
+                                        std::to_string(len[i]) +
+                                        " words (expected at least 1)");
+          W += len[i];
         }
         auto h = indices(heads, "heads", {W}, "[W]");
         auto l = indices(labels, "labels", {W}, "[W]");

@@ -313,7 +313,7 @@ class Parser:
     def fit(self, sentences: Sequence[Any], epochs: int = 10, batch_size: int = 256,
             lr: float = 1e-3, dropout: float = 0.3, global_epochs: int = 0,
             global_beam_width: int = 8, global_batch: int = 16, global_lr: float = 1e-4,
-            progress: bool = True) -> "Parser":
+            progress: bool = True, warm_start: bool = False) -> "Parser":
         """Train on gold trees (Sentence-like items: form, upos, head, deprel).
 
         First ``epochs`` passes of locally normalised training (cross-entropy of each oracle
@@ -322,7 +322,9 @@ class Parser:
         of ``global_beam_width`` per sentence with early update, the CRF loss over the beam,
         ``global_batch`` sentences per Adam step at ``global_lr``.
 
-        Non-projective trees are projectivised by lifting for training. Returns self.
+        Non-projective trees are projectivised by lifting for training. ``warm_start`` keeps
+        the vocabularies and weights of an earlier fit (scikit-learn's option): e.g. a local
+        fit, then ``fit(..., epochs=0, global_epochs=2, warm_start=True)``. Returns self.
         Raises ValueError / TypeError for bad sentences or hyper-parameters.
         """
         from .datasets.treebank import projectivize
@@ -334,8 +336,9 @@ class Parser:
         dropout = float_arg("dropout", dropout, 0.0, 1.0)
         if dropout >= 1.0:
             raise ValueError("dropout: expected a value in [0, 1)")
-        self._build_vocab(trees)
-        self._init_params()
+        if not (warm_start and self.params):
+            self._build_vocab(trees)
+            self._init_params()
         trees = [(f, u, projectivize(h), d) for f, u, h, d in trees]
         lengths, words, tags = self._ids(trees)
         heads = np.concatenate([t[2] for t in trees])
@@ -423,12 +426,44 @@ class Parser:
                  tags: Optional[Sequence[Sequence[str]]] = None,
                  global_scores: bool = False) -> AttachmentScores:
         """UAS/LAS (punctuation included) of :meth:`predict`'s best parses against the
-        sentences' own (possibly non-projective) trees."""
+        sentences' own (possibly non-projective) trees. A gold label the parser never saw in
+        training counts as a wrong label."""
         trees = _tree_arrays(sentences, "sentences")
         pred = self.predict(sentences, beam_width, 1, tags, global_scores)
         labels = [np.array(self.labels, object)[p[0].label] for p in pred]
         return attachment_scores([t[2] for t in trees], [np.array(t[3], object) for t in trees],
                                  [p[0].head for p in pred], labels)
+
+    def to_conllu(self, sentences: Sequence[Any], parses: Sequence[Any]) -> str:
+        """CoNLL-U text of the sentences with HEAD and DEPREL from ``parses`` (one
+        :class:`ParseResult`, or a k-best list whose first is used, per sentence). Sentences
+        read from CoNLL-U keep their other columns, comments and multiword tokens; others
+        get ID, FORM and UPOS. Raises ValueError when the counts or lengths differ."""
+        from .datasets.treebank import _conllu
+        conllu = _conllu()
+        if len(sentences) != len(parses):
+            raise ValueError(f"parses: expected {len(sentences)} (one per sentence), got "
+                             f"{len(parses)}")
+        out = []
+        for i, (s, p) in enumerate(zip(sentences, parses)):
+            p = p[0] if isinstance(p, list) else p
+            n = len(s.form)
+            if len(p.head) != n:
+                raise ValueError(f"parses: sentence {i} has {n} words, its parse {len(p.head)}")
+            tokens = getattr(s, "tokens", None)
+            if tokens is None:
+                tokens = conllu.TokenList([{"id": j + 1, "form": w, "lemma": None,
+                                            "upos": getattr(s, "upos", None) and s.upos[j],
+                                            "xpos": None, "feats": None, "head": None,
+                                            "deprel": None, "deps": None, "misc": None}
+                                           for j, w in enumerate(s.form)])
+            copy = conllu.TokenList([dict(t) for t in tokens], metadata=dict(tokens.metadata))
+            for t in copy:
+                if isinstance(t["id"], int):
+                    t["head"] = int(p.head[t["id"] - 1])
+                    t["deprel"] = self.labels[int(p.label[t["id"] - 1])]
+            out.append(copy.serialize())
+        return "".join(out)
 
     # ---- persistence -----------------------------------------------------------------------
 

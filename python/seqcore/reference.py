@@ -810,3 +810,88 @@ def word2vec_hs_epoch(sentences, syn0, syn1, offsets, points, codes, window, sg,
                         syn0[c] += scale * e
         p += n
     return syn0, syn1
+
+
+# ---- arc-standard parsing ------------------------------------------------------------------
+# Written from the definitions: children are found by scanning the arcs, not kept as the C++
+# state machine keeps them.
+
+class ArcStandard:
+    """An arc-standard configuration of n words (0 = ROOT) with L labels; transitions 0 SHIFT,
+    1 + l LEFT-ARC(l), 1 + L + l RIGHT-ARC(l), RIGHT-ARC from ROOT only with an empty
+    buffer (Nivre 2004; Chen & Manning 2014)."""
+
+    def __init__(self, n, L):
+        self.n, self.L = n, L
+        self.stack, self.next = [0], 1
+        self.head = {}
+        self.label = {}
+
+    def copy(self):
+        c = ArcStandard(self.n, self.L)
+        c.stack, c.next = list(self.stack), self.next
+        c.head, c.label = dict(self.head), dict(self.label)
+        return c
+
+    def terminal(self):
+        return self.stack == [0] and self.next > self.n
+
+    def legal(self):
+        two = len(self.stack) >= 2
+        s2 = self.stack[-2] if two else None
+        left = two and s2 != 0
+        right = two and (s2 != 0 or self.next > self.n)
+        return [self.next <= self.n] + [left] * self.L + [right] * self.L
+
+    def apply(self, a):
+        if a == 0:
+            self.stack.append(self.next)
+            self.next += 1
+        elif a <= self.L:
+            d = self.stack.pop(-2)
+            self.head[d], self.label[d] = self.stack[-1], a - 1
+        else:
+            d = self.stack.pop()
+            self.head[d], self.label[d] = self.stack[-1], a - 1 - self.L
+
+    def _child(self, p, k, left):
+        """k-th leftmost left child (left) or k-th rightmost right child of p, or None."""
+        if p is None:
+            return None
+        kids = sorted((d for d, h in self.head.items() if h == p and (d < p) == left),
+                      reverse=not left)
+        return kids[k - 1] if len(kids) >= k else None
+
+    def features(self, words, tags):
+        """Chen & Manning's 48 ids: words, tags of 18 positions, labels of the last 12.
+        words/tags [n] ids of words 1..n; 0 NULL, 1 ROOT; label ids 1 + l, 0 NULL."""
+        s = [self.stack[-1 - i] if len(self.stack) > i else None for i in range(3)]
+        b = [self.next + i if self.next + i <= self.n else None for i in range(3)]
+        pos = s + b
+        for x in s[:2]:
+            pos += [self._child(x, 1, True), self._child(x, 1, False),
+                    self._child(x, 2, True), self._child(x, 2, False)]
+        pos += [self._child(pos[6], 1, True), self._child(pos[7], 1, False),
+                self._child(pos[10], 1, True), self._child(pos[11], 1, False)]
+
+        def ident(p, ids):
+            return 0 if p is None else (1 if p == 0 else int(ids[p - 1]))
+        return ([ident(p, words) for p in pos] + [ident(p, tags) for p in pos]
+                + [0 if p is None else 1 + self.label[p] for p in pos[6:]])
+
+
+def arc_standard_parses(n, L):
+    """Every complete transition sequence of n words (exhaustive search; small n only)."""
+    out = []
+
+    def walk(c, seq):
+        if c.terminal():
+            out.append(list(seq))
+            return
+        for a, ok in enumerate(c.legal()):
+            if ok:
+                d = c.copy()
+                d.apply(a)
+                walk(d, seq + [a])
+    walk(ArcStandard(n, L), [])
+    return out

