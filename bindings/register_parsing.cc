@@ -35,6 +35,15 @@ void advance_typed(ArcStandardBeam& b, const py::array& a) {
   b.advance(x.data(), rows, A);
 }
 
+// attrs [C, W] as int64 (W given, or taken from the array when W < 0).
+py::array_t<int64_t> attr_array(py::handle obj, int64_t W) {
+  py::array a = as_array(obj, "attrs");
+  if (a.ndim() != 2 || a.shape(0) < 1)
+    throw std::invalid_argument("attrs: expected a 2-D array [C, W] (C >= 1 word attributes), "
+                                "got shape " + shape_str(shape_of(a)));
+  return indices(a, "attrs", {a.shape(0), W < 0 ? a.shape(1) : W}, "[C, W]");
+}
+
 py::list parses_to_python(const std::vector<std::vector<Parse>>& results) {
   py::list out;
   for (const auto& sentence : results) {
@@ -49,7 +58,6 @@ py::list parses_to_python(const std::vector<std::vector<Parse>>& results) {
 }  // namespace
 
 void register_parsing(py::module_& m) {
-  m.attr("PARSER_FEATURES") = kParserFeatures;
   py::class_<ArcStandardBeam>(m, "ArcStandardBeam",
                               "Arc-standard parser states of a batch of sentences, searched "
                               "with a beam (see seqcore.parsing, which drives it).")
@@ -79,24 +87,20 @@ void register_parsing(py::module_& m) {
           "Legal transitions of the live rows [M, A] (bool).")
       .def(
           "features",
-          [](const ArcStandardBeam& b, py::handle words, py::handle tags) {
-            py::array wa = as_array(words, "words");
-            const int64_t W = wa.ndim() == 1 ? wa.shape(0) : -1;
-            if (W < 0)
-              throw std::invalid_argument("words: expected a 1-D array [W], got shape " +
-                                          shape_str(shape_of(wa)));
-            auto w = indices(wa, "words", {W}, "[W]");
-            auto t = indices(tags, "tags", {W}, "[W]");
-            py::array_t<int64_t> out({b.num_rows(), kParserFeatures});
+          [](const ArcStandardBeam& b, py::handle attrs) {
+            auto a = attr_array(attrs, -1);
+            const int64_t C = a.shape(0), W = a.shape(1);
+            py::array_t<int64_t> out({b.num_rows(), parser_features(C)});
             int64_t* o = out.mutable_data();
             {
               py::gil_scoped_release release;
-              b.features(w.data(), t.data(), W, o);
+              b.features(a.data(), C, W, o);
             }
             return out;
           },
-          py::arg("words"), py::arg("tags"),
-          "Chen & Manning's 48 feature ids of the live rows [M, 48] (int64).")
+          py::arg("attrs"),
+          "Chen & Manning's feature ids of the live rows [M, 18 C + 12] (int64) from the word "
+          "attributes attrs [C, W].")
       .def(
           "advance",
           [](ArcStandardBeam& b, py::handle obj) {
@@ -129,7 +133,7 @@ void register_parsing(py::module_& m) {
   m.def(
       "arc_standard_oracle",
       [](py::handle lengths, py::handle heads, py::handle labels, int64_t num_labels,
-         py::handle words, py::handle tags) {
+         py::handle attrs) {
         auto len = int_vector(lengths, "lengths", "[N]");
         int64_t W = 0;
         for (size_t i = 0; i < len.size(); ++i) {
@@ -144,26 +148,24 @@ void register_parsing(py::module_& m) {
         if (num_labels < 1)
           throw std::invalid_argument("num_labels: expected at least 1, got " +
                                       std::to_string(num_labels));
-        const bool feats = !words.is_none();
-        py::array_t<int64_t> w, t;
-        if (feats) {
-          w = indices(words, "words", {W}, "[W]");
-          t = indices(tags, "tags", {W}, "[W]");
-        }
+        const bool feats = !attrs.is_none();
+        py::array_t<int64_t> a;
+        if (feats) a = attr_array(attrs, W);
+        const int64_t C = feats ? a.shape(0) : 0;
         py::array_t<int64_t> trans(2 * W);
-        py::array_t<int64_t> f(std::vector<py::ssize_t>{feats ? 2 * W : 0, kParserFeatures});
+        py::array_t<int64_t> f(std::vector<py::ssize_t>{feats ? 2 * W : 0, parser_features(C)});
         int64_t* to = trans.mutable_data();
         int64_t* fo = feats ? f.mutable_data() : nullptr;
         {
           py::gil_scoped_release release;
-          arc_standard_oracle(len, h.data(), l.data(), num_labels, feats ? w.data() : nullptr,
-                              feats ? t.data() : nullptr, to, fo);
+          arc_standard_oracle(len, h.data(), l.data(), num_labels, feats ? a.data() : nullptr,
+                              C, to, fo);
         }
         return py::make_tuple(trans, feats ? py::object(f) : py::object(py::none()));
       },
       py::arg("lengths"), py::arg("heads"), py::arg("labels"), py::arg("num_labels"),
-      py::arg("words") = py::none(), py::arg("tags") = py::none(),
-      "Static arc-standard oracle: (transitions [2W], features [2W, 48] or None).");
+      py::arg("attrs") = py::none(),
+      "Static arc-standard oracle: (transitions [2W], features [2W, 18 C + 12] or None).");
 }
 
 }  // namespace seqcore

@@ -26,8 +26,8 @@ def batch(rng, N=6, L=3, max_n=9):
     lengths = rng.integers(1, max_n + 1, N)
     trees = [random_parse(int(n), L, rng) for n in lengths]
     W = int(lengths.sum())
-    words, tags = rng.integers(3, 50, W), rng.integers(3, 9, W)
-    return lengths, trees, words, tags
+    attrs = np.stack([rng.integers(3, 50, W), rng.integers(3, 9, W), rng.integers(3, 20, W)])
+    return lengths, trees, attrs
 
 
 def theta_scores(theta):
@@ -37,11 +37,11 @@ def theta_scores(theta):
     return fn
 
 
-def sequence_score(theta, n, L, seq, words, tags):
+def sequence_score(theta, n, L, seq, attrs):
     c = ref.ArcStandard(n, L)
     total = 0.0
     for a in seq:
-        f = np.array(c.features(words, tags))
+        f = np.array(c.features(attrs))
         total += theta[np.arange(len(f)), f, a].sum()
         c.apply(a)
     return total
@@ -49,10 +49,11 @@ def sequence_score(theta, n, L, seq, words, tags):
 
 def test_oracle_reproduces_random_projective_trees():
     rng = np.random.default_rng(0)
-    lengths, trees, words, tags = batch(rng, N=40, L=3, max_n=12)
+    lengths, trees, attrs = batch(rng, N=40, L=3, max_n=12)
     heads = np.concatenate([t[1] for t in trees])
     labels = np.concatenate([t[2] for t in trees])
-    o = parsing.oracle(lengths, heads, labels, 3, words, tags)
+    o = parsing.oracle(lengths, heads, labels, 3, attrs)
+    assert o.features.shape == (2 * attrs.shape[1], parsing.num_features(3))
     off = 0
     for n, (_, head, label) in zip(lengths, trees):
         c = ref.ArcStandard(int(n), 3)
@@ -60,7 +61,7 @@ def test_oracle_reproduces_random_projective_trees():
             a = int(o.transitions[2 * off + t])
             assert c.legal()[a]
             np.testing.assert_array_equal(o.features[2 * off + t],
-                                          c.features(words[off:off + n], tags[off:off + n]))
+                                          c.features(attrs[:, off:off + n]))
             c.apply(a)
         assert c.terminal()
         np.testing.assert_array_equal([c.head[d] for d in range(1, n + 1)], head)
@@ -71,19 +72,18 @@ def test_oracle_reproduces_random_projective_trees():
 def test_features_and_legal_moves_match_the_python_machine():
     rng = np.random.default_rng(1)
     L = 2
-    lengths, trees, words, tags = batch(rng, N=8, L=L)
+    lengths, trees, attrs = batch(rng, N=8, L=L)
     beam = _core.ArcStandardBeam(lengths, L, 1)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     configs = [ref.ArcStandard(int(n), L) for n in lengths]
     while not beam.done():
         sent = beam.row_sentence()
-        f, legal = beam.features(words, tags), beam.legal()
+        f, legal = beam.features(attrs), beam.legal()
         scores = rng.standard_normal(legal.shape)
         for m, s in enumerate(sent):
             c = configs[s]
             np.testing.assert_array_equal(legal[m], c.legal())
-            np.testing.assert_array_equal(
-                f[m], c.features(words[offsets[s]:offsets[s + 1]], tags[offsets[s]:offsets[s + 1]]))
+            np.testing.assert_array_equal(f[m], c.features(attrs[:, offsets[s]:offsets[s + 1]]))
             c.apply(int(np.flatnonzero(legal[m])[np.argmax(scores[m][legal[m]])]))
         beam.advance(scores)
     for s, parses in enumerate(beam.results()):
@@ -94,7 +94,7 @@ def test_features_and_legal_moves_match_the_python_machine():
 
 def test_greedy_with_oracle_scores_reproduces_the_gold_trees():
     rng = np.random.default_rng(2)
-    lengths, trees, words, tags = batch(rng, N=20, L=4, max_n=15)
+    lengths, trees, _ = batch(rng, N=20, L=4, max_n=15)
     heads = np.concatenate([t[1] for t in trees])
     labels = np.concatenate([t[2] for t in trees])
     gold = parsing.oracle(lengths, heads, labels, 4).transitions
@@ -116,13 +116,13 @@ def test_greedy_with_oracle_scores_reproduces_the_gold_trees():
 def test_beam_equals_exhaustive_search(n, L):
     rng = np.random.default_rng(n * 10 + L)
     A = 1 + 2 * L
-    words, tags = rng.integers(3, 12, n), rng.integers(3, 6, n)
+    attrs = np.stack([rng.integers(3, 12, n), rng.integers(3, 6, n)])
     theta = rng.standard_normal((48, 60, A))
     seqs = ref.arc_standard_parses(n, L)
-    scored = sorted(((sequence_score(theta, n, L, s, words, tags), s) for s in seqs),
+    scored = sorted(((sequence_score(theta, n, L, s, attrs), s) for s in seqs),
                     key=lambda x: -x[0])
     K = len(seqs)
-    got = parsing.parse(theta_scores(theta), [n], L, words, tags, beam_width=K, k_best=K)[0]
+    got = parsing.parse(theta_scores(theta), [n], L, attrs, beam_width=K, k_best=K)[0]
     assert len(got) == K
     for (score, seq), p in zip(scored, got):
         c = ref.ArcStandard(n, L)
@@ -133,15 +133,15 @@ def test_beam_equals_exhaustive_search(n, L):
         assert p.score == pytest.approx(score, rel=1e-12, abs=1e-12)
     # A narrower beam's best is never better than the exact best; K=1 is greedy.
     for k in (1, 2):
-        best = parsing.parse(theta_scores(theta), [n], L, words, tags, beam_width=k)[0][0]
+        best = parsing.parse(theta_scores(theta), [n], L, attrs, beam_width=k)[0][0]
         assert best.score <= scored[0][0] + 1e-12
 
 
-def run_global(theta, lengths, L, gold, words, tags, K):
+def run_global(theta, lengths, L, gold, attrs, K):
     beam = _core.ArcStandardBeam(lengths, L, K, gold)
     feats = []
     while not beam.done():
-        f = beam.features(words, tags)
+        f = beam.features(attrs)
         feats.append(f)
         beam.advance(theta_scores(theta)(f))
     loss, stop, d = beam.global_loss()
@@ -151,14 +151,14 @@ def run_global(theta, lengths, L, gold, words, tags, K):
 def test_global_loss_with_a_full_beam_is_the_exact_crf_loss():
     rng = np.random.default_rng(3)
     n, L = 3, 2
-    words, tags = rng.integers(3, 12, n), rng.integers(3, 6, n)
+    attrs = np.stack([rng.integers(3, 12, n), rng.integers(3, 6, n)])
     theta = rng.standard_normal((48, 60, 5))
     seq, head, label = random_parse(n, L, rng)
     seqs = ref.arc_standard_parses(n, L)
-    scores = np.array([sequence_score(theta, n, L, s, words, tags) for s in seqs])
+    scores = np.array([sequence_score(theta, n, L, s, attrs) for s in seqs])
     z = np.log(np.exp(scores - scores.max()).sum()) + scores.max()
-    gold_score = sequence_score(theta, n, L, seq, words, tags)
-    loss, stop, _, _ = run_global(theta, [n], L, np.array(seq), words, tags, len(seqs))
+    gold_score = sequence_score(theta, n, L, seq, attrs)
+    loss, stop, _, _ = run_global(theta, [n], L, np.array(seq), attrs, len(seqs))
     assert stop[0] == 2 * n
     assert loss[0] == pytest.approx(z - gold_score, rel=1e-12)
 
@@ -166,11 +166,12 @@ def test_global_loss_with_a_full_beam_is_the_exact_crf_loss():
 def test_global_loss_gradient_against_finite_differences():
     rng = np.random.default_rng(4)
     L = 2
-    lengths, trees, words, tags = batch(rng, N=5, L=L, max_n=7)
+    lengths, trees, attrs = batch(rng, N=5, L=L, max_n=7)
+    attrs = attrs[:2]
     gold = np.concatenate([t[0] for t in trees])
     theta = rng.standard_normal((48, 60, 1 + 2 * L))
     K = 3
-    loss, stop, d, feats = run_global(theta, lengths, L, gold, words, tags, K)
+    loss, stop, d, feats = run_global(theta, lengths, L, gold, attrs, K)
     assert (stop < 2 * lengths).any(), "no early update exercised"
     grad = np.zeros_like(theta)
     for f, ds in zip(feats, d):
@@ -186,8 +187,8 @@ def test_global_loss_gradient_against_finite_differences():
         tp, tm = theta.copy(), theta.copy()
         tp[idx] += eps
         tm[idx] -= eps
-        fd = (run_global(tp, lengths, L, gold, words, tags, K)[0].sum()
-              - run_global(tm, lengths, L, gold, words, tags, K)[0].sum()) / (2 * eps)
+        fd = (run_global(tp, lengths, L, gold, attrs, K)[0].sum()
+              - run_global(tm, lengths, L, gold, attrs, K)[0].sum()) / (2 * eps)
         assert fd == pytest.approx(grad[idx], rel=1e-5, abs=1e-7)
 
 
@@ -219,16 +220,21 @@ def test_bad_input():
     with pytest.raises(TypeError, match="heads"):
         parsing.oracle([2], [2.0, 0.0], [0, 0], 1)
     fn = theta_scores(np.zeros((48, 10, 3)))
+    two = np.array([[3, 4], [3, 3]])
     with pytest.raises(ValueError, match="k_best: expected at most beam_width=2"):
-        parsing.parse(fn, [2], 1, [3, 4], [3, 3], beam_width=2, k_best=3)
+        parsing.parse(fn, [2], 1, two, beam_width=2, k_best=3)
     with pytest.raises(ValueError, match="lengths: sentence 0"):
-        parsing.parse(fn, [0], 1, [], [], beam_width=1)
-    with pytest.raises(ValueError, match="words: expected 2 ids"):
-        parsing.parse(fn, [2], 1, [3], [3], beam_width=1)
+        parsing.parse(fn, [0], 1, np.zeros((2, 0), int), beam_width=1)
+    with pytest.raises(ValueError, match="attrs: expected 2 columns"):
+        parsing.parse(fn, [2], 1, two[:, :1], beam_width=1)
+    with pytest.raises(ValueError, match="attrs: expected a 2-D array"):
+        parsing.parse(fn, [2], 1, two[0], beam_width=1)
+    with pytest.raises(ValueError, match="attrs: expected shape"):
+        parsing.oracle([2], [2, 0], [0, 0], 1, two[:, :1])
     with pytest.raises(ValueError, match="scores: expected 3 columns"):
-        parsing.parse(lambda f: np.zeros((len(f), 4)), [2], 1, [3, 4], [3, 3])
+        parsing.parse(lambda f: np.zeros((len(f), 4)), [2], 1, two)
     with pytest.raises(ValueError, match="NaN"):
-        parsing.parse(lambda f: np.full((len(f), 3), np.nan), [2], 1, [3, 4], [3, 3])
+        parsing.parse(lambda f: np.full((len(f), 3), np.nan), [2], 1, two)
     with pytest.raises(ValueError, match="gold: transition 0 of sentence 0 is not legal"):
         _core.ArcStandardBeam([2], 1, 2, [1, 0, 0, 0])
     with pytest.raises(ValueError, match="gold: expected 4"):
@@ -267,7 +273,8 @@ def treebank():
 
 @pytest.fixture(scope="module")
 def trained(treebank):
-    p = parsing.Parser(word_dim=16, tag_dim=8, label_dim=8, hidden=32, seed=1)
+    p = parsing.Parser(("form", "suffix", "upos", "xpos"), dims={"form": 16}, label_dim=8,
+                       hidden=32, seed=1)
     return p.fit(treebank.train[:300], epochs=2, global_epochs=1, global_batch=32,
                  progress=False)
 
@@ -288,16 +295,16 @@ def test_parser_predictions_are_trees_and_kbest_is_sorted(trained, treebank):
         assert scores == sorted(scores, reverse=True)
     # The locally normalised scores are log-probabilities; summed over a parse, <= 0.
     assert all(p.score <= 0 for g in greedy for p in g)
-    lp = trained.scores(np.zeros((3, 48), np.int64))
+    lp = trained.scores(np.zeros((3, parsing.num_features(4)), np.int64))
     np.testing.assert_allclose(np.exp(lp.astype(np.float64)).sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_parser_greedy_is_argmax_of_legal_log_probs(trained, treebank):
     s = treebank.dev[3]
-    lengths, words, tags = trained._ids(parsing._forms_only([s]))
+    lengths, attrs = trained._ids(parsing._trees([s], trained.attributes, None, "s", False))
     beam = _core.ArcStandardBeam(lengths, trained.num_labels, 1)
     while not beam.done():
-        lp = trained.scores(beam.features(words, tags)).astype(np.float64)
+        lp = trained.scores(beam.features(attrs)).astype(np.float64)
         lp[~beam.legal()] = -np.inf
         onehot = np.full_like(lp, -1.0)
         onehot[0, np.argmax(lp[0])] = 0.0
@@ -358,10 +365,11 @@ def test_parser_backward_against_finite_differences(trained, treebank):
 
 def _oracle_args(p, sentences):
     from seqcore.datasets.treebank import projectivize
-    trees = [(s.form, s.upos, projectivize(s.head), s.deprel) for s in sentences]
-    lengths, words, tags = p._ids(trees)
-    return (lengths, np.concatenate([t[2] for t in trees]), p._label_ids(trees, "s"),
-            p.num_labels, words, tags)
+    trees = [t._replace(head=projectivize(t.head))
+             for t in parsing._trees(sentences, p.attributes, None, "s", True)]
+    lengths, attrs = p._ids(trees)
+    return (lengths, np.concatenate([t.head for t in trees]), p._label_ids(trees, "s"),
+            p.num_labels, attrs)
 
 
 def test_parser_bad_input(trained, treebank):
@@ -369,8 +377,18 @@ def test_parser_bad_input(trained, treebank):
         parsing.Parser().predict(treebank.dev[:1])
     with pytest.raises(ValueError, match="sentences: sentence 0 is empty"):
         trained.predict([treebank.dev[0]._replace(form=[])])
-    with pytest.raises(ValueError, match="tags: expected"):
+    with pytest.raises(ValueError, match="tags: sentence 0 has"):
         trained.predict(treebank.dev[:1], tags=[["NOUN"]])
+    with pytest.raises(ValueError, match="tags: expected 1 upos lists"):
+        trained.predict(treebank.dev[:1], tags=[])
+    with pytest.raises(ValueError, match="'form' is not a tag column"):
+        trained.predict(treebank.dev[:1], tags={"form": [["x"]]})
+    with pytest.raises(ValueError, match="no CoNLL-U tokens"):
+        trained.predict([treebank.dev[0]._replace(tokens=None)])
+    with pytest.raises(ValueError, match="attributes"):
+        parsing.Parser(("form", "lemma"))
+    with pytest.raises(ValueError, match="dims"):
+        parsing.Parser(("form",), dims={"upos": 3})
     with pytest.raises(ValueError, match="k_best"):
         trained.predict(treebank.dev[:1], beam_width=2, k_best=3)
     # A label not seen in training: an error when training on it; when evaluating, a word
@@ -381,6 +399,6 @@ def test_parser_bad_input(trained, treebank):
         copy.deepcopy(trained).fit([odd], epochs=1, warm_start=True, progress=False)
     assert trained.evaluate([odd]).las == 0.0
     with pytest.raises(TypeError, match="item 0"):
-        trained.fit([1, 2], progress=False)
+        copy.deepcopy(trained).fit([1, 2], progress=False)
     with pytest.raises(ValueError, match="no sentences"):
         trained.predict([])

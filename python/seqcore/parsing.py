@@ -5,7 +5,8 @@ trained locally (cross-entropy on the static oracle's transitions) and then, as 
 
 Shape legend: ``N`` sentences, ``n`` words of one sentence, ``W`` words of a batch (all
 sentences concatenated), ``M`` live parser states (beam rows), ``A = 1 + 2L`` transitions
-(``L`` dependency labels), ``F = 48`` features, ``K`` beam width, ``H`` hidden size.
+(``L`` dependency labels), ``C`` word attributes, ``F = 18 C + 12`` features, ``K`` beam
+width, ``H`` hidden size.
 
 Words are numbered 1..n and 0 is ROOT; a tree is ``head [n]`` (0: attached to ROOT) and
 ``label [n]``. Transitions: 0 = SHIFT, ``1 + l`` = LEFT-ARC(l) (s1 → s2), ``1 + L + l`` =
@@ -31,23 +32,27 @@ from .embedding import embedding_backward, embedding_forward
 from .output_layers import log_softmax, softmax_cross_entropy
 from .transformer import linear_backward, linear_forward
 
-__all__ = ["NUM_FEATURES", "oracle", "parse", "ParseResult", "attachment_scores",
-           "AttachmentScores", "Parser"]
+__all__ = ["num_features", "oracle", "parse", "ParseResult", "attachment_scores",
+           "AttachmentScores", "Parser", "ATTRIBUTES"]
 
-NUM_FEATURES = int(_core.PARSER_FEATURES)
-_WORD_FEATURES, _LABEL_FEATURES = 18, 12
-# Reserved ids of the word and tag tables: no such position, ROOT, a form/tag not in the
-# training vocabulary.
+_POSITIONS, _LABEL_FEATURES = 18, 12
+# Reserved ids of the attribute tables: no such position, ROOT, a value not seen in training.
 _NULL, _ROOT, _UNK = 0, 1, 2
 
 
+def num_features(C: int) -> int:
+    """F = 18 C + 12: the feature ids of a state with C word attributes (C = 2, form and tag:
+    Chen & Manning's 48)."""
+    return _POSITIONS * C + _LABEL_FEATURES
+
+
 class Oracle(NamedTuple):
-    """transitions [2W] int64; features [2W, 48] int64 (None unless words/tags were given)."""
+    """transitions [2W] int64; features [2W, F] int64 (None unless attrs were given)."""
     transitions: np.ndarray
     features: Optional[np.ndarray]
 
 
-def oracle(lengths, heads, labels, num_labels: int, words=None, tags=None) -> Oracle:
+def oracle(lengths, heads, labels, num_labels: int, attrs=None) -> Oracle:
     """The static arc-standard oracle: the transitions that build each gold tree (LEFT-ARC as
     soon as s2's head is s1 and s2 has all its children, RIGHT-ARC once s1 has all its
     children, else SHIFT), and the features of the configuration before each one.
@@ -56,17 +61,15 @@ def oracle(lengths, heads, labels, num_labels: int, words=None, tags=None) -> Or
     ----------
     lengths : [N] ints >= 1;  heads, labels : [W] ints (heads in 0..n, labels in 0..L-1)
     num_labels : L
-    words, tags : [W] feature ids of the words (>= 3: 0, 1, 2 are NULL, ROOT, unknown), or
-        None for transitions only.
+    attrs : [C, W] ids of the words' attributes (form, tag, ...; >= 3: 0, 1, 2 are NULL,
+        ROOT, unknown), or None for transitions only.
 
     Returns :class:`Oracle`. Raises ValueError naming the sentence when a tree is not
     projective (see :func:`seqcore.datasets.projectivize`), has a head or label out of range,
     or is not a tree with one word attached to ROOT; TypeError for non-integer arrays.
     Source: Nivre (2004); Chen & Manning (2014) for the features.
     """
-    if (words is None) != (tags is None):
-        raise ValueError("tags: give words and tags together (or neither)")
-    t, f = _core.arc_standard_oracle(lengths, heads, labels, num_labels, words, tags)
+    t, f = _core.arc_standard_oracle(lengths, heads, labels, num_labels, attrs)
     return Oracle(t, f)
 
 
@@ -78,11 +81,11 @@ class ParseResult(NamedTuple):
     score: float
 
 
-def parse(score_fn: Callable[[np.ndarray], np.ndarray], lengths, num_labels: int, words,
-          tags, beam_width: int = 1, k_best: int = 1) -> List[List[ParseResult]]:
+def parse(score_fn: Callable[[np.ndarray], np.ndarray], lengths, num_labels: int, attrs,
+          beam_width: int = 1, k_best: int = 1) -> List[List[ParseResult]]:
     """Parse a batch of sentences with the arc-standard system and a beam.
 
-    Each step asks ``score_fn(features [M, 48]) -> scores [M, A]`` (float32/float64) for all
+    Each step asks ``score_fn(features [M, F]) -> scores [M, A]`` (float32/float64) for all
     live states of all sentences at once, and keeps each sentence's ``beam_width`` best
     states by summed score (illegal transitions are never taken). ``beam_width=1`` is greedy
     decoding. For a locally normalised model pass log-probabilities.
@@ -90,7 +93,7 @@ def parse(score_fn: Callable[[np.ndarray], np.ndarray], lengths, num_labels: int
     Parameters
     ----------
     score_fn : callable
-    lengths : [N] ints >= 1;  num_labels : L;  words, tags : [W] feature ids
+    lengths : [N] ints >= 1;  num_labels : L;  attrs : [C, W] ids of the words' attributes
     beam_width : K >= 1;  k_best : parses returned per sentence, 1 <= k_best <= K
 
     Returns
@@ -107,7 +110,7 @@ def parse(score_fn: Callable[[np.ndarray], np.ndarray], lengths, num_labels: int
                          f"only {K} parses)")
     beam = _core.ArcStandardBeam(lengths, num_labels, K)
     while not beam.done():
-        beam.advance(score_fn(beam.features(words, tags)))
+        beam.advance(score_fn(beam.features(attrs)))
     return [[ParseResult(h, l, s) for h, l, s in item[:k]] for item in beam.results()]
 
 
@@ -146,22 +149,76 @@ def attachment_scores(gold_heads: Iterable, gold_labels: Iterable, pred_heads: I
     return AttachmentScores(100.0 * head_ok / words, 100.0 * both_ok / words, words)
 
 
-def _tree_arrays(sentences, name):
-    """forms, tags, heads, labels of each sentence (Sentence-like: .form .upos .head .deprel)."""
+#: Word attributes a Parser can read: the form, its last three characters lower-cased (the
+#: inflection of an agglutinative language), and the CoNLL-U tag columns.
+ATTRIBUTES = ("form", "suffix", "upos", "xpos", "feats")
+_FROM_FORM = ("form", "suffix")
+
+
+class _Tree(NamedTuple):
+    values: dict          # attribute -> list of n strings
+    head: Optional[np.ndarray]
+    deprel: Optional[List[str]]
+
+
+def _column(s, key, i, name):
+    """A CoNLL-U column of a sentence's syntactic words (from its conllu TokenList)."""
+    tokens = getattr(s, "tokens", None)
+    if tokens is None:
+        raise ValueError(f"{name}: sentence {i} has no CoNLL-U tokens to read {key} from "
+                         f"(give it in tags=)")
+    return ["_" if t.get(key) is None else str(t.get(key)) for t in tokens
+            if isinstance(t.get("id"), int)]
+
+
+def _trees(sentences, attributes, tags, name, gold):
+    """The attribute values (and, with gold, the tree) of each sentence. ``tags``: None, a
+    list of per-sentence UPOS lists, or a mapping attribute -> per-sentence lists."""
+    if tags is not None and not isinstance(tags, dict):
+        tags = {"upos": tags}
+    tags = tags or {}
+    for k, v in tags.items():
+        if k in _FROM_FORM or k not in ATTRIBUTES:
+            raise ValueError(f"tags: {k!r} is not a tag column ({', '.join(ATTRIBUTES[2:])})")
+        if len(v) != len(sentences):
+            raise ValueError(f"tags: expected {len(sentences)} {k} lists (one per sentence), "
+                             f"got {len(v)}")
     out = []
     for i, s in enumerate(sentences):
-        try:
-            form, upos, head, deprel = s.form, s.upos, np.asarray(s.head), s.deprel
-        except AttributeError:
-            raise TypeError(f"{name}: item {i} is not a sentence with form, upos, head and "
-                            f"deprel (seqcore.datasets.Sentence)") from None
+        form = getattr(s, "form", None)
+        if form is None or isinstance(s, (str, bytes)):
+            raise TypeError(f"{name}: item {i} is not a sentence with a form list "
+                            f"(seqcore.datasets.Sentence)")
         n = len(form)
         if n == 0:
             raise ValueError(f"{name}: sentence {i} is empty")
-        if len(upos) != n or head.shape != (n,) or len(deprel) != n:
-            raise ValueError(f"{name}: sentence {i} has {n} forms but {len(upos)} tags, "
-                             f"{head.shape} heads and {len(deprel)} labels")
-        out.append((list(form), list(upos), head.astype(np.int64), list(deprel)))
+        values = {}
+        for a in attributes:
+            if a == "form":
+                v = list(map(str, form))
+            elif a == "suffix":
+                v = [str(w).lower()[-3:] for w in form]
+            elif a in tags:
+                v = list(tags[a][i])
+            elif a == "upos" and getattr(s, "upos", None) is not None:
+                v = list(s.upos)
+            else:
+                v = _column(s, a, i, name)
+            if len(v) != n:
+                raise ValueError(f"{'tags' if a in tags else name}: sentence {i} has {n} words "
+                                 f"but {len(v)} {a} values")
+            values[a] = v
+        head = deprel = None
+        if gold:
+            try:
+                head, deprel = np.asarray(s.head, np.int64), list(s.deprel)
+            except (AttributeError, TypeError, ValueError):
+                raise TypeError(f"{name}: item {i} has no head and deprel (a gold tree)"
+                                ) from None
+            if head.shape != (n,) or len(deprel) != n:
+                raise ValueError(f"{name}: sentence {i} has {n} words but {head.shape} heads "
+                                 f"and {len(deprel)} labels")
+        out.append(_Tree(values, head, deprel))
     if not out:
         raise ValueError(f"{name}: no sentences")
     return out
@@ -171,67 +228,79 @@ class Parser:
     """Chen & Manning's (2014) neural arc-standard parser, with SyntaxNet's beam search and
     globally normalised training (Andor et al. 2016), on seqcore kernels.
 
-    Scorer: the 48 feature ids → embeddings (words ``word_dim``, tags ``tag_dim``, labels
-    ``label_dim``) concatenated → ``Linear + ReLU`` (``hidden``) → ``Linear`` → ``A``
-    transition scores. Forms seen fewer than ``min_count`` times in training are the unknown
-    word. float32 throughout.
+    Scorer: the feature ids (the ``attributes`` of 18 stack/buffer/child positions and the
+    labels of 12) → embeddings (``dims[attribute]``, labels ``label_dim``) concatenated →
+    ``Linear + ReLU`` (``hidden``) → ``Linear`` → ``A`` transition scores. Form and suffix
+    values seen fewer than ``min_count`` times in training are the unknown value. float32.
+
+    attributes : subset of :data:`ATTRIBUTES`, in order. ``upos``/``xpos``/``feats`` are read
+        from the sentences (gold) unless predicted ones are passed as ``tags``.
 
     Non-projective training trees are projectivised by lifting (see
     :func:`seqcore.datasets.projectivize`); evaluation is against the original trees.
     """
 
-    def __init__(self, word_dim: int = 64, tag_dim: int = 32, label_dim: int = 32,
-                 hidden: int = 256, min_count: int = 2, seed: int = 0):
-        self.word_dim = int_arg("word_dim", word_dim, 1)
-        self.tag_dim = int_arg("tag_dim", tag_dim, 1)
+    def __init__(self, attributes: Sequence[str] = ("form", "suffix", "upos"),
+                 dims: Optional[dict] = None, label_dim: int = 32, hidden: int = 256,
+                 min_count: int = 2, seed: int = 0):
+        attributes = tuple(attributes)
+        if not attributes or len(set(attributes)) != len(attributes):
+            raise ValueError(f"attributes: expected distinct names, got {attributes}")
+        for a in attributes:
+            option("attributes", a, ATTRIBUTES)
+        self.attributes = attributes
+        default = {"form": 64}
+        dims = dict(dims or {})
+        self.dims = {a: int_arg(f"dims[{a!r}]", dims.pop(a, default.get(a, 32)), 1)
+                     for a in attributes}
+        if dims:
+            raise ValueError(f"dims: {sorted(dims)} are not among attributes {attributes}")
         self.label_dim = int_arg("label_dim", label_dim, 1)
         self.hidden = int_arg("hidden", hidden, 1)
         self.min_count = int_arg("min_count", min_count, 1)
         self.seed = int_arg("seed", seed, 0)
-        self.words: List[str] = []
-        self.tags: List[str] = []
+        self.vocab: dict = {a: [] for a in attributes}
         self.labels: List[str] = []
         self.params: dict = {}
 
     # ---- vocabulary and ids ----------------------------------------------------------------
 
     def _build_vocab(self, trees):
-        counts: dict = {}
-        for form, _, _, _ in trees:
-            for w in form:
-                counts[w] = counts.get(w, 0) + 1
-        self.words = sorted(w for w, c in counts.items() if c >= self.min_count)
-        self.tags = sorted({t for _, upos, _, _ in trees for t in upos})
-        self.labels = sorted({r for _, _, _, deprel in trees for r in deprel})
+        for a in self.attributes:
+            counts: dict = {}
+            for t in trees:
+                for v in t.values[a]:
+                    counts[v] = counts.get(v, 0) + 1
+            keep = self.min_count if a in _FROM_FORM else 1
+            self.vocab[a] = sorted(v for v, c in counts.items() if c >= keep)
+        self.labels = sorted({r for t in trees for r in t.deprel})
         self._index()
 
     def _index(self):
-        self._word_id = {w: i + 3 for i, w in enumerate(self.words)}
-        self._tag_id = {t: i + 3 for i, t in enumerate(self.tags)}
+        self._ids_of = {a: {v: i + 3 for i, v in enumerate(self.vocab[a])}
+                        for a in self.attributes}
         self._label_id = {r: i for i, r in enumerate(self.labels)}
 
     @property
     def num_labels(self) -> int:
         return len(self.labels)
 
-    def _ids(self, trees, tags=None):
-        """lengths [N], words [W], tags [W] of a batch (tags: given per sentence, or gold)."""
-        lengths = np.array([len(t[0]) for t in trees], np.int64)
-        wid, tid = self._word_id, self._tag_id
-        words = np.fromiter((wid.get(w, _UNK) for t in trees for w in t[0]), np.int64,
-                            int(lengths.sum()))
-        tag_lists = [t[1] for t in trees] if tags is None else tags
-        flat = [x for seq in tag_lists for x in seq]
-        if len(flat) != words.size:
-            raise ValueError(f"tags: expected {words.size} tags (one per word), got {len(flat)}")
-        tag_ids = np.fromiter((tid.get(x, _UNK) for x in flat), np.int64, words.size)
-        return lengths, words, tag_ids
+    def _ids(self, trees):
+        """lengths [N] and attrs [C, W] of a batch."""
+        lengths = np.array([len(t.values[self.attributes[0]]) for t in trees], np.int64)
+        W = int(lengths.sum())
+        attrs = np.empty((len(self.attributes), W), np.int64)
+        for k, a in enumerate(self.attributes):
+            ids = self._ids_of[a]
+            attrs[k] = np.fromiter((ids.get(v, _UNK) for t in trees for v in t.values[a]),
+                                   np.int64, W)
+        return lengths, attrs
 
     def _label_ids(self, trees, name):
         out = []
         for i, t in enumerate(trees):
             try:
-                out.extend(self._label_id[r] for r in t[3])
+                out.extend(self._label_id[r] for r in t.deprel)
             except KeyError as err:
                 raise ValueError(f"{name}: sentence {i} has the label {err.args[0]!r}, not "
                                  f"one of the {len(self.labels)} labels seen in training"
@@ -240,63 +309,62 @@ class Parser:
 
     # ---- the scorer ------------------------------------------------------------------------
 
+    def _tables(self):
+        """(parameter name, feature columns, dim) of each embedding table, in feature order."""
+        out = [(f"{a}_embedding", slice(_POSITIONS * k, _POSITIONS * (k + 1)), self.dims[a])
+               for k, a in enumerate(self.attributes)]
+        out.append(("label_embedding", slice(_POSITIONS * len(self.attributes), None),
+                    self.label_dim))
+        return out
+
     def _init_params(self):
         rng = np.random.default_rng(self.seed)
         A = 1 + 2 * self.num_labels
-        D = (_WORD_FEATURES * (self.word_dim + self.tag_dim) + _LABEL_FEATURES * self.label_dim)
+        D = sum(_POSITIONS * self.dims[a] for a in self.attributes) + \
+            _LABEL_FEATURES * self.label_dim
 
         def uniform(shape, fan_in):
             b = 1.0 / math.sqrt(fan_in)
             return rng.uniform(-b, b, shape).astype(np.float32)
 
-        self.params = {
-            "word_embedding": (rng.standard_normal((len(self.words) + 3, self.word_dim)) * 0.1
-                               ).astype(np.float32),
-            "tag_embedding": (rng.standard_normal((len(self.tags) + 3, self.tag_dim)) * 0.1
-                              ).astype(np.float32),
-            "label_embedding": (rng.standard_normal((self.num_labels + 1, self.label_dim)) * 0.1
-                                ).astype(np.float32),
+        rows = {f"{a}_embedding": len(self.vocab[a]) + 3 for a in self.attributes}
+        rows["label_embedding"] = self.num_labels + 1
+        self.params = {name: (rng.standard_normal((rows[name], dim)) * 0.1).astype(np.float32)
+                       for name, _, dim in self._tables()}
+        self.params.update({
             "hidden.weight": uniform((self.hidden, D), D),
             "hidden.bias": np.zeros(self.hidden, np.float32),
             "output.weight": uniform((A, self.hidden), self.hidden),
             "output.bias": np.zeros(A, np.float32),
-        }
+        })
 
     def _forward(self, feats, rng=None, dropout=0.0):
-        """Transition scores [M, A] of features [M, 48] and the caches of the backward."""
-        p = self.params
-        nw = _WORD_FEATURES
-        x = np.concatenate([
-            embedding_forward(p["word_embedding"], feats[:, :nw]).reshape(len(feats), -1),
-            embedding_forward(p["tag_embedding"], feats[:, nw:2 * nw]).reshape(len(feats), -1),
-            embedding_forward(p["label_embedding"], feats[:, 2 * nw:]).reshape(len(feats), -1),
-        ], axis=1)
+        """Transition scores [M, A] of features [M, F] and the caches of the backward."""
+        p, M = self.params, len(feats)
+        x = np.concatenate([embedding_forward(p[name], feats[:, cols]).reshape(M, -1)
+                            for name, cols, _ in self._tables()], axis=1)
         h, c1 = linear_forward(x, p["hidden.weight"], p["hidden.bias"], "relu")
         mask = None
         if dropout > 0.0 and rng is not None:
-            mask = (rng.random(h.shape, np.float32) >= dropout).astype(np.float32)
-            mask /= np.float32(1.0 - dropout)
+            mask = (rng.random(h.shape, np.float32) >= dropout).astype(h.dtype)
+            mask /= h.dtype.type(1.0 - dropout)
             h = h * mask
         s, c2 = linear_forward(h, p["output.weight"], p["output.bias"])
         return s, (feats, c1, c2, mask)
 
     def _backward(self, cache, ds):
         feats, c1, c2, mask = cache
-        p = self.params
+        p, M = self.params, len(feats)
         g2 = linear_backward(c2, ds)
-        dh = g2.dx if mask is None else g2.dx * mask
-        g1 = linear_backward(c1, dh)
-        nw, M = _WORD_FEATURES, len(feats)
-        dx = g1.dx
-        cut = [0, nw * self.word_dim, nw * (self.word_dim + self.tag_dim), dx.shape[1]]
+        g1 = linear_backward(c1, g2.dx if mask is None else g2.dx * mask)
         grads = {"hidden.weight": g1.dweight, "hidden.bias": g1.dbias,
                  "output.weight": g2.dweight, "output.bias": g2.dbias}
-        for j, (name, cols, D) in enumerate((("word_embedding", slice(0, nw), self.word_dim),
-                                             ("tag_embedding", slice(nw, 2 * nw), self.tag_dim),
-                                             ("label_embedding", slice(2 * nw, None),
-                                              self.label_dim))):
+        col = 0
+        for name, cols, dim in self._tables():
             ids = feats[:, cols]
-            block = np.ascontiguousarray(dx[:, cut[j]:cut[j + 1]]).reshape(M, ids.shape[1], D)
+            width = ids.shape[1] * dim
+            block = np.ascontiguousarray(g1.dx[:, col:col + width]).reshape(M, ids.shape[1], dim)
+            col += width
             g = embedding_backward(block, ids, p[name].shape[0])
             dense = np.zeros_like(p[name])
             dense[g.rows] = g.grads
@@ -304,7 +372,7 @@ class Parser:
         return grads
 
     def scores(self, features) -> np.ndarray:
-        """Transition log-probabilities [M, A] (float32) of feature ids [M, 48]."""
+        """Transition log-probabilities [M, A] (float32) of feature ids [M, F]."""
         s, _ = self._forward(np.asarray(features, np.int64))
         return log_softmax(s)
 
@@ -314,7 +382,8 @@ class Parser:
             lr: float = 1e-3, dropout: float = 0.3, global_epochs: int = 0,
             global_beam_width: int = 8, global_batch: int = 16, global_lr: float = 1e-4,
             progress: bool = True, warm_start: bool = False) -> "Parser":
-        """Train on gold trees (Sentence-like items: form, upos, head, deprel).
+        """Train on gold trees (Sentence-like items: form, head, deprel, and the tag columns
+        among the attributes).
 
         First ``epochs`` passes of locally normalised training (cross-entropy of each oracle
         transition given its configuration, Adam, ``dropout`` on the hidden layer), then
@@ -329,7 +398,7 @@ class Parser:
         """
         from .datasets.treebank import projectivize
         from .optim import Adam
-        trees = _tree_arrays(sentences, "sentences")
+        trees = _trees(sentences, self.attributes, None, "sentences", gold=True)
         epochs = int_arg("epochs", epochs, 0)
         global_epochs = int_arg("global_epochs", global_epochs, 0)
         batch_size = int_arg("batch_size", batch_size, 1)
@@ -339,11 +408,11 @@ class Parser:
         if not (warm_start and self.params):
             self._build_vocab(trees)
             self._init_params()
-        trees = [(f, u, projectivize(h), d) for f, u, h, d in trees]
-        lengths, words, tags = self._ids(trees)
-        heads = np.concatenate([t[2] for t in trees])
+        trees = [t._replace(head=projectivize(t.head)) for t in trees]
+        lengths, attrs = self._ids(trees)
+        heads = np.concatenate([t.head for t in trees])
         labels = self._label_ids(trees, "sentences")
-        gold, feats = oracle(lengths, heads, labels, self.num_labels, words, tags)
+        gold, feats = oracle(lengths, heads, labels, self.num_labels, attrs)
         rng = np.random.default_rng(self.seed + 1)
         opt = Adam(self.params, lr=float_arg("lr", lr, 0.0))
         bar = _progress(progress, epochs * math.ceil(len(gold) / batch_size), "local")
@@ -360,36 +429,34 @@ class Parser:
         if bar is not None:
             bar.close()
         if global_epochs:
-            self._fit_global(trees, gold, lengths, words, tags, global_epochs,
+            self._fit_global(gold, lengths, attrs, global_epochs,
                              int_arg("global_beam_width", global_beam_width, 1),
                              int_arg("global_batch", global_batch, 1),
                              float_arg("global_lr", global_lr, 0.0), rng, progress)
         return self
 
-    def _fit_global(self, trees, gold, lengths, words, tags, epochs, K, batch, lr, rng,
-                    progress):
+    def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, rng, progress):
         from .optim import Adam
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         opt = Adam(self.params, lr=lr)
-        bar = _progress(progress, epochs * math.ceil(len(trees) / batch), "global")
+        bar = _progress(progress, epochs * math.ceil(len(lengths) / batch), "global")
         for _ in range(epochs):
-            order = rng.permutation(len(trees))
+            order = rng.permutation(len(lengths))
             for b0 in range(0, len(order), batch):
                 sel = order[b0:b0 + batch]
-                w = np.concatenate([words[offsets[i]:offsets[i + 1]] for i in sel])
-                t = np.concatenate([tags[offsets[i]:offsets[i + 1]] for i in sel])
+                a = np.concatenate([attrs[:, offsets[i]:offsets[i + 1]] for i in sel], axis=1)
                 g = np.concatenate([gold[2 * offsets[i]:2 * offsets[i + 1]] for i in sel])
                 beam = _core.ArcStandardBeam(lengths[sel], self.num_labels, K, g)
                 caches = []
                 while not beam.done():
-                    s, cache = self._forward(beam.features(w, t))
+                    s, cache = self._forward(beam.features(a))
                     caches.append(cache)
                     beam.advance(s)
                 loss, _, dscores = beam.global_loss()
                 total: dict = {}
                 for cache, d in zip(caches, dscores):
-                    for name, v in self._backward(cache, (d / len(sel)).astype(np.float32)
-                                                  ).items():
+                    step = self._backward(cache, (d / len(sel)).astype(np.float32))
+                    for name, v in step.items():
                         total[name] = v if name not in total else total[name] + v
                 opt.step(total)
                 if bar is not None:
@@ -405,34 +472,36 @@ class Parser:
             raise ValueError("parser: not trained (call fit or load first)")
 
     def predict(self, sentences: Sequence[Any], beam_width: int = 1, k_best: int = 1,
-                tags: Optional[Sequence[Sequence[str]]] = None,
-                global_scores: bool = False) -> List[List[ParseResult]]:
-        """Parse sentences (Sentence-like; only form and, unless ``tags`` is given, upos are
-        read). ``beam_width`` 1 is greedy. Returns ``k_best`` :class:`ParseResult` per
-        sentence, best first, whose ``label`` indexes :attr:`labels`. With
-        ``global_scores`` the beam ranks by summed raw scores (the globally normalised
-        model's), else by summed log-probabilities.
+                tags: Any = None, global_scores: bool = False) -> List[List[ParseResult]]:
+        """Parse sentences (Sentence-like; the form and the tag attributes are read).
+        ``beam_width`` 1 is greedy. Returns ``k_best`` :class:`ParseResult` per sentence,
+        best first, whose ``label`` indexes :attr:`labels`.
+
+        tags : None (the sentences' own columns), per-sentence UPOS lists (a tagger's), or a
+            mapping attribute -> per-sentence lists.
+        global_scores : rank by summed raw scores (the globally normalised model's), not by
+            summed log-probabilities.
 
         Raises ValueError for an untrained parser, empty sentences, tags of the wrong length
-        or k_best > beam_width.
+        or k_best > beam_width; TypeError for items that are not sentences.
         """
         self._check_fitted()
-        trees = _forms_only(sentences)
-        lengths, words, tag_ids = self._ids(trees, tags)
+        trees = _trees(sentences, self.attributes, tags, "sentences", gold=False)
+        lengths, attrs = self._ids(trees)
         fn = (lambda f: self._forward(f)[0]) if global_scores else self.scores
-        return parse(fn, lengths, self.num_labels, words, tag_ids, beam_width, k_best)
+        return parse(fn, lengths, self.num_labels, attrs, beam_width, k_best)
 
-    def evaluate(self, sentences: Sequence[Any], beam_width: int = 1,
-                 tags: Optional[Sequence[Sequence[str]]] = None,
+    def evaluate(self, sentences: Sequence[Any], beam_width: int = 1, tags: Any = None,
                  global_scores: bool = False) -> AttachmentScores:
         """UAS/LAS (punctuation included) of :meth:`predict`'s best parses against the
         sentences' own (possibly non-projective) trees. A gold label the parser never saw in
         training counts as a wrong label."""
-        trees = _tree_arrays(sentences, "sentences")
+        gold = _trees(sentences, (), None, "sentences", gold=True)
         pred = self.predict(sentences, beam_width, 1, tags, global_scores)
-        labels = [np.array(self.labels, object)[p[0].label] for p in pred]
-        return attachment_scores([t[2] for t in trees], [np.array(t[3], object) for t in trees],
-                                 [p[0].head for p in pred], labels)
+        names = np.array(self.labels, object)
+        return attachment_scores([t.head for t in gold], [np.array(t.deprel, object)
+                                                          for t in gold],
+                                 [p[0].head for p in pred], [names[p[0].label] for p in pred])
 
     def to_conllu(self, sentences: Sequence[Any], parses: Sequence[Any]) -> str:
         """CoNLL-U text of the sentences with HEAD and DEPREL from ``parses`` (one
@@ -470,10 +539,10 @@ class Parser:
     def save(self, path) -> None:
         """Write the parser (vocabularies, sizes, weights) to an ``.npz`` file."""
         self._check_fitted()
-        meta = dict(word_dim=self.word_dim, tag_dim=self.tag_dim, label_dim=self.label_dim,
+        meta = dict(attributes=self.attributes, dims=self.dims, label_dim=self.label_dim,
                     hidden=self.hidden, min_count=self.min_count, seed=self.seed)
-        np.savez(path, meta=np.array(repr(meta)), words=np.array(self.words, dtype=str),
-                 tags=np.array(self.tags, dtype=str), labels=np.array(self.labels, dtype=str),
+        np.savez(path, meta=np.array(repr(meta)), labels=np.array(self.labels, dtype=str),
+                 **{"vocab:" + a: np.array(self.vocab[a], dtype=str) for a in self.attributes},
                  **{"param:" + k: v for k, v in self.params.items()})
 
     @classmethod
@@ -485,8 +554,8 @@ class Parser:
             try:
                 meta = ast.literal_eval(str(z["meta"]))
                 p = cls(**meta)
-                p.words, p.tags, p.labels = (list(map(str, z[k])) for k in
-                                             ("words", "tags", "labels"))
+                p.labels = list(map(str, z["labels"]))
+                p.vocab = {a: list(map(str, z["vocab:" + a])) for a in p.attributes}
                 params = {k[6:]: z[k] for k in z.files if k.startswith("param:")}
             except (KeyError, ValueError, SyntaxError, TypeError) as err:
                 raise ValueError(f"path: {os.fspath(path)!r} is not a saved Parser ({err})"
@@ -498,20 +567,6 @@ class Parser:
                 raise ValueError(f"path: {os.fspath(path)!r} has no matching {k!r}")
             p.params[k] = np.ascontiguousarray(params[k])
         return p
-
-
-def _forms_only(sentences):
-    out = []
-    for i, s in enumerate(sentences):
-        form = getattr(s, "form", None)
-        if form is None:
-            raise TypeError(f"sentences: item {i} has no form (seqcore.datasets.Sentence)")
-        if len(form) == 0:
-            raise ValueError(f"sentences: sentence {i} is empty")
-        out.append((list(form), list(getattr(s, "upos", [])), None, None))
-    if not out:
-        raise ValueError("sentences: no sentences")
-    return out
 
 
 def _progress(show, total, what):

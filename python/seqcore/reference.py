@@ -862,9 +862,9 @@ class ArcStandard:
                       reverse=not left)
         return kids[k - 1] if len(kids) >= k else None
 
-    def features(self, words, tags):
-        """Chen & Manning's 48 ids: words, tags of 18 positions, labels of the last 12.
-        words/tags [n] ids of words 1..n; 0 NULL, 1 ROOT; label ids 1 + l, 0 NULL."""
+    def features(self, attrs):
+        """Chen & Manning's ids: each attribute of 18 positions, the labels of the last 12.
+        attrs: C arrays [n] of ids of words 1..n; 0 NULL, 1 ROOT; label ids 1 + l, 0 NULL."""
         s = [self.stack[-1 - i] if len(self.stack) > i else None for i in range(3)]
         b = [self.next + i if self.next + i <= self.n else None for i in range(3)]
         pos = s + b
@@ -876,7 +876,7 @@ class ArcStandard:
 
         def ident(p, ids):
             return 0 if p is None else (1 if p == 0 else int(ids[p - 1]))
-        return ([ident(p, words) for p in pos] + [ident(p, tags) for p in pos]
+        return ([ident(p, ids) for ids in attrs for p in pos]
                 + [0 if p is None else 1 + self.label[p] for p in pos[6:]])
 
 

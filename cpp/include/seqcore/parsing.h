@@ -13,15 +13,16 @@
 // A parse of n words is exactly 2n transitions, so every beam row of a sentence ends at the
 // same step and no finished-hypothesis bookkeeping is needed.
 //
-// Features (Chen & Manning 2014, 48 ids per state, F = 48): words then tags of the 18
-// positions s1 s2 s3 b1 b2 b3 lc1(s1) rc1(s1) lc2(s1) rc2(s1) lc1(s2) rc1(s2) lc2(s2) rc2(s2)
-// lc1(lc1(s1)) rc1(rc1(s1)) lc1(lc1(s2)) rc1(rc1(s2)), then the labels of the last 12 (lcK/rcK:
-// K-th leftmost/rightmost child). Ids: words and tags of absent positions are 0 (NULL) and of
-// ROOT 1; a word's own ids come from the caller's words/tags [W] arrays (expected >= 2); a
-// label feature is 1 + l, or 0 when the position is absent.
+// Features (Chen & Manning 2014): each of C word attributes (form, tag, ...; C = 2 gives
+// their 48 features) of the 18 positions s1 s2 s3 b1 b2 b3 lc1(s1) rc1(s1) lc2(s1) rc2(s1)
+// lc1(s2) rc1(s2) lc2(s2) rc2(s2) lc1(lc1(s1)) rc1(rc1(s1)) lc1(lc1(s2)) rc1(rc1(s2)), attribute
+// by attribute, then the labels of the last 12 (lcK/rcK: K-th leftmost/rightmost child).
+// Ids: an attribute of an absent position is 0 (NULL) and of ROOT 1; a word's own ids come
+// from the caller's attrs [C, W] (expected >= 2); a label feature is 1 + l, or 0 when absent.
 //
 // Shapes (legend of common.h, plus): W words of the batch (all sentences concatenated), M live
-// rows (<= N*K; grouped by sentence, in sentence order), A transitions, F = 48 features.
+// rows (<= N*K; grouped by sentence, in sentence order), A transitions, C word attributes,
+// F = 18 C + 12 features.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,8 @@
 
 namespace seqcore {
 
-constexpr int64_t kParserFeatures = 48, kParserWordFeatures = 18, kParserLabelFeatures = 12;
+constexpr int64_t kParserPositions = 18, kParserLabelFeatures = 12;
+inline int64_t parser_features(int64_t C) { return kParserPositions * C + kParserLabelFeatures; }
 
 struct Parse {
   std::vector<int64_t> head, label;  // [n]
@@ -71,8 +73,8 @@ class ArcStandardBeam {
   std::vector<int64_t> row_sentence() const { return row_sent_; }
   // legal: [M, A] 1 where the transition is legal in that row.
   void legal(uint8_t* out) const;
-  // words, tags: [W]; out: [M, F].
-  void features(const int64_t* words, const int64_t* tags, int64_t W, int64_t* out) const;
+  // attrs: [C, W]; out: [M, F].
+  void features(const int64_t* attrs, int64_t C, int64_t W, int64_t* out) const;
   // scores: [M, A] transition scores of the live rows (log-probabilities of a locally
   // normalised model, raw scores of a globally normalised one); illegal entries are ignored.
   // Each sentence keeps its K best (summed score, ties: lower row, then transition).
@@ -119,11 +121,11 @@ class ArcStandardBeam {
 
 // The static arc-standard oracle: transitions [2W] (sentence s at 2 * its word offset) that
 // build each gold tree, and when features_out is non-null the features [2W, F] of the
-// configuration before each transition. heads/labels/words/tags: [W]. Throws
+// configuration before each transition. heads/labels: [W]; attrs [C, W]. Throws
 // std::invalid_argument naming the sentence when a tree is not projective (or not a tree with
 // one word attached to ROOT), a head or label is out of range.
 void arc_standard_oracle(const std::vector<int64_t>& lengths, const int64_t* heads,
-                         const int64_t* labels, int64_t num_labels, const int64_t* words,
-                         const int64_t* tags, int64_t* transitions_out, int64_t* features_out);
+                         const int64_t* labels, int64_t num_labels, const int64_t* attrs,
+                         int64_t C, int64_t* transitions_out, int64_t* features_out);
 
 }  // namespace seqcore

@@ -20,7 +20,8 @@ enum Field { kHead, kLabel, kLc1, kLc2, kRc1, kRc2, kStack };
 // Sentences of a step worth a parallel region (each does a few copies of n-word arrays).
 constexpr int64_t kParallelRows = 64;
 
-// Word position -> feature id of its word (or tag): 0 NULL (absent), 1 ROOT, else ids[p - 1].
+// Word position -> feature id of one of its attributes: 0 NULL (absent), 1 ROOT, else
+// ids[p - 1].
 inline int64_t word_id(int32_t p, const int64_t* ids) {
   return p < 0 ? 0 : (p == 0 ? 1 : ids[p - 1]);
 }
@@ -44,17 +45,16 @@ void positions(const ParserConfig& c, int32_t* pos) {
   pos[17] = child(kRc1, pos[11]);
 }
 
-void config_features(const ParserConfig& c, const int64_t* words, const int64_t* tags,
+// attrs: the sentence's first word in attribute 0 of [C, W] (attribute k at + k W).
+void config_features(const ParserConfig& c, const int64_t* attrs, int64_t C, int64_t W,
                      int64_t* out) {
-  int32_t pos[kParserWordFeatures];
+  int32_t pos[kParserPositions];
   positions(c, pos);
-  for (int i = 0; i < kParserWordFeatures; ++i) {
-    out[i] = word_id(pos[i], words);
-    out[kParserWordFeatures + i] = word_id(pos[i], tags);
-  }
+  for (int64_t k = 0; k < C; ++k)
+    for (int i = 0; i < kParserPositions; ++i) *out++ = word_id(pos[i], attrs + k * W);
   for (int i = 0; i < kParserLabelFeatures; ++i) {
     const int32_t p = pos[6 + i];
-    out[2 * kParserWordFeatures + i] = p <= 0 ? 0 : 1 + c.field(kLabel)[p];
+    *out++ = p <= 0 ? 0 : 1 + c.field(kLabel)[p];
   }
 }
 
@@ -116,17 +116,15 @@ void ArcStandardBeam::legal(uint8_t* out) const {
   }
 }
 
-void ArcStandardBeam::features(const int64_t* words, const int64_t* tags, int64_t W,
-                               int64_t* out) const {
-  check(W == offsets_.back(), "words: expected " + std::to_string(offsets_.back()) +
-                                  " ids (the words of every sentence), got " +
+void ArcStandardBeam::features(const int64_t* attrs, int64_t C, int64_t W, int64_t* out) const {
+  check(W == offsets_.back(), "attrs: expected " + std::to_string(offsets_.back()) +
+                                  " columns (the words of every sentence), got " +
                                   std::to_string(W));
-  const int64_t M = num_rows();
+  check(C >= 1, "attrs: expected at least one word attribute");
+  const int64_t M = num_rows(), F = parser_features(C);
 #pragma omp parallel for num_threads(get_num_threads()) if (M >= 4 * kParallelRows)
-  for (int64_t r = 0; r < M; ++r) {
-    const int64_t off = offsets_[row_sent_[r]];
-    config_features(rows_[r].config, words + off, tags + off, out + r * kParserFeatures);
-  }
+  for (int64_t r = 0; r < M; ++r)
+    config_features(rows_[r].config, attrs + offsets_[row_sent_[r]], C, W, out + r * F);
 }
 
 template <typename T>
@@ -267,8 +265,8 @@ ArcStandardBeam::GlobalLoss ArcStandardBeam::global_loss() const {
 }
 
 void arc_standard_oracle(const std::vector<int64_t>& lengths, const int64_t* heads,
-                         const int64_t* labels, int64_t L, const int64_t* words,
-                         const int64_t* tags, int64_t* transitions_out, int64_t* features_out) {
+                         const int64_t* labels, int64_t L, const int64_t* attrs, int64_t C,
+                         int64_t* transitions_out, int64_t* features_out) {
   const int64_t N = static_cast<int64_t>(lengths.size());
   std::vector<int64_t> offsets(N + 1, 0);
   for (int64_t s = 0; s < N; ++s) {
@@ -288,6 +286,7 @@ void arc_standard_oracle(const std::vector<int64_t>& lengths, const int64_t* hea
                 std::to_string(s) + " has label " + std::to_string(labels[i]) +
                 " (expected 0.." + std::to_string(L - 1) + ")");
     }
+  const int64_t F = parser_features(C);
   std::vector<char> failed(N, 0);
   cpu::RegionErrors errors;
 #pragma omp parallel for schedule(dynamic, 8) num_threads(get_num_threads()) if (N >= 16)
@@ -315,7 +314,7 @@ void arc_standard_oracle(const std::vector<int64_t>& lengths, const int64_t* hea
       }
       if (a > 0) --pending[a <= L ? s1 : s2];
       if (features_out)
-        config_features(c, words + off, tags + off, features_out + (2 * off + t) * kParserFeatures);
+        config_features(c, attrs + off, C, offsets[N], features_out + (2 * off + t) * F);
       transitions_out[2 * off + t] = a;
       c.apply(a, L);
     }
