@@ -402,3 +402,91 @@ def test_parser_bad_input(trained, treebank):
         copy.deepcopy(trained).fit([1, 2], progress=False)
     with pytest.raises(ValueError, match="no sentences"):
         trained.predict([])
+
+
+# ---- the Tagger ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["bilstm", "window"])
+def test_tagger_learns_saves_and_loads(kind, treebank, tmp_path):
+    t = parsing.Tagger(kind, columns=("upos", "xpos"), form_dim=16, suffix_dim=8, hidden=24,
+                       seed=2)
+    t.fit(treebank.train[:400], epochs=2, dev=treebank.dev[:50], progress=False)
+    assert [e for e, _ in t.history] == [1, 2]
+    dev = treebank.dev[50:110]
+    pred = t.predict(dev)
+    assert set(pred) == {"upos", "xpos"}
+    for s, u in zip(dev, pred["upos"]):
+        assert len(u) == len(s.form) and set(u) <= set(t.vocab["upos"])
+    # Accuracy against a count written here; the majority tag is the floor to beat.
+    acc = t.evaluate(dev)
+    ok = sum(a == b for s, u in zip(dev, pred["upos"]) for a, b in zip(s.upos, u))
+    words = sum(len(s.form) for s in dev)
+    assert acc["upos"] == pytest.approx(100.0 * ok / words)
+    majority = max(sum(u == tag for s in dev for u in s.upos) for tag in t.vocab["upos"])
+    assert acc["upos"] > 100.0 * majority / words
+    t.save(tmp_path / "t.npz")
+    again = parsing.Tagger.load(tmp_path / "t.npz")
+    assert again.predict(dev) == pred
+    # The parser takes the predicted tags.
+    p = parsing.Parser(("form", "upos"), hidden=16).fit(treebank.train[:50], epochs=1,
+                                                         progress=False)
+    r = p.evaluate(dev, tags=pred)
+    assert 0.0 <= r.las <= r.uas <= 100.0 and r.words == words
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "window"])
+def test_tagger_backward_against_finite_differences(kind, treebank):
+    t = parsing.Tagger(kind, columns=("upos", "feats"), form_dim=5, suffix_dim=3, hidden=6,
+                       window=1, dtype=np.float64, seed=3)
+    t.fit(treebank.train[:30], epochs=0, progress=False)
+    trees = parsing._trees(treebank.train[:3], t._INPUTS + t.columns, None, "s", False)
+    ids, lengths = t._batch(trees)
+    rng = np.random.default_rng(1)
+    T, N = ids["form"].shape
+    targets = {c: np.where(np.arange(T)[:, None] < lengths, rng.integers(0, len(t.vocab[c]),
+                                                                         (T, N)), -1)
+               for c in t.columns}
+
+    def loss_and_grad():
+        logits, cache = t._forward(ids, lengths, True)
+        total, d = 0.0, {}
+        for c in t.columns:
+            V = logits[c].shape[2]
+            r = parsing.softmax_cross_entropy(logits[c].reshape(T * N, V), targets[c].ravel(),
+                                              ignore_index=-1)
+            total += float(r.loss)
+            d[c] = r.dlogits.reshape(T, N, V)
+        return total, cache, d
+
+    _, cache, d = loss_and_grad()
+    grads = t._backward(cache, d)
+    eps = 1e-6
+    for name, g in grads.items():
+        nz = np.argwhere(g != 0)
+        assert len(nz), name
+        for idx in nz[rng.choice(len(nz), min(3, len(nz)), replace=False)]:
+            idx = tuple(idx)
+            w = t.params[name]
+            old = w[idx]
+            w[idx] = old + eps
+            up = loss_and_grad()[0]
+            w[idx] = old - eps
+            down = loss_and_grad()[0]
+            w[idx] = old
+            assert (up - down) / (2 * eps) == pytest.approx(g[idx], rel=1e-5, abs=1e-9), name
+
+
+def test_tagger_bad_input(treebank, tmp_path):
+    with pytest.raises(ValueError, match="kind"):
+        parsing.Tagger("crf")
+    with pytest.raises(ValueError, match="columns"):
+        parsing.Tagger(columns=("form",))
+    with pytest.raises(TypeError, match="dtype"):
+        parsing.Tagger(dtype=np.int32)
+    with pytest.raises(ValueError, match="not trained"):
+        parsing.Tagger().predict(treebank.dev[:1])
+    with pytest.raises(ValueError, match="sentence 0 is empty"):
+        parsing.Tagger().fit([treebank.dev[0]._replace(form=[])], progress=False)
+    np.savez(tmp_path / "x.npz", meta=np.array("{'kind': 'bilstm'}"))
+    with pytest.raises(ValueError, match="not a saved Tagger|has no matching"):
+        parsing.Tagger.load(tmp_path / "x.npz")

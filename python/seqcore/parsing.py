@@ -33,7 +33,7 @@ from .output_layers import log_softmax, softmax_cross_entropy
 from .transformer import linear_backward, linear_forward
 
 __all__ = ["num_features", "oracle", "parse", "ParseResult", "attachment_scores",
-           "AttachmentScores", "Parser", "ATTRIBUTES"]
+           "AttachmentScores", "Parser", "Tagger", "ATTRIBUTES"]
 
 _POSITIONS, _LABEL_FEATURES = 18, 12
 # Reserved ids of the attribute tables: no such position, ROOT, a value not seen in training.
@@ -262,6 +262,8 @@ class Parser:
         self.vocab: dict = {a: [] for a in attributes}
         self.labels: List[str] = []
         self.params: dict = {}
+        #: (phase, epoch, dev UAS, dev LAS) of each epoch of the last fit with dev sentences.
+        self.history: List[tuple] = []
 
     # ---- vocabulary and ids ----------------------------------------------------------------
 
@@ -381,7 +383,8 @@ class Parser:
     def fit(self, sentences: Sequence[Any], epochs: int = 10, batch_size: int = 256,
             lr: float = 1e-3, dropout: float = 0.3, global_epochs: int = 0,
             global_beam_width: int = 8, global_batch: int = 16, global_lr: float = 1e-4,
-            progress: bool = True, warm_start: bool = False) -> "Parser":
+            dev: Optional[Sequence[Any]] = None, progress: bool = True,
+            warm_start: bool = False) -> "Parser":
         """Train on gold trees (Sentence-like items: form, head, deprel, and the tag columns
         among the attributes).
 
@@ -390,6 +393,10 @@ class Parser:
         ``global_epochs`` passes of globally normalised training (Andor et al. 2016): a beam
         of ``global_beam_width`` per sentence with early update, the CRF loss over the beam,
         ``global_batch`` sentences per Adam step at ``global_lr``.
+
+        With ``dev`` sentences, each epoch ends with the dev LAS (greedy for local epochs, beam
+        ``global_beam_width`` for global ones) and the weights of the best epoch of each phase
+        are kept (early stopping); :attr:`history` lists the scores.
 
         Non-projective trees are projectivised by lifting for training. ``warm_start`` keeps
         the vocabularies and weights of an earlier fit (scikit-learn's option): e.g. a local
@@ -416,7 +423,9 @@ class Parser:
         rng = np.random.default_rng(self.seed + 1)
         opt = Adam(self.params, lr=float_arg("lr", lr, 0.0))
         bar = _progress(progress, epochs * math.ceil(len(gold) / batch_size), "local")
-        for _ in range(epochs):
+        self.history.clear()
+        best = _Best(self, dev, 1, False)
+        for epoch in range(epochs):
             order = rng.permutation(len(gold))
             for b0 in range(0, len(order), batch_size):
                 idx = order[b0:b0 + batch_size]
@@ -426,21 +435,24 @@ class Parser:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{float(res.loss):.3f}", refresh=False)
+            best.epoch_end("local", epoch + 1, bar)
         if bar is not None:
             bar.close()
+        best.restore()
         if global_epochs:
             self._fit_global(gold, lengths, attrs, global_epochs,
                              int_arg("global_beam_width", global_beam_width, 1),
                              int_arg("global_batch", global_batch, 1),
-                             float_arg("global_lr", global_lr, 0.0), rng, progress)
+                             float_arg("global_lr", global_lr, 0.0), rng, progress, dev)
         return self
 
-    def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, rng, progress):
+    def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, rng, progress, dev):
         from .optim import Adam
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         opt = Adam(self.params, lr=lr)
         bar = _progress(progress, epochs * math.ceil(len(lengths) / batch), "global")
-        for _ in range(epochs):
+        best = _Best(self, dev, K, True)
+        for epoch in range(epochs):
             order = rng.permutation(len(lengths))
             for b0 in range(0, len(order), batch):
                 sel = order[b0:b0 + batch]
@@ -462,8 +474,10 @@ class Parser:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{float(loss.mean()):.3f}", refresh=False)
+            best.epoch_end("global", epoch + 1, bar)
         if bar is not None:
             bar.close()
+        best.restore()
 
     # ---- inference -------------------------------------------------------------------------
 
@@ -567,6 +581,298 @@ class Parser:
                 raise ValueError(f"path: {os.fspath(path)!r} has no matching {k!r}")
             p.params[k] = np.ascontiguousarray(params[k])
         return p
+
+
+
+class Tagger:
+    """A sequence tagger for the CoNLL-U tag columns (UPOS, and optionally XPOS and FEATS,
+    one softmax head each), on seqcore kernels. Two models:
+
+    * ``"bilstm"``: the embeddings of each word's form and suffix (its last three characters,
+      lower-cased) → a bidirectional :class:`seqcore.LSTM` over the sentence (with
+      ``lengths``) → a linear head per column (the many-to-many RNN of the Sequence Models
+      course; Plank et al. 2016 without characters).
+    * ``"window"``: *Fundamentals of Deep Learning* ch. 9's feed-forward tagger: the same
+      embeddings of the ``2 window + 1`` words around each word, concatenated →
+      ``Linear + ReLU`` → the heads.
+
+    Forms and suffixes seen fewer than ``min_count`` times are the unknown value; during
+    training a form seen ``c`` times is replaced by the unknown one with probability
+    ``0.25 / (0.25 + c)`` (word dropout, Kiperwasser & Goldberg 2016), so that the model
+    learns to tag from suffixes. ``dtype``: float32 (fast) or float64.
+    """
+
+    def __init__(self, kind: str = "bilstm", columns: Sequence[str] = ("upos",),
+                 form_dim: int = 64, suffix_dim: int = 32, hidden: int = 128,
+                 window: int = 2, min_count: int = 2, seed: int = 0, dtype: Any = np.float32):
+        self.kind = option("kind", kind, ("bilstm", "window"))
+        columns = tuple(columns)
+        if not columns or len(set(columns)) != len(columns):
+            raise ValueError(f"columns: expected distinct names, got {columns}")
+        for c in columns:
+            option("columns", c, ATTRIBUTES[2:])
+        self.columns = columns
+        self.form_dim = int_arg("form_dim", form_dim, 1)
+        self.suffix_dim = int_arg("suffix_dim", suffix_dim, 1)
+        self.hidden = int_arg("hidden", hidden, 1)
+        self.window = int_arg("window", window, 0, 10)
+        self.min_count = int_arg("min_count", min_count, 1)
+        self.seed = int_arg("seed", seed, 0)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {self.dtype}")
+        self.vocab: dict = {}
+        self.params: dict = {}
+        self._lstm = None
+
+    _INPUTS = ("form", "suffix")
+
+    def _build_vocab(self, trees):
+        self._counts: dict = {}
+        for a in self._INPUTS:
+            counts: dict = {}
+            for t in trees:
+                for v in t.values[a]:
+                    counts[v] = counts.get(v, 0) + 1
+            self.vocab[a] = sorted(v for v, c in counts.items() if c >= self.min_count)
+            self._counts[a] = counts
+        for c in self.columns:
+            self.vocab[c] = sorted({v for t in trees for v in t.values[c]})
+        self._index()
+
+    def _index(self):
+        self._ids_of = {a: {v: i + 3 for i, v in enumerate(self.vocab[a])}
+                        for a in self._INPUTS}
+        self._tag_of = {c: {v: i for i, v in enumerate(self.vocab[c])} for c in self.columns}
+
+    def _init_params(self):
+        from .layers import LSTM
+        rng = np.random.default_rng(self.seed)
+        self.params = {
+            "form_embedding": (rng.standard_normal((len(self.vocab["form"]) + 3,
+                                                    self.form_dim)) * 0.1).astype(self.dtype),
+            "suffix_embedding": (rng.standard_normal((len(self.vocab["suffix"]) + 3,
+                                                      self.suffix_dim)) * 0.1
+                                 ).astype(self.dtype),
+        }
+        E = self.form_dim + self.suffix_dim
+        if self.kind == "bilstm":
+            self._lstm = LSTM(E, self.hidden, bidirectional=True, dtype=self.dtype,
+                              seed=self.seed + 1)
+            self.params.update({"lstm." + k: v for k, v in self._lstm.named_parameters()})
+            out = 2 * self.hidden
+        else:
+            D = (2 * self.window + 1) * E
+            b = 1.0 / math.sqrt(D)
+            self.params["hidden.weight"] = rng.uniform(-b, b, (self.hidden, D)).astype(self.dtype)
+            self.params["hidden.bias"] = np.zeros(self.hidden, self.dtype)
+            out = self.hidden
+        b = 1.0 / math.sqrt(out)
+        for c in self.columns:
+            self.params[f"{c}.weight"] = rng.uniform(-b, b, (len(self.vocab[c]), out)
+                                                     ).astype(self.dtype)
+            self.params[f"{c}.bias"] = np.zeros(len(self.vocab[c]), self.dtype)
+
+    def _batch(self, trees, rng=None):
+        """Padded ids [T, N] of forms and suffixes (0 past a sentence's end), lengths [N]."""
+        lengths = np.array([len(t.values["form"]) for t in trees], np.int64)
+        T, N = int(lengths.max()), len(trees)
+        ids = {a: np.zeros((T, N), np.int64) for a in self._INPUTS}
+        for n, t in enumerate(trees):
+            for a in self._INPUTS:
+                m = self._ids_of[a]
+                col = np.fromiter((m.get(v, _UNK) for v in t.values[a]), np.int64, lengths[n])
+                if rng is not None and a == "form":
+                    counts = self._counts["form"]
+                    c = np.fromiter((counts.get(v, 0) for v in t.values[a]), np.float64,
+                                    lengths[n])
+                    col[rng.random(lengths[n]) < 0.25 / (0.25 + c)] = _UNK
+                ids[a][:lengths[n], n] = col
+        return ids, lengths
+
+    def _forward(self, ids, lengths, training):
+        """Logits of each column [T, N, V_c] and the caches of the backward."""
+        p = self.params
+        x = np.concatenate([embedding_forward(p["form_embedding"], ids["form"]),
+                            embedding_forward(p["suffix_embedding"], ids["suffix"])], axis=2)
+        T, N, E = x.shape
+        if self.kind == "bilstm":
+            h, _, lstm_cache = self._lstm.forward(x, lengths=lengths, training=training)
+            trunk = (lstm_cache,)
+        else:
+            w = self.window
+            padded = np.zeros((T + 2 * w, N, E), x.dtype)
+            padded[w:w + T] = x
+            win = np.concatenate([padded[j:j + T] for j in range(2 * w + 1)], axis=2)
+            h, hc = linear_forward(win, p["hidden.weight"], p["hidden.bias"], "relu")
+            trunk = (hc,)
+        logits, caches = {}, {}
+        for c in self.columns:
+            logits[c], caches[c] = linear_forward(h, p[f"{c}.weight"], p[f"{c}.bias"])
+        return logits, (ids, trunk, caches, x.shape)
+
+    def _backward(self, cache, dlogits):
+        ids, trunk, caches, (T, N, E) = cache
+        grads: dict = {}
+        dh = None
+        for c in self.columns:
+            g = linear_backward(caches[c], dlogits[c])
+            grads[f"{c}.weight"], grads[f"{c}.bias"] = g.dweight, g.dbias
+            dh = g.dx if dh is None else dh + g.dx
+        if self.kind == "bilstm":
+            dx, _, lg = self._lstm.backward(trunk[0], dh)
+            grads.update({"lstm." + k: v for k, v in lg.items()})
+        else:
+            g = linear_backward(trunk[0], dh)
+            grads["hidden.weight"], grads["hidden.bias"] = g.dweight, g.dbias
+            w = self.window
+            dpad = np.zeros((T + 2 * w, N, E), g.dx.dtype)
+            for j in range(2 * w + 1):
+                dpad[j:j + T] += g.dx[:, :, j * E:(j + 1) * E]
+            dx = dpad[w:w + T]
+        for a, cols in (("form", slice(0, self.form_dim)), ("suffix", slice(self.form_dim, E))):
+            name = f"{a}_embedding"
+            sg = embedding_backward(np.ascontiguousarray(dx[:, :, cols]), ids[a],
+                                    self.params[name].shape[0], padding_idx=0)
+            dense = np.zeros_like(self.params[name])
+            dense[sg.rows] = sg.grads
+            grads[name] = dense
+        return grads
+
+    def fit(self, sentences: Sequence[Any], epochs: int = 20, batch_size: int = 32,
+            lr: float = 2e-3, dev: Optional[Sequence[Any]] = None,
+            progress: bool = True) -> "Tagger":
+        """Train on tagged sentences (Sentence-like: form and the tag columns) with Adam and
+        cross-entropy summed over the columns. With ``dev`` sentences, each epoch ends with
+        the dev accuracy of the first column and the best epoch's weights are kept;
+        :attr:`history` lists ``(epoch, accuracy)``. Returns self."""
+        from .optim import Adam
+        trees = _trees(sentences, self._INPUTS + self.columns, None, "sentences", gold=False)
+        epochs = int_arg("epochs", epochs, 0)
+        batch_size = int_arg("batch_size", batch_size, 1)
+        self._build_vocab(trees)
+        self._init_params()
+        rng = np.random.default_rng(self.seed + 2)
+        opt = Adam(self.params, lr=float_arg("lr", lr, 0.0))
+        bar = _progress(progress, epochs * math.ceil(len(trees) / batch_size), "tagger")
+        self.history: List[tuple] = []
+        best, best_params = -1.0, None
+        for epoch in range(epochs):
+            order = rng.permutation(len(trees))
+            for b0 in range(0, len(order), batch_size):
+                batch = [trees[i] for i in order[b0:b0 + batch_size]]
+                ids, lengths = self._batch(batch, rng)
+                logits, cache = self._forward(ids, lengths, True)
+                dlogits, total = {}, 0.0
+                for c in self.columns:
+                    T, N, V = logits[c].shape
+                    target = np.full((T, N), -1, np.int64)
+                    for n, t in enumerate(batch):
+                        target[:lengths[n], n] = [self._tag_of[c][v] for v in t.values[c]]
+                    r = softmax_cross_entropy(logits[c].reshape(T * N, V), target.ravel(),
+                                              ignore_index=-1)
+                    dlogits[c] = r.dlogits.reshape(T, N, V)
+                    total += float(r.loss)
+                opt.step(self._backward(cache, dlogits))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{total:.3f}", refresh=False)
+            if dev is not None:
+                acc = self.evaluate(dev)[self.columns[0]]
+                self.history.append((epoch + 1, acc))
+                if bar is not None:
+                    bar.write(f"tagger epoch {epoch + 1}: dev {self.columns[0]} {acc:.2f}")
+                if acc > best:
+                    best, best_params = acc, {k: v.copy() for k, v in self.params.items()}
+        if bar is not None:
+            bar.close()
+        if best_params is not None:
+            for k, v in best_params.items():
+                self.params[k][...] = v
+        return self
+
+    def predict(self, sentences: Sequence[Any], batch_size: int = 256) -> dict:
+        """Tags of each sentence: a mapping column -> list of per-sentence tag lists (pass it
+        as a Parser's ``tags``). Only the forms are read."""
+        if not self.params:
+            raise ValueError("tagger: not trained (call fit or load first)")
+        trees = _trees(sentences, self._INPUTS, None, "sentences", gold=False)
+        out: dict = {c: [] for c in self.columns}
+        names = {c: np.array(self.vocab[c], object) for c in self.columns}
+        for b0 in range(0, len(trees), batch_size):
+            batch = trees[b0:b0 + batch_size]
+            ids, lengths = self._batch(batch)
+            logits, _ = self._forward(ids, lengths, False)
+            for c in self.columns:
+                best = logits[c].argmax(axis=2)
+                out[c].extend(list(names[c][best[:n, i]]) for i, n in enumerate(lengths))
+        return out
+
+    def evaluate(self, sentences: Sequence[Any]) -> dict:
+        """Accuracy (%) of each column against the sentences' own tags."""
+        gold = _trees(sentences, self.columns, None, "sentences", gold=False)
+        pred = self.predict(sentences)
+        out = {}
+        for c in self.columns:
+            ok = sum(int(a == b) for t, p in zip(gold, pred[c]) for a, b in zip(t.values[c], p))
+            out[c] = 100.0 * ok / sum(len(t.values[c]) for t in gold)
+        return out
+
+    def save(self, path) -> None:
+        """Write the tagger (vocabularies, sizes, weights) to an ``.npz`` file."""
+        if not self.params:
+            raise ValueError("tagger: not trained (call fit or load first)")
+        meta = dict(kind=self.kind, columns=self.columns, form_dim=self.form_dim,
+                    suffix_dim=self.suffix_dim, hidden=self.hidden, window=self.window,
+                    min_count=self.min_count, seed=self.seed, dtype=self.dtype.name)
+        np.savez(path, meta=np.array(repr(meta)),
+                 **{"vocab:" + k: np.array(v, dtype=str) for k, v in self.vocab.items()},
+                 **{"param:" + k: v for k, v in self.params.items()})
+
+    @classmethod
+    def load(cls, path) -> "Tagger":
+        """Read a tagger written by :meth:`save`. Raises ValueError for a file that is not
+        one."""
+        import ast
+        with np.load(path, allow_pickle=False) as z:
+            try:
+                t = cls(**ast.literal_eval(str(z["meta"])))
+                t.vocab = {k[6:]: list(map(str, z[k])) for k in z.files if k.startswith("vocab:")}
+                params = {k[6:]: z[k] for k in z.files if k.startswith("param:")}
+                t._index()
+                t._init_params()
+            except (KeyError, ValueError, SyntaxError, TypeError) as err:
+                raise ValueError(f"path: {os.fspath(path)!r} is not a saved Tagger ({err})"
+                                 ) from None
+        for k, v in t.params.items():
+            if k not in params or params[k].shape != v.shape or params[k].dtype != v.dtype:
+                raise ValueError(f"path: {os.fspath(path)!r} has no matching {k!r}")
+            v[...] = params[k]
+        return t
+
+class _Best:
+    """Early stopping on dev LAS: scores each epoch, keeps a copy of the best weights."""
+
+    def __init__(self, parser, dev, beam_width, global_scores):
+        self.parser, self.dev = parser, dev
+        self.beam_width, self.global_scores = beam_width, global_scores
+        self.las, self.params = -1.0, None
+
+    def epoch_end(self, phase, epoch, bar):
+        if self.dev is None:
+            return
+        r = self.parser.evaluate(self.dev, self.beam_width, global_scores=self.global_scores)
+        self.parser.history.append((phase, epoch, r.uas, r.las))
+        if bar is not None:
+            bar.write(f"{phase} epoch {epoch}: dev UAS {r.uas:.2f} LAS {r.las:.2f}")
+        if r.las > self.las:
+            self.las = r.las
+            self.params = {k: v.copy() for k, v in self.parser.params.items()}
+
+    def restore(self):
+        if self.params is not None:
+            for k, v in self.params.items():
+                self.parser.params[k][...] = v
 
 
 def _progress(show, total, what):

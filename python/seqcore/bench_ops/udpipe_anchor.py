@@ -28,8 +28,8 @@ Defaults that the empty / short option strings select (UDPipe 1.2-1.4):
   ``prune_features=0``, a dictionary built from the training data with
   ``dictionary_suffix_len=8``, guesser ``suffix_len=4``, ``suffix_rules=8``,
   ``prefixes_max=4``, ``prefix_min_count=10``, ``enrich_dictionary=6``;
-* parser (Parsito, Straka et al. 2015): ``transition_system=projective`` (arc-standard-like
-  projective system; no swap, so non-projective arcs cannot be produced),
+* parser (Parsito, Straka et al. 2015): ``transition_system=projective`` (the arc-standard
+  system: shift, left_arc, right_arc; no swap, so non-projective arcs cannot be produced),
   ``transition_oracle=dynamic``, ``single_root=1``, ``structured_interval=8``; embeddings
   ``upostag=20``, ``feats=20``, ``xpostag=0``, ``form=50`` (``mincount=2``, randomly
   initialised, no pretrained vectors), ``lemma=0``, ``deprel=20``; network
@@ -37,6 +37,9 @@ Defaults that the empty / short option strings select (UDPipe 1.2-1.4):
   ``learning_rate=0.02`` decaying to ``learning_rate_final=0.001``, ``l2=0.5``,
   ``early_stopping=1`` with heldout data; ``use_gold_tags=0``: the parser is trained on the
   tags its own tagger predicts on the training data.
+
+At parse time ``Pipeline.DEFAULT`` parser options mean ``beam_search=5`` (UDPipe's default
+beam of the transition parser); the tagger has no run-time options.
 
 Reference run (the issue's measurement, AMD EPYC, 2 cores, ``ufal.udpipe`` 1.4.0.1): training
 ~26 min; test with predicted tags UPOS 94.62, UAS 85.05, LAS 77.14; with gold tags UAS
@@ -54,7 +57,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -73,7 +76,7 @@ UDPIPE_TOKENIZER = "none"
 #: data, dictionary and guesser from the training data) with 5 iterations instead of the
 #: default 20, as in the issue's reference run.
 UDPIPE_TAGGER = "iterations=5"
-#: All parser defaults: transition_system=projective (no swap), oracle dynamic,
+#: All parser defaults: transition_system=projective (arc-standard, no swap), oracle dynamic,
 #: single_root=1, structured_interval=8; embeddings upostag 20, feats 20, xpostag 0,
 #: form 50 (mincount 2, random init), lemma 0, deprel 20; hidden_layer=200 tanh,
 #: iterations=10, batch_size=10, SGD learning_rate 0.02 -> 0.001, l2=0.5, early stopping on
@@ -85,7 +88,7 @@ _TRAIN_MINUTES = "~25 min on 2 cores"
 
 def _udpipe() -> Any:
     try:
-        import ufal.udpipe as udpipe
+        import ufal.udpipe as udpipe  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise ImportError(f"the UDPipe anchor needs UDPipe 1's Python bindings: {_INSTALL}"
                           ) from None
