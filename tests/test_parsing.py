@@ -299,6 +299,14 @@ def test_parser_predictions_are_trees_and_kbest_is_sorted(trained, treebank):
     np.testing.assert_allclose(np.exp(lp.astype(np.float64)).sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_precomputed_hidden_layer_equals_the_network(trained, treebank):
+    # Chen & Manning's pre-computed sums (inference) against the embedding + GEMM forward.
+    feats = parsing.oracle(*_oracle_args(trained, treebank.dev[:20])).features
+    trained._pre = None
+    direct = trained._forward(feats)[0]
+    np.testing.assert_allclose(trained._raw_scores(feats), direct, rtol=1e-4, atol=1e-5)
+
+
 def test_parser_greedy_is_argmax_of_legal_log_probs(trained, treebank):
     s = treebank.dev[3]
     lengths, attrs = trained._ids(parsing._trees([s], trained.attributes, None, "s", False))
@@ -490,3 +498,22 @@ def test_tagger_bad_input(treebank, tmp_path):
     np.savez(tmp_path / "x.npz", meta=np.array("{'kind': 'bilstm'}"))
     with pytest.raises(ValueError, match="not a saved Tagger|has no matching"):
         parsing.Tagger.load(tmp_path / "x.npz")
+
+
+def test_demo_quick_run(treebank, tmp_path):
+    import argparse
+
+    from seqcore.demo import parse as demo
+    ap = argparse.ArgumentParser()
+    demo.add_arguments(ap)
+    args = ap.parse_args(["--quick", "--no-progress", "--plot", str(tmp_path / "tree.png"),
+                          "--save", str(tmp_path / "m"), "--beam", "2", "--hidden", "32"])
+    res = demo.run(args)
+    for name in ("greedy", "beam 2", "beam 2 global"):
+        for split in ("dev", "test"):
+            r = res[name][split]
+            assert 0 <= r["las"] <= r["uas"] <= 100 and r["words"] > 0
+    assert res["speed"]["greedy"]["tokens_per_s"] > 0
+    assert (tmp_path / "tree.png").stat().st_size > 5000
+    again = parsing.Parser.load(tmp_path / "m.parser.npz")
+    assert again.attributes == demo._ATTRIBUTES

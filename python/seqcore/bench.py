@@ -119,7 +119,7 @@ __all__ = [
     "measure", "run_case", "run_cases", "format_table", "machine_info", "add_arguments", "run",
     "main",
     "rnn_flops", "COLUMNS", "SUITES", "roofline", "reference_env", "GEMM_BOUND_FAMILIES",
-    "REFERENCE_ENV_VARS", "require_torch", "train_step_bound",
+    "REFERENCE_ENV_VARS", "require_torch", "train_step_bound", "one_thread",
 ]
 
 SUITES = ("quick", "default", "full")
@@ -993,6 +993,26 @@ def require_torch():
     if torch is None:
         raise SkipCase("torch is not importable (pip install torch==2.13.0)")
     return torch
+
+
+def one_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` run with seqcore (and torch, when it is loaded) on one thread, the thread
+    counts restored after: for the cases that report single-thread speed."""
+    def run():
+        import seqcore
+        torch = sys.modules.get("torch")
+        saved = seqcore.get_num_threads()
+        saved_torch = torch.get_num_threads() if torch is not None else None
+        seqcore.set_num_threads(1)
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            seqcore.set_num_threads(saved)
+            if torch is not None:
+                torch.set_num_threads(saved_torch)
+    return run
 
 
 def train_step_bound(ours, theirs, compare_loss=True) -> Bound:

@@ -31,6 +31,7 @@ _DEMO_HELP = {
     "wordvectors": "the course's GloVe 6B 50-d exercises: analogies, gender direction, debiasing",
     "ptb": "word-level LSTM language model on the Penn Treebank (Zaremba et al. 2014), sampling",
     "trigger": "trigger-word detection on synthesised speech: Conv1D + GRUs, streaming, miss/FA rates",
+    "parse": "Turkish dependency parsing: biLSTM tagger, arc-standard parser, beam + global training",
 }
 
 

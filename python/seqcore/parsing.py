@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _core
 from ._validate import float_arg, int_arg, option
-from .embedding import embedding_backward, embedding_forward
+from .embedding import embedding_backward, embedding_bag_forward, embedding_forward
 from .output_layers import log_softmax, softmax_cross_entropy
 from .transformer import linear_backward, linear_forward
 
@@ -264,6 +264,7 @@ class Parser:
         self.params: dict = {}
         #: (phase, epoch, dev UAS, dev LAS) of each epoch of the last fit with dev sentences.
         self.history: List[tuple] = []
+        self._pre: Any = None
 
     # ---- vocabulary and ids ----------------------------------------------------------------
 
@@ -373,10 +374,40 @@ class Parser:
             grads[name] = dense
         return grads
 
+    def _precomputed(self):
+        """Chen & Manning's (2014, sec. 3.2) pre-computation: the hidden layer's product split
+        by feature, ``W1_j e`` for every (feature j, id) pair, stacked as one table
+        [sum_j V_j, H] with each feature's first row. A state's hidden pre-activation is then
+        the sum of its F rows (one embedding bag), not a [D] x [D, H] product. Rebuilt after
+        training or loading."""
+        if self._pre is None:
+            W1 = self.params["hidden.weight"]
+            blocks, starts, col, row = [], [], 0, 0
+            for name, _, dim in self._tables():
+                E = self.params[name]
+                for _ in range(_LABEL_FEATURES if name == "label_embedding" else _POSITIONS):
+                    blocks.append(linear_forward(E, np.ascontiguousarray(W1[:, col:col + dim])
+                                                 )[0])
+                    starts.append(row)
+                    row += E.shape[0]
+                    col += dim
+            self._pre = (np.concatenate(blocks), np.array(starts, np.int64))
+        return self._pre
+
+    def _raw_scores(self, features) -> np.ndarray:
+        """Transition scores [M, A] by the pre-computed hidden layer (inference)."""
+        table, starts = self._precomputed()
+        f = np.asarray(features, np.int64)
+        M, F = f.shape
+        h = embedding_bag_forward(table, (f + starts).ravel(), np.arange(0, M * F + 1, F),
+                                  "sum")
+        h += self.params["hidden.bias"]
+        np.maximum(h, 0, out=h)
+        return linear_forward(h, self.params["output.weight"], self.params["output.bias"])[0]
+
     def scores(self, features) -> np.ndarray:
         """Transition log-probabilities [M, A] (float32) of feature ids [M, F]."""
-        s, _ = self._forward(np.asarray(features, np.int64))
-        return log_softmax(s)
+        return log_softmax(self._raw_scores(features))
 
     # ---- training --------------------------------------------------------------------------
 
@@ -415,6 +446,7 @@ class Parser:
         if not (warm_start and self.params):
             self._build_vocab(trees)
             self._init_params()
+        self._pre = None
         trees = [t._replace(head=projectivize(t.head)) for t in trees]
         lengths, attrs = self._ids(trees)
         heads = np.concatenate([t.head for t in trees])
@@ -459,17 +491,16 @@ class Parser:
                 a = np.concatenate([attrs[:, offsets[i]:offsets[i + 1]] for i in sel], axis=1)
                 g = np.concatenate([gold[2 * offsets[i]:2 * offsets[i + 1]] for i in sel])
                 beam = _core.ArcStandardBeam(lengths[sel], self.num_labels, K, g)
-                caches = []
+                feats = []
                 while not beam.done():
-                    s, cache = self._forward(beam.features(a))
-                    caches.append(cache)
-                    beam.advance(s)
+                    feats.append(beam.features(a))
+                    beam.advance(self._forward(feats[-1])[0])
                 loss, _, dscores = beam.global_loss()
-                total: dict = {}
-                for cache, d in zip(caches, dscores):
-                    step = self._backward(cache, (d / len(sel)).astype(np.float32))
-                    for name, v in step.items():
-                        total[name] = v if name not in total else total[name] + v
+                # One backward over every scored state of every step (the forward again,
+                # batched: cheaper than keeping each small step's activations).
+                _, cache = self._forward(np.concatenate(feats))
+                total = self._backward(cache, (np.concatenate(dscores) / len(sel)
+                                               ).astype(np.float32))
                 opt.step(total)
                 if bar is not None:
                     bar.update(1)
@@ -502,7 +533,7 @@ class Parser:
         self._check_fitted()
         trees = _trees(sentences, self.attributes, tags, "sentences", gold=False)
         lengths, attrs = self._ids(trees)
-        fn = (lambda f: self._forward(f)[0]) if global_scores else self.scores
+        fn = self._raw_scores if global_scores else self.scores
         return parse(fn, lengths, self.num_labels, attrs, beam_width, k_best)
 
     def evaluate(self, sentences: Sequence[Any], beam_width: int = 1, tags: Any = None,
@@ -859,6 +890,7 @@ class _Best:
         self.las, self.params = -1.0, None
 
     def epoch_end(self, phase, epoch, bar):
+        self.parser._pre = None   # the weights changed
         if self.dev is None:
             return
         r = self.parser.evaluate(self.dev, self.beam_width, global_scores=self.global_scores)
@@ -873,6 +905,7 @@ class _Best:
         if self.params is not None:
             for k, v in self.params.items():
                 self.parser.params[k][...] = v
+        self.parser._pre = None
 
 
 def _progress(show, total, what):

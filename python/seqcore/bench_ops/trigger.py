@@ -21,7 +21,7 @@ from typing import List
 
 import numpy as np
 
-from seqcore.bench import Bound, Case, register, require_torch, train_step_bound
+from seqcore.bench import Bound, Case, one_thread, register, require_torch, train_step_bound
 
 N, TX, F, C, K, S, H = 16, 5511, 101, 196, 15, 4, 128
 TY = (TX - K) // S + 1
@@ -71,7 +71,6 @@ def _train_case() -> Case:
 def _stream_case() -> Case:
     def setup() -> Bound:
         torch = require_torch()
-        import seqcore
         from seqcore.datasets.speech import spectrogram
         from seqcore.demo.trigger import torch_model
         from seqcore.models import TriggerWordDetector
@@ -85,18 +84,6 @@ def _stream_case() -> Case:
         audio = (r.standard_normal(CHUNK * CHUNKS) * 0.1).astype(np.float32)
         history = spectrogram((r.standard_normal(441_000) * 0.1).astype(np.float32))
         stream = model.stream()
-
-        def one_thread(fn):
-            def run():
-                saved, saved_torch = seqcore.get_num_threads(), torch.get_num_threads()
-                seqcore.set_num_threads(1)
-                torch.set_num_threads(1)
-                try:
-                    return fn()
-                finally:
-                    seqcore.set_num_threads(saved)
-                    torch.set_num_threads(saved_torch)
-            return run
 
         @one_thread
         def ours():

@@ -12,11 +12,13 @@
   (Zaremba et al. 2014), with full, sampled or hierarchical softmax.
 * :mod:`seqcore.demo.trigger`: trigger-word detection on synthesised speech (Conv1D, batch
   norm, GRUs), with streaming inference, miss rate and false accepts per hour.
+* :mod:`seqcore.demo.parse`: Turkish POS tagging and arc-standard dependency parsing (greedy,
+  beam, globally normalised beam), UAS/LAS and parse speed, a drawn tree.
 
 Each demo module has ``add_arguments(parser)`` and ``run(args) -> dict`` (the metrics).
 """
 DEMOS = ("charlm", "ctc", "translate", "word2vec", "wordvectors", "sentiment", "ptb",
-         "trigger")
+         "trigger", "parse")
 
 
 def run_demo(name, argv=None) -> int:
