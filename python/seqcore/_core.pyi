@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'batch_norm_backward', 'batch_norm_forward', 'binary_cross_entropy_with_logits', 'build_info', 'conv1d_backward', 'conv1d_forward', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
+__all__: list[str] = ['ArcStandardBeam', 'BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'arc_standard_oracle', 'batch_norm_backward', 'batch_norm_forward', 'binary_cross_entropy_with_logits', 'build_info', 'conv1d_backward', 'conv1d_forward', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
 class RnnCache:
     """
     Saved activations of a recurrent forward (post-activation gates and states of every valid step), consumed by the matching backward.
@@ -172,6 +172,44 @@ class _HuffmanTree:
     @property
     def size(self) -> int:
         ...
+class ArcStandardBeam:
+    """
+    Arc-standard parser states of a batch of sentences, searched with a beam (see seqcore.parsing, which drives it).
+    """
+    def __init__(self, lengths: typing.Any, num_labels: typing.SupportsInt | typing.SupportsIndex, beam_width: typing.SupportsInt | typing.SupportsIndex, gold: typing.Any = None) -> None:
+        ...
+    def advance(self, scores: typing.Any) -> None:
+        """
+        Consume the transition scores [M, A] of the live rows.
+        """
+    def done(self) -> bool:
+        ...
+    def features(self, attrs: typing.Any) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Chen & Manning's feature ids of the live rows [M, 18 C + 12] (int64) from the word attributes attrs [C, W].
+        """
+    def global_loss(self) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.int64], list]:
+        """
+        (loss [N], stop_step [N], dscores: one [M_j, A] float64 array per step).
+        """
+    def legal(self) -> numpy.typing.NDArray[numpy.bool]:
+        """
+        Legal transitions of the live rows [M, A] (bool).
+        """
+    def num_rows(self) -> int:
+        ...
+    def num_transitions(self) -> int:
+        ...
+    def results(self) -> list:
+        """
+        Per sentence, a list of (head [n], label [n], score), best first.
+        """
+    def row_sentence(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Sentence of each live row [M] (int64).
+        """
+    def step(self) -> int:
+        ...
 def _set_thread_share(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Thread count of the kernels called from the calling Python thread (0: back to
@@ -180,6 +218,10 @@ def _set_thread_share(n: typing.SupportsInt | typing.SupportsIndex) -> None:
 def additive_attention_forward(query: typing.Any, keys: typing.Any, values: typing.Any, w_q: typing.Any, w_k: typing.Any, v_a: typing.Any, key_lengths: typing.Any, proj_keys: typing.Any) -> tuple:
     """
     Bahdanau attention step -> (context, weights, cache).
+    """
+def arc_standard_oracle(lengths: typing.Any, heads: typing.Any, labels: typing.Any, num_labels: typing.SupportsInt | typing.SupportsIndex, attrs: typing.Any = None) -> tuple[numpy.typing.NDArray[numpy.int64], typing.Any]:
+    """
+    Static arc-standard oracle: (transitions [2W], features [2W, 18 C + 12] or None).
     """
 def batch_norm_backward(x: typing.Any, weight: typing.Any, bias: typing.Any, mean: typing.Any, rstd: typing.Any, relu: bool, dy: typing.Any, need_dweight: bool, need_dbias: bool) -> tuple:
     """

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-import time
-from typing import Any, Callable, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -64,9 +63,21 @@ def oracle(lengths, heads, labels, num_labels: int, attrs=None) -> Oracle:
     attrs : [C, W] ids of the words' attributes (form, tag, ...; >= 3: 0, 1, 2 are NULL,
         ROOT, unknown), or None for transitions only.
 
-    Returns :class:`Oracle`. Raises ValueError naming the sentence when a tree is not
-    projective (see :func:`seqcore.datasets.projectivize`), has a head or label out of range,
-    or is not a tree with one word attached to ROOT; TypeError for non-integer arrays.
+    Returns
+    -------
+    :class:`Oracle`
+
+    Raises
+    ------
+    ValueError
+        Naming the sentence, when a tree is not projective (see
+        :func:`seqcore.datasets.projectivize`), has a head or label out of range, or is not
+        a tree with one word attached to ROOT.
+    TypeError
+        Non-integer arrays.
+
+    Notes
+    -----
     Source: Nivre (2004); Chen & Manning (2014) for the features.
     """
     t, f = _core.arc_standard_oracle(lengths, heads, labels, num_labels, attrs)
@@ -452,6 +463,7 @@ class Parser:
         heads = np.concatenate([t.head for t in trees])
         labels = self._label_ids(trees, "sentences")
         gold, feats = oracle(lengths, heads, labels, self.num_labels, attrs)
+        assert feats is not None
         rng = np.random.default_rng(self.seed + 1)
         opt = Adam(self.params, lr=float_arg("lr", lr, 0.0))
         bar = _progress(progress, epochs * math.ceil(len(gold) / batch_size), "local")
@@ -586,9 +598,11 @@ class Parser:
         self._check_fitted()
         meta = dict(attributes=self.attributes, dims=self.dims, label_dim=self.label_dim,
                     hidden=self.hidden, min_count=self.min_count, seed=self.seed)
+        arrays: Dict[str, Any] = {"vocab:" + a: np.array(self.vocab[a], dtype=str)
+                                  for a in self.attributes}
+        arrays.update({"param:" + k: v for k, v in self.params.items()})
         np.savez(path, meta=np.array(repr(meta)), labels=np.array(self.labels, dtype=str),
-                 **{"vocab:" + a: np.array(self.vocab[a], dtype=str) for a in self.attributes},
-                 **{"param:" + k: v for k, v in self.params.items()})
+                 **arrays)
 
     @classmethod
     def load(cls, path) -> "Parser":
@@ -856,9 +870,10 @@ class Tagger:
         meta = dict(kind=self.kind, columns=self.columns, form_dim=self.form_dim,
                     suffix_dim=self.suffix_dim, hidden=self.hidden, window=self.window,
                     min_count=self.min_count, seed=self.seed, dtype=self.dtype.name)
-        np.savez(path, meta=np.array(repr(meta)),
-                 **{"vocab:" + k: np.array(v, dtype=str) for k, v in self.vocab.items()},
-                 **{"param:" + k: v for k, v in self.params.items()})
+        arrays: Dict[str, Any] = {"vocab:" + k: np.array(v, dtype=str)
+                                  for k, v in self.vocab.items()}
+        arrays.update({"param:" + k: v for k, v in self.params.items()})
+        np.savez(path, meta=np.array(repr(meta)), **arrays)
 
     @classmethod
     def load(cls, path) -> "Tagger":

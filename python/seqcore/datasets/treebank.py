@@ -46,14 +46,22 @@ Source = Union[str, "os.PathLike[str]", IO[Any]]
 class Sentence(NamedTuple):
     """One sentence of a treebank over its ``n`` syntactic words (IDs 1..n).
 
-    form : list of n str, the FORM column.
-    upos : list of n str, the UPOS column as written (the treebank's own tag set).
-    head : ``[n]`` int64; 0 for the word attached to the root, else the 1-based index of
-        the head word. Always a tree: one root, no cycles.
-    deprel : list of n str, the DEPREL column as written.
-    sent_id : the ``# sent_id`` comment, ``""`` if there is none.
-    tokens : the ``conllu.TokenList`` the sentence was read from, multiword-token ranges
-        and empty nodes included; ``tokens.serialize()`` writes it back as CoNLL-U. Its
+    Attributes
+    ----------
+    form : list of n str
+        The FORM column.
+    upos : list of n str
+        The UPOS column as written (the treebank's own tag set).
+    head : ``[n]`` int64
+        0 for the word attached to the root, else the 1-based index of the head word.
+        Always a tree: one root, no cycles.
+    deprel : list of n str
+        The DEPREL column as written.
+    sent_id : str
+        The ``# sent_id`` comment, ``""`` if there is none.
+    tokens : conllu.TokenList
+        The tokens the sentence was read from, multiword-token ranges and empty nodes
+        included; ``tokens.serialize()`` writes it back as CoNLL-U. Its
         FEATS values are the column's raw text (``None`` for ``_``), not dicts: a FEATS
         column may repeat a key (the Turkish treebanks give ``PersonNumber`` twice, for the
         noun and for the copula) and a dict would keep only the last one. LEMMA, XPOS and

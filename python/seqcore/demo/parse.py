@@ -69,8 +69,8 @@ def run(args) -> Dict[str, Any]:
 
     if args.threads:
         set_num_threads(args.threads)
-    pick = {k: (getattr(args, k) if getattr(args, k) is not None
-                else v[1 if args.quick else 0]) for k, v in _DEFAULTS.items()}
+    pick: Dict[str, Any] = {k: (getattr(args, k) if getattr(args, k) is not None
+                                else v[1 if args.quick else 0]) for k, v in _DEFAULTS.items()}
     tb = turkish_treebank()
     train = tb.train[:pick["train"]] if pick["train"] else tb.train
     dev = tb.dev[:60] if args.quick else tb.dev
