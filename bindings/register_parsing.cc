@@ -145,9 +145,6 @@ void register_parsing(py::module_& m) {
         }
         auto h = indices(heads, "heads", {W}, "[W]");
         auto l = indices(labels, "labels", {W}, "[W]");
-        if (num_labels < 1)
-          throw std::invalid_argument("num_labels: expected at least 1, got " +
-                                      std::to_string(num_labels));
         const bool feats = !attrs.is_none();
         py::array_t<int64_t> a;
         if (feats) a = attr_array(attrs, W);

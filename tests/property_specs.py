@@ -40,6 +40,7 @@ once the bugs are fixed.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import tempfile
@@ -53,6 +54,9 @@ from seqcore import corpus as sc_corpus
 from seqcore import debias as sc_debias
 from seqcore import models as sc_models
 from seqcore import optim as sc_optim
+from seqcore import parsing as sc_parsing
+from seqcore._core import ArcStandardBeam
+from seqcore.datasets import is_projective, projectivize, read_conllu
 
 # (spec, argument, kind): perturbations that crash or give wrong results in C++ (reported,
 # not fixed here). "*" matches any argument / kind.
@@ -60,8 +64,17 @@ KNOWN_CRASHES: list = [
 ]
 
 # (spec, argument, kind): Python validation bugs in files owned elsewhere (keyedvectors.py,
-# glove.py, word2vec.py): reported, not fixed here.
-KNOWN_VALIDATION_BUGS: list = []
+# glove.py, word2vec.py, parsing.py): reported, not fixed here.
+KNOWN_VALIDATION_BUGS: list = [
+    # The ArcStandardBeam binding (seqcore._core, driven by seqcore.parsing, which checks
+    # these) takes num_labels / beam_width as int64_t: True is taken as 1; 1.5, nan, inf,
+    # "2", None and ints beyond int64 give pybind11's "incompatible function arguments"
+    # TypeError, which does not name the argument.
+    *[(s, a, k) for s, a in (("ArcStandardBeam", "num_labels"), ("ArcStandardBeam",
+                                                                 "beam_width"))
+      for k in ("bool_for_int", "frac_for_int", "float_int", "nan_for_int", "inf_for_int",
+                "str_for_int", "none", "huge")],
+]
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -266,7 +279,7 @@ def perturb(value, kind, draw):
                 b.reshape(-1)[i] = 2**64 - 1
                 return b, f"uint64 element {i} = 2**64-1"
             b = a.astype(np.int64)
-            v = {"val_neg": -1, "val_big": int(a.max()) + 1000,
+            v = {"val_neg": -1, "val_big": min(int(a.max()) + 1000, 2**63 - 1),
                  "val_huge": pick([2**31, 2**31 - 1, 2**62, 2**63 - 1, -2**63])}[kind]
             b.reshape(-1)[i] = v
             return b, f"element {i} = {v}"
@@ -2229,3 +2242,835 @@ def _(draw):
         assert [d.step for d in found] == steps
         assert 0 <= misses <= 2 and fas >= 0
     return Call(fn, make, check)
+
+
+# ---------------------------------------------------------------------------- parsing
+
+def _proj_tree(r, n):
+    """A random projective tree over words 1..n with one word under ROOT: head [n]."""
+    head = [0] * n
+
+    def span(lo, hi, parent):   # words lo..hi: consecutive subtrees under parent
+        while lo <= hi:
+            end = int(r.integers(lo, hi + 1))
+            subtree(lo, end, parent)
+            lo = end + 1
+
+    def subtree(lo, hi, parent):
+        root = int(r.integers(lo, hi + 1))
+        head[root - 1] = parent
+        span(lo, root - 1, root)
+        span(root + 1, hi, root)
+
+    if n:
+        subtree(1, n, 0)
+    return head
+
+
+def _any_tree(r, n, roots=1):
+    """A random tree over words 1..n (projective or not) with ``roots`` words under ROOT."""
+    order = [int(w) for w in r.permutation(np.arange(1, n + 1))]
+    head = [0] * n
+    for i, w in enumerate(order):
+        if i >= roots:
+            head[w - 1] = order[int(r.integers(0, i))]
+    return head
+
+
+def _arc_legal(t, stack, nxt, n, L):
+    """Whether transition t is legal in the arc-standard configuration (stack, next word)."""
+    two = len(stack) >= 2
+    s2 = stack[-2] if two else -1
+    if t == 0:
+        return nxt <= n
+    if 1 <= t <= L:
+        return two and s2 != 0
+    return L < t <= 2 * L and two and (s2 != 0 or nxt > n)
+
+
+def _arc_apply(t, stack, nxt, head, label, L):
+    """Apply a legal transition (head/label: [n + 1] by word); the next buffer word."""
+    if t == 0:
+        stack.append(nxt)
+        return nxt + 1
+    if t <= L:
+        d = stack.pop(-2)
+        head[d], label[d] = stack[-1], t - 1
+    else:
+        d = stack.pop()
+        head[d], label[d] = stack[-1], t - 1 - L
+    return nxt
+
+
+def _arc_replay(transitions, n, L):
+    """(head [n], label [n], terminal?) built by a transition sequence of the Python machine;
+    AssertionError at an illegal transition."""
+    stack, nxt = [0], 1
+    head, label = [-1] * (n + 1), [-1] * (n + 1)
+    for t in transitions:
+        t = int(t)
+        assert _arc_legal(t, stack, nxt, n, L), f"illegal transition {t} (n={n}, L={L})"
+        nxt = _arc_apply(t, stack, nxt, head, label, L)
+    return head[1:], label[1:], len(stack) == 1 and nxt > n
+
+
+def _random_legal(r, n, L):
+    """A uniformly drawn legal transition sequence of one sentence (2n transitions)."""
+    stack, nxt, out = [0], 1, []
+    head, label = [-1] * (n + 1), [-1] * (n + 1)
+    while not (len(stack) == 1 and nxt > n):
+        opts = [t for t in range(2 * L + 1) if _arc_legal(t, stack, nxt, n, L)]
+        t = opts[int(r.integers(len(opts)))]
+        out.append(t)
+        nxt = _arc_apply(t, stack, nxt, head, label, L)
+    return out
+
+
+def _ancestors(head):
+    """For each word d (1..n) the set of its proper ancestors (0 included); None on a
+    cycle or a head out of 0..n."""
+    n = len(head)
+    out = []
+    for d in range(1, n + 1):
+        seen, v = set(), d
+        while v != 0:
+            if not 0 <= v <= n or v in seen:
+                return None
+            seen.add(v)
+            v = int(head[v - 1])
+            if not 0 <= v <= n:
+                return None
+        out.append((seen - {d}) | {0})
+    return out
+
+
+def _brute_projective(head):
+    """Projectivity by definition: every word strictly between an arc's ends descends from
+    its head (ROOT 0 at position 0)."""
+    anc = _ancestors(head)
+    assert anc is not None, "not a tree"
+    for d in range(1, len(head) + 1):
+        h = int(head[d - 1])
+        for k in range(min(h, d) + 1, max(h, d)):
+            if h not in anc[k - 1]:
+                return False
+    return True
+
+
+def _check_parse_tree(head, label, n, L, one_root=True):
+    shape_is(head, (n,), np.int64)
+    shape_is(label, (n,), np.int64)
+    assert ((head >= 0) & (head <= n)).all(), f"head out of 0..{n}: {head}"
+    assert ((label >= 0) & (label < L)).all(), f"label out of 0..{L - 1}: {label}"
+    if one_root:
+        assert int((head == 0).sum()) == 1, f"not exactly one word under ROOT: {head}"
+    assert _ancestors(head.tolist()) is not None, f"not a tree: {head}"
+    assert _brute_projective(head.tolist()), f"an arc-standard parse is projective: {head}"
+
+
+def _parse_batch(r, N, max_n, L, C):
+    """lengths [N], projective heads [W], labels [W], attrs [C, W] (ids >= 3)."""
+    lengths = r.integers(1, max_n + 1, N)
+    heads = np.array([h for n in lengths for h in _proj_tree(r, int(n))], np.int64)
+    W = int(lengths.sum())
+    return lengths, heads, r.integers(0, L, W), r.integers(3, 40, (C, W))
+
+
+def _check_oracle(out, lengths, heads, labels, L, attrs):
+    lengths, heads, labels = (np.asarray(x).astype(np.int64).reshape(-1)
+                              for x in (lengths, heads, labels))
+    W = int(lengths.sum())
+    t = out.transitions
+    shape_is(t, (2 * W,), np.int64)
+    assert ((t >= 0) & (t <= 2 * L)).all(), f"transition out of 0..2L: {t}"
+    off = 0
+    for n in lengths.tolist():
+        h, lab, terminal = _arc_replay(t[2 * off:2 * off + 2 * n], n, L)
+        assert terminal, "the transitions do not end in the terminal configuration"
+        assert h == heads[off:off + n].tolist(), f"oracle builds {h}, gold {heads[off:off + n]}"
+        assert lab == labels[off:off + n].tolist(), "oracle labels differ from gold"
+        off += n
+    if attrs is None:
+        assert out.features is None
+        return
+    attrs = np.asarray(attrs).astype(np.int64)
+    C = attrs.shape[0]
+    f = out.features
+    shape_is(f, (2 * W, sc_parsing.num_features(C)), np.int64)
+    assert ((f[:, 18 * C:] >= 0) & (f[:, 18 * C:] <= L)).all(), "label feature out of 0..L"
+    off = 0
+    for n in lengths.tolist():    # the initial configuration: s1 = ROOT, b1..b3 = words 1..3
+        row = f[2 * off]
+        for k in range(C):
+            want = [1, 0, 0] + [int(attrs[k, off + i]) if i < n else 0 for i in range(3)]
+            assert row[18 * k:18 * k + 6].tolist() == want, (row[18 * k:18 * k + 6], want)
+            assert not row[18 * k + 6:18 * k + 18].any()
+        assert not row[18 * C:].any()
+        off += n
+
+
+@spec("parsing.oracle", "parsing",
+      covers=("parsing", "oracle", "Oracle", "num_features", "arc_standard_oracle"))
+def _(draw):
+    N, max_n, L, C, seed = draw(ints(1, 3)), draw(ints(1, 6)), draw(ints(1, 3)), \
+        draw(ints(1, 3)), draw(SEEDS)
+    with_attrs = draw(st.booleans())
+
+    def make():
+        lengths, heads, labels, attrs = _parse_batch(rng(seed), N, max_n, L, C)
+        return {"lengths": lengths, "heads": heads, "labels": labels, "num_labels": L,
+                "attrs": attrs if with_attrs else None}
+
+    def check(out, args):
+        _check_oracle(out, args["lengths"], args["heads"], args["labels"], L, args["attrs"])
+    return Call(sc_parsing.oracle, make, check)
+
+
+# ints of every size: small (in and out of range), int32 / 2**30 edges, int64 edges
+_ANY_INT = st.one_of(ints(-3, 12), st.sampled_from(
+    [2**30 - 1, 2**30, 2**31 - 1, 2**31, 2**32 + 1, 2**62, 2**63 - 1, -2**31, -2**63]))
+_INT_DTYPES = st.sampled_from(["list", "int64", "int32", "uint64", "int8", "uint8", "float64",
+                               "bool", "object"])
+
+
+def _int_values(vals, how):
+    """vals (Python ints fitting int64) as a list or an array of dtype ``how`` (wrapping)."""
+    if how == "list":
+        return list(vals)
+    a = np.array(vals, np.int64).reshape(np.shape(vals))
+    with np.errstate(all="ignore"):
+        return a.astype(object if how == "object" else np.dtype(how))
+
+
+@spec("parsing.oracle_any", "parsing", covers=("oracle",))
+def _(draw):
+    """Arbitrary lengths / heads / labels / num_labels / attrs (half of the draws are valid
+    trees): the oracle returns (and then its transitions rebuild the trees) or raises."""
+    valid = draw(st.booleans())
+    seed = draw(SEEDS)
+    if valid:
+        N, max_n, L, C = draw(ints(0, 3)), draw(ints(1, 5)), draw(ints(1, 4)), draw(ints(1, 2))
+        lengths, heads, labels, attrs = _parse_batch(rng(seed), N, max_n, L, C)
+        if N == 0:   # an empty batch: int arrays (an empty list is float64)
+            lengths, heads, labels = (np.zeros(0, np.int64) for _ in range(3))
+            attrs = np.zeros((C, 0), np.int64)
+        args = {"lengths": lengths, "heads": heads, "labels": labels, "num_labels": L,
+                "attrs": attrs if draw(st.booleans()) else None}
+    else:
+        N, W = draw(ints(0, 3)), draw(ints(0, 10))
+        lengths = draw(st.lists(st.one_of(ints(0, 4), _ANY_INT), min_size=N, max_size=N))
+        heads = draw(st.lists(_ANY_INT, min_size=W, max_size=W))
+        labels = draw(st.lists(st.one_of(ints(0, 2), _ANY_INT), min_size=W, max_size=W))
+        C, W2 = draw(ints(0, 3)), draw(st.sampled_from([W, W, W + 1, max(W - 1, 0)]))
+        attrs = draw(st.one_of(st.none(), st.lists(_ANY_INT, min_size=C * W2,
+                                                   max_size=C * W2)))
+        args = {"lengths": _int_values(lengths, draw(_INT_DTYPES)),
+                "heads": _int_values(heads, draw(_INT_DTYPES)),
+                "labels": _int_values(labels, draw(_INT_DTYPES)),
+                "num_labels": draw(st.one_of(ints(-2, 5), st.sampled_from(
+                    [2**30 - 1, 2**30, 2**31, 2**62, 2**63 - 1, -2**63]))),
+                "attrs": None if attrs is None else _int_values(
+                    np.array(attrs, np.int64).reshape(C, W2), draw(_INT_DTYPES))}
+
+    def check(out, a):
+        _check_oracle(out, a["lengths"], a["heads"], a["labels"], a["num_labels"], a["attrs"])
+    return Call(sc_parsing.oracle, lambda: dict(args), check, may_raise=not valid)
+
+
+def _feature_scores(L, dtype, seed, scale=1.0):
+    """A deterministic score function: scores [M, A] of features [M, F] (a fixed random
+    projection of the feature ids), so a layout-perturbed call sees the same scores."""
+    A = 1 + 2 * L
+
+    def score_fn(features):
+        f = np.asarray(features, np.int64)
+        proj = rng(seed).standard_normal((f.shape[1], A)) * scale
+        return ((f % 101).astype(np.float64) / 10.0 @ proj).astype(dtype)
+    return score_fn
+
+
+def _check_parses(out, lengths, L, K, k, finite_scores=True):
+    lengths = np.asarray(lengths).astype(np.int64)
+    assert isinstance(out, list) and len(out) == len(lengths), (len(out), len(lengths))
+    for item, n in zip(out, lengths.tolist()):
+        assert isinstance(item, list) and 1 <= len(item) <= k, (len(item), k)
+        if k <= L ** n:    # the beam holds min(K, #derivations) >= min(k, L**n) parses
+            assert len(item) == k, f"{len(item)} parses for k_best={k} (n={n}, L={L})"
+        scores = [p.score for p in item]
+        assert all(isinstance(s, float) for s in scores)
+        if finite_scores:
+            assert all(math.isfinite(s) for s in scores), scores
+        if all(math.isfinite(s) for s in scores):
+            assert scores == sorted(scores, reverse=True), f"not best first: {scores}"
+        for p in item:
+            assert isinstance(p, sc_parsing.ParseResult)
+            _check_parse_tree(p.head, p.label, n, L)
+
+
+@spec("parsing.parse", "parsing", covers=("parse", "ParseResult"))
+def _(draw):
+    N, max_n, L, C, seed = draw(ints(1, 3)), draw(ints(1, 6)), draw(ints(1, 3)), \
+        draw(ints(1, 2)), draw(SEEDS)
+    K = draw(ints(1, 4))
+    k = draw(ints(1, K))
+    dt = draw(FLOATS)
+
+    def make():
+        lengths, _, _, attrs = _parse_batch(rng(seed), N, max_n, L, C)
+        return {"score_fn": _feature_scores(L, dt, seed), "lengths": lengths, "num_labels": L,
+                "attrs": attrs, "beam_width": K, "k_best": k}
+
+    def check(out, args):
+        _check_parses(out, args["lengths"], L, K, k)
+    return Call(sc_parsing.parse, make, check)
+
+
+# What a score function may return at one step (parse_any).
+_SCORE_MODES = ("good", "good", "good", "f32", "nan_one", "nan_all", "inf", "ninf", "mixed_inf",
+                "huge", "rows+1", "rows-1", "cols+1", "cols-1", "flat", "3d", "int", "f16",
+                "object", "complex", "bool", "list", "none", "scalar", "empty", "str",
+                "fortran", "noncontig", "readonly")
+
+
+def _bad_scores(mode, M, A, r):
+    x = r.standard_normal((M, A))
+    if mode in ("good",):
+        return x
+    if mode == "f32":
+        return x.astype(np.float32)
+    if mode == "nan_one":
+        x.reshape(-1)[r.integers(x.size)] = np.nan   # legal or not: either is fine
+        return x
+    if mode == "nan_all":
+        return np.full((M, A), np.nan)
+    if mode == "inf":
+        x.reshape(-1)[r.integers(x.size)] = np.inf
+        return x
+    if mode == "ninf":
+        return np.full((M, A), -np.inf)
+    if mode == "mixed_inf":
+        return np.where(r.random((M, A)) < 0.5, np.inf, -np.inf)
+    if mode == "huge":
+        return np.full((M, A), 1e308) * np.sign(x)
+    if mode == "rows+1":
+        return r.standard_normal((M + 1, A))
+    if mode == "rows-1":
+        return x[:-1]
+    if mode == "cols+1":
+        return r.standard_normal((M, A + 1))
+    if mode == "cols-1":
+        return x[:, :-1]
+    if mode == "flat":
+        return x.reshape(-1)
+    if mode == "3d":
+        return x[None]
+    if mode in ("int", "f16", "complex", "bool", "object"):
+        dt = {"int": np.int64, "f16": np.float16, "complex": np.complex128, "bool": np.bool_,
+              "object": object}[mode]
+        return x.astype(dt)
+    if mode == "list":
+        return x.tolist()
+    if mode == "none":
+        return None
+    if mode == "scalar":
+        return 0.5
+    if mode == "empty":
+        return np.zeros((0, A))
+    if mode == "str":
+        return "scores"
+    if mode == "fortran":
+        return np.asfortranarray(x)
+    if mode == "noncontig":
+        return _noncontig(x)
+    if mode == "readonly":
+        x.setflags(write=False)
+        return x
+    raise AssertionError(mode)
+
+
+@spec("parsing.parse_any", "parsing", covers=("parse",))
+def _(draw):
+    """parse with a score function returning arbitrary things (NaN, inf, wrong shapes and
+    dtypes) at each step: a parse or ValueError/TypeError; NaN everywhere must raise."""
+    N, max_n, L, seed = draw(ints(1, 3)), draw(ints(1, 4)), draw(ints(1, 3)), draw(SEEDS)
+    K = draw(st.one_of(ints(1, 4), st.sampled_from([2**20, 2**20 + 1, 0, -1])))
+    k = draw(st.one_of(ints(1, 4), st.sampled_from([2**20, 2**63 - 1, 0, -1])))
+    modes = draw(st.lists(st.sampled_from(_SCORE_MODES), min_size=1, max_size=5))
+    A = 1 + 2 * L
+
+    def make():
+        lengths, _, _, attrs = _parse_batch(rng(seed), N, max_n, L, 1)
+        calls = [0]
+
+        def score_fn(features):
+            i = calls[0]
+            calls[0] += 1
+            mode = modes[i % len(modes)]
+            if mode == "nan_all":
+                score_fn.nan_all = True
+            return _bad_scores(mode, len(features), A, rng(seed + i))
+        score_fn.nan_all = False
+        return {"score_fn": score_fn, "lengths": lengths, "num_labels": L, "attrs": attrs,
+                "beam_width": K, "k_best": k}
+
+    def fn(score_fn, **kw):
+        out = sc_parsing.parse(score_fn, **kw)
+        assert not getattr(score_fn, "nan_all", False), "NaN scores accepted"
+        return out
+
+    def check(out, args):
+        _check_parses(out, args["lengths"], L, K, k, finite_scores=False)
+    ok_k = 1 <= K <= 2**20 and 1 <= k <= K
+    return Call(fn, make, check, may_raise=not ok_k or any(m not in (
+        "good", "f32", "inf", "ninf", "mixed_inf", "huge", "fortran", "noncontig",
+        "readonly", "list") for m in modes), compare=False)
+
+
+@spec("ArcStandardBeam", "parsing",
+      covers=("ArcStandardBeam", "ArcStandardBeam.done", "ArcStandardBeam.num_rows",
+              "ArcStandardBeam.legal", "ArcStandardBeam.features", "ArcStandardBeam.advance",
+              "ArcStandardBeam.results", "ArcStandardBeam.global_loss",
+              "ArcStandardBeam.row_sentence", "ArcStandardBeam.num_transitions",
+              "ArcStandardBeam.step"))
+def _(draw):
+    """The C++ beam driven by hand, with gold sequences from the oracle, random legal
+    sequences, no gold, or arbitrary ints; legal/features/row_sentence at each step, then
+    results and (with gold) the global loss and its gradient."""
+    N, max_n, L, C, K, seed = draw(ints(1, 3)), draw(ints(1, 5)), draw(ints(1, 3)), \
+        draw(ints(1, 2)), draw(ints(1, 4)), draw(SEEDS)
+    gold_mode = draw(st.sampled_from(["oracle", "legal", "none", "arbitrary"]))
+    dt = draw(FLOATS)
+    scale = draw(st.sampled_from([0.1, 1.0, 30.0]))
+
+    def make():
+        r = rng(seed)
+        lengths, heads, labels, attrs = _parse_batch(r, N, max_n, L, C)
+        gold = None
+        if gold_mode == "oracle":
+            gold = sc_parsing.oracle(lengths, heads, labels, L).transitions
+        elif gold_mode == "legal":
+            gold = np.array([t for n in lengths for t in _random_legal(r, int(n), L)])
+        elif gold_mode == "arbitrary":
+            gold = r.integers(-1, 2 * L + 2, 2 * int(lengths.sum()))
+        return {"lengths": lengths, "num_labels": L, "beam_width": K, "gold": gold,
+                "attrs": attrs, "seed": seed}
+
+    def fn(lengths, num_labels, beam_width, gold, attrs, seed):
+        beam = ArcStandardBeam(lengths, num_labels, beam_width, gold)
+        r = rng(seed + 1)
+        steps = []
+        while not beam.done():
+            M, A = beam.num_rows(), beam.num_transitions()
+            legal, rows = beam.legal(), beam.row_sentence()
+            feats = beam.features(attrs)
+            steps.append((beam.step(), M, A, legal, rows, feats))
+            beam.advance((r.standard_normal((M, A)) * scale).astype(dt))
+            if len(steps) > 2 * int(np.max(lengths)) + 1:
+                raise AssertionError(f"the beam is not done after {len(steps)} steps")
+        with_gold = gold is not None and np.size(gold) > 0
+        return steps, beam.results(), beam.global_loss() if with_gold else None
+
+    def check(out, args):
+        steps, results, loss = out
+        lengths = args["lengths"]
+        A = 1 + 2 * L
+        for j, (step, M, A_, legal, rows, feats) in enumerate(steps):
+            assert step == j and A_ == A and 1 <= M <= N * K
+            shape_is(legal, (M, A), np.bool_)
+            assert legal.any(axis=1).all(), "a live row without a legal transition"
+            shape_is(rows, (M,), np.int64)
+            assert (np.diff(rows) >= 0).all() and ((rows >= 0) & (rows < N)).all()
+            assert (np.bincount(rows, minlength=N) <= K).all()
+            shape_is(feats, (M, sc_parsing.num_features(C)), np.int64)
+        assert len(results) == N
+        if loss is None:
+            _check_parses([[sc_parsing.ParseResult(*p) for p in item] for item in results],
+                          lengths, L, K, K)
+            return
+        value, stop, dscores = loss
+        shape_is(value, (N,), F64)
+        shape_is(stop, (N,), np.int64)
+        finite(value)
+        assert (value >= -1e-9).all(), f"negative CRF loss {value}"
+        assert ((stop >= 1) & (stop <= 2 * lengths)).all(), (stop, lengths)
+        assert isinstance(dscores, list) and len(dscores) == len(steps)
+        for (step, M, _, legal, rows, _), d in zip(steps, dscores):
+            shape_is(d, (M, A), F64)
+            finite(d)
+            assert not d[~legal].any(), "gradient on an illegal transition"
+            for s in range(N):   # each sentence's softmax minus one-hot sums to 0
+                g = d[rows == s]
+                assert abs(g.sum()) < 1e-9 and np.abs(g).sum() <= 2 + 1e-9, g
+        for s, (item, n) in enumerate(zip(results, lengths.tolist())):
+            assert 1 <= len(item) <= K + 1
+            if stop[s] == 2 * n:     # no early update: complete parses
+                for h, lab, _ in item:
+                    _check_parse_tree(h, lab, n, L)
+            for h, lab, _ in item:
+                assert ((h >= -1) & (h <= n)).all() and ((lab >= -1) & (lab < L)).all()
+    return Call(fn, make, check, frozen=("seed",), may_raise=gold_mode == "arbitrary")
+
+
+def _attachment_expected(gh, gl, ph, pl):
+    words = ok = both = 0
+    for a, b, c, d in zip(gh, gl, ph, pl):
+        for i in range(len(a)):
+            words += 1
+            if a[i] == c[i]:
+                ok += 1
+                both += b[i] == d[i]
+    return 100.0 * ok / words, 100.0 * both / words, words
+
+
+@spec("parsing.attachment_scores", "parsing",
+      covers=("attachment_scores", "AttachmentScores"))
+def _(draw):
+    N, seed, str_labels = draw(ints(1, 3)), draw(SEEDS), draw(st.booleans())
+
+    def make():
+        r = rng(seed)
+        lens = r.integers(0, 6, N)
+        lens[0] = max(lens[0], 1)
+        gh = [r.integers(0, n + 1, n) for n in lens]
+        ph = [np.where(r.random(n) < 0.6, h, r.integers(0, n + 1, n)) for n, h in zip(lens, gh)]
+        gl = [r.integers(0, 3, n) for n in lens]
+        pl = [np.where(r.random(n) < 0.6, g, r.integers(0, 3, n)) for n, g in zip(lens, gl)]
+        if str_labels:
+            gl = [np.array([f"l{x}" for x in g]) for g in gl]
+            pl = [[f"l{x}" for x in p] for p in pl]
+        return {"gold_heads": gh, "gold_labels": gl, "pred_heads": ph, "pred_labels": pl}
+
+    def check(out, args):
+        assert isinstance(out, sc_parsing.AttachmentScores)
+        want = _attachment_expected(*(args[k] for k in ("gold_heads", "gold_labels",
+                                                        "pred_heads", "pred_labels")))
+        assert math.isclose(out.uas, want[0]) and math.isclose(out.las, want[1]), (out, want)
+        assert out.words == want[2] and 0 <= out.las <= out.uas <= 100
+    return Call(sc_parsing.attachment_scores, make, check)
+
+
+_SCALARS = st.one_of(ints(-2, 4), st.sampled_from([2**70, -2**63, 2**64 - 1]),
+                     st.sampled_from([0.5, math.nan, math.inf, 1.0]), st.text(max_size=2),
+                     st.none(), st.booleans(), st.binary(max_size=2))
+
+
+@spec("parsing.attachment_scores_any", "parsing", covers=("attachment_scores",))
+def _(draw):
+    """Arbitrary nested values (ragged, mixed types, strings, None) with mostly matching
+    sentence lengths: scores in [0, 100] or ValueError/TypeError. (The simplest draws, which
+    hypothesis favours, are the well-formed ones.)"""
+    plan = draw(st.lists(st.one_of(ints(1, 4), ints(0, 4)), min_size=1, max_size=3))
+
+    def one():
+        form = draw(st.sampled_from(["list", "array", "list", "str", "scalar", "nested"]))
+        sents = []
+        for n in plan:
+            m = draw(ints(0, 5)) if draw(ints(0, 4)) == 4 else n
+            odd = draw(ints(0, 2)) == 2
+            vals = draw(st.lists(_SCALARS if odd else ints(0, 3), min_size=m, max_size=m))
+            if form == "array":
+                try:
+                    sents.append(np.array(vals))
+                except (ValueError, TypeError, OverflowError):
+                    sents.append(vals)
+            elif form == "str":
+                sents.append("".join(map(str, vals)))
+            elif form == "scalar":
+                sents.append(vals[0] if vals else None)
+            elif form == "nested":
+                sents.append([vals] if vals else [[], [1]])
+            else:
+                sents.append(vals)
+        if draw(ints(0, 5)) == 5:
+            return draw(st.sampled_from([None, 3, "abc", iter(sents), tuple(sents)]))
+        return sents
+
+    args = {"gold_heads": one(), "gold_labels": one(), "pred_heads": one(),
+            "pred_labels": one()}
+
+    def check(out, a):
+        assert isinstance(out, sc_parsing.AttachmentScores)
+        assert out.words >= 1 and 0 <= out.las <= out.uas <= 100, out
+    return Call(sc_parsing.attachment_scores, lambda: dict(args), check, may_raise=True,
+                compare=False)
+
+
+def _check_projectivized(head, proj, out):
+    head = np.asarray(head).astype(np.int64)
+    n = head.size
+    assert proj == _brute_projective(head.tolist()), f"is_projective {proj} for {head}"
+    shape_is(out, (n,), np.int64)
+    anc = _ancestors(head.tolist())
+    assert _ancestors(out.tolist()) is not None, f"projectivize made a non-tree {out}"
+    assert _brute_projective(out.tolist()), f"projectivize left {out} non-projective"
+    if proj:
+        assert (out == head).all(), "a projective tree changed"
+    for d in range(1, n + 1):   # lifting: each new head is an ancestor of the word
+        assert int(out[d - 1]) == int(head[d - 1]) or int(out[d - 1]) in anc[d - 1]
+    if n and int((head == 0).sum()) == 1:
+        assert (out == 0).sum() == 1 and out[head == 0] == 0, "the root moved"
+
+
+@spec("datasets.projectivize", "parsing",
+      covers=("datasets", "is_projective", "projectivize"))
+def _(draw):
+    n, seed, roots = draw(ints(0, 12)), draw(SEEDS), draw(ints(1, 3))
+    kind = draw(st.sampled_from(["any", "any", "projective"]))
+
+    def make():
+        r = rng(seed)
+        h = _proj_tree(r, n) if kind == "projective" else _any_tree(r, n, min(roots, n))
+        return {"head": np.array(h, np.int64)}
+
+    def fn(head):
+        before = np.array(head, copy=True) if isinstance(head, np.ndarray) else None
+        out = is_projective(head), projectivize(head)
+        if before is not None:
+            assert np.array_equal(before, head, equal_nan=False), "the input was modified"
+        return out
+
+    def check(out, args):
+        _check_projectivized(args["head"], *out)
+    return Call(fn, make, check)
+
+
+@spec("datasets.projectivize_any", "parsing", covers=("is_projective", "projectivize"))
+def _(draw):
+    """Arbitrary int lists (any size, any dtype): a projective tree or ValueError/TypeError."""
+    n = draw(ints(0, 9))
+    vals = draw(st.lists(st.one_of(ints(0, n), ints(-2, n + 2), _ANY_INT), min_size=n,
+                         max_size=n))
+    if draw(st.booleans()):   # a tree more often than by chance
+        vals = _any_tree(rng(draw(SEEDS)), n, draw(ints(1, 2)))
+    head = _int_values(vals, draw(_INT_DTYPES))
+    if draw(ints(0, 6)) == 6:
+        head = draw(st.sampled_from([np.array(vals, dtype=object).reshape(1, -1), None, 3, "0",
+                                     np.zeros((0, 2), np.int64), np.int64(0)]))
+
+    def check(out, args):
+        _check_projectivized(args["head"], *out)
+    return Call(lambda head: (is_projective(head), projectivize(head)), lambda: {"head": head},
+                check, may_raise=True, compare=False)
+
+
+_FORMS = ("a", "ev", "çok", "x_y", "İki", "日本", "--", "3.5", "a b")
+
+
+def _conllu_sentence(r, i, n, ranges, empty, sent_id):
+    """CoNLL-U lines of a random sentence (one root, maybe non-projective), and its truth."""
+    head = _any_tree(r, n, 1)
+    forms = [str(_FORMS[int(r.integers(len(_FORMS)))]).replace(" ", "_") for _ in range(n)]
+    upos = [str(r.choice(["NOUN", "VERB", "X"])) for _ in range(n)]
+    rels = [str(r.choice(["nsubj", "obj", "ig", "root:x"])) for _ in range(n)]
+    lines = [f"# sent_id = s{i}"] if sent_id else []
+    lines.append(f"# text = {' '.join(forms)}")
+    extra = 0
+    if empty and r.random() < 0.5:
+        lines.append("0.1\tE\t_\t_\t_\t_\t_\t_\t_\t_")
+        extra += 1
+    w = 1
+    while w <= n:
+        if ranges and w < n and r.random() < 0.4:
+            lines.append(f"{w}-{w + 1}\t{forms[w - 1]}{forms[w]}\t_\t_\t_\t_\t_\t_\t_\t_")
+            extra += 1
+        lines.append(f"{w}\t{forms[w - 1]}\t{forms[w - 1].lower()}\t{upos[w - 1]}\t_\t"
+                     f"A=1|B=2\t{head[w - 1]}\t{rels[w - 1]}\t_\t_")
+        if empty and r.random() < 0.3:
+            lines.append(f"{w}.1\tE\t_\t_\t_\t_\t_\t_\t{w}:dep\tX=1")
+            extra += 1
+        w += 1
+    return "\n".join(lines) + "\n\n", (forms, upos, head, rels, f"s{i}" if sent_id else "",
+                                       n + extra)
+
+
+def _check_sentences(out, truth=None):
+    assert isinstance(out, list)
+    if truth is not None:
+        assert len(out) == len(truth), (len(out), len(truth))
+    for k, s in enumerate(out):
+        n = len(s.form)
+        assert n >= 1 and len(s.upos) == len(s.deprel) == n
+        shape_is(s.head, (n,), np.int64)
+        assert ((s.head >= 0) & (s.head <= n)).all() and int((s.head == 0).sum()) == 1
+        assert _ancestors(s.head.tolist()) is not None, f"not a tree: {s.head}"
+        assert isinstance(s.sent_id, str)
+        words = [t for t in s.tokens if isinstance(t["id"], int)]
+        assert [str(t["form"]) for t in words] == s.form
+        if truth is not None:
+            forms, upos, head, rels, sid, ntok = truth[k]
+            assert (s.form, s.upos, s.head.tolist(), s.deprel, s.sent_id) == \
+                (forms, upos, head, rels, sid), (s, truth[k])
+            assert len(s.tokens) == ntok
+        # what Parser.to_conllu writes back is read as the same tree
+        back = read_conllu(s.tokens.serialize())
+        assert len(back) == 1 and back[0].form == s.form and \
+            back[0].head.tolist() == s.head.tolist() and back[0].deprel == s.deprel, \
+            f"serialize/read round trip changed {s.tokens.serialize()!r}"
+
+
+def _conllu_source(text, how):
+    if how == "bytes":
+        return io.BytesIO(text.encode("utf-8") if isinstance(text, str) else text)
+    if how == "textio":
+        return io.StringIO(text) if isinstance(text, str) else text
+    if how == "path":
+        path = os.path.join(_TMP, "treebank.conllu")
+        with open(path, "w" if isinstance(text, str) else "wb",
+                  **({"encoding": "utf-8", "newline": ""} if isinstance(text, str) else {})) \
+                as f:
+            f.write(text)
+        return path
+    return text
+
+
+@spec("read_conllu", "parsing", covers=("read_conllu", "Sentence"), allowed=(OSError,))
+def _(draw):
+    """Generated CoNLL-U (comments, multiword ranges, empty nodes, non-projective trees),
+    read from a str, a text or binary file object, or a path. OSError: a str without a
+    newline is a path (documented)."""
+    ns, seed = draw(ints(0, 3)), draw(SEEDS)
+    ranges, empty, sent_id = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    how = draw(st.sampled_from(["str", "textio", "bytes", "path"]))
+    crlf = draw(st.booleans())
+    r = rng(seed)
+    parts = [_conllu_sentence(r, i, int(r.integers(1, 6)), ranges, empty, sent_id)
+             for i in range(ns)]
+    text = "".join(p[0] for p in parts) or "\n"
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    truth = [p[1] for p in parts]
+
+    def fn(source, how):
+        return read_conllu(_conllu_source(source, how), name="treebank")
+
+    def check(out, args):
+        _check_sentences(out, truth)
+    return Call(fn, lambda: {"source": text, "how": how}, check, frozen=("how",),
+                lenient=("source",))
+
+
+_CONLLU_FIELDS = st.sampled_from([
+    "1", "2", "3", "0", "-1", "_", "1-2", "2-3", "1-1", "2-1", "0.1", "1.1", "1.0", "1.2",
+    "x", "root", "nsubj", "NOUN", "A=1|B=2", "A=1|A=2", "=", "|", "1:nsubj", "0:root|2:x",
+    "2:", "SpaceAfter=No", "", " ", "99999999999999999999", "1e3", "０", "١", "²", "\u00a0",
+    "#", "# sent_id = a", "\ufeff1", "1 ", " 1", "-", ".", "1.", "1-", "\x00", "\x0b"])
+
+
+@spec("read_conllu_any", "parsing", covers=("read_conllu",), allowed=(OSError,))
+def _(draw):
+    """Near-CoNLL-U text (lines of tab-separated fields from a list of tricky tokens, blank
+    lines, comments), fully arbitrary text, or arbitrary bytes: checked trees or
+    ValueError/TypeError (OSError only for a path)."""
+    what = draw(st.sampled_from(["fields", "fields", "fields", "text", "bytes"]))
+    if what == "fields":
+        line = st.one_of(
+            st.lists(st.one_of(_CONLLU_FIELDS, st.text(max_size=3)), min_size=0,
+                     max_size=12).map("\t".join),
+            st.lists(_CONLLU_FIELDS, min_size=10, max_size=10).map("\t".join),
+            st.sampled_from(["", "", "# sent_id = x", "# text = a b", "#", "# = ", " "]))
+        lines = draw(st.lists(line, max_size=8))
+        sep = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"]))
+        data = sep.join(lines) + sep
+    elif what == "text":
+        data = draw(st.text(max_size=60)) + "\n"
+    else:
+        data = draw(st.binary(max_size=60))
+    how = draw(st.sampled_from(["str", "textio", "bytes", "path"]))
+    if what == "bytes" and how in ("str", "textio"):
+        how = "bytes"
+
+    def fn(source, how):
+        return read_conllu(_conllu_source(source, how))
+
+    return Call(fn, lambda: {"source": data, "how": how}, lambda out, a: _check_sentences(out),
+                frozen=("how",), lenient=("source",), may_raise=True, compare=False)
+
+
+def _treebank_sentences(seed, ns=4):
+    """Sentences read from generated CoNLL-U (multiword ranges, empty nodes, tag columns)."""
+    r = rng(seed)
+    return read_conllu("".join(_conllu_sentence(r, i, int(r.integers(1, 6)), True, True, True)[0]
+                               for i in range(ns)))
+
+
+@spec("parsing.Parser", "parsing", cost=0.3,
+      covers=("Parser", "Parser.fit", "Parser.predict", "Parser.evaluate", "Parser.scores",
+              "Parser.to_conllu", "Parser.save", "Parser.load", "ATTRIBUTES"))
+def _(draw):
+    """A tiny Parser fitted (local and global epochs, dev early stopping), parsing, scoring,
+    writing CoNLL-U and saved / loaded: the loaded parser parses the same."""
+    attributes = tuple(draw(st.lists(st.sampled_from(sc_parsing.ATTRIBUTES), min_size=1,
+                                     max_size=3, unique=True)))
+    seed = draw(SEEDS)
+    kw = dict(label_dim=draw(ints(1, 3)), hidden=draw(ints(1, 4)), min_count=draw(ints(1, 2)),
+              seed=draw(ints(0, 5)), epochs=draw(ints(0, 2)), global_epochs=draw(ints(0, 1)),
+              beam_width=draw(ints(1, 3)))
+    sents = _treebank_sentences(seed)
+
+    def make():
+        return {"attributes": attributes, "dims": {a: 2 for a in attributes}, **kw}
+
+    def fn(attributes, dims, label_dim, hidden, min_count, seed, epochs, global_epochs,
+           beam_width):
+        p = sc_parsing.Parser(attributes, dims, label_dim, hidden, min_count, seed)
+        p.fit(sents, epochs=epochs, batch_size=8, global_epochs=global_epochs,
+              global_beam_width=beam_width, global_batch=2, dev=sents[:2], progress=False)
+        parses = p.predict(sents, beam_width=beam_width, k_best=beam_width)
+        score = p.evaluate(sents, beam_width=beam_width)
+        path = os.path.join(_TMP, "parser.npz")
+        p.save(path)
+        again = sc_parsing.Parser.load(path).predict(sents, beam_width=beam_width,
+                                                     k_best=beam_width)
+        return p, parses, score, again, p.to_conllu(sents, parses)
+
+    def check(out, args):
+        p, parses, score, again, text = out
+        K, L = args["beam_width"], p.num_labels
+        lengths = [len(s.form) for s in sents]
+        _check_parses(parses, lengths, L, K, K)
+        assert isinstance(score, sc_parsing.AttachmentScores)
+        assert 0 <= score.las <= score.uas <= 100 and score.words == sum(lengths)
+        for a, b in zip(parses, again):
+            assert [x.head.tolist() for x in a] == [x.head.tolist() for x in b], "load changed"
+            assert [x.label.tolist() for x in a] == [x.label.tolist() for x in b]
+        back = read_conllu(text)
+        assert [s.head.tolist() for s in back] == [q[0].head.tolist() for q in parses]
+        assert [s.form for s in back] == [s.form for s in sents]
+    return Call(fn, make, check, lenient=("seed", "dims"))
+
+
+@spec("parsing.Tagger", "parsing", cost=0.3,
+      covers=("Tagger", "Tagger.fit", "Tagger.predict", "Tagger.evaluate", "Tagger.save",
+              "Tagger.load"))
+def _(draw):
+    """A tiny Tagger (biLSTM or window) fitted, tagging, scoring and saved / loaded: the
+    loaded tagger tags the same."""
+    kind = draw(st.sampled_from(["bilstm", "window"]))
+    columns = tuple(draw(st.lists(st.sampled_from(("upos", "xpos", "feats")), min_size=1,
+                                  max_size=3, unique=True)))
+    seed = draw(SEEDS)
+    kw = dict(form_dim=draw(ints(1, 3)), suffix_dim=draw(ints(1, 3)), hidden=draw(ints(1, 3)),
+              window=draw(ints(0, 2)), min_count=draw(ints(1, 2)), seed=draw(ints(0, 5)),
+              dtype=draw(st.sampled_from(["float32", "float64"])), epochs=draw(ints(0, 2)))
+    sents = _treebank_sentences(seed)
+
+    def make():
+        return {"kind": kind, "columns": columns, **kw}
+
+    def fn(kind, columns, form_dim, suffix_dim, hidden, window, min_count, seed, dtype, epochs):
+        t = sc_parsing.Tagger(kind, columns, form_dim, suffix_dim, hidden, window, min_count,
+                              seed, dtype)
+        t.fit(sents, epochs=epochs, batch_size=2, dev=sents[:2], progress=False)
+        tags, acc = t.predict(sents), t.evaluate(sents)
+        path = os.path.join(_TMP, "tagger.npz")
+        t.save(path)
+        return t, tags, acc, sc_parsing.Tagger.load(path).predict(sents)
+
+    def check(out, args):
+        t, tags, acc, again = out
+        assert list(tags) == list(columns) and tags == again, "load changed the tags"
+        for c in columns:
+            assert [len(x) for x in tags[c]] == [len(s.form) for s in sents]
+            assert all(v in t.vocab[c] for x in tags[c] for v in x)
+            assert 0 <= acc[c] <= 100
+    return Call(fn, make, check, lenient=("seed", "dtype"))

@@ -10,7 +10,7 @@ ArcStandardBeam::ArcStandardBeam(std::vector<int64_t> lengths, int64_t num_label
                                  int64_t beam_width, std::vector<int64_t> gold)
     : L_(num_labels), K_(beam_width), lengths_(std::move(lengths)), gold_(std::move(gold)) {
   check(L_ >= 1 && L_ < (int64_t(1) << 30),
-        "num_labels: expected at least 1, got " + std::to_string(L_));
+        "num_labels: expected 1..2^30-1, got " + std::to_string(L_));
   check(K_ >= 1 && K_ <= (int64_t(1) << 20),
         "beam_width: expected 1..2^20, got " + std::to_string(K_));
   const int64_t N = static_cast<int64_t>(lengths_.size());

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Se
 import numpy as np
 
 from . import _core
-from ._validate import float_arg, int_arg, option
+from ._validate import MAX_EPOCHS, float_arg, int_arg, option
 from .embedding import embedding_backward, embedding_bag_forward, embedding_forward
 from .output_layers import log_softmax, softmax_cross_entropy
 from .transformer import linear_backward, linear_forward
@@ -37,6 +37,7 @@ __all__ = ["num_features", "oracle", "parse", "ParseResult", "attachment_scores"
 _POSITIONS, _LABEL_FEATURES = 18, 12
 # Reserved ids of the attribute tables: no such position, ROOT, a value not seen in training.
 _NULL, _ROOT, _UNK = 0, 1, 2
+_MAX_LABELS = 2**30 - 1      # the C++ state machine's bound (int32 labels)
 
 
 def num_features(C: int) -> int:
@@ -80,8 +81,12 @@ def oracle(lengths, heads, labels, num_labels: int, attrs=None) -> Oracle:
     -----
     Source: Nivre (2004); Chen & Manning (2014) for the features.
     """
-    t, f = _core.arc_standard_oracle(lengths, heads, labels, num_labels, attrs)
+    t, f = _core.arc_standard_oracle(lengths, heads, labels, _num_labels(num_labels), attrs)
     return Oracle(t, f)
+
+
+def _num_labels(value):
+    return int_arg("num_labels", value, 1, _MAX_LABELS)
 
 
 class ParseResult(NamedTuple):
@@ -109,7 +114,8 @@ def parse(score_fn: Callable[[np.ndarray], np.ndarray], lengths, num_labels: int
 
     Returns
     -------
-    list of N lists of :class:`ParseResult`, best first (``k_best`` each).
+    list of N lists of :class:`ParseResult`, best first: ``k_best`` each, or all the parses
+    of a sentence that has fewer (one word and one label: a single parse).
 
     Raises ValueError for k_best outside 1..K, bad lengths, wrong score shapes or NaN scores.
     Source: Zhang & Clark (2008) beam search for transition parsing; SyntaxNet.
@@ -119,7 +125,7 @@ def parse(score_fn: Callable[[np.ndarray], np.ndarray], lengths, num_labels: int
     if k > K:
         raise ValueError(f"k_best: expected at most beam_width={K}, got {k} (the beam holds "
                          f"only {K} parses)")
-    beam = _core.ArcStandardBeam(lengths, num_labels, K)
+    beam = _core.ArcStandardBeam(lengths, _num_labels(num_labels), K)
     while not beam.done():
         beam.advance(score_fn(beam.features(attrs)))
     return [[ParseResult(h, l, s) for h, l, s in item[:k]] for item in beam.results()]
@@ -331,26 +337,31 @@ class Parser:
                     self.label_dim))
         return out
 
-    def _init_params(self):
-        rng = np.random.default_rng(self.seed)
+    def _shapes(self):
+        """Name -> shape of every parameter (from the sizes and vocabularies alone)."""
         A = 1 + 2 * self.num_labels
         D = sum(_POSITIONS * self.dims[a] for a in self.attributes) + \
             _LABEL_FEATURES * self.label_dim
+        shapes = {f"{a}_embedding": (len(self.vocab[a]) + 3, self.dims[a])
+                  for a in self.attributes}
+        shapes["label_embedding"] = (self.num_labels + 1, self.label_dim)
+        shapes.update({"hidden.weight": (self.hidden, D), "hidden.bias": (self.hidden,),
+                       "output.weight": (A, self.hidden), "output.bias": (A,)})
+        return shapes
 
-        def uniform(shape, fan_in):
-            b = 1.0 / math.sqrt(fan_in)
-            return rng.uniform(-b, b, shape).astype(np.float32)
-
-        rows = {f"{a}_embedding": len(self.vocab[a]) + 3 for a in self.attributes}
-        rows["label_embedding"] = self.num_labels + 1
-        self.params = {name: (rng.standard_normal((rows[name], dim)) * 0.1).astype(np.float32)
-                       for name, _, dim in self._tables()}
-        self.params.update({
-            "hidden.weight": uniform((self.hidden, D), D),
-            "hidden.bias": np.zeros(self.hidden, np.float32),
-            "output.weight": uniform((A, self.hidden), self.hidden),
-            "output.bias": np.zeros(A, np.float32),
-        })
+    def _init_params(self):
+        """Embeddings N(0, 0.1^2), weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases 0."""
+        rng = np.random.default_rng(self.seed)
+        self.params = {}
+        for name, shape in self._shapes().items():
+            if name.endswith("_embedding"):
+                w = rng.standard_normal(shape) * 0.1
+            elif name.endswith(".weight"):
+                b = 1.0 / math.sqrt(shape[1])
+                w = rng.uniform(-b, b, shape)
+            else:
+                w = np.zeros(shape)
+            self.params[name] = w.astype(np.float32)
 
     def _forward(self, feats, rng=None, dropout=0.0):
         """Transition scores [M, A] of features [M, F] and the caches of the backward."""
@@ -448,8 +459,8 @@ class Parser:
         from .datasets.treebank import projectivize
         from .optim import Adam
         trees = _trees(sentences, self.attributes, None, "sentences", gold=True)
-        epochs = int_arg("epochs", epochs, 0)
-        global_epochs = int_arg("global_epochs", global_epochs, 0)
+        epochs = int_arg("epochs", epochs, 0, MAX_EPOCHS)
+        global_epochs = int_arg("global_epochs", global_epochs, 0, MAX_EPOCHS)
         batch_size = int_arg("batch_size", batch_size, 1)
         dropout = float_arg("dropout", dropout, 0.0, 1.0)
         if dropout >= 1.0:
@@ -606,27 +617,22 @@ class Parser:
 
     @classmethod
     def load(cls, path) -> "Parser":
-        """Read a parser written by :meth:`save`. Raises ValueError for a file that is not
-        one (missing arrays, wrong shapes)."""
-        import ast
-        with np.load(path, allow_pickle=False) as z:
-            try:
-                meta = ast.literal_eval(str(z["meta"]))
-                p = cls(**meta)
-                p.labels = list(map(str, z["labels"]))
-                p.vocab = {a: list(map(str, z["vocab:" + a])) for a in p.attributes}
-                params = {k[6:]: z[k] for k in z.files if k.startswith("param:")}
-            except (KeyError, ValueError, SyntaxError, TypeError) as err:
-                raise ValueError(f"path: {os.fspath(path)!r} is not a saved Parser ({err})"
-                                 ) from None
-        p._index()
-        p._init_params()
-        for k, v in p.params.items():
-            if k not in params or params[k].shape != v.shape or params[k].dtype != v.dtype:
-                raise ValueError(f"path: {os.fspath(path)!r} has no matching {k!r}")
-            p.params[k] = np.ascontiguousarray(params[k])
-        return p
+        """Read a parser written by :meth:`save`.
 
+        Raises ValueError (naming the path) for a file that is not one: not an ``.npz`` of
+        plain arrays, bad metadata, or a missing or misshapen weight (checked before any
+        weight is allocated); OSError when it cannot be read.
+        """
+        meta, arrays, where = _read_model(path, "Parser")
+        try:
+            p = cls(**meta)
+            p.labels = _strings(arrays, "labels")
+            p.vocab = {a: _strings(arrays, "vocab:" + a) for a in p.attributes}
+        except (KeyError, ValueError, TypeError) as err:
+            raise ValueError(f"{where} ({err})") from None
+        p._index()
+        p.params = _weights(arrays, p._shapes(), np.dtype(np.float32), where)
+        return p
 
 
 class Tagger:
@@ -690,33 +696,46 @@ class Tagger:
                         for a in self._INPUTS}
         self._tag_of = {c: {v: i for i, v in enumerate(self.vocab[c])} for c in self.columns}
 
+    def _shapes(self):
+        """Name -> shape of every parameter (from the sizes and vocabularies alone)."""
+        E, H = self.form_dim + self.suffix_dim, self.hidden
+        shapes = {"form_embedding": (len(self.vocab["form"]) + 3, self.form_dim),
+                  "suffix_embedding": (len(self.vocab["suffix"]) + 3, self.suffix_dim)}
+        if self.kind == "bilstm":
+            for sfx in ("l0", "l0_reverse"):     # seqcore.LSTM's (torch's) names
+                shapes.update({f"lstm.weight_ih_{sfx}": (4 * H, E),
+                               f"lstm.weight_hh_{sfx}": (4 * H, H),
+                               f"lstm.bias_ih_{sfx}": (4 * H,), f"lstm.bias_hh_{sfx}": (4 * H,)})
+            out = 2 * H
+        else:
+            shapes.update({"hidden.weight": (H, (2 * self.window + 1) * E), "hidden.bias": (H,)})
+            out = H
+        for c in self.columns:
+            shapes.update({f"{c}.weight": (len(self.vocab[c]), out),
+                           f"{c}.bias": (len(self.vocab[c]),)})
+        return shapes
+
     def _init_params(self):
+        """Embeddings N(0, 0.1^2), the LSTM as torch initialises it, other weights
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases 0."""
         from .layers import LSTM
         rng = np.random.default_rng(self.seed)
-        self.params = {
-            "form_embedding": (rng.standard_normal((len(self.vocab["form"]) + 3,
-                                                    self.form_dim)) * 0.1).astype(self.dtype),
-            "suffix_embedding": (rng.standard_normal((len(self.vocab["suffix"]) + 3,
-                                                      self.suffix_dim)) * 0.1
-                                 ).astype(self.dtype),
-        }
-        E = self.form_dim + self.suffix_dim
+        self.params = {}
         if self.kind == "bilstm":
-            self._lstm = LSTM(E, self.hidden, bidirectional=True, dtype=self.dtype,
-                              seed=self.seed + 1)
+            self._lstm = LSTM(self.form_dim + self.suffix_dim, self.hidden, bidirectional=True,
+                              dtype=self.dtype, seed=self.seed + 1)
             self.params.update({"lstm." + k: v for k, v in self._lstm.named_parameters()})
-            out = 2 * self.hidden
-        else:
-            D = (2 * self.window + 1) * E
-            b = 1.0 / math.sqrt(D)
-            self.params["hidden.weight"] = rng.uniform(-b, b, (self.hidden, D)).astype(self.dtype)
-            self.params["hidden.bias"] = np.zeros(self.hidden, self.dtype)
-            out = self.hidden
-        b = 1.0 / math.sqrt(out)
-        for c in self.columns:
-            self.params[f"{c}.weight"] = rng.uniform(-b, b, (len(self.vocab[c]), out)
-                                                     ).astype(self.dtype)
-            self.params[f"{c}.bias"] = np.zeros(len(self.vocab[c]), self.dtype)
+        for name, shape in self._shapes().items():
+            if name.startswith("lstm."):
+                continue
+            if name.endswith("_embedding"):
+                w = rng.standard_normal(shape) * 0.1
+            elif name.endswith(".weight"):
+                b = 1.0 / math.sqrt(shape[1])
+                w = rng.uniform(-b, b, shape)
+            else:
+                w = np.zeros(shape)
+            self.params[name] = w.astype(self.dtype)
 
     def _batch(self, trees, rng=None):
         """Padded ids [T, N] of forms and suffixes (0 past a sentence's end), lengths [N]."""
@@ -793,7 +812,7 @@ class Tagger:
         :attr:`history` lists ``(epoch, accuracy)``. Returns self."""
         from .optim import Adam
         trees = _trees(sentences, self._INPUTS + self.columns, None, "sentences", gold=False)
-        epochs = int_arg("epochs", epochs, 0)
+        epochs = int_arg("epochs", epochs, 0, MAX_EPOCHS)
         batch_size = int_arg("batch_size", batch_size, 1)
         self._build_vocab(trees)
         self._init_params()
@@ -877,24 +896,62 @@ class Tagger:
 
     @classmethod
     def load(cls, path) -> "Tagger":
-        """Read a tagger written by :meth:`save`. Raises ValueError for a file that is not
-        one."""
-        import ast
-        with np.load(path, allow_pickle=False) as z:
-            try:
-                t = cls(**ast.literal_eval(str(z["meta"])))
-                t.vocab = {k[6:]: list(map(str, z[k])) for k in z.files if k.startswith("vocab:")}
-                params = {k[6:]: z[k] for k in z.files if k.startswith("param:")}
-                t._index()
-                t._init_params()
-            except (KeyError, ValueError, SyntaxError, TypeError) as err:
-                raise ValueError(f"path: {os.fspath(path)!r} is not a saved Tagger ({err})"
-                                 ) from None
+        """Read a tagger written by :meth:`save`. Raises as :meth:`Parser.load`."""
+        meta, arrays, where = _read_model(path, "Tagger")
+        try:
+            t = cls(**meta)
+            t.vocab = {k: _strings(arrays, "vocab:" + k) for k in t._INPUTS + t.columns}
+        except (KeyError, ValueError, TypeError) as err:
+            raise ValueError(f"{where} ({err})") from None
+        t._index()
+        weights = _weights(arrays, t._shapes(), t.dtype, where)
+        t._init_params()
         for k, v in t.params.items():
-            if k not in params or params[k].shape != v.shape or params[k].dtype != v.dtype:
-                raise ValueError(f"path: {os.fspath(path)!r} has no matching {k!r}")
-            v[...] = params[k]
+            v[...] = weights[k]      # in place: the LSTM layer holds these arrays
         return t
+
+
+def _read_model(path, what):
+    """(meta dict, arrays, message prefix) of a model file written by ``save``; ValueError
+    naming the path when it is not an ``.npz`` of plain arrays with a metadata dict."""
+    import ast
+    where = f"path: {os.fspath(path)!r} is not a saved {what}"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, MemoryError):
+        raise
+    except Exception as err:  # zipfile, zlib and .npy-header errors of a damaged file
+        raise ValueError(f"{where} ({type(err).__name__}: {err})") from None
+    if not all(isinstance(v, np.ndarray) for v in arrays.values()):
+        raise ValueError(f"{where} (a member is not a .npy array)")
+    try:
+        meta = ast.literal_eval(str(arrays.pop("meta")))
+    except (KeyError, ValueError, SyntaxError, TypeError, RecursionError) as err:
+        raise ValueError(f"{where} (metadata: {type(err).__name__})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where} (metadata is not a dict)")
+    return meta, arrays, where
+
+
+def _strings(arrays, key):
+    a = arrays[key]
+    if a.ndim != 1 or a.dtype.kind != "U":
+        raise ValueError(f"{key!r} is not a list of strings")
+    return [str(x) for x in a]
+
+
+def _weights(arrays, shapes, dtype, where):
+    """The weights named by ``shapes``, each checked for shape and dtype (contiguous copies)."""
+    out = {}
+    for name, shape in shapes.items():
+        a = arrays.get("param:" + name)
+        if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+            got = "missing" if a is None else f"{a.dtype} {list(a.shape)}"
+            raise ValueError(f"{where} ({name!r}: expected {dtype} {list(shape)}, got {got})")
+        out[name] = np.array(a, order="C")
+    return out
+
 
 class _Best:
     """Early stopping on dev LAS: scores each epoch, keeps a copy of the best weights."""

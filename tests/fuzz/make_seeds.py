@@ -62,11 +62,54 @@ def _word2vec_files():
     return out
 
 
+def _fixed_zip(data, compression=zipfile.ZIP_DEFLATED):
+    """An .npz archive rewritten with fixed member timestamps (np.savez stamps the current
+    time), so that the seed is the same bytes on every run."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = compression
+            dst.writestr(fixed, src.read(info))
+    return buf.getvalue()
+
+
+def _parsing_files():
+    """(name, .npz bytes) of tiny Parser and Tagger models saved by seqcore (fit with 0
+    epochs: the seeded initial weights), and the sentences they were built from."""
+    sys.path.insert(0, HERE)
+    from fuzz_conllu import SENTENCE
+
+    from seqcore.datasets import read_conllu
+    from seqcore.parsing import Parser, Tagger
+    sentences = read_conllu(SENTENCE)
+    models = {
+        "parser": Parser(attributes=("form", "upos"), dims={"form": 1, "upos": 1},
+                         label_dim=1, hidden=2, min_count=1),
+        "parser_suffix_feats": Parser(attributes=("suffix", "feats", "xpos"),
+                                      dims={"suffix": 1, "feats": 1, "xpos": 1}, label_dim=1,
+                                      hidden=1, min_count=1),
+        "tagger_window": Tagger(kind="window", columns=("upos", "feats"), form_dim=1,
+                                suffix_dim=1, hidden=1, window=1, min_count=1),
+        "tagger_bilstm": Tagger(kind="bilstm", columns=("xpos",), form_dim=1, suffix_dim=1,
+                                hidden=1, min_count=1, dtype="float64"),
+    }
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, model in models.items():
+            model.fit(sentences, epochs=0, progress=False)
+            p = os.path.join(tmp, "m.npz")
+            model.save(p)
+            with open(p, "rb") as f:
+                out.append((name, f.read()))
+    return out
+
+
 def seeds():
     """{harness: {seed name: bytes}}"""
     s = {h: {} for h in ("fuzz_w2v_text", "fuzz_w2v_binary", "fuzz_w2v_fvocab",
                          "fuzz_w2v_load", "fuzz_evaluate", "fuzz_corpus_file",
-                         "fuzz_charlm_corpus")}
+                         "fuzz_charlm_corpus", "fuzz_conllu")}
     for name, text, binary in _kv_files():
         s["fuzz_w2v_text"][name] = b"\x00" + text
         s["fuzz_w2v_text"][name + "_noheader_f64"] = b"\x09" + text.split(b"\n", 1)[1]
@@ -109,6 +152,28 @@ def seeds():
     s["fuzz_corpus_file"]["min_count2"] = b"\x01" + text + b"queen queen"
     s["fuzz_charlm_corpus"]["text"] = b"\x00The cat sat.\nOn the mat, \xc3\xa9t\xc3\xa9.\r\n"
     s["fuzz_charlm_corpus"]["short_streams"] = b"\x2bab\tc\n"
+    from fuzz_conllu import PARSER_MEMBERS, SENTENCE, SEPARATOR as NPY_SEP, TAGGER_MEMBERS
+    conllu = SENTENCE.encode("utf-8")
+    nonprojective = ("# sent_id = np\n1\tA\t_\tX\t_\t_\t3\ta\t_\t_\n"
+                     "2\tB\t_\tX\t_\t_\t0\troot\t_\t_\n3\tC\t_\tX\t_\t_\t2\tb\t_\t_\n"
+                     "4\tD\t_\tX\t_\t_\t1\tc\t_\t_\n\n").encode("utf-8")
+    s["fuzz_conllu"]["sentence_path"] = b"\x00" + conllu
+    s["fuzz_conllu"]["sentence_binary_file"] = b"\x01" + conllu
+    s["fuzz_conllu"]["two_sentences_str"] = b"\x02" + conllu + nonprojective
+    s["fuzz_conllu"]["bom_crlf_path"] = (b"\x00\xef\xbb\xbf"
+                                         + (nonprojective + conllu).replace(b"\n", b"\r\n"))
+    for name, data in _parsing_files():
+        tagger = name.startswith("tagger")
+        mode = b"\x07" if tagger else b"\x0b"
+        s["fuzz_conllu"][name] = mode + _fixed_zip(data)
+        # the same members in the harness's unzipped form
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            parts = {i.filename[:-4]: z.read(i) for i in z.infolist()}
+        members = TAGGER_MEMBERS if tagger else PARSER_MEMBERS
+        assert set(parts) <= set(members), sorted(set(parts) - set(members))
+        assert not any(NPY_SEP in p for p in parts.values())
+        s["fuzz_conllu"][name + "_members"] = (b"\x07" if tagger else b"\x03") + \
+            NPY_SEP.join(parts.get(m, b"") for m in members)
     return s
 
 

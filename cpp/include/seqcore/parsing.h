@@ -76,7 +76,8 @@ class ArcStandardBeam {
   // attrs: [C, W]; out: [M, F].
   void features(const int64_t* attrs, int64_t C, int64_t W, int64_t* out) const;
   // scores: [M, A] transition scores of the live rows (log-probabilities of a locally
-  // normalised model, raw scores of a globally normalised one); illegal entries are ignored.
+  // normalised model, raw scores of a globally normalised one; -inf allowed, NaN and +inf
+  // in a legal entry are an error); illegal entries are ignored.
   // Each sentence keeps its K best (summed score, ties: lower row, then transition).
   template <typename T>
   void advance(const T* scores, int64_t rows, int64_t A);

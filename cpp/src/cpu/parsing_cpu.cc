@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <tuple>
 
@@ -159,7 +160,7 @@ void ArcStandardBeam::advance(const T* scores, int64_t rows, int64_t A) {
       const T* x = scores + r * A;
       for (int64_t a = 0; a < A; ++a) {
         if (!allowed(m, a, L_)) continue;
-        if (std::isnan(x[a])) nan[i] = 1;
+        if (!(x[a] < std::numeric_limits<T>::infinity())) nan[i] = 1;  // NaN or +inf
         top.offer(rows_[r].config.score + double(x[a]), (r - r0) * A + a);
       }
     }
@@ -195,7 +196,8 @@ void ArcStandardBeam::advance(const T* scores, int64_t rows, int64_t A) {
   });
   errors.rethrow();
   for (int64_t i = 0; i < n_sents; ++i)
-    check(!nan[i], "scores: NaN in a legal transition of sentence " + std::to_string(sents[i]));
+    check(!nan[i], "scores: NaN or +inf in a legal transition of sentence " +
+                       std::to_string(sents[i]));
 
   if (training) {
     step_rows_.push_back(rows);
@@ -267,6 +269,8 @@ ArcStandardBeam::GlobalLoss ArcStandardBeam::global_loss() const {
 void arc_standard_oracle(const std::vector<int64_t>& lengths, const int64_t* heads,
                          const int64_t* labels, int64_t L, const int64_t* attrs, int64_t C,
                          int64_t* transitions_out, int64_t* features_out) {
+  check(L >= 1 && L < (int64_t(1) << 30),
+        "num_labels: expected 1..2^30-1, got " + std::to_string(L));
   const int64_t N = static_cast<int64_t>(lengths.size());
   std::vector<int64_t> offsets(N + 1, 0);
   for (int64_t s = 0; s < N; ++s) {
