@@ -3049,7 +3049,7 @@ def _(draw):
     columns = tuple(draw(st.lists(st.sampled_from(("upos", "xpos", "feats")), min_size=1,
                                   max_size=3, unique=True)))
     seed = draw(SEEDS)
-    kw = dict(form_dim=draw(ints(1, 3)), suffix_dim=draw(ints(1, 3)), hidden=draw(ints(1, 3)),
+    kw = dict(form_dim=draw(ints(1, 3)), affix_dim=draw(ints(1, 3)), hidden=draw(ints(1, 3)),
               window=draw(ints(0, 2)), min_count=draw(ints(1, 2)), seed=draw(ints(0, 5)),
               dtype=draw(st.sampled_from(["float32", "float64"])), epochs=draw(ints(0, 2)))
     sents = _treebank_sentences(seed)
@@ -3057,9 +3057,9 @@ def _(draw):
     def make():
         return {"kind": kind, "columns": columns, **kw}
 
-    def fn(kind, columns, form_dim, suffix_dim, hidden, window, min_count, seed, dtype, epochs):
-        t = sc_parsing.Tagger(kind, columns, form_dim, suffix_dim, hidden, window, min_count,
-                              seed, dtype)
+    def fn(kind, columns, form_dim, affix_dim, hidden, window, min_count, seed, dtype, epochs):
+        t = sc_parsing.Tagger(kind, columns, form_dim, affix_dim, hidden, window, min_count,
+                              seed=seed, dtype=dtype)
         t.fit(sents, epochs=epochs, batch_size=2, dev=sents[:2], progress=False)
         tags, acc = t.predict(sents), t.evaluate(sents)
         path = os.path.join(_TMP, "tagger.npz")

@@ -639,23 +639,25 @@ class Tagger:
     """A sequence tagger for the CoNLL-U tag columns (UPOS, and optionally XPOS and FEATS,
     one softmax head each), on seqcore kernels. Two models:
 
-    * ``"bilstm"``: the embeddings of each word's form and suffix (its last three characters,
-      lower-cased) → a bidirectional :class:`seqcore.LSTM` over the sentence (with
-      ``lengths``) → a linear head per column (the many-to-many RNN of the Sequence Models
-      course; Plank et al. 2016 without characters).
+    * ``"bilstm"``: each word's form embedding and the sum of its affix embeddings (the
+      lower-cased suffixes of 1 to 4 characters and prefixes of 1 to 3: the inflection and
+      derivation of an agglutinative language) → a bidirectional :class:`seqcore.LSTM` over
+      the sentence (with ``lengths``) → a linear head per column (the many-to-many RNN of the
+      Sequence Models course; Plank et al. 2016 with affixes for characters).
     * ``"window"``: *Fundamentals of Deep Learning* ch. 9's feed-forward tagger: the same
       embeddings of the ``2 window + 1`` words around each word, concatenated →
       ``Linear + ReLU`` → the heads.
 
-    Forms and suffixes seen fewer than ``min_count`` times are the unknown value; during
+    Forms and affixes seen fewer than ``min_count`` times are the unknown value; during
     training a form seen ``c`` times is replaced by the unknown one with probability
     ``0.25 / (0.25 + c)`` (word dropout, Kiperwasser & Goldberg 2016), so that the model
-    learns to tag from suffixes. ``dtype``: float32 (fast) or float64.
+    learns to tag from affixes, and ``dropout`` is applied to the trunk's input and output. ``dtype``: float32 (fast) or float64.
     """
 
     def __init__(self, kind: str = "bilstm", columns: Sequence[str] = ("upos",),
-                 form_dim: int = 64, suffix_dim: int = 32, hidden: int = 128,
-                 window: int = 2, min_count: int = 2, seed: int = 0, dtype: Any = np.float32):
+                 form_dim: int = 64, affix_dim: int = 64, hidden: int = 128,
+                 window: int = 2, min_count: int = 2, dropout: float = 0.25, seed: int = 0,
+                 dtype: Any = np.float32):
         self.kind = option("kind", kind, ("bilstm", "window"))
         columns = tuple(columns)
         if not columns or len(set(columns)) != len(columns):
@@ -664,7 +666,8 @@ class Tagger:
             option("columns", c, ATTRIBUTES[2:])
         self.columns = columns
         self.form_dim = int_arg("form_dim", form_dim, 1)
-        self.suffix_dim = int_arg("suffix_dim", suffix_dim, 1)
+        self.affix_dim = int_arg("affix_dim", affix_dim, 1)
+        self.dropout = float_arg("dropout", dropout, 0.0, 0.9)
         self.hidden = int_arg("hidden", hidden, 1)
         self.window = int_arg("window", window, 0, 10)
         self.min_count = int_arg("min_count", min_count, 1)
@@ -676,31 +679,41 @@ class Tagger:
         self.params: dict = {}
         self._lstm = None
 
-    _INPUTS = ("form", "suffix")
+    _INPUTS = ("form",)
+    _AFFIXES = 7
+
+    @staticmethod
+    def _affixes(form):
+        """The 7 affix strings of a form: suffixes of 1-4 characters, prefixes of 1-3."""
+        w = form.lower()
+        return [f"s{k}:{w[-k:]}" for k in range(1, 5)] + [f"p{k}:{w[:k]}" for k in range(1, 4)]
 
     def _build_vocab(self, trees):
-        self._counts: dict = {}
-        for a in self._INPUTS:
-            counts: dict = {}
-            for t in trees:
-                for v in t.values[a]:
-                    counts[v] = counts.get(v, 0) + 1
-            self.vocab[a] = sorted(v for v, c in counts.items() if c >= self.min_count)
-            self._counts[a] = counts
+        counts: dict = {}
+        for t in trees:
+            for v in t.values["form"]:
+                counts[v] = counts.get(v, 0) + 1
+        self._form_counts = counts
+        affix_counts: dict = {}
+        for w, c in counts.items():
+            for x in self._affixes(w):
+                affix_counts[x] = affix_counts.get(x, 0) + c
+        self.vocab["form"] = sorted(v for v, c in counts.items() if c >= self.min_count)
+        self.vocab["affix"] = sorted(v for v, c in affix_counts.items() if c >= self.min_count)
         for c in self.columns:
             self.vocab[c] = sorted({v for t in trees for v in t.values[c]})
         self._index()
 
     def _index(self):
         self._ids_of = {a: {v: i + 3 for i, v in enumerate(self.vocab[a])}
-                        for a in self._INPUTS}
+                        for a in ("form", "affix")}
         self._tag_of = {c: {v: i for i, v in enumerate(self.vocab[c])} for c in self.columns}
 
     def _shapes(self):
         """Name -> shape of every parameter (from the sizes and vocabularies alone)."""
-        E, H = self.form_dim + self.suffix_dim, self.hidden
+        E, H = self.form_dim + self.affix_dim, self.hidden
         shapes = {"form_embedding": (len(self.vocab["form"]) + 3, self.form_dim),
-                  "suffix_embedding": (len(self.vocab["suffix"]) + 3, self.suffix_dim)}
+                  "affix_embedding": (len(self.vocab["affix"]) + 3, self.affix_dim)}
         if self.kind == "bilstm":
             for sfx in ("l0", "l0_reverse"):     # seqcore.LSTM's (torch's) names
                 shapes.update({f"lstm.weight_ih_{sfx}": (4 * H, E),
@@ -722,7 +735,7 @@ class Tagger:
         rng = np.random.default_rng(self.seed)
         self.params = {}
         if self.kind == "bilstm":
-            self._lstm = LSTM(self.form_dim + self.suffix_dim, self.hidden, bidirectional=True,
+            self._lstm = LSTM(self.form_dim + self.affix_dim, self.hidden, bidirectional=True,
                               dtype=self.dtype, seed=self.seed + 1)
             self.params.update({"lstm." + k: v for k, v in self._lstm.named_parameters()})
         for name, shape in self._shapes().items():
@@ -738,31 +751,41 @@ class Tagger:
             self.params[name] = w.astype(self.dtype)
 
     def _batch(self, trees, rng=None):
-        """Padded ids [T, N] of forms and suffixes (0 past a sentence's end), lengths [N]."""
+        """Padded ids of forms [T, N] and affixes [T, N, 7] (0 past a sentence's end),
+        lengths [N]; with ``rng`` (training) word dropout on the forms."""
         lengths = np.array([len(t.values["form"]) for t in trees], np.int64)
         T, N = int(lengths.max()), len(trees)
-        ids = {a: np.zeros((T, N), np.int64) for a in self._INPUTS}
+        ids = {"form": np.zeros((T, N), np.int64),
+               "affix": np.zeros((T, N, self._AFFIXES), np.int64)}
+        fm, am = self._ids_of["form"], self._ids_of["affix"]
         for n, t in enumerate(trees):
-            for a in self._INPUTS:
-                m = self._ids_of[a]
-                col = np.fromiter((m.get(v, _UNK) for v in t.values[a]), np.int64, lengths[n])
-                if rng is not None and a == "form":
-                    counts = self._counts["form"]
-                    c = np.fromiter((counts.get(v, 0) for v in t.values[a]), np.float64,
-                                    lengths[n])
-                    col[rng.random(lengths[n]) < 0.25 / (0.25 + c)] = _UNK
-                ids[a][:lengths[n], n] = col
+            forms, L = t.values["form"], lengths[n]
+            col = np.fromiter((fm.get(v, _UNK) for v in forms), np.int64, L)
+            if rng is not None:
+                c = np.fromiter((self._form_counts.get(v, 0) for v in forms), np.float64, L)
+                col[rng.random(L) < 0.25 / (0.25 + c)] = _UNK
+            ids["form"][:L, n] = col
+            ids["affix"][:L, n] = [[am.get(x, _UNK) for x in self._affixes(w)] for w in forms]
         return ids, lengths
 
     def _forward(self, ids, lengths, training):
         """Logits of each column [T, N, V_c] and the caches of the backward."""
         p = self.params
         x = np.concatenate([embedding_forward(p["form_embedding"], ids["form"]),
-                            embedding_forward(p["suffix_embedding"], ids["suffix"])], axis=2)
+                            embedding_forward(p["affix_embedding"], ids["affix"]).sum(axis=2)],
+                           axis=2)
         T, N, E = x.shape
+        masks = [None, None]
+        if training and self.dropout > 0:
+            keep = 1.0 - self.dropout
+            masks[0] = (self._rng.random(x.shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+            x = x * masks[0]
         if self.kind == "bilstm":
             h, _, lstm_cache = self._lstm.forward(x, lengths=lengths, training=training)
             trunk = (lstm_cache,)
+            if masks[0] is not None:
+                masks[1] = (self._rng.random(h.shape) < keep).astype(h.dtype) / h.dtype.type(keep)
+                h = h * masks[1]
         else:
             w = self.window
             padded = np.zeros((T + 2 * w, N, E), x.dtype)
@@ -773,16 +796,18 @@ class Tagger:
         logits, caches = {}, {}
         for c in self.columns:
             logits[c], caches[c] = linear_forward(h, p[f"{c}.weight"], p[f"{c}.bias"])
-        return logits, (ids, trunk, caches, x.shape)
+        return logits, (ids, trunk, caches, x.shape, masks)
 
     def _backward(self, cache, dlogits):
-        ids, trunk, caches, (T, N, E) = cache
+        ids, trunk, caches, (T, N, E), masks = cache
         grads: dict = {}
         dh = None
         for c in self.columns:
             g = linear_backward(caches[c], dlogits[c])
             grads[f"{c}.weight"], grads[f"{c}.bias"] = g.dweight, g.dbias
             dh = g.dx if dh is None else dh + g.dx
+        if masks[1] is not None:
+            dh = dh * masks[1]
         if self.kind == "bilstm":
             dx, _, lg = self._lstm.backward(trunk[0], dh)
             grads.update({"lstm." + k: v for k, v in lg.items()})
@@ -794,10 +819,14 @@ class Tagger:
             for j in range(2 * w + 1):
                 dpad[j:j + T] += g.dx[:, :, j * E:(j + 1) * E]
             dx = dpad[w:w + T]
-        for a, cols in (("form", slice(0, self.form_dim)), ("suffix", slice(self.form_dim, E))):
+        if masks[0] is not None:
+            dx = dx * masks[0]
+        da = np.ascontiguousarray(dx[:, :, self.form_dim:])
+        for a, d in (("form", np.ascontiguousarray(dx[:, :, :self.form_dim])),
+                     ("affix", np.broadcast_to(da[:, :, None], ids["affix"].shape + da.shape[2:]))):
             name = f"{a}_embedding"
-            sg = embedding_backward(np.ascontiguousarray(dx[:, :, cols]), ids[a],
-                                    self.params[name].shape[0], padding_idx=0)
+            sg = embedding_backward(np.ascontiguousarray(d), ids[a], self.params[name].shape[0],
+                                    padding_idx=0)
             dense = np.zeros_like(self.params[name])
             dense[sg.rows] = sg.grads
             grads[name] = dense
@@ -817,6 +846,7 @@ class Tagger:
         self._build_vocab(trees)
         self._init_params()
         rng = np.random.default_rng(self.seed + 2)
+        self._rng = np.random.default_rng(self.seed + 3)
         opt = Adam(self.params, lr=float_arg("lr", lr, 0.0))
         bar = _progress(progress, epochs * math.ceil(len(trees) / batch_size), "tagger")
         self.history: List[tuple] = []
@@ -887,8 +917,9 @@ class Tagger:
         if not self.params:
             raise ValueError("tagger: not trained (call fit or load first)")
         meta = dict(kind=self.kind, columns=self.columns, form_dim=self.form_dim,
-                    suffix_dim=self.suffix_dim, hidden=self.hidden, window=self.window,
-                    min_count=self.min_count, seed=self.seed, dtype=self.dtype.name)
+                    affix_dim=self.affix_dim, hidden=self.hidden, window=self.window,
+                    min_count=self.min_count, dropout=self.dropout, seed=self.seed,
+                    dtype=self.dtype.name)
         arrays: Dict[str, Any] = {"vocab:" + k: np.array(v, dtype=str)
                                   for k, v in self.vocab.items()}
         arrays.update({"param:" + k: v for k, v in self.params.items()})
@@ -900,7 +931,7 @@ class Tagger:
         meta, arrays, where = _read_model(path, "Tagger")
         try:
             t = cls(**meta)
-            t.vocab = {k: _strings(arrays, "vocab:" + k) for k in t._INPUTS + t.columns}
+            t.vocab = {k: _strings(arrays, "vocab:" + k) for k in ("form", "affix") + t.columns}
         except (KeyError, ValueError, TypeError) as err:
             raise ValueError(f"{where} ({err})") from None
         t._index()

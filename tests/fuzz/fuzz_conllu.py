@@ -74,8 +74,8 @@ PARSER_MEMBERS = (("meta", "labels") + tuple("vocab:" + a for a in parsing.ATTRI
                   + tuple(f"param:{a}_embedding" for a in parsing.ATTRIBUTES)
                   + ("param:label_embedding", "param:hidden.weight", "param:hidden.bias",
                      "param:output.weight", "param:output.bias"))
-TAGGER_MEMBERS = (("meta",) + tuple("vocab:" + a for a in parsing.ATTRIBUTES)
-                  + ("param:form_embedding", "param:suffix_embedding")
+TAGGER_MEMBERS = (("meta", "vocab:form", "vocab:affix") + tuple("vocab:" + a for a in _TAGS)
+                  + ("param:form_embedding", "param:affix_embedding")
                   + tuple(f"param:lstm.{w}_l0{r}" for r in ("", "_reverse")
                           for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                   + ("param:hidden.weight", "param:hidden.bias")

@@ -90,9 +90,9 @@ def _parsing_files():
                                       dims={"suffix": 1, "feats": 1, "xpos": 1}, label_dim=1,
                                       hidden=1, min_count=1),
         "tagger_window": Tagger(kind="window", columns=("upos", "feats"), form_dim=1,
-                                suffix_dim=1, hidden=1, window=1, min_count=1),
-        "tagger_bilstm": Tagger(kind="bilstm", columns=("xpos",), form_dim=1, suffix_dim=1,
-                                hidden=1, min_count=1, dtype="float64"),
+                                affix_dim=1, hidden=1, window=1, min_count=1),
+        "tagger_bilstm": Tagger(kind="bilstm", columns=("xpos",), form_dim=1, affix_dim=1,
+                                hidden=1, min_count=2, dtype="float64"),
     }
     out = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -53,12 +53,11 @@ def _setup(kind: str) -> Bound:
         path = ua.udpipe_model_path(tb)
         if path.is_file():
             model = ua.udpipe_model(tb, progress=False)
-            tag = kind == "tag + greedy"
-            text = ua._input_text(test) if tag else "".join(s.tokens.serialize() for s in test)
-            pipeline = ua.pipeline(model, tag)
+            text = ua._input_text(test)     # gold columns but HEAD / DEPREL / DEPS
+            pipeline = ua.udpipe_pipeline(model, kind == "tag + greedy")
 
             def reference() -> Any:
-                return ua.process(pipeline, text)
+                return ua.udpipe_process(pipeline, text)
     except ImportError:
         pass
     return Bound(one_thread(ours), None if reference is None else one_thread(reference),

@@ -257,6 +257,24 @@ def _input_text(sentences: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
+def udpipe_pipeline(model: Any, tag: bool) -> Any:
+    """``ufal.udpipe.Pipeline(model, "conllu", tagger, Pipeline.DEFAULT, "conllu")``: CoNLL-U
+    in and out, the model's tagger on (``tag``) or off (the parser reads the input's tags)."""
+    udpipe = _udpipe()
+    tagger = udpipe.Pipeline.DEFAULT if tag else udpipe.Pipeline.NONE
+    return udpipe.Pipeline(model, "conllu", tagger, udpipe.Pipeline.DEFAULT, "conllu")
+
+
+def udpipe_process(pipeline: Any, text: str) -> str:
+    """The pipeline's CoNLL-U output for ``text``; RuntimeError with UDPipe's message."""
+    udpipe = _udpipe()
+    err = udpipe.ProcessingError()
+    out = pipeline.process(text, err)
+    if err.occurred():
+        raise RuntimeError(f"UDPipe failed: {err.message}")
+    return out
+
+
 def udpipe_parse(model: Any, sentences: Sequence[Any], *, tag: bool = True
                  ) -> Tuple[List[Tuple[List[str], np.ndarray, List[str]]], float]:
     """Tag (``tag=True``) or keep the gold tags (``tag=False``) and parse ``sentences``
@@ -288,20 +306,16 @@ def udpipe_parse(model: Any, sentences: Sequence[Any], *, tag: bool = True
     RuntimeError : UDPipe reports an error, or its output does not have the input's
         sentences and words.
     """
-    udpipe = _udpipe()
     from seqcore.datasets import read_conllu
     sentences = list(sentences)
     if not sentences:
+        _udpipe()
         return [], 0.0
+    pipeline = udpipe_pipeline(model, tag)
     text = _input_text(sentences)
-    tagger = udpipe.Pipeline.DEFAULT if tag else udpipe.Pipeline.NONE
-    pipeline = udpipe.Pipeline(model, "conllu", tagger, udpipe.Pipeline.DEFAULT, "conllu")
-    err = udpipe.ProcessingError()
     t0 = time.perf_counter()
-    out = pipeline.process(text, err)
+    out = udpipe_process(pipeline, text)
     seconds = time.perf_counter() - t0
-    if err.occurred():
-        raise RuntimeError(f"UDPipe failed: {err.message}")
     parsed = read_conllu(out, name="UDPipe output") if out.strip() else []
     if len(parsed) != len(sentences):
         raise RuntimeError(f"UDPipe returned {len(parsed)} sentences for {len(sentences)}")
