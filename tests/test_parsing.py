@@ -299,12 +299,19 @@ def test_parser_predictions_are_trees_and_kbest_is_sorted(trained, treebank):
     np.testing.assert_allclose(np.exp(lp.astype(np.float64)).sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_precomputed_hidden_layer_equals_the_network(trained, treebank):
-    # Chen & Manning's pre-computed sums (inference) against the embedding + GEMM forward.
+@pytest.mark.parametrize("limit", [0, 20_000, 1 << 30])
+def test_precomputed_hidden_layer_equals_the_network(trained, treebank, monkeypatch, limit):
+    # Chen & Manning's pre-computed sums (inference) against the embedding + GEMM forward:
+    # no table pre-computed, the small ones only, all of them.
+    monkeypatch.setattr(parsing, "_PRECOMPUTED_BYTES", limit)
     feats = parsing.oracle(*_oracle_args(trained, treebank.dev[:20])).features
     trained._pre = None
     direct = trained._forward(feats)[0]
+    pre = trained._precomputed()
+    assert (len(pre.small_cols), len(pre.big_cols)) in {(0, feats.shape[1]),
+                                                       (feats.shape[1], 0)} or 0 < limit < 1e6
     np.testing.assert_allclose(trained._raw_scores(feats), direct, rtol=1e-4, atol=1e-5)
+    trained._pre = None
 
 
 def test_parser_greedy_is_argmax_of_legal_log_probs(trained, treebank):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from types import SimpleNamespace
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -38,6 +39,8 @@ _POSITIONS, _LABEL_FEATURES = 18, 12
 # Reserved ids of the attribute tables: no such position, ROOT, a value not seen in training.
 _NULL, _ROOT, _UNK = 0, 1, 2
 _MAX_LABELS = 2**30 - 1      # the C++ state machine's bound (int32 labels)
+# A table's pre-computed products are kept when they fit in this (in cache while parsing).
+_PRECOMPUTED_BYTES = 4 << 20
 
 
 def num_features(C: int) -> int:
@@ -397,35 +400,60 @@ class Parser:
         return grads
 
     def _precomputed(self):
-        """Chen & Manning's (2014, sec. 3.2) pre-computation: the hidden layer's product split
-        by feature, ``W1_j e`` for every (feature j, id) pair, stacked as one table
-        [sum_j V_j, H] with each feature's first row. A state's hidden pre-activation is then
-        the sum of its F rows (one embedding bag), not a [D] x [D, H] product. Rebuilt after
-        training or loading."""
+        """Chen & Manning's (2014, sec. 3.2) pre-computation, for the tables it pays for: the
+        hidden layer's product split by feature, ``W1_j e`` for every (feature j, id) of a
+        small table (tags, labels), stacked as one table [sum_j V_j, H] that stays in cache,
+        so that their part of a state's pre-activation is one embedding bag. Large tables
+        (forms, suffixes) would make that table hundreds of MB, read at memory speed: their
+        features stay one GEMM with their columns of W1. Rebuilt after training or loading.
+        """
         if self._pre is None:
             W1 = self.params["hidden.weight"]
-            blocks, starts, col, row = [], [], 0, 0
-            for name, _, dim in self._tables():
+            H = W1.shape[0]
+            big_cols, big_w, blocks, small_cols, starts = [], [], [], [], []
+            col, row = 0, 0
+            for name, cols, dim in self._tables():
                 E = self.params[name]
-                for _ in range(_LABEL_FEATURES if name == "label_embedding" else _POSITIONS):
+                count = _LABEL_FEATURES if name == "label_embedding" else _POSITIONS
+                feats = np.arange(cols.start, cols.start + count)
+                if count * E.shape[0] * H * 4 > _PRECOMPUTED_BYTES:
+                    big_cols.append(feats)
+                    big_w.append(W1[:, col:col + count * dim])
+                    col += count * dim
+                    continue
+                for j in feats:
                     blocks.append(linear_forward(E, np.ascontiguousarray(W1[:, col:col + dim])
                                                  )[0])
+                    small_cols.append(j)
                     starts.append(row)
                     row += E.shape[0]
                     col += dim
-            self._pre = (np.concatenate(blocks), np.array(starts, np.int64))
+            self._pre = SimpleNamespace(
+                big_cols=np.concatenate(big_cols) if big_cols else np.zeros(0, np.int64),
+                big_tables=[t for t in self._tables()
+                            if any(c[0] == t[1].start for c in big_cols)],
+                w_big=np.ascontiguousarray(np.concatenate(big_w, axis=1)) if big_w else None,
+                small_cols=np.array(small_cols, np.int64), starts=np.array(starts, np.int64),
+                table=np.concatenate(blocks) if blocks else None)
         return self._pre
 
     def _raw_scores(self, features) -> np.ndarray:
         """Transition scores [M, A] by the pre-computed hidden layer (inference)."""
-        table, starts = self._precomputed()
+        pre, p = self._precomputed(), self.params
         f = np.asarray(features, np.int64)
-        M, F = f.shape
-        h = embedding_bag_forward(table, (f + starts).ravel(), np.arange(0, M * F + 1, F),
-                                  "sum")
-        h += self.params["hidden.bias"]
+        M = len(f)
+        if pre.w_big is not None:
+            x = np.concatenate([embedding_forward(p[name], f[:, cols]).reshape(M, -1)
+                                for name, cols, _ in pre.big_tables], axis=1)
+            h = linear_forward(x, pre.w_big, p["hidden.bias"])[0]
+        else:
+            h = np.broadcast_to(p["hidden.bias"], (M, len(p["hidden.bias"]))).copy()
+        if pre.table is not None:
+            S = len(pre.small_cols)
+            h += embedding_bag_forward(pre.table, (f[:, pre.small_cols] + pre.starts).ravel(),
+                                       np.arange(0, M * S + 1, S), "sum")
         np.maximum(h, 0, out=h)
-        return linear_forward(h, self.params["output.weight"], self.params["output.bias"])[0]
+        return linear_forward(h, p["output.weight"], p["output.bias"])[0]
 
     def scores(self, features) -> np.ndarray:
         """Transition log-probabilities [M, A] (float32) of feature ids [M, F]."""
