@@ -38,7 +38,7 @@ inline bool ranks_before(const Candidate<T>& a, const Candidate<T>& b) {
 
 template <typename T>
 void embedding_forward(const T* weight, int64_t D, const int64_t* ids, int64_t n, T* out) {
-#pragma omp parallel for schedule(static) if (n * D > (1 << 16))
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (n * D > (1 << 16))
   for (int64_t i = 0; i < n; ++i)
     std::copy(weight + ids[i] * D, weight + (ids[i] + 1) * D, out + i * D);
 }
@@ -47,7 +47,8 @@ template <typename T>
 void embedding_bag_forward(const T* weight, int64_t D, const int64_t* ids,
                            const int64_t* offsets, int64_t B, bool mean, int64_t padding_idx,
                            T* out) {
-#pragma omp parallel for schedule(static) if (offsets[B] * D > (1 << 16))
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
+    if (offsets[B] * D > (1 << 16))
   for (int64_t b = 0; b < B; ++b) {
     T* o = out + b * D;
     std::fill(o, o + D, T(0));
@@ -84,7 +85,7 @@ void embedding_grad(const T* dout, const int64_t* ids, const int64_t* offsets, i
   }
   const ScatterPlan plan = plan_scatter(c.ids, D, dweight, static_cast<std::vector<T>*>(nullptr));
   const int64_t R = static_cast<int64_t>(dweight.rows.size());
-#pragma omp parallel if (R * D > (1 << 16))
+#pragma omp parallel num_threads(get_num_threads()) if (R * D > (1 << 16))
   accumulate_rows(c, plan, D, dweight, static_cast<std::vector<T>*>(nullptr));
 }
 
