@@ -464,7 +464,8 @@ class Parser:
     def fit(self, sentences: Sequence[Any], epochs: int = 10, batch_size: int = 256,
             lr: float = 1e-3, dropout: float = 0.3, global_epochs: int = 0,
             global_beam_width: int = 8, global_batch: int = 16, global_lr: float = 1e-4,
-            dev: Optional[Sequence[Any]] = None, progress: bool = True,
+            tag_dropout: float = 0.0, dev: Optional[Sequence[Any]] = None,
+            dev_tags: Any = None, progress: bool = True,
             warm_start: bool = False) -> "Parser":
         """Train on gold trees (Sentence-like items: form, head, deprel, and the tag columns
         among the attributes).
@@ -475,9 +476,14 @@ class Parser:
         of ``global_beam_width`` per sentence with early update, the CRF loss over the beam,
         ``global_batch`` sentences per Adam step at ``global_lr``.
 
+        ``tag_dropout``: in local training, each tag feature (upos, xpos, feats) is replaced by
+        the unknown value with this probability, so that the parser learns not to trust a
+        tagger's predictions blindly (it is trained on gold tags).
+
         With ``dev`` sentences, each epoch ends with the dev LAS (greedy for local epochs, beam
         ``global_beam_width`` for global ones) and the weights of the best epoch of each phase
-        are kept (early stopping); :attr:`history` lists the scores.
+        are kept (early stopping); :attr:`history` lists the scores. ``dev_tags``: the tags
+        to parse dev with (a tagger's, as :meth:`predict` takes them), else dev's own.
 
         Non-projective trees are projectivised by lifting for training. ``warm_start`` keeps
         the vocabularies and weights of an earlier fit (scikit-learn's option): e.g. a local
@@ -493,6 +499,7 @@ class Parser:
         dropout = float_arg("dropout", dropout, 0.0, 1.0)
         if dropout >= 1.0:
             raise ValueError("dropout: expected a value in [0, 1)")
+        tag_dropout = float_arg("tag_dropout", tag_dropout, 0.0, 1.0)
         if not (warm_start and self.params):
             self._build_vocab(trees)
             self._init_params()
@@ -507,12 +514,20 @@ class Parser:
         opt = Adam(self.params, lr=float_arg("lr", lr, 0.0))
         bar = _progress(progress, epochs * math.ceil(len(gold) / batch_size), "local")
         self.history.clear()
-        best = _Best(self, dev, 1, False)
+        best = _Best(self, dev, dev_tags, 1, False)
+        tag_cols = np.concatenate([np.arange(_POSITIONS * k, _POSITIONS * (k + 1))
+                                   for k, a in enumerate(self.attributes)
+                                   if a not in _FROM_FORM] or [np.zeros(0, np.int64)])
         for epoch in range(epochs):
             order = rng.permutation(len(gold))
             for b0 in range(0, len(order), batch_size):
                 idx = order[b0:b0 + batch_size]
-                s, cache = self._forward(feats[idx], rng, dropout)
+                f = feats[idx]
+                if tag_dropout > 0 and len(tag_cols):
+                    t = f[:, tag_cols]
+                    t[(rng.random(t.shape) < tag_dropout) & (t > _UNK)] = _UNK
+                    f[:, tag_cols] = t
+                s, cache = self._forward(f, rng, dropout)
                 res = softmax_cross_entropy(s, gold[idx])
                 opt.step(self._backward(cache, res.dlogits))
                 if bar is not None:
@@ -526,15 +541,17 @@ class Parser:
             self._fit_global(gold, lengths, attrs, global_epochs,
                              int_arg("global_beam_width", global_beam_width, 1),
                              int_arg("global_batch", global_batch, 1),
-                             float_arg("global_lr", global_lr, 0.0), rng, progress, dev)
+                             float_arg("global_lr", global_lr, 0.0), rng, progress, dev,
+                             dev_tags)
         return self
 
-    def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, rng, progress, dev):
+    def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, rng, progress, dev,
+                    dev_tags):
         from .optim import Adam
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         opt = Adam(self.params, lr=lr)
         bar = _progress(progress, epochs * math.ceil(len(lengths) / batch), "global")
-        best = _Best(self, dev, K, True)
+        best = _Best(self, dev, dev_tags, K, True)
         for epoch in range(epochs):
             order = rng.permutation(len(lengths))
             for b0 in range(0, len(order), batch):
@@ -1015,8 +1032,8 @@ def _weights(arrays, shapes, dtype, where):
 class _Best:
     """Early stopping on dev LAS: scores each epoch, keeps a copy of the best weights."""
 
-    def __init__(self, parser, dev, beam_width, global_scores):
-        self.parser, self.dev = parser, dev
+    def __init__(self, parser, dev, dev_tags, beam_width, global_scores):
+        self.parser, self.dev, self.dev_tags = parser, dev, dev_tags
         self.beam_width, self.global_scores = beam_width, global_scores
         self.las, self.params = -1.0, None
 
@@ -1024,7 +1041,8 @@ class _Best:
         self.parser._pre = None   # the weights changed
         if self.dev is None:
             return
-        r = self.parser.evaluate(self.dev, self.beam_width, global_scores=self.global_scores)
+        r = self.parser.evaluate(self.dev, self.beam_width, tags=self.dev_tags,
+                                 global_scores=self.global_scores)
         self.parser.history.append((phase, epoch, r.uas, r.las))
         if bar is not None:
             bar.write(f"{phase} epoch {epoch}: dev UAS {r.uas:.2f} LAS {r.las:.2f}")

@@ -47,6 +47,10 @@ def add_arguments(parser):
                         help="tagger epochs, best on dev kept " + d("tagger_epochs"))
     parser.add_argument("--beam", type=int, default=8, help="beam width (8)")
     parser.add_argument("--hidden", type=int, default=256, help="parser hidden units (256)")
+    parser.add_argument("--tag-dropout", type=float, default=0.15,
+                        help="tag features replaced by unknown in local training (0.15)")
+    parser.add_argument("--global-lr", type=float, default=1e-4,
+                        help="Adam learning rate of global training (1e-4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--threads", type=int, default=None, help="seqcore threads")
     parser.add_argument("--plot", default="parse_tree.png",
@@ -87,12 +91,15 @@ def run(args) -> Dict[str, Any]:
     print(f"tagger: {t_tagger:.0f} s; UPOS dev {upos['dev']:.2f} test {upos['test']:.2f}")
 
     local = Parser(_ATTRIBUTES, hidden=args.hidden, seed=args.seed)
-    _, t_local = _timed(lambda: local.fit(train, epochs=pick["epochs"], dev=dev,
-                                          progress=progress))
+    _, t_local = _timed(lambda: local.fit(train, epochs=pick["epochs"],
+                                          tag_dropout=args.tag_dropout, dev=dev,
+                                          dev_tags=tags["dev"], progress=progress))
     glob = copy.deepcopy(local)
     _, t_global = _timed(lambda: glob.fit(train, epochs=0, global_epochs=pick["global_epochs"],
-                                          global_beam_width=args.beam, dev=dev,
-                                          progress=progress, warm_start=True))
+                                          global_beam_width=args.beam,
+                                          global_lr=args.global_lr, dev=dev,
+                                          dev_tags=tags["dev"], progress=progress,
+                                          warm_start=True))
     print(f"parser: local {t_local:.0f} s, global {t_global:.0f} s")
 
     rows: List[tuple] = []
