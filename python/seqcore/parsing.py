@@ -39,8 +39,10 @@ _POSITIONS, _LABEL_FEATURES = 18, 12
 # Reserved ids of the attribute tables: no such position, ROOT, a value not seen in training.
 _NULL, _ROOT, _UNK = 0, 1, 2
 _MAX_LABELS = 2**30 - 1      # the C++ state machine's bound (int32 labels)
-# A table's pre-computed products are kept when they fit in this (in cache while parsing).
-_PRECOMPUTED_BYTES = 4 << 20
+# A table's pre-computed products are kept when they fit in this: gathering a state's rows
+# from memory beats its share of the GEMM (Zen 3, one thread: 58k vs 21k words/s greedy with
+# the demo's parser, whose tables then take 165 MB).
+_PRECOMPUTED_BYTES = 256 << 20
 
 
 def num_features(C: int) -> int:
@@ -400,13 +402,12 @@ class Parser:
         return grads
 
     def _precomputed(self):
-        """Chen & Manning's (2014, sec. 3.2) pre-computation, for the tables it pays for: the
-        hidden layer's product split by feature, ``W1_j e`` for every (feature j, id) of a
-        small table (tags, labels), stacked as one table [sum_j V_j, H] that stays in cache,
-        so that their part of a state's pre-activation is one embedding bag. Large tables
-        (forms, suffixes) would make that table hundreds of MB, read at memory speed: their
-        features stay one GEMM with their columns of W1. Rebuilt after training or loading.
-        """
+        """Chen & Manning's (2014, sec. 3.2) pre-computation: the hidden layer's product split
+        by feature, ``W1_j e`` for every (feature j, id), stacked as one table
+        [sum_j V_j, H], so that a state's pre-activation is one embedding bag of F rows
+        instead of a [D] x [D, H] product. A table whose products would exceed 256 MB (a
+        vocabulary of ~14k forms at H = 256) keeps its features in one GEMM with its columns
+        of W1. Rebuilt after training or loading."""
         if self._pre is None:
             W1 = self.params["hidden.weight"]
             H = W1.shape[0]
@@ -463,7 +464,7 @@ class Parser:
 
     def fit(self, sentences: Sequence[Any], epochs: int = 10, batch_size: int = 256,
             lr: float = 1e-3, dropout: float = 0.3, global_epochs: int = 0,
-            global_beam_width: int = 8, global_batch: int = 16, global_lr: float = 1e-4,
+            global_beam_width: int = 8, global_batch: int = 16, global_lr: float = 5e-4,
             tag_dropout: float = 0.0, dev: Optional[Sequence[Any]] = None,
             dev_tags: Any = None, progress: bool = True,
             warm_start: bool = False) -> "Parser":
@@ -476,9 +477,9 @@ class Parser:
         of ``global_beam_width`` per sentence with early update, the CRF loss over the beam,
         ``global_batch`` sentences per Adam step at ``global_lr``.
 
-        ``tag_dropout``: in local training, each tag feature (upos, xpos, feats) is replaced by
-        the unknown value with this probability, so that the parser learns not to trust a
-        tagger's predictions blindly (it is trained on gold tags).
+        ``tag_dropout``: each tag feature (upos, xpos, feats; in global training each word's
+        tags) is replaced by the unknown value with this probability, so that the parser
+        learns not to trust a tagger's predictions blindly (it is trained on gold tags).
 
         With ``dev`` sentences, each epoch ends with the dev LAS (greedy for local epochs, beam
         ``global_beam_width`` for global ones) and the weights of the best epoch of each phase
@@ -542,21 +543,25 @@ class Parser:
                              int_arg("global_beam_width", global_beam_width, 1),
                              int_arg("global_batch", global_batch, 1),
                              float_arg("global_lr", global_lr, 0.0), rng, progress, dev,
-                             dev_tags)
+                             dev_tags, tag_dropout)
         return self
 
     def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, rng, progress, dev,
-                    dev_tags):
+                    dev_tags, tag_dropout):
         from .optim import Adam
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         opt = Adam(self.params, lr=lr)
         bar = _progress(progress, epochs * math.ceil(len(lengths) / batch), "global")
         best = _Best(self, dev, dev_tags, K, True)
+        best.epoch_end("global", 0, bar)     # the start: global epochs must beat it
         for epoch in range(epochs):
             order = rng.permutation(len(lengths))
             for b0 in range(0, len(order), batch):
                 sel = order[b0:b0 + batch]
                 a = np.concatenate([attrs[:, offsets[i]:offsets[i + 1]] for i in sel], axis=1)
+                for k, name in enumerate(self.attributes):
+                    if tag_dropout > 0 and name not in _FROM_FORM:
+                        a[k][(rng.random(a.shape[1]) < tag_dropout) & (a[k] > _UNK)] = _UNK
                 g = np.concatenate([gold[2 * offsets[i]:2 * offsets[i + 1]] for i in sel])
                 beam = _core.ArcStandardBeam(lengths[sel], self.num_labels, K, g)
                 feats = []

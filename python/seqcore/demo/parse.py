@@ -11,7 +11,7 @@ Reported with predicted tags, punctuation included: UPOS accuracy, UAS and LAS o
 decoding, of beam 8 on the local model, and of beam 8 on the globally normalised one; parse
 speed in sentences/s and tokens/s; one sentence's dependency tree drawn with matplotlib.
 
-Run: ``seqcore demo parse`` (~15 minutes on 2 cores) or ``--quick`` (seconds).
+Run: ``seqcore demo parse`` (~20 minutes on 2 cores) or ``--quick`` (seconds).
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from .. import get_num_threads, set_num_threads
 __all__ = ["add_arguments", "run", "main", "draw_tree"]
 
 # (full, quick)
-_DEFAULTS = {"train": (None, 150), "epochs": (12, 1), "global_epochs": (2, 1),
-             "tagger_epochs": (20, 1)}
+_DEFAULTS = {"train": (None, 150), "epochs": (8, 1), "global_epochs": (3, 1),
+             "tagger_epochs": (15, 1)}
 _ATTRIBUTES = ("form", "suffix", "upos", "xpos", "feats")
 
 
@@ -49,8 +49,8 @@ def add_arguments(parser):
     parser.add_argument("--hidden", type=int, default=256, help="parser hidden units (256)")
     parser.add_argument("--tag-dropout", type=float, default=0.15,
                         help="tag features replaced by unknown in local training (0.15)")
-    parser.add_argument("--global-lr", type=float, default=1e-4,
-                        help="Adam learning rate of global training (1e-4)")
+    parser.add_argument("--global-lr", type=float, default=5e-4,
+                        help="Adam learning rate of global training (5e-4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--threads", type=int, default=None, help="seqcore threads")
     parser.add_argument("--plot", default="parse_tree.png",
