@@ -56,7 +56,7 @@ def _setup(kind: str) -> Bound:
             text = ua._input_text(test)     # gold columns but HEAD / DEPREL / DEPS
             pipeline = ua.udpipe_pipeline(model, kind == "tag + greedy")
 
-            def reference() -> Any:
+            def reference(model=model) -> Any:   # the pipeline holds a raw pointer to it
                 return ua.udpipe_process(pipeline, text)
     except ImportError:
         pass

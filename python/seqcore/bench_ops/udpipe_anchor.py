@@ -259,7 +259,9 @@ def _input_text(sentences: Sequence[Any]) -> str:
 
 def udpipe_pipeline(model: Any, tag: bool) -> Any:
     """``ufal.udpipe.Pipeline(model, "conllu", tagger, Pipeline.DEFAULT, "conllu")``: CoNLL-U
-    in and out, the model's tagger on (``tag``) or off (the parser reads the input's tags)."""
+    in and out, the model's tagger on (``tag``) or off (the parser reads the input's tags).
+    The pipeline keeps a raw pointer to ``model``: keep the model alive while using it (UDPipe
+    crashes otherwise)."""
     udpipe = _udpipe()
     tagger = udpipe.Pipeline.DEFAULT if tag else udpipe.Pipeline.NONE
     return udpipe.Pipeline(model, "conllu", tagger, udpipe.Pipeline.DEFAULT, "conllu")
