@@ -110,15 +110,23 @@ def restore_num_threads():
     seqcore.set_num_threads(saved)
 
 
-def fd_pairs(loss, arrays, grads, rng, n=6, eps=1e-6):
+def fd_pairs(loss, arrays, grads, rng, n=6, eps=1e-6, nonzero=False):
     """(numeric, analytic) at n random coordinates of each array: central differences of the
-    scalar loss vs the given gradients, as two flat arrays for one assert."""
+    scalar loss vs the given gradients, as two flat arrays for one assert. ``nonzero``: pick
+    among the coordinates whose gradient is not zero (embedding tables, whose rows are mostly
+    untouched), and fail if an array has none."""
     num, ana = [], []
     for a, g in zip(arrays, grads):
         if a.size == 0:
             continue
         flat = a.reshape(-1)
-        for idx in rng.integers(0, a.size, size=n):
+        if nonzero:
+            candidates = np.flatnonzero(g.reshape(-1))
+            assert len(candidates), "a gradient is all zero"
+            picks = rng.choice(candidates, min(n, len(candidates)), replace=False)
+        else:
+            picks = rng.integers(0, a.size, size=n)
+        for idx in picks:
             old = flat[idx]
             flat[idx] = old + eps
             up = loss()

@@ -355,18 +355,8 @@ class Parser:
         return shapes
 
     def _init_params(self):
-        """Embeddings N(0, 0.1^2), weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases 0."""
-        rng = np.random.default_rng(self.seed)
-        self.params = {}
-        for name, shape in self._shapes().items():
-            if name.endswith("_embedding"):
-                w = rng.standard_normal(shape) * 0.1
-            elif name.endswith(".weight"):
-                b = 1.0 / math.sqrt(shape[1])
-                w = rng.uniform(-b, b, shape)
-            else:
-                w = np.zeros(shape)
-            self.params[name] = w.astype(np.float32)
+        self.params = _initial_weights(self._shapes(), np.random.default_rng(self.seed),
+                                       np.dtype(np.float32))
 
     def _forward(self, feats, rng=None, dropout=0.0):
         """Transition scores [M, A] of features [M, F] and the caches of the backward."""
@@ -788,17 +778,9 @@ class Tagger:
             self._lstm = LSTM(self.form_dim + self.affix_dim, self.hidden, bidirectional=True,
                               dtype=self.dtype, seed=self.seed + 1)
             self.params.update({"lstm." + k: v for k, v in self._lstm.named_parameters()})
-        for name, shape in self._shapes().items():
-            if name.startswith("lstm."):
-                continue
-            if name.endswith("_embedding"):
-                w = rng.standard_normal(shape) * 0.1
-            elif name.endswith(".weight"):
-                b = 1.0 / math.sqrt(shape[1])
-                w = rng.uniform(-b, b, shape)
-            else:
-                w = np.zeros(shape)
-            self.params[name] = w.astype(self.dtype)
+        self.params.update(_initial_weights(
+            {k: v for k, v in self._shapes().items() if not k.startswith("lstm.")}, rng,
+            self.dtype))
 
     def _batch(self, trees, rng=None):
         """Padded ids of forms [T, N] and affixes [T, N, 7] (0 past a sentence's end),
@@ -990,6 +972,21 @@ class Tagger:
         for k, v in t.params.items():
             v[...] = weights[k]      # in place: the LSTM layer holds these arrays
         return t
+
+
+def _initial_weights(shapes, rng, dtype):
+    """Embeddings N(0, 0.1^2), weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases 0."""
+    out = {}
+    for name, shape in shapes.items():
+        if name.endswith("_embedding"):
+            w = rng.standard_normal(shape) * 0.1
+        elif name.endswith(".weight"):
+            b = 1.0 / math.sqrt(shape[1])
+            w = rng.uniform(-b, b, shape)
+        else:
+            w = np.zeros(shape)
+        out[name] = w.astype(dtype)
+    return out
 
 
 def _read_model(path, what):
