@@ -234,7 +234,7 @@ def test_bad_input():
         parsing.oracle([2], [2, 0], [0, 0], 1, two[:, :1])
     with pytest.raises(ValueError, match="scores: expected 3 columns"):
         parsing.parse(lambda f: np.zeros((len(f), 4)), [2], 1, two)
-    with pytest.raises(ValueError, match="NaN or \+inf"):
+    with pytest.raises(ValueError, match=r"NaN or \+inf"):
         parsing.parse(lambda f: np.full((len(f), 3), np.nan), [2], 1, two)
     with pytest.raises(ValueError, match="gold: transition 0 of sentence 0 is not legal"):
         _core.ArcStandardBeam([2], 1, 2, [1, 0, 0, 0])
