@@ -167,6 +167,23 @@ inline Activation activation_of(const std::string& name) {
                               name + "'");
 }
 
+// state.advance(scores, rows, cols) with scores [rows, cols] as float32 or float64 (the
+// array's own kind; a beam state machine's step), the GIL released.
+template <typename State>
+void advance_floats(State& state, py::handle obj, const char* name, const char* legend) {
+  py::array a = as_array(obj, name);
+  rows_cols(a, name, legend);
+  auto run = [&](auto typed) {
+    const int64_t rows = a.shape(0), cols = a.shape(1);
+    py::gil_scoped_release release;
+    state.advance(typed.data(), rows, cols);
+  };
+  if (float_kind(a, name) == 's')
+    run(carray<float>::ensure(a));
+  else
+    run(carray<double>::ensure(a));
+}
+
 // A new 1-D array holding a copy of v (results of kernels that return std::vectors).
 template <typename T>
 py::array_t<T> to_numpy(const std::vector<T>& v) {

@@ -13,19 +13,9 @@
 namespace py = pybind11;
 
 namespace seqcore {
-namespace {
 
-using namespace py_glue;
-
-template <typename T>
-void advance_typed(BeamSearch& s, const py::array& a) {
-  auto lp = carray<T>::ensure(a);
-  const int64_t rows = a.shape(0), vocab = a.shape(1);
-  py::gil_scoped_release release;
-  s.advance(lp.data(), rows, vocab);
-}
-
-}  // namespace
+using py_glue::advance_floats;
+using py_glue::to_numpy;
 
 void register_beam_search(py::module_& m) {
   py::class_<BeamSearch>(m, "BeamSearch",
@@ -68,14 +58,7 @@ void register_beam_search(py::module_& m) {
       .def(
           "advance",
           [](BeamSearch& s, py::handle obj) {
-            py::array a = as_array(obj, "log_probs");
-            if (a.ndim() != 2)
-              throw std::invalid_argument("log_probs: expected shape [M, V], got " +
-                                          shape_str(shape_of(a)));
-            if (float_kind(a, "log_probs") == 's')
-              advance_typed<float>(s, a);
-            else
-              advance_typed<double>(s, a);
+            advance_floats(s, obj, "log_probs", "[M, V]");
           },
           py::arg("log_probs"), "Consume the log-probs [M, V] of the live rows.")
       .def("results", [](const BeamSearch& s) { return hypotheses_to_python(s.results()); });

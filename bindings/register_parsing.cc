@@ -27,14 +27,6 @@ std::vector<int64_t> int_vector(py::handle obj, const char* name, const char* le
   return std::vector<int64_t>(v.data(), v.data() + v.size());
 }
 
-template <typename T>
-void advance_typed(ArcStandardBeam& b, const py::array& a) {
-  auto x = carray<T>::ensure(a);
-  const int64_t rows = a.shape(0), A = a.shape(1);
-  py::gil_scoped_release release;
-  b.advance(x.data(), rows, A);
-}
-
 // attrs [C, W] as int64 (W given, or taken from the array when W < 0).
 py::array_t<int64_t> attr_array(py::handle obj, int64_t W) {
   py::array a = as_array(obj, "attrs");
@@ -103,14 +95,7 @@ void register_parsing(py::module_& m) {
           "attributes attrs [C, W].")
       .def(
           "advance",
-          [](ArcStandardBeam& b, py::handle obj) {
-            py::array a = as_array(obj, "scores");
-            rows_cols(a, "scores", "[M, A]");
-            if (float_kind(a, "scores") == 's')
-              advance_typed<float>(b, a);
-            else
-              advance_typed<double>(b, a);
-          },
+          [](ArcStandardBeam& b, py::handle obj) { advance_floats(b, obj, "scores", "[M, A]"); },
           py::arg("scores"), "Consume the transition scores [M, A] of the live rows.")
       .def("results", [](const ArcStandardBeam& b) { return parses_to_python(b.results()); },
            "Per sentence, a list of (head [n], label [n], score), best first.")

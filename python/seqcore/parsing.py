@@ -521,13 +521,9 @@ class Parser:
                 s, cache = self._forward(f, rng, dropout)
                 res = softmax_cross_entropy(s, gold[idx])
                 opt.step(self._backward(cache, res.dlogits))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(res.loss):.3f}", refresh=False)
+                _tick(bar, float(res.loss))
             best.epoch_end("local", epoch + 1, bar)
-        if bar is not None:
-            bar.close()
-        best.restore()
+        best.finish(bar)
         if global_epochs:
             self._fit_global(gold, lengths, attrs, global_epochs,
                              int_arg("global_beam_width", global_beam_width, 1),
@@ -565,13 +561,9 @@ class Parser:
                 total = self._backward(cache, (np.concatenate(dscores) / len(sel)
                                                ).astype(np.float32))
                 opt.step(total)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss.mean()):.3f}", refresh=False)
+                _tick(bar, float(loss.mean()))
             best.epoch_end("global", epoch + 1, bar)
-        if bar is not None:
-            bar.close()
-        best.restore()
+        best.finish(bar)
 
     # ---- inference -------------------------------------------------------------------------
 
@@ -900,9 +892,7 @@ class Tagger:
                     dlogits[c] = r.dlogits.reshape(T, N, V)
                     total += float(r.loss)
                 opt.step(self._backward(cache, dlogits))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{total:.3f}", refresh=False)
+                _tick(bar, total)
             if dev is not None:
                 acc = self.evaluate(dev)[self.columns[0]]
                 self.history.append((epoch + 1, acc))
@@ -1052,11 +1042,21 @@ class _Best:
             self.las = r.las
             self.params = {k: v.copy() for k, v in self.parser.params.items()}
 
-    def restore(self):
+    def finish(self, bar):
+        """Close the phase's progress bar and put the best epoch's weights back."""
+        if bar is not None:
+            bar.close()
         if self.params is not None:
             for k, v in self.params.items():
                 self.parser.params[k][...] = v
         self.parser._pre = None
+
+
+def _tick(bar, loss):
+    """One batch done: advance the progress bar and show its loss."""
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
 
 def _progress(show, total, what):

@@ -40,6 +40,24 @@ def write_input(data: bytes, suffix: str = "") -> str:
     return path
 
 
+# Separator of the members of an .npz input given as its parts (harnesses of .npz loaders).
+NPY_MEMBER_SEPARATOR = b"#npy-member#"
+
+
+def members_to_zip(data: bytes, members) -> bytes:
+    """An uncompressed .npz of the parts of ``data`` (split at NPY_MEMBER_SEPARATOR) named
+    ``members`` in order; an empty part is no member. The zip layer is written here, with
+    valid CRCs, so that the fuzzer mutates the members' contents."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, part in zip(members, data.split(NPY_MEMBER_SEPARATOR)):
+            if part:
+                z.writestr(name + ".npy", part)
+    return buf.getvalue()
+
+
 def mode_and_file(data: bytes):
     """The harnesses' input layout (``data`` non-empty): the first byte, which picks the
     reader's options, and the path of a file holding the rest."""

@@ -26,7 +26,6 @@ import io
 import os
 import re
 import sys
-import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness  # noqa: E402
@@ -68,7 +67,7 @@ ACCEPTED_LOAD = (ValueError, OSError)
 KNOWN_LOAD_BUGS: tuple = ()
 ACCEPTED_LOAD = ACCEPTED_LOAD + (MemoryError,)
 
-SEPARATOR = b"#npy-member#"
+SEPARATOR = _harness.NPY_MEMBER_SEPARATOR
 _TAGS = ("upos", "xpos", "feats")
 PARSER_MEMBERS = (("meta", "labels") + tuple("vocab:" + a for a in parsing.ATTRIBUTES)
                   + tuple(f"param:{a}_embedding" for a in parsing.ATTRIBUTES)
@@ -81,13 +80,6 @@ TAGGER_MEMBERS = (("meta", "vocab:form", "vocab:affix") + tuple("vocab:" + a for
                   + ("param:hidden.weight", "param:hidden.bias")
                   + tuple(f"param:{c}.{w}" for c in _TAGS for w in ("weight", "bias")))
 
-def members_to_zip(data: bytes, members) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for name, part in zip(members, data.split(SEPARATOR)):
-            if part:
-                z.writestr(name + ".npy", part)
-    return buf.getvalue()
 
 
 def _tree(head, n):
@@ -176,7 +168,7 @@ def load_model(mode: int, body: bytes) -> None:
     tagger = bool(mode & 4)
     cls = parsing.Tagger if tagger else parsing.Parser
     if not body.startswith(b"PK"):
-        body = members_to_zip(body, TAGGER_MEMBERS if tagger else PARSER_MEMBERS)
+        body = _harness.members_to_zip(body, TAGGER_MEMBERS if tagger else PARSER_MEMBERS)
     path = _harness.write_input(body, ".npz")
     try:
         model = cls.load(path)

@@ -9,10 +9,8 @@ with valid CRCs: this reaches the .npy headers, the metadata and the consistency
 Accepted: ValueError only (Word2Vec.load documents ValueError for any file that is not a
 model; training may also raise FloatingPointError on diverging weights).
 """
-import io
 import os
 import sys
-import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness  # noqa: E402
@@ -21,22 +19,15 @@ with _harness.instrumented(__name__ == "__main__"):
     import seqcore
 
 ACCEPTED = (ValueError,)
-SEPARATOR = b"#npy-member#"
+SEPARATOR = _harness.NPY_MEMBER_SEPARATOR
 MEMBERS = ("meta", "key_bytes", "key_ends", "counts", "syn0", "syn1", "syn1neg", "keys")
 
 
-def members_to_zip(data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for name, part in zip(MEMBERS, data.split(SEPARATOR)):
-            if part:
-                z.writestr(name + ".npy", part)
-    return buf.getvalue()
 
 
 def TestOneInput(data: bytes) -> None:
     if not data.startswith(b"PK"):
-        data = members_to_zip(data)
+        data = _harness.members_to_zip(data, MEMBERS)
     path = _harness.write_input(data, ".npz")
     try:
         model = seqcore.Word2Vec.load(path)
