@@ -29,6 +29,13 @@ def run_demo(name, argv=None) -> int:
     return main(["demo", name, *(sys.argv[1:] if argv is None else argv)])
 
 
+def defaults_help(defaults, key) -> str:
+    """The help text of an option whose default is ``defaults[key] = (full, quick)``: the
+    full run's value (None: all) and the ``--quick`` one."""
+    full, quick = defaults[key]
+    return f"(default {'all' if full is None else full}; {quick} with --quick)"
+
+
 def pyplot():
     """matplotlib's pyplot on the file-only Agg backend, or None (with a message) when
     matplotlib is not installed: the demos' plots are optional."""

@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .. import set_num_threads
+from . import defaults_help
 from ..layers import LSTM
 from ..optim import SGD, Adam, clip_grad_norm
 
@@ -56,8 +57,7 @@ _VAL_FRACTION = 0.1
 def add_arguments(parser):
     """Add the demo's options to an ``argparse`` parser (or sub-parser)."""
     def d(key):
-        full, quick = _DEFAULTS[key]
-        return f"(default {full}; {quick} with --quick)"
+        return defaults_help(_DEFAULTS, key)
 
     parser.add_argument("--quick", action="store_true",
                         help="small model and corpus: a run of a few seconds")

@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .. import get_num_threads, set_num_threads
+from . import defaults_help
 from ..ctc import ctc_beam_search, ctc_greedy_decode, ctc_loss_from_logits
 from ..layers import LSTM
 from ..ngram import NGramLM
@@ -61,8 +62,7 @@ _DEFAULTS = {
 def add_arguments(parser):
     """Add the demo's options to an ``argparse`` parser (or sub-parser)."""
     def d(key):
-        full, quick = _DEFAULTS[key]
-        return f"(default {full}; {quick} with --quick)"
+        return defaults_help(_DEFAULTS, key)
 
     parser.add_argument("--quick", action="store_true",
                         help="small model and data: a run of about 20 s")

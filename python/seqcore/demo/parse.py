@@ -22,6 +22,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .. import get_num_threads, set_num_threads
+from . import defaults_help
 
 __all__ = ["add_arguments", "run", "main", "draw_tree"]
 
@@ -34,8 +35,7 @@ _ATTRIBUTES = ("form", "suffix", "upos", "xpos", "feats")
 def add_arguments(parser):
     """Add the demo's options to an ``argparse`` parser (or sub-parser)."""
     def d(key):
-        full, quick = _DEFAULTS[key]
-        return f"(default {full or 'all'}; {quick} with --quick)"
+        return defaults_help(_DEFAULTS, key)
 
     parser.add_argument("--quick", action="store_true", help="a tiny run: seconds")
     parser.add_argument("--train", type=int, default=None, help="training sentences " + d("train"))

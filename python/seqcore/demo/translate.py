@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .. import bleu, set_num_threads
+from . import defaults_help
 from ..decoding import greedy_search
 from ..optim import Adam, clip_grad_norm
 from ..seq2seq import Seq2Seq
@@ -117,8 +118,7 @@ class Vocab:
 def add_arguments(parser):
     """Add the demo's options to an ``argparse`` parser (or sub-parser)."""
     def d(key):
-        full, quick = _DEFAULTS[key]
-        return f"(default {full}; {quick} with --quick)"
+        return defaults_help(_DEFAULTS, key)
 
     parser.add_argument("--quick", action="store_true", help="small data and model: seconds")
     parser.add_argument("--model", choices=("lstm", "transformer"), default="lstm",

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from .. import set_num_threads
+from . import defaults_help
 from ..models.trigger_word import TriggerWordDetector, detect, detection_errors
 
 __all__ = ["add_arguments", "run", "main", "torch_model", "chime"]
@@ -82,8 +83,7 @@ def chime(seconds: float = 0.25, sample_rate: int = 44100) -> np.ndarray:
 def add_arguments(parser):
     """Add the demo's options to an ``argparse`` parser (or sub-parser)."""
     def d(key):
-        full, quick = _DEFAULTS[key]
-        return f"(default {full}; {quick} with --quick)"
+        return defaults_help(_DEFAULTS, key)
 
     parser.add_argument("--quick", action="store_true", help="a tiny run: seconds")
     parser.add_argument("--train", type=int, default=None, help="training clips " + d("train"))
