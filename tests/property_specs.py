@@ -3004,17 +3004,19 @@ def _(draw):
     seed = draw(SEEDS)
     kw = dict(label_dim=draw(ints(1, 3)), hidden=draw(ints(1, 4)), min_count=draw(ints(1, 2)),
               seed=draw(ints(0, 5)), epochs=draw(ints(0, 2)), global_epochs=draw(ints(0, 1)),
-              beam_width=draw(ints(1, 3)))
+              beam_width=draw(ints(1, 3)), self_normalization=draw(st.sampled_from((0.0, 0.1))),
+              global_averaging=draw(st.sampled_from((0.0, 0.999))))
     sents = _treebank_sentences(seed)
 
     def make():
         return {"attributes": attributes, "dims": {a: 2 for a in attributes}, **kw}
 
     def fn(attributes, dims, label_dim, hidden, min_count, seed, epochs, global_epochs,
-           beam_width):
+           beam_width, self_normalization, global_averaging):
         p = sc_parsing.Parser(attributes, dims, label_dim, hidden, min_count, seed)
         p.fit(sents, epochs=epochs, batch_size=8, global_epochs=global_epochs,
-              global_beam_width=beam_width, global_batch=2, dev=sents[:2], progress=False)
+              global_beam_width=beam_width, global_batch=2, global_averaging=global_averaging,
+              self_normalization=self_normalization, dev=sents[:2], progress=False)
         parses = p.predict(sents, beam_width=beam_width, k_best=beam_width)
         score = p.evaluate(sents, beam_width=beam_width)
         path = os.path.join(_TMP, "parser.npz")

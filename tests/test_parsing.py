@@ -408,6 +408,73 @@ def test_parser_bad_input(trained, treebank):
         copy.deepcopy(trained).fit([1, 2], progress=False)
     with pytest.raises(ValueError, match="no sentences"):
         trained.predict([])
+    for kw, match in (({"global_averaging": 1.0}, "global_averaging"),
+                      ({"self_normalization": -0.5}, "self_normalization")):
+        with pytest.raises(ValueError, match=match):
+            copy.deepcopy(trained).fit(treebank.train[:5], epochs=0, progress=False, **kw)
+
+
+def test_self_normalization_gradient_against_finite_differences():
+    from scipy.special import logsumexp
+    from seqcore import softmax_cross_entropy
+    rng = np.random.default_rng(3)
+    s = rng.normal(0, 2, (7, 5)) + 3.0      # log Z far from 0: the penalty matters
+    y = rng.integers(0, 5, 7)
+    alpha = 0.7
+
+    def loss():
+        lse = logsumexp(s, axis=1)
+        return float(np.mean(lse - s[np.arange(7), y]) + alpha * np.mean(lse ** 2))
+
+    grad = parsing._self_normalization_grad(s, softmax_cross_entropy(s, y).dlogits, alpha)
+    assert grad.dtype == np.float64
+    num, ana = fd_pairs(loss, [s], [grad], rng, n=20)
+    np.testing.assert_allclose(ana, num, rtol=1e-6, atol=1e-8)
+
+
+def test_self_normalization_drives_log_z_towards_zero(treebank):
+    from scipy.special import logsumexp
+    from seqcore.datasets.treebank import projectivize
+    train, dev = treebank.train[:300], treebank.dev[:40]
+    feats = None
+    mean_abs_log_z = []
+    for alpha in (0.0, 1.0):
+        p = parsing.Parser(("form", "upos"), dims={"form": 16}, hidden=32, seed=2)
+        p.fit(train, epochs=3, self_normalization=alpha, progress=False)
+        if feats is None:       # the oracle configurations of dev, as this parser's ids
+            lengths, attrs = p._ids(parsing._trees(dev, p.attributes, None, "dev", gold=True))
+            heads = np.concatenate([projectivize(s.head) for s in dev])
+            labels = p._label_ids(parsing._trees(dev, (), None, "dev", gold=True), "dev")
+            feats = parsing.oracle(lengths, heads, labels, p.num_labels, attrs).features
+        z = logsumexp(p._raw_scores(feats).astype(np.float64), axis=1)
+        mean_abs_log_z.append(np.abs(z).mean())
+    assert mean_abs_log_z[1] < 0.25 * mean_abs_log_z[0], mean_abs_log_z
+
+
+def test_parameter_average_is_the_weighted_sum_of_the_iterates():
+    rng = np.random.default_rng(4)
+    decay, T = 0.8, 12
+    iterates = [{"w": rng.normal(size=(3, 2)), "b": rng.normal(size=4)} for _ in range(T + 1)]
+    params = {k: v.copy() for k, v in iterates[0].items()}
+    avg = parsing._ParameterAverage(params, decay)
+    for t in range(1, T + 1):
+        for k in params:
+            params[k][...] = iterates[t][k]
+        avg.update(params)
+    # Closed form: iterate t has weight (1 - d_t) * prod_{s > t} d_s (d_0 = 0: the start).
+    d = [0.0] + [min(decay, (1 + t) / (10 + t)) for t in range(1, T + 1)]
+    w = [(1 - d[t]) * np.prod(d[t + 1:]) for t in range(T + 1)]
+    assert abs(sum(w) - 1) < 1e-12
+    with avg.swapped_in(params):
+        for k in params:
+            np.testing.assert_allclose(params[k], sum(wt * it[k] for wt, it in zip(w, iterates)),
+                                       rtol=1e-12)
+    for k in params:    # put back
+        np.testing.assert_array_equal(params[k], iterates[T][k])
+    none = parsing._ParameterAverage(params, 0.0)
+    none.update(params)
+    with none.swapped_in(params):
+        np.testing.assert_array_equal(params["w"], iterates[T]["w"])
 
 
 # ---- the Tagger ------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ kernels.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -455,7 +456,8 @@ class Parser:
     def fit(self, sentences: Sequence[Any], epochs: int = 10, batch_size: int = 256,
             lr: float = 1e-3, dropout: float = 0.3, global_epochs: int = 0,
             global_beam_width: int = 8, global_batch: int = 16, global_lr: float = 5e-4,
-            tag_dropout: float = 0.0, dev: Optional[Sequence[Any]] = None,
+            global_averaging: float = 0.999, tag_dropout: float = 0.0,
+            self_normalization: float = 0.0, dev: Optional[Sequence[Any]] = None,
             dev_tags: Any = None, progress: bool = True,
             warm_start: bool = False) -> "Parser":
         """Train on gold trees (Sentence-like items: form, head, deprel, and the tag columns
@@ -465,7 +467,16 @@ class Parser:
         transition given its configuration, Adam, ``dropout`` on the hidden layer), then
         ``global_epochs`` passes of globally normalised training (Andor et al. 2016): a beam
         of ``global_beam_width`` per sentence with early update, the CRF loss over the beam,
-        ``global_batch`` sentences per Adam step at ``global_lr``.
+        ``global_batch`` sentences per Adam step at ``global_lr``. Global training keeps an
+        exponential moving average of the weights (SyntaxNet's parameter averaging: decay
+        ``min(global_averaging, (1 + t) / (10 + t))`` at step t; 0 for none), and it is the
+        averaged weights that are scored on dev and kept.
+
+        ``self_normalization``: the weight alpha of Devlin et al.'s (2014) penalty
+        ``alpha * log(Z)^2`` added to the local loss (Z: the softmax's normaliser of a
+        configuration's scores), which drives the raw scores towards log-probabilities; a
+        self-normalised local model is then a good start for the globally normalised one,
+        which sums raw scores (a plain one is not: its raw scores are offset by log Z).
 
         ``tag_dropout``: each tag feature (upos, xpos, feats; in global training each word's
         tags) is replaced by the unknown value with this probability, so that the parser
@@ -491,6 +502,10 @@ class Parser:
         if dropout >= 1.0:
             raise ValueError("dropout: expected a value in [0, 1)")
         tag_dropout = float_arg("tag_dropout", tag_dropout, 0.0, 1.0)
+        self_normalization = float_arg("self_normalization", self_normalization, 0.0)
+        global_averaging = float_arg("global_averaging", global_averaging, 0.0, 1.0)
+        if global_averaging >= 1.0:
+            raise ValueError("global_averaging: expected a value in [0, 1)")
         if not (warm_start and self.params):
             self._build_vocab(trees)
             self._init_params()
@@ -503,7 +518,7 @@ class Parser:
         assert feats is not None
         rng = np.random.default_rng(self.seed + 1)
         opt = Adam(self.params, lr=float_arg("lr", lr, 0.0))
-        bar = _progress(progress, epochs * math.ceil(len(gold) / batch_size), "local")
+        bar = _progress(progress, epochs * math.ceil(len(gold) / batch_size), "parser (local)")
         self.history.clear()
         best = _Best(self, dev, dev_tags, 1, False)
         tag_cols = np.concatenate([np.arange(_POSITIONS * k, _POSITIONS * (k + 1))
@@ -520,7 +535,9 @@ class Parser:
                     f[:, tag_cols] = t
                 s, cache = self._forward(f, rng, dropout)
                 res = softmax_cross_entropy(s, gold[idx])
-                opt.step(self._backward(cache, res.dlogits))
+                dlogits = (_self_normalization_grad(s, res.dlogits, self_normalization)
+                           if self_normalization else res.dlogits)
+                opt.step(self._backward(cache, dlogits))
                 _tick(bar, float(res.loss))
             best.epoch_end("local", epoch + 1, bar)
         best.finish(bar)
@@ -528,16 +545,17 @@ class Parser:
             self._fit_global(gold, lengths, attrs, global_epochs,
                              int_arg("global_beam_width", global_beam_width, 1),
                              int_arg("global_batch", global_batch, 1),
-                             float_arg("global_lr", global_lr, 0.0), rng, progress, dev,
-                             dev_tags, tag_dropout)
+                             float_arg("global_lr", global_lr, 0.0), global_averaging, rng,
+                             progress, dev, dev_tags, tag_dropout)
         return self
 
-    def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, rng, progress, dev,
-                    dev_tags, tag_dropout):
+    def _fit_global(self, gold, lengths, attrs, epochs, K, batch, lr, averaging, rng,
+                    progress, dev, dev_tags, tag_dropout):
         from .optim import Adam
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         opt = Adam(self.params, lr=lr)
-        bar = _progress(progress, epochs * math.ceil(len(lengths) / batch), "global")
+        average = _ParameterAverage(self.params, averaging)
+        bar = _progress(progress, epochs * math.ceil(len(lengths) / batch), "parser (global)")
         best = _Best(self, dev, dev_tags, K, True)
         best.epoch_end("global", 0, bar)     # the start: global epochs must beat it
         for epoch in range(epochs):
@@ -561,8 +579,12 @@ class Parser:
                 total = self._backward(cache, (np.concatenate(dscores) / len(sel)
                                                ).astype(np.float32))
                 opt.step(total)
+                average.update(self.params)
                 _tick(bar, float(loss.mean()))
-            best.epoch_end("global", epoch + 1, bar)
+            with average.swapped_in(self.params):
+                best.epoch_end("global", epoch + 1, bar)
+        if dev is None:
+            average.swap(self.params)      # no dev to choose by: the last average
         best.finish(bar)
 
     # ---- inference -------------------------------------------------------------------------
@@ -1021,6 +1043,56 @@ def _weights(arrays, shapes, dtype, where):
     return out
 
 
+def _self_normalization_grad(scores, dlogits, alpha: float) -> np.ndarray:
+    """``dlogits`` (the gradient of the mean cross-entropy over the rows of ``scores``
+    [M, A]) plus that of Devlin et al.'s (2014) self-normalisation penalty, the mean over rows
+    of ``alpha * log(Z)^2``, ``Z = sum(exp(scores))``: ``2 alpha log(Z) softmax(scores) / M``."""
+    m = scores.max(axis=1, keepdims=True)
+    e = np.exp(scores - m)
+    z = e.sum(axis=1, keepdims=True)
+    log_z = np.log(z) + m
+    return (dlogits + (2.0 * alpha / len(scores)) * log_z * (e / z)).astype(dlogits.dtype)
+
+
+class _ParameterAverage:
+    """An exponential moving average of a dict of weight arrays, with the decay of
+    TensorFlow's ``ExponentialMovingAverage(decay, num_updates)`` that SyntaxNet's parameter
+    averaging uses: ``min(decay, (1 + t) / (10 + t))`` at update t (1-based), so that early
+    weights are soon forgotten. ``decay`` 0 keeps the latest weights (no averaging)."""
+
+    def __init__(self, params: Dict[str, np.ndarray], decay: float):
+        self.decay, self.t = decay, 0
+        self.average = {k: v.copy() for k, v in params.items()} if decay > 0 else None
+
+    def update(self, params: Dict[str, np.ndarray]) -> None:
+        if self.average is None:
+            return
+        self.t += 1
+        d = min(self.decay, (1.0 + self.t) / (10.0 + self.t))
+        for k, v in params.items():
+            a = self.average[k]
+            a *= d
+            a += (1.0 - d) * v
+
+    def swap(self, params: Dict[str, np.ndarray]) -> None:
+        """Exchange the weights in ``params`` (in place) with the average."""
+        if self.average is None:
+            return
+        for k, v in params.items():
+            tmp = v.copy()
+            v[...] = self.average[k]
+            self.average[k] = tmp
+
+    @contextlib.contextmanager
+    def swapped_in(self, params: Dict[str, np.ndarray]) -> Iterator[None]:
+        """A context in which ``params`` hold the average (the weights are put back after)."""
+        self.swap(params)
+        try:
+            yield
+        finally:
+            self.swap(params)
+
+
 class _Best:
     """Early stopping on dev LAS: scores each epoch, keeps a copy of the best weights."""
 
@@ -1063,4 +1135,4 @@ def _progress(show, total, what):
     if not show or total == 0:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=f"parser ({what})", unit="batch", leave=False)
+    return tqdm(total=total, desc=what, unit="batch", leave=False)
