@@ -184,9 +184,12 @@ def test_workspace_bytes(rng):
     tl[:] = 50
     il[:] = 200
     one = seqcore.ctc_workspace_bytes(x, tg, il, tl, threads=1)
-    assert one >= 200 * 101 * 8                    # alpha of one utterance, float64
+    # the linear-space path keeps alpha before emission and the emissions in float64 for
+    # either dtype: two tables of T * (2 S + 1) doubles
+    assert one >= 2 * 200 * 101 * 8
+    assert one < 3 * 200 * 128 * 8                # and a few rows, not a third table
     assert seqcore.ctc_workspace_bytes(x, tg, il, tl, threads=2) == 2 * one
-    assert seqcore.ctc_workspace_bytes(x.astype(np.float32), tg, il, tl, threads=1) < one
+    assert seqcore.ctc_workspace_bytes(x.astype(np.float32), tg, il, tl, threads=1) == one
     tiny = seqcore.ctc_workspace_bytes(x[:5], tg[:, :1], np.full(4, 5), np.ones(4, int), threads=2)
     assert tiny == seqcore.ctc_workspace_bytes(x[:5], tg[:, :1], np.full(4, 5), np.ones(4, int),
                                                threads=1)       # too small for two threads
@@ -250,6 +253,40 @@ def test_vs_torch_float32(rng):
     tloss, tgrad = _torch_ctc(torch, x, tg, il, tl, 0, "mean", False, True)
     np.testing.assert_allclose(loss, tloss, **F32)
     np.testing.assert_allclose(grad, tgrad, rtol=0, atol=2e-6)
+
+
+# (seed, T, S, score scale); the paths the 8 utterances take were checked offline with a
+# float64 simulation of both recursions
+@pytest.mark.parametrize("seed,T,S,scale", [
+    (0, 40, 12, 2.0),     # all in linear space
+    (1, 300, 60, 2.0),    # long: some linear, some sent to log space by the spread probe
+    (2, 12, 4, 400.0),    # emissions or alpha below double's range within 3 frames
+    (3, 14, 5, 80.0),     # linear; alpha underflow at frame 7; beta underflow at frame 5
+])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_linear_space_and_log_space_agree_with_torch(seed, T, S, scale, from_logits):
+    """The kernel runs an utterance in linear space (per-frame rescaling) while every value
+    stays in double's normal range, and in log space otherwise (also after a failed
+    backward pass, whose gradient rows it had started to write); every case must give
+    torch's float64 loss and gradient."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    N, C = 8, 9
+    x = rng.standard_normal((T, N, C)) * scale
+    tg = rng.integers(1, C, size=(N, S))
+    il = np.array([T, T, T - 2, T // 2 + 2] * 2)
+    tl = np.array([S, S // 2, S, S // 3] * 2)
+    tg[1, 1] = tg[1, 0]                              # a repeat
+    lp = log_softmax(x)
+    fn = seqcore.ctc_loss_from_logits if from_logits else seqcore.ctc_loss
+    losses, grad = fn(x if from_logits else lp, tg, il, tl, reduction="none")
+    tloss, tgrad = _torch_ctc(torch, x, tg, il, tl, 0, "none", False, True)
+    np.testing.assert_allclose(losses, tloss, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(losses, ref.ctc_loss(lp, tg, il, tl), rtol=1e-11)
+    if not from_logits:   # torch's gradient is w.r.t. the logits: ours + softmax * valid
+        valid = (np.arange(T)[:, None] < il[None, :])[..., None]
+        grad = grad + np.exp(lp) * valid
+    np.testing.assert_allclose(grad, tgrad, rtol=1e-9, atol=1e-11)
 
 
 # ------------------------------------------------------------------------- greedy

@@ -73,11 +73,15 @@ _ARGS = """
 
     Notes
     -----
-    Source: Graves et al. 2006 (forward-backward recursions in log space); reductions and
-    argument semantics of ``torch.nn.functional.ctc_loss``. The work is parallel over utterances (OpenMP, balanced by ``T_n * S_n``) and vectorised
-    over the ``2 S + 1`` states inside each utterance; results are bit-identical for every
-    thread count. Memory: the gradient, plus per thread the alpha table of the largest
-    utterance and a few rows of states (:func:`ctc_workspace_bytes`)."""
+    Source: Graves et al. 2006 (forward-backward recursions, sec. 4.1: in linear space
+    with per-frame rescaling, computed in float64, while every value stays in float64's
+    normal range; otherwise, e.g. long utterances or confident scores, in log space, so
+    the result has log space's accuracy on every input); reductions and argument
+    semantics of ``torch.nn.functional.ctc_loss``. The work is parallel over utterances
+    (OpenMP, balanced by ``T_n * S_n``) and vectorised over the ``2 S + 1`` states inside
+    each utterance; results are bit-identical for every thread count. Memory: the
+    gradient, plus per thread two tables of ``T_n * (2 S_n + 1)`` float64 values for the
+    largest utterance and a few rows of states (:func:`ctc_workspace_bytes`)."""
 
 
 def _check_blank(blank, name="blank"):
@@ -121,8 +125,9 @@ def ctc_loss_from_logits(logits: ArrayLike, targets: ArrayLike, input_lengths: A
 
 ctc_loss_from_logits.__doc__ = f"""CTC loss of ``log_softmax(logits)`` (over C) and its gradient
     w.r.t. ``logits`` (warp-ctc's convention; equals PyTorch's gradient through
-    ``F.log_softmax`` + ``F.ctc_loss``). The log-softmax is written into the gradient
-    buffer, so no other ``[T, N, C]`` array is allocated.
+    ``F.log_softmax`` + ``F.ctc_loss``). One pass over each frame's logits computes the
+    log-sum-exp and writes ``exp(logits - max)`` into the gradient buffer, which the
+    backward pass scales in place: no other ``[T, N, C]`` array is allocated.
 
     Parameters
     ----------
@@ -135,10 +140,12 @@ def ctc_workspace_bytes(log_probs, targets, input_lengths, target_lengths, blank
                         from_logits=False, threads=None):
     """Scratch bytes one :func:`ctc_loss` call allocates (once) for these inputs.
 
-    Per thread: alpha for the ``T_n * (2 S_n + 1)`` states of the largest utterance (rows
-    padded to whole SIMD packets, ``2 S_n + 35`` rounded up to 16), five more such rows (beta
-    in two rows), the extended labels, and with ``from_logits`` one row of ``C``; the
-    returned gradient ``[T, N, C]`` is not included. ``threads``: default
+    Per thread: two float64 tables (alpha before each frame's emission, and the
+    emissions) of the ``T_n * (2 S_n + 1)`` states of the largest utterance (rows padded to
+    whole SIMD packets, ``2 S_n + 35`` rounded up to 16) and five such rows, or the
+    log-space path's alpha table and six rows in the scores' dtype where that is larger; with
+    ``from_logits`` also two float64 values per frame and one row of ``C``. The returned
+    gradient ``[T, N, C]`` is not included. ``threads``: default
     ``seqcore.get_num_threads()``; a call uses at most N threads, and fewer when it is too
     small to be worth waking them (about one per 20 000 state-frames). Arguments and errors as
     :func:`ctc_loss`; returns an int.

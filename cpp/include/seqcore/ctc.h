@@ -10,17 +10,25 @@
 // How the loss is computed:
 //  * OpenMP across utterances, largest T*S first with dynamic scheduling (load balance);
 //    every utterance is computed by one thread, so results do not depend on the thread count.
-//  * Per frame, log_probs[t, l'_s] is gathered once into a row of 2L+1 values; the
-//    three-way log-sum-exp of the recursion runs over that row with Eigen packets (SIMD exp
-//    and log), restricted to the band of states that can still reach / be reached.
+//  * First in linear space (Rabiner's scaling; Graves et al. 2006 sec. 4.1): probabilities
+//    in double, each frame's emissions exp(score - the frame's largest in-band score), each
+//    alpha and beta row divided by its predecessor's maximum; no exp or log per state. An
+//    utterance whose values would leave double's normal range (~708 nats below a frame's
+//    maximum: long utterances, confident scores), whose band spread is heading there, or
+//    with non-finite scores runs in log space instead, so every input keeps log space's
+//    accuracy.
+//  * Log space: per frame, log_probs[t, l'_s] is gathered once into a row of 2L+1 values;
+//    the three-way log-sum-exp of the recursion runs over that row with Eigen packets (SIMD
+//    exp and log), restricted to the band of states that can still reach / be reached.
 //  * alpha is kept for all T*(2L+1) states of the utterance (rows padded to whole packets;
 //    per thread, sized for the largest utterance); beta lives in two rows, and the
 //    gradient of frame t is written while beta_t is at hand:
 //    d loss / d log_probs[t, c] = -sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - log p(l|x))
 //    with beta excluding frame t's emission. This
 //    is the gradient w.r.t. the given scores, valid for non-normalised log_probs too.
-//  * From logits, log_softmax is written into the gradient buffer first (no other [T,N,C]
-//    temporary) and the gradient is chained through it: dz = p * sum(occ) - occ.
+//  * From logits, one pass per frame computes log-sum-exp and writes exp(x - max) into the
+//    gradient buffer (no other [T,N,C] temporary); both paths read the scores as
+//    x - log-sum-exp and the backward pass only scales that row: dz = p * sum(occ) - occ.
 #pragma once
 
 #include <cstdint>
@@ -56,8 +64,11 @@ CtcDesc make_ctc_desc(int64_t T, int64_t N, int64_t C, int64_t blank, const int6
 
 // Bytes of scratch ctc_loss allocates (once per call) for this call with `threads` threads
 // wanted (it uses at most N, and one per ~2e4 state-frames of work)
-// (elem_size: 4 float32, 8 float64). Per thread: alpha of the largest utterance
-// (T_n * (2 L_n + 3)), six rows of 2 L + 5 states, and for logits one row of C classes.
+// (elem_size: 4 float32, 8 float64). Per thread, in doubles: the linear-space path's two
+// tables of T_n * (2 L_n + 35, rounded up to 16) states (alpha before emission and the
+// emissions) of the largest utterance and five rows, or the log-space path's (alpha and six
+// rows in the element type) where larger; for logits also two values per frame and a row
+// of C classes.
 int64_t ctc_workspace_bytes(const CtcDesc& d, int64_t elem_size, int threads);
 
 // Loss and gradient.

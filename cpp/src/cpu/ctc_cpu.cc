@@ -87,6 +87,17 @@ inline void fill_outside(T* row, int64_t lo, int64_t hi, int64_t W) {
   std::fill(row + kLead + hi + 1, row + W, kNegInf<T>);
 }
 
+// Brings frame t's row of scores [C] towards the cache ahead of its gather. An utterance's
+// rows are N*C apart, a page or more, and prefetches that miss the TLB are dropped: one
+// demand read fills the TLB, then the prefetches fetch the lines (rows up to 8 KiB).
+template <typename T>
+inline void prefetch_scores(const T* row, int64_t C) {
+  const char* p = reinterpret_cast<const char*>(row);
+  (void)*reinterpret_cast<const volatile char*>(p);
+  if (C * int64_t(sizeof(T)) <= 8192)
+    for (int64_t b = 0; b < C * int64_t(sizeof(T)); b += 64) __builtin_prefetch(p + b, 0, 2);
+}
+
 // Per-thread workspace layout (elements of T), each part starting on a 64-byte boundary.
 struct Layout {
   int64_t alpha = 0, row = 0, crow = 0, labels = 0;  // sizes
@@ -111,10 +122,14 @@ Layout make_layout(int64_t N, int64_t C, const int64_t* input_lengths,
   return l;
 }
 
-// One utterance: writes its loss and grad rows [t, n, :] for every t < T.
+// One utterance in log space: writes its loss and grad rows [t, n, :] for every t < T.
+// Exact on every input (-inf and NaN scores, no alignment); ctc_utterance_scaled falls back
+// to it.
+// From logits, `lse` and `inv_sum` (when given) hold each frame's log-sum-exp and
+// 1 / sum exp(x - max), and grad rows t < T_n hold exp(x - max) (softmax_terms).
 template <typename T>
-void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, const Layout& lay,
-                   T* losses, T* grad) {
+void ctc_utterance_log(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, const Layout& lay,
+                       const double* lse, const double* inv_sum, T* losses, T* grad) {
   const int64_t C = d.C, N = d.N, Tn = d.input_lengths[n], L = d.target_lengths[n];
   const int64_t S = 2 * L + 1, W = row_width(S);
   const int64_t* lab = d.targets + d.target_offsets[n];
@@ -146,9 +161,10 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     if (ext[s] != ext[s - 2]) mask[kLead + s] = T(0);
   std::fill(lp, lp + W, T(0));  // lanes outside the band: finite, never NaN
 
-  // Scores of frame t: log_probs rows, or log_softmax(logits) written into the grad rows.
+  // Scores of frame t: log_probs rows, logits - lse, or (logits without their softmax terms)
+  // log_softmax(logits) written into the grad rows.
   const T* src = x;
-  if (d.from_logits) {
+  if (d.from_logits && !lse) {
     const int64_t Cr = round_up(C);  // whole packets over the aligned scratch row
     for (int64_t t = 0; t < Tn; ++t) {
       const T* xr = x + (t * N + n) * C;
@@ -168,21 +184,19 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
   // the blank's score is one load per frame; labels are gathered (and NaN-checked)
   auto gather = [&](int64_t t, int64_t lo, int64_t hi) {
     const T* r = src + (t * N + n) * C;
-    const T vb = r[d.blank];
+    const T off = lse ? T(lse[t]) : T(0);
+    const T vb = r[d.blank] - off;
     bool bad = std::isnan(vb);
     for (int64_t s = lo + (lo & 1); s <= hi; s += 2) lp[kLead + s] = vb;
     for (int64_t s = lo | 1; s <= hi; s += 2) {
-      const T v = r[ext[s]];
+      const T v = r[ext[s]] - off;
       lp[kLead + s] = v;
       bad |= std::isnan(v);
     }
     nan |= bad;
   };
-  auto prefetch_row = [&](int64_t t) {  // rows are N*C apart: help the next frame's gather
-    if (t >= 0 && t < Tn) {
-      const char* p = reinterpret_cast<const char*>(src + (t * N + n) * C);
-      for (int64_t b = 0; b < int64_t(C * sizeof(T)); b += 64) __builtin_prefetch(p + b);
-    }
+  auto prefetch_row = [&](int64_t t) {
+    if (t >= 0 && t < Tn) prefetch_scores(src + (t * N + n) * C, C);
   };
   // States that can still reach the end, and that can be reached from the start.
   auto band_lo = [&](int64_t t) { return std::max<int64_t>(0, S - 2 * (Tn - t)); };
@@ -197,7 +211,7 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     const int64_t lo = band_lo(t), hi = band_hi(t);
     const T* prev = alpha + (t - 1) * W + kLead;
     T* cur = alpha + t * W;
-    if (C <= 64) prefetch_row(t + 1);
+    prefetch_row(t + 2);
     gather(t, lo, hi);
     lse3<T, true>(lanes_lo(lo), lanes_hi(hi), prev, prev - 1, prev - 2, mask + kLead,
                   lp + kLead, cur + kLead);
@@ -232,7 +246,7 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
   if (S > 1) b[S - 2] = T(0);
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const int64_t lo = band_lo(t), hi = band_hi(t);
-    if (C <= 64) prefetch_row(t - 1);
+    prefetch_row(t - 2);
     gather(t, lo, hi);  // before row t of grad (maybe holding the scores) is overwritten
     exp_sum(lanes_lo(lo), lanes_hi(hi), alpha + t * W + kLead, b, log_p, occ);
     T* g = grow(t);
@@ -241,9 +255,14 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     if (d.from_logits) {  // dz = softmax * sum(occ) - occ
       T total = blank_occ;
       for (int64_t s = lo | 1; s <= hi; s += 2) total += occ[s];
-      std::copy(g, g + C, crow);
-      exp_scale(round_up(C), crow, T(0), total * scale);  // lanes past C: unused
-      std::copy(crow, crow + C, g);
+      if (lse) {  // g holds exp(x - max)
+        const T f = total * scale * T(inv_sum[t]);
+        for (int64_t k = 0; k < C; ++k) g[k] *= f;
+      } else {
+        std::copy(g, g + C, crow);
+        exp_scale(round_up(C), crow, T(0), total * scale);  // lanes past C: unused
+        std::copy(crow, crow + C, g);
+      }
     } else {
       std::fill(g, g + C, T(0));
     }
@@ -259,6 +278,309 @@ void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, cons
     fill_outside(beta, lo1, hi1, W);
   }
   zero_rows(Tn);
+}
+
+// ---- Linear space with per-frame rescaling (the fast path) ---------------------------------
+// Rabiner's scaling, the alternative to log space in Graves et al. 2006 (sec. 4.1):
+// probabilities in double, frame t's emissions y_t(s) = exp(lp_t(l'_s) - M_t) with M_t the
+// frame's largest in-band score, and each row divided by its predecessor's maximum. No exp or
+// log per state: one exp per label in the band and one log per frame. Double holds ~708
+// nats below a frame's maximum; a value that leaves its normal range (where log space would
+// still be exact), a non-finite score, an utterance without an alignment or a band whose
+// spread is heading past that range sends the utterance to log space instead.
+//
+// Tables (rows of W states, kLead indexing, written over whole packets of the band):
+//   pre_t(s) = (r_{t-1}(s) + r_{t-1}(s-1) + mask(s) r_{t-1}(s-2)) / A_{t-1}, alpha before
+//   frame t's emission; r_t = pre_t * y_t (two rolling rows), A_t = max_s r_t(s);
+//   alpha_t = r_t * exp(sum_{u<=t} M_u) * prod_{u<t} A_u.
+//   Backward, e_t = beta_t * y_t up to a constant (beta_t excludes frame t's emission):
+//   e_{t-1}(s) = (e_t(s) + e_t(s+1) + mask(s+2) e_t(s+2)) * y_{t-1}(s) / max_s e_t(s),
+//   and frame t's occupancy is pre_t(s) e_t(s) / sum_s pre_t(s) e_t(s).
+struct ScaledLayout {
+  int64_t table = 0, row = 0;  // doubles
+  int64_t per_thread() const { return 2 * table + 5 * row; }
+};
+
+ScaledLayout make_scaled_layout(int64_t N, const int64_t* input_lengths,
+                                const int64_t* target_lengths) {
+  ScaledLayout l;
+  l.row = row_width(1);
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t W = row_width(2 * target_lengths[n] + 1);
+    l.table = std::max(l.table, input_lengths[n] * W);
+    l.row = std::max(l.row, W);
+  }
+  return l;
+}
+
+// A thread's workspace, in doubles: from logits, the softmax terms of one utterance (lse and
+// 1 / sum per frame); then the linear-space layout or the log-space one,
+// whichever is larger (an utterance runs in one or the other, so they share the memory).
+struct Workspace {
+  Layout log;
+  ScaledLayout scaled;
+  int64_t frames = 0, body = 0;
+  int64_t prefix() const { return 2 * frames; }
+  int64_t per_thread() const { return prefix() + body; }
+};
+
+template <typename T>
+Workspace make_workspace(int64_t N, int64_t C, const int64_t* input_lengths,
+                         const int64_t* target_lengths, bool from_logits) {
+  Workspace w;
+  w.log = make_layout<T>(N, C, input_lengths, target_lengths, from_logits);
+  w.scaled = make_scaled_layout(N, input_lengths, target_lengths);
+  if (from_logits) {
+    int64_t tmax = 0;
+    for (int64_t n = 0; n < N; ++n) tmax = std::max(tmax, input_lengths[n]);
+    w.frames = round_up(tmax);
+  }
+  w.body = round_up(std::max(w.scaled.per_thread(),
+                             (w.log.per_thread() * int64_t(sizeof(T)) + 7) / 8));
+  return w;
+}
+
+// From logits: lse[t] = log sum_c exp(x[t, n, c]) and inv_sum[t] = 1 / sum_c exp(x - max)
+// for t < T_n, exp(x - max) written into the grad rows (when given): one read of the logits,
+// and the backward pass only scales those rows. False for a row with NaN or +-inf logits
+// (the log-space path's own log_softmax then gives its semantics).
+template <typename T>
+bool softmax_terms(const CtcDesc& d, const T* x, int64_t n, double* lse, double* inv_sum,
+                   T* grad) {
+  using P = typename ei::packet_traits<T>::type;
+  constexpr int64_t PS = ei::unpacket_traits<P>::size;
+  const int64_t C = d.C, N = d.N, Cp = C / PS * PS;
+  for (int64_t t = 0; t < d.input_lengths[n]; ++t) {
+    const T* xr = x + (t * N + n) * C;
+    T* g = grad ? grad + (t * N + n) * C : nullptr;
+    P pm = ei::pset1<P>(kNegInf<T>);
+    for (int64_t k = 0; k < Cp; k += PS) pm = ei::pmax(pm, ei::ploadu<P>(xr + k));
+    T mx = ei::predux_max(pm);
+    for (int64_t k = Cp; k < C; ++k) mx = std::max(mx, xr[k]);
+    if (!std::isfinite(mx)) return false;
+    // one pass: exp(x - max) into the gradient row and its sum (fixed order)
+    const P shift = ei::pset1<P>(mx);
+    P acc = ei::pzero(P());
+    for (int64_t k = 0; k < Cp; k += PS) {
+      const P e = ei::pexp(ei::psub(ei::ploadu<P>(xr + k), shift));
+      if (g) ei::pstoreu(g + k, e);
+      acc = ei::padd(acc, e);
+    }
+    double total = double(ei::predux(acc));
+    for (int64_t k = Cp; k < C; ++k) {
+      const T e = std::exp(xr[k] - mx);
+      if (g) g[k] = e;
+      total += double(e);
+    }
+    if (!std::isfinite(total)) return false;  // NaN logits
+    lse[t] = double(mx) + std::log(total);
+    inv_sum[t] = 1.0 / total;
+  }
+  return true;
+}
+
+// out[s] = (a[s] + b[s] + c[s] * cmask[s]) * scale * y[s] over the packets of [s0, s1), the
+// factor before y also stored in pre[s] (when given). Returns max(out), and the smallest
+// positive out in *min_pos (when given); sets *bad when a positive sum met a positive y and
+// the product fell below double's normal range.
+inline double step_scaled(int64_t s0, int64_t s1, const double* a, const double* b,
+                          const double* c, const double* cmask, const double* y, double scale,
+                          double* pre, double* out, bool* bad, double* min_pos = nullptr) {
+  using P = ei::packet_traits<double>::type;
+  constexpr int64_t PS = ei::unpacket_traits<P>::size;
+  static_assert(kLead % PS == 0, "packets must tile the lanes");
+  const P zero = ei::pzero(P()), sc = ei::pset1<P>(scale);
+  const P tiny = ei::pset1<P>(std::numeric_limits<double>::min());
+  const P big = ei::pset1<P>(std::numeric_limits<double>::max());
+  P mx = zero, mn = big, flag = zero;
+  for (int64_t s = s0; s < s1; s += PS) {
+    const P sum = ei::pmul(ei::padd(ei::padd(ei::ploadu<P>(a + s), ei::ploadu<P>(b + s)),
+                                    ei::pmul(ei::ploadu<P>(c + s), ei::ploadu<P>(cmask + s))),
+                           sc);
+    const P py = ei::ploadu<P>(y + s);
+    const P r = ei::pmul(sum, py);
+    if (pre) ei::pstoreu(pre + s, sum);
+    ei::pstoreu(out + s, r);
+    mx = ei::pmax(mx, r);
+    if (min_pos) mn = ei::pmin(mn, ei::pselect(ei::pcmp_lt(zero, r), r, big));
+    flag = ei::por(flag, ei::pand(ei::pand(ei::pcmp_lt(zero, sum), ei::pcmp_lt(zero, py)),
+                                  ei::pcmp_lt(r, tiny)));
+  }
+  if (ei::predux_any(flag)) *bad = true;
+  if (min_pos) *min_pos = ei::predux_min(mn);
+  return ei::predux_max(mx);
+}
+
+// sum_s a[s] * b[s] over the packets of [s0, s1), in a fixed order.
+inline double dot_lanes(int64_t s0, int64_t s1, const double* a, const double* b) {
+  using P = ei::packet_traits<double>::type;
+  constexpr int64_t PS = ei::unpacket_traits<P>::size;
+  P acc = ei::pzero(P());
+  for (int64_t s = s0; s < s1; s += PS)
+    acc = ei::pmadd(ei::ploadu<P>(a + s), ei::ploadu<P>(b + s), acc);
+  return ei::predux(acc);
+}
+
+inline void zero_outside(double* row, int64_t lo, int64_t hi, int64_t W) {
+  std::fill(row, row + kLead + lo, 0.0);
+  std::fill(row + kLead + hi + 1, row + W, 0.0);
+}
+
+enum class Scaled { kDone, kLogSpace, kLogSpaceRowsUsed };
+
+// One utterance in linear space (from logits with softmax_terms' lse and inv_sum). kLogSpace:
+// it must be computed in log space, and no grad row was written; kLogSpaceRowsUsed: the
+// same, but some grad rows were.
+template <typename T>
+Scaled ctc_utterance_scaled(const CtcDesc& d, const T* x, int64_t n, T scale, double* ws,
+                            const ScaledLayout& lay, const double* lse, const double* inv_sum,
+                            T* losses, T* grad) {
+  constexpr double kTiny = std::numeric_limits<double>::min();
+  const int64_t C = d.C, N = d.N, Tn = d.input_lengths[n], L = d.target_lengths[n];
+  const int64_t S = 2 * L + 1, W = row_width(S);
+  const int64_t* lab = d.targets + d.target_offsets[n];
+  int64_t repeats = 0;
+  for (int64_t i = 1; i < L; ++i) repeats += lab[i] == lab[i - 1];
+  if (Tn == 0 || Tn < L + repeats) return Scaled::kLogSpace;
+
+  double* pre = ws;                  // [Tn, W] alpha before frame t's emission
+  double* y = pre + lay.table;       // [Tn, W] emissions exp(lp - M_t), 0 outside the band
+  double* mask = y + lay.table;      // 1 where state s may skip from s-2, else 0
+  double* ping = mask + lay.row;     // rolling rows: r_t (forward), e_t (backward)
+  double* pong = ping + lay.row;
+  double* lv = pong + lay.row;       // the band's label scores, then their emissions
+  int64_t* ext = reinterpret_cast<int64_t*>(lv + lay.row);  // l'_s
+  auto grow = [&](int64_t t) { return grad + (t * N + n) * C; };
+
+  for (int64_t s = 0; s < S; ++s) ext[s] = (s & 1) ? lab[s >> 1] : d.blank;
+  std::fill(mask, mask + W, 0.0);
+  for (int64_t s = 3; s < S; s += 2)
+    if (ext[s] != ext[s - 2]) mask[kLead + s] = 1.0;
+
+  // y_t over the band [lo, hi] (whole packets, zero outside); returns M_t or NaN when
+  // frame t cannot be scaled (NaN or +-inf scores, or an emission below the normal range).
+  using P = ei::packet_traits<double>::type;
+  constexpr int64_t PS = ei::unpacket_traits<P>::size;
+  auto emissions = [&](int64_t t, int64_t lo, int64_t hi) {
+    const T* r = x + (t * N + n) * C;
+    const double off = d.from_logits ? lse[t] : 0.0;
+    const int64_t j0 = lo >> 1, nj = hi >= 1 ? ((hi - 1) >> 1) - j0 + 1 : 0;
+    const bool has_blank = hi > lo || !(lo & 1);
+    const double vb = double(r[d.blank]) - off;
+    double m = has_blank ? vb : kNegInf<double>;
+    bool nan = has_blank && std::isnan(vb);
+    for (int64_t k = 0; k < nj; ++k) {
+      const double v = double(r[lab[j0 + k]]) - off;
+      lv[k] = v;
+      nan |= std::isnan(v);
+      m = std::max(m, v);
+    }
+    if (nan || !std::isfinite(m)) return std::numeric_limits<double>::quiet_NaN();
+    const int64_t nr = (nj + PS - 1) / PS * PS;
+    std::fill(lv + nj, lv + nr, kNegInf<double>);
+    const P pm = ei::pset1<P>(m), ninf = ei::pset1<P>(kNegInf<double>);
+    const P tiny = ei::pset1<P>(kTiny);
+    P flag = ei::pzero(P());
+    for (int64_t k = 0; k < nr; k += PS) {
+      const P v = ei::pload<P>(lv + k), e = ei::pexp(ei::psub(v, pm));
+      flag = ei::por(flag, ei::pand(ei::pcmp_lt(ninf, v), ei::pcmp_lt(e, tiny)));
+      ei::pstore(lv + k, e);
+    }
+    const double yb = std::exp(vb - m);
+    if (ei::predux_any(flag) || (has_blank && vb > kNegInf<double> && yb < kTiny))
+      return std::numeric_limits<double>::quiet_NaN();
+    double* yr = y + t * W + kLead;
+    std::fill(yr + lanes_lo(lo), yr + lanes_hi(hi), 0.0);
+    for (int64_t s = lo + (lo & 1); s <= hi; s += 2) yr[s] = yb;
+    for (int64_t s = lo | 1; s <= hi; s += 2) yr[s] = lv[((s - 1) >> 1) - j0];
+    return m;
+  };
+  auto band_lo = [&](int64_t t) { return std::max<int64_t>(0, S - 2 * (Tn - t)); };
+  auto band_hi = [&](int64_t t) { return std::min<int64_t>(S - 1, 2 * t + 1); };
+
+  // forward
+  bool bad = false;
+  double log_scale = 0;  // sum_t M_t + sum_{t < Tn-1} log A_t
+  double* cur = ping;
+  double* prev = pong;
+  std::fill(ping, ping + W, 0.0);
+  std::fill(pong, pong + W, 0.0);
+  {
+    const int64_t hi = std::min<int64_t>(1, S - 1);
+    const double m = emissions(0, 0, hi);
+    if (std::isnan(m)) return Scaled::kLogSpace;
+    log_scale += m;
+    double* p0 = pre + kLead;
+    std::fill(p0, p0 + lanes_hi(hi), 0.0);
+    for (int64_t s = 0; s <= hi; ++s) {
+      p0[s] = 1.0;
+      cur[kLead + s] = y[kLead + s];
+      bad |= !(cur[kLead + s] >= kTiny);
+    }
+  }
+  double A = std::max(cur[kLead], S > 1 ? cur[kLead + 1] : 0.0);
+  for (int64_t t = 1; t < Tn && !bad; ++t) {
+    const int64_t lo = band_lo(t), hi = band_hi(t);
+    if (t + 2 < Tn) prefetch_scores(x + ((t + 2) * N + n) * C, C);
+    const double m = emissions(t, lo, hi);
+    if (std::isnan(m)) return Scaled::kLogSpace;
+    log_scale += m + std::log(A);
+    std::swap(cur, prev);
+    const double* pv = prev + kLead;
+    // The band's spread (log of max / smallest positive state) grows about linearly with t
+    // on long utterances; one heading past double's ~708 nats before T_n goes to log space
+    // now rather than after most of the forward pass (a speed guess only: exactness is
+    // kept by the underflow checks either way).
+    const bool probe = (t & 15) == 0;
+    double min_pos = 0;
+    A = step_scaled(lanes_lo(lo), lanes_hi(hi), pv, pv - 1, pv - 2, mask + kLead,
+                    y + t * W + kLead, 1.0 / A, pre + t * W + kLead, cur + kLead, &bad,
+                    probe ? &min_pos : nullptr);
+    zero_outside(cur, lo, hi, W);
+    if (!(A >= kTiny)) return Scaled::kLogSpace;
+    if (probe && std::log(A / min_pos) * double(Tn) > 640.0 * double(t))
+      return Scaled::kLogSpace;
+  }
+  if (bad) return Scaled::kLogSpace;
+  const double end = cur[kLead + S - 1] + (S > 1 ? cur[kLead + S - 2] : 0.0);
+  if (!(end >= kTiny)) return Scaled::kLogSpace;
+  losses[n] = T(-(std::log(end) + log_scale));
+  if (!grad) return Scaled::kDone;
+
+  // backward: e_t in the rolling rows, the gradient of frame t on the way down
+  double* e = prev;
+  double* en = cur;
+  std::fill(e, e + W, 0.0);
+  for (int64_t s = std::max<int64_t>(0, S - 2); s < S; ++s) e[kLead + s] = y[(Tn - 1) * W + kLead + s];
+  double E = std::max(e[kLead + S - 1], S > 1 ? e[kLead + S - 2] : 0.0);
+  for (int64_t t = Tn - 1; t >= 0; --t) {
+    const int64_t lo = band_lo(t), hi = band_hi(t);
+    const double* pt = pre + t * W + kLead;
+    const double* et = e + kLead;
+    const double z = dot_lanes(lanes_lo(lo), lanes_hi(hi), pt, et);
+    if (!(z >= 1e-280)) return Scaled::kLogSpaceRowsUsed;  // occupancies would lose precision
+    const double sc = double(scale) / z;
+    T* g = grow(t);
+    if (d.from_logits) {  // dz = softmax - occupancy (the occupancies sum to 1)
+      const double f = double(scale) * inv_sum[t];
+      for (int64_t k = 0; k < C; ++k) g[k] = T(double(g[k]) * f);
+    } else {
+      std::fill(g, g + C, T(0));
+    }
+    double blank_occ = 0;
+    for (int64_t s = lo + (lo & 1); s <= hi; s += 2) blank_occ += pt[s] * et[s];
+    g[d.blank] -= T(blank_occ * sc);
+    for (int64_t s = lo | 1; s <= hi; s += 2) g[ext[s]] -= T(pt[s] * et[s] * sc);
+    if (t == 0) break;
+    const int64_t lo1 = band_lo(t - 1), hi1 = band_hi(t - 1);
+    E = step_scaled(lanes_lo(lo1), lanes_hi(hi1), et, et + 1, et + 2, mask + kLead + 2,
+                    y + (t - 1) * W + kLead, 1.0 / E, nullptr, en + kLead, &bad);
+    zero_outside(en, lo1, hi1, W);
+    if (bad || !(E >= kTiny)) return Scaled::kLogSpaceRowsUsed;
+    std::swap(e, en);
+  }
+  for (int64_t t = Tn; t < d.T; ++t) std::fill(grow(t), grow(t) + C, T(0));
+  return Scaled::kDone;
 }
 
 // Threads for `items` utterances of `work` units in all: at most one per `min_work` units
@@ -279,24 +601,50 @@ int loss_threads(int64_t T, int64_t N, int64_t C, const int64_t* input_lengths,
 
 }  // namespace
 
+// One utterance: linear space where it keeps log space's accuracy, else log space.
+template <typename T>
+void ctc_utterance(const CtcDesc& d, const T* x, int64_t n, T scale, double* ws,
+                   const Workspace& lay, T* losses, T* grad) {
+  double* lse = nullptr;
+  double* inv_sum = nullptr;
+  auto terms = [&] {
+    lse = ws;
+    inv_sum = ws + lay.frames;
+    if (!softmax_terms(d, x, n, lse, inv_sum, grad)) lse = inv_sum = nullptr;
+  };
+  if (d.from_logits) terms();
+  double* body = ws + lay.prefix();
+  Scaled r = Scaled::kLogSpace;
+  if (!d.from_logits || lse)
+    r = ctc_utterance_scaled(d, x, n, scale, body, lay.scaled, lse, inv_sum, losses, grad);
+  if (r == Scaled::kDone) return;
+  if (r == Scaled::kLogSpaceRowsUsed && d.from_logits) terms();
+  ctc_utterance_log(d, x, n, scale, reinterpret_cast<T*>(body), lay.log, lse, inv_sum, losses,
+                    grad);
+}
+
 int64_t ctc_workspace_bytes_cpu(int64_t T, int64_t N, int64_t C, const int64_t* input_lengths,
                                 const int64_t* target_lengths, bool from_logits,
                                 int64_t elem_size, int threads) {
+  if (N == 0) return 0;
   const int nthr = loss_threads(T, N, C, input_lengths, target_lengths, threads);
-  const Layout l = elem_size == 4
-                       ? make_layout<float>(N, C, input_lengths, target_lengths, from_logits)
-                       : make_layout<double>(N, C, input_lengths, target_lengths, from_logits);
-  return N == 0 ? 0 : l.per_thread() * nthr * elem_size;
+  const int64_t per =
+      elem_size == 4
+          ? make_workspace<float>(N, C, input_lengths, target_lengths, from_logits).per_thread()
+          : make_workspace<double>(N, C, input_lengths, target_lengths, from_logits).per_thread();
+  return per * nthr * int64_t(sizeof(double));
 }
 
 template <typename T>
 void ctc_loss_cpu(const CtcDesc& d, const T* x, const T* scale, T* losses, T* grad) {
   const int64_t N = d.N;
   if (N == 0) return;
-  const Layout lay = make_layout<T>(N, d.C, d.input_lengths, d.target_lengths, d.from_logits);
+  const Workspace lay =
+      make_workspace<T>(N, d.C, d.input_lengths, d.target_lengths, d.from_logits);
+  const int64_t per = lay.per_thread();
   const int nthr =
       loss_threads(d.T, N, d.C, d.input_lengths, d.target_lengths, get_num_threads());
-  Buffer<T> ws(static_cast<size_t>(lay.per_thread() * nthr));
+  Buffer<double> ws(static_cast<size_t>(per * nthr));
   // Threads take blocks of consecutive utterances, largest total T_n * S_n first (dynamic
   // balancing of ragged batches). Blocks, not single utterances: the gradient rows [t, n, :]
   // of neighbouring utterances share cache lines, and two threads writing them false-share.
@@ -311,7 +659,7 @@ void ctc_loss_cpu(const CtcDesc& d, const T* x, const T* scale, T* losses, T* gr
 #pragma omp parallel num_threads(nthr) if (nthr > 1 && !omp_in_parallel())
   {
     DenormalsFlushed ftz;
-    T* mine = ws.data() + lay.per_thread() * omp_get_thread_num();
+    double* mine = ws.data() + per * omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t k = 0; k < nblocks; ++k)
       for (int64_t n = order[k] * block, end = std::min(N, n + block); n < end; ++n)
