@@ -80,9 +80,10 @@ Environment
 References are timed at their best. ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (set by
 workarounds for old OpenBLAS builds) slow current OpenBLAS, which NumPy and gensim use. OpenBLAS
 reads them when it is loaded, at the import of NumPy: when ``seqcore bench`` (or ``python -m
-seqcore.bench``) starts with one of them set, it re-executes itself once without them
-(``SEQCORE_BENCH_REEXEC`` in the new process's environment records what was removed and stops
-a second re-execution), and the footer and ``--json`` (``"environment"``) say what was removed.
+seqcore.bench``) starts with one of them set, it re-executes itself once without them,
+saying so on stderr (``SEQCORE_BENCH_REEXEC`` in the new process's environment records what
+was removed and stops a second re-execution), and the footer and ``--json``
+(``"environment"``) say what was removed.
 :func:`run` called from Python does not re-execute; the footer then names the variables that
 are set.
 
@@ -752,14 +753,19 @@ def reference_env(environ: Optional[Mapping[str, str]] = None
 def _reexec_without_slow_env(command: Optional[Sequence[str]]) -> None:
     """Re-execute ``command`` (``[sys.executable, "-m", module, *args]``) without the
     variables of :data:`REFERENCE_ENV_VARS` when one is set, once (the marker variable stops
-    a loop). Returns (does nothing) when ``command`` is None, nothing is set, or this
-    process is already the re-executed one."""
+    a loop), saying so in one line on stderr. Returns (does nothing) when ``command`` is
+    None, nothing is set, or this process is already the re-executed one."""
     if not command or _REEXEC_MARKER in os.environ:
         return
     clean, removed = reference_env()
     if not removed:
         return
     clean[_REEXEC_MARKER] = json.dumps(removed, sort_keys=True)
+    print("seqcore bench: re-executing without "
+          + ", ".join(f"{k}={v}" for k, v in removed.items())
+          + (": it slows" if len(removed) == 1 else ": they slow")
+          + " current OpenBLAS builds used by the references (NumPy, gensim), which read "
+            "the environment when loaded", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(command[0], list(command), clean)
