@@ -51,8 +51,8 @@ inline void lse3(int64_t s0, int64_t s1, const T* a, const T* b, const T* c, con
     const P hi = ei::pmax(pa, pb), v = ei::pmin(pa, pb);
     const P m = ei::pmax(hi, pc), u = ei::pmin(hi, pc);
     const P mf = ei::pmax(m, lowest);  // finite: -inf - mf stays -inf, never NaN
-    const P sum = ei::padd(ei::padd(ei::pset1<P>(T(1)), ei::pexp(ei::psub(u, mf))),
-                           ei::pexp(ei::psub(v, mf)));
+    const P sum = ei::padd(ei::padd(ei::pset1<P>(T(1)), exp_bounded(ei::psub(u, mf))),
+                           exp_bounded(ei::psub(v, mf)));
     P r = ei::padd(mf, ei::plog(sum));
     if constexpr (kAdd) r = ei::padd(r, ei::ploadu<P>(add + s));
     r = ei::pselect(ei::pcmp_eq(m, ninf), ninf, r);
@@ -67,7 +67,7 @@ inline void exp_sum(int64_t s0, int64_t s1, const T* a, const T* b, T shift, T* 
   constexpr int64_t PS = ei::unpacket_traits<P>::size;
   const P ps = ei::pset1<P>(shift);
   for (int64_t s = s0; s < s1; s += PS)
-    ei::pstoreu(out + s, ei::pexp(ei::psub(ei::padd(ei::ploadu<P>(a + s), ei::ploadu<P>(b + s)), ps)));
+    ei::pstoreu(out + s, exp_bounded(ei::psub(ei::padd(ei::ploadu<P>(a + s), ei::ploadu<P>(b + s)), ps)));
 }
 
 // x[k] = exp(x[k] - shift) * scale, k in [0, n), n a multiple of kLead.
@@ -77,7 +77,7 @@ inline void exp_scale(int64_t n, T* x, T shift, T scale) {
   constexpr int64_t PS = ei::unpacket_traits<P>::size;
   const P ps = ei::pset1<P>(shift), pm = ei::pset1<P>(scale);
   for (int64_t k = 0; k < n; k += PS)
-    ei::pstore(x + k, ei::pmul(ei::pexp(ei::psub(ei::pload<P>(x + k), ps)), pm));
+    ei::pstore(x + k, ei::pmul(exp_bounded(ei::psub(ei::pload<P>(x + k), ps)), pm));
 }
 
 // Sets a row (kLead + state indexing, width W) to -inf outside states [lo, hi].
@@ -362,7 +362,7 @@ bool softmax_terms(const CtcDesc& d, const T* x, int64_t n, double* lse, double*
     const P shift = ei::pset1<P>(mx);
     P acc = ei::pzero(P());
     for (int64_t k = 0; k < Cp; k += PS) {
-      const P e = ei::pexp(ei::psub(ei::ploadu<P>(xr + k), shift));
+      const P e = exp_bounded(ei::psub(ei::ploadu<P>(xr + k), shift));
       if (g) ei::pstoreu(g + k, e);
       acc = ei::padd(acc, e);
     }
