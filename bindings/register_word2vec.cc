@@ -162,7 +162,7 @@ void register_word2vec(py::module_& m) {
          std::shared_ptr<HuffmanTree> tree, int64_t window, bool sg, bool hs, int64_t negative,
          bool cbow_mean, double alpha, double min_alpha, bool shrink_windows, bool compute_loss,
          bool deterministic, int workers, uint64_t seed, int64_t epoch, int64_t epochs,
-         bool shared_negatives) {
+         bool shared_negatives, bool decay_by_sentences) {
         auto tokens = tokens_array(tokens_o);
         auto offsets = offsets_array(offsets_o);
         py::array ca = as_array(chunks_o, "chunks");
@@ -191,6 +191,7 @@ void register_word2vec(py::module_& m) {
         cfg.workers = workers;
         cfg.seed = seed;
         cfg.shared_negatives = shared_negatives;
+        cfg.decay_by_sentences = decay_by_sentences;
         PythonStop stop;
         cfg.stop = &stop.token;
         auto run = [&](auto tag) {
@@ -227,6 +228,7 @@ void register_word2vec(py::module_& m) {
       py::arg("min_alpha"), py::arg("shrink_windows"), py::arg("compute_loss"),
       py::arg("deterministic"), py::arg("workers"), py::arg("seed"), py::arg("epoch"),
       py::arg("epochs"), py::arg("shared_negatives") = false,
+      py::arg("decay_by_sentences") = false,
       "Train chunks [chunk_begin, chunk_end) of one epoch in place on syn0 [V, D], syn1 "
       "[V, D] (hs) and syn1neg [V, D] (negative), input-vector updates scaled by "
       "vectors_lockf [V] (None: 1); returns (loss, raw_words, "

@@ -68,3 +68,23 @@ def test_reexec_says_which_variables_on_stderr(monkeypatch, capsys):
     assert err.count("\n") == 1
     assert ("re-executing without OPENBLAS_CORETYPE=Haswell, OPENBLAS_L2_SIZE=262144: they "
             "slow current OpenBLAS builds used by the references") in err
+
+
+def test_lee300k_corpus_is_lee_background_repeated():
+    from gensim.test.utils import datapath
+    from gensim.utils import simple_preprocess
+    with open(datapath("lee_background.cor"), encoding="utf8") as f:
+        lee = [simple_preprocess(line) for line in f]
+    corpus = w2v._corpus(False, "lee300k")
+    n = sum(map(len, lee))
+    assert sum(map(len, corpus)) >= 300_000 > sum(map(len, corpus)) - n  # fewest copies
+    assert len(corpus) % len(lee) == 0
+    assert corpus[:len(lee)] == lee and corpus[-len(lee):] == lee
+
+
+def test_quality_only_prints_one_line_per_variant(capsys):
+    w2v.main(["--quality-only", "--quick", "--seeds", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": WS353")[0] for line in lines] == [
+        f"word2vec {name} (lee_background[:60])" for name, *_ in w2v.VARIANTS]
+    assert all("WS353 Spearman over 2 seeds" in line for line in lines)

@@ -72,9 +72,15 @@ def test_learning_rate_schedule():
         assert _core.word2vec_alpha(a0, a1, epoch, epochs, p, n) == pytest.approx(expected,
                                                                                    rel=1e-14)
     assert _core.word2vec_alpha(0.025, 0.025, 2, 4, 7, 10) == 0.025
-    # the model reports the rate of its last trained word: position n - 1 of the last epoch
+    # the model reports the rate of its last trained word. The constructor passes
+    # total_examples: gensim's examples-based schedule, one rate per chunk (here a chunk of
+    # 12 words = 3 sentences), so the last chunk's from its first sentence, 24 of 25, in the
+    # last epoch; train() with total_words alone: per word, position n - 1 of the last epoch
     sentences = [["a", "b", "c", "d"]] * 25
-    m = Word2Vec(sentences, **_fast(epochs=3, alpha=0.05, min_alpha=0.001))
+    m = Word2Vec(sentences, **_fast(epochs=3, alpha=0.05, min_alpha=0.001, batch_words=12))
+    assert m.min_alpha_yet_reached == pytest.approx(0.05 - 0.049 * (2 * 25 + 24) / 75,
+                                                    rel=1e-12)
+    m.train(sentences, total_words=100, epochs=3)
     assert m.min_alpha_yet_reached == pytest.approx(0.05 - 0.049 * (3 * 100 - 1) / 300,
                                                     rel=1e-12)
 
@@ -107,9 +113,12 @@ def test_chunks_whole_sentences():
 
 # ---- the update against the float64 reference --------------------------------------------
 
-@pytest.mark.parametrize("sg,cbow_mean,window,D", [(1, 1, 2, 1), (1, 1, 3, 13),
-                                                   (0, 1, 2, 8), (0, 0, 3, 17)])
-def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
+@pytest.mark.parametrize("sg,cbow_mean,window,D,by", [(1, 1, 2, 1, "words"),
+                                                      (1, 1, 3, 13, "examples"),
+                                                      (0, 1, 2, 8, "words"),
+                                                      (0, 1, 2, 8, "examples"),
+                                                      (0, 0, 3, 17, "examples")])
+def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D, by):
     V = 9
     sentences = [[f"w{int(k)}" for k in rng.integers(0, V, size=rng.integers(1, 15))]
                  for _ in range(12)]
@@ -122,11 +131,22 @@ def test_hs_epoch_matches_reference(rng, sg, cbow_mean, window, D):
     syn0, syn1 = m.wv.vectors.copy(), m.syn1.copy()
     ids = [[m.wv.key_to_index[w] for w in s] for s in sentences]
     n = sum(map(len, ids))
-    m.train(sentences, total_examples=len(sentences), epochs=1)
+    if by == "words":  # word2vec.c: the rate of each word's token position
+        m.train(sentences, total_words=n, epochs=1)
+        alpha = lambda p: max(0.01, 0.5 - 0.49 * p / n)  # noqa: E731
+    else:  # gensim's jobs: one rate per chunk, by the sentences before it
+        m.train(sentences, total_examples=len(sentences), epochs=1)
+        # chunks of >= 7 tokens, whole sentences, as word2vec_chunks (hand-computed here)
+        first, chunk_start, count = [], 0, 0
+        for s, sent in enumerate(ids):
+            first += [chunk_start] * len(sent)
+            count += len(sent)
+            if count >= 7:
+                chunk_start, count = s + 1, 0
+        alpha = lambda p: max(0.01, 0.5 - 0.49 * first[p] / len(ids))  # noqa: E731
     tree = m._tree
     ref0, ref1 = reference.word2vec_hs_epoch(
-        ids, syn0, syn1, tree.offsets, tree.points, tree.codes, window, sg, cbow_mean,
-        lambda p: max(0.01, 0.5 - 0.49 * p / n))
+        ids, syn0, syn1, tree.offsets, tree.points, tree.codes, window, sg, cbow_mean, alpha)
     np.testing.assert_allclose(m.wv.vectors, ref0, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(m.syn1, ref1, rtol=1e-10, atol=1e-12)
 

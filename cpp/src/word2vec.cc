@@ -13,7 +13,8 @@ namespace seqcore {
 namespace cpu {
 template <typename T>
 void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
-                    const int64_t* chunks, int64_t chunk_begin, int64_t chunk_end,
+                    int64_t n_sentences, const int64_t* chunks, int64_t chunk_begin,
+                    int64_t chunk_end,
                     const double* keep, int64_t V, T* syn0, T* syn1, T* syn1neg,
                     const T* lockf, const UnigramSampler* sampler, const HuffmanTree* tree,
                     const Word2VecConfig& cfg, int64_t epoch, int64_t epochs,
@@ -81,9 +82,9 @@ std::vector<double> word2vec_keep_probabilities(const int64_t* counts, int64_t V
 }
 
 double word2vec_alpha(double alpha, double min_alpha, int64_t epoch, int64_t epochs,
-                      int64_t position, int64_t n_tokens) {
-  const double total = static_cast<double>(epochs) * static_cast<double>(n_tokens);
-  const double done = static_cast<double>(epoch) * static_cast<double>(n_tokens) +
+                      int64_t position, int64_t length) {
+  const double total = static_cast<double>(epochs) * static_cast<double>(length);
+  const double done = static_cast<double>(epoch) * static_cast<double>(length) +
                       static_cast<double>(position);
   if (total <= 0) return alpha;
   return std::max(min_alpha, alpha - (alpha - min_alpha) * (done / total));
@@ -138,12 +139,15 @@ Word2VecStats word2vec_train(const int32_t* tokens, int64_t n_tokens, const int6
   }
   Word2VecStats stats;
   if (chunk_begin < chunk_end) {
-    cpu::word2vec_train(tokens, n_tokens, offsets, chunks, chunk_begin, chunk_end, keep, V, syn0,
-                        syn1, syn1neg, lockf, sampler, tree, cfg, epoch, epochs, &stats);
-    const int64_t last = offsets[chunks[chunk_end]] - 1;
+    cpu::word2vec_train(tokens, n_tokens, offsets, n_sentences, chunks, chunk_begin, chunk_end,
+                        keep, V, syn0, syn1, syn1neg, lockf, sampler, tree, cfg, epoch, epochs,
+                        &stats);
     stats.last_alpha =
-        word2vec_alpha(cfg.alpha, cfg.min_alpha, epoch, epochs, std::max<int64_t>(last, 0),
-                       n_tokens);
+        cfg.decay_by_sentences
+            ? word2vec_alpha(cfg.alpha, cfg.min_alpha, epoch, epochs, chunks[chunk_end - 1],
+                             n_sentences)
+            : word2vec_alpha(cfg.alpha, cfg.min_alpha, epoch, epochs,
+                             std::max<int64_t>(offsets[chunks[chunk_end]] - 1, 0), n_tokens);
   }
   return stats;
 }

@@ -8,11 +8,13 @@ sentence offsets (:mod:`seqcore.corpus`, C++); the corpus is cut into chunks of 
 sentences of about ``batch_words`` tokens; each epoch, ``_core.word2vec_train`` runs the
 word2vec.c inner loop over the chunks with the GIL released: subsampling (keep probability
 ``(sqrt(f / t) + 1) t / f``), a window drawn in ``[1, window]`` per centre word, the
-learning rate decaying linearly per word from ``alpha`` to ``min_alpha`` over the epochs of a
-:meth:`Word2Vec.train` call, negative sampling from ``count^ns_exponent`` (alias method,
-:class:`seqcore.UnigramSampler`) and hierarchical softmax over gensim's Huffman tree
-(:class:`seqcore.HuffmanTree`; vocabulary order, codes and points equal gensim 4's), both
-weight matrices updated in place.
+learning rate decaying linearly from ``alpha`` to ``min_alpha`` over the epochs of a
+:meth:`Word2Vec.train` call (gensim's schedule: one rate per chunk, by the fraction of
+sentences before it when ``total_examples`` is given, as the constructor does; per word by
+token position, as word2vec.c, with ``total_words`` alone), negative sampling from
+``count^ns_exponent`` (alias method, :class:`seqcore.UnigramSampler`) and hierarchical
+softmax over gensim's Huffman tree (:class:`seqcore.HuffmanTree`; vocabulary order, codes
+and points equal gensim 4's), both weight matrices updated in place.
 
 Memory: training holds the weight matrices, the int32 token array (4 bytes a token, built
 in place) with its sentence offsets, O(V) vocabulary tables and a fixed per-thread scratch
@@ -103,7 +105,8 @@ class Word2Vec:
     sg : 1 skip-gram, 0 CBOW. hs : 1 hierarchical softmax. negative : K >= 0 noise words
         per positive pair (0: none; hs=0 needs K > 0). ns_exponent : noise distribution
         count^ns_exponent. cbow_mean : 1 mean, 0 sum of the context vectors (CBOW).
-    alpha, min_alpha : learning rate, decaying linearly per word over each train() call.
+    alpha, min_alpha : learning rate, decaying linearly over each train() call (see
+        :meth:`train`).
     epochs : passes over the corpus (0 to 2**20). workers : threads (default: all cores).
     seed : int, initialisation and random streams.
     shrink_windows : draw the effective window uniformly in [1, window] per centre word.
@@ -138,7 +141,7 @@ class Word2Vec:
     corpus_count, corpus_total_words : sentences and raw tokens of the last vocabulary scan.
     raw_vocab : dict word -> count of the last scan (kept with ``keep_raw_vocab``).
     effective_min_count : min_count after max_final_vocab.
-    min_alpha_yet_reached : learning rate of the last trained word.
+    min_alpha_yet_reached : learning rate of the last trained word (of its chunk, by sentences).
 
     Raises
     ------
@@ -451,14 +454,17 @@ class Word2Vec:
               queue_factor=2, report_delay=1.0, compute_loss=None, callbacks=None,
               progress=None):
         """Train ``epochs`` passes over a corpus, continuing from the current weights; the
-        learning rate decays linearly per word from ``start_alpha`` (default alpha) to
-        ``end_alpha`` (default min_alpha) over this call, as gensim.
+        learning rate decays linearly from ``start_alpha`` (default alpha) to ``end_alpha``
+        (default min_alpha) over this call, as gensim: with ``total_examples`` given, each
+        chunk of ~``batch_words`` tokens trains at the rate of its progress in sentences
+        (gensim's per-job, examples-based decay); with ``total_words`` alone, each word at the
+        rate of its token position (word-based, per word as word2vec.c).
 
         As gensim, ``epochs`` (>= 1) and one of ``total_examples`` (sentences) or
         ``total_words`` (raw words; required with corpus_file) must be given, to catch the
         common mistake of training on a corpus other than the scanned one without saying
-        so; they are checked, not used: the corpus is encoded first, so the learning-rate
-        schedule uses its exact size. ``word_count``, ``queue_factor`` and ``report_delay``
+        so; their values are checked, not used: the corpus is encoded first, so the schedule
+        uses its exact size. ``word_count``, ``queue_factor`` and ``report_delay``
         (gensim's job queue) are accepted and unused. Input-vector updates are scaled by
         ``wv.vectors_lockf`` (length 1 or V; 0 freezes a word). ``compute_loss`` (default the
         model's): :meth:`get_latest_training_loss` is the loss summed over this call.
@@ -489,6 +495,7 @@ class Word2Vec:
         callbacks = self.callbacks if callbacks is None else tuple(callbacks)
         progress = self.progress if progress is None else progress
         lockf = self._lockf()
+        decay_by_sentences = bool(total_examples)  # gensim: examples-based if given
         corpus = self.vocab.encode(restartable(corpus_iterable), corpus_file)
         chunks = _core.word2vec_chunks(corpus.offsets, self.batch_words)
         n_chunks, n_tokens = len(chunks) - 1, len(corpus.tokens)
@@ -514,7 +521,7 @@ class Word2Vec:
                         self._tree._impl if self._tree else None, self.window, bool(self.sg),
                         bool(self.hs), self.negative, bool(self.cbow_mean), a0, a1,
                         self.shrink_windows, compute_loss, self.deterministic, self.workers,
-                        seed, epoch, epochs, self.shared_negatives)
+                        seed, epoch, epochs, self.shared_negatives, decay_by_sentences)
                     epoch_loss += loss
                     self.running_training_loss += loss
                     effective_total += effective

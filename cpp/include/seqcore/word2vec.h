@@ -28,6 +28,10 @@ struct Word2VecConfig {
   double alpha = 0.025;     // learning rate at the start of training
   double min_alpha = 1e-4;  // learning rate at the end of training (linear decay)
   bool shrink_windows = true;  // window drawn uniformly in [1, window] per centre word
+  // Learning-rate progress: false, per word by token position (word2vec.c); true, per chunk
+  // by the fraction of the epoch's sentences before it, one rate for the chunk (gensim's
+  // job schedule when train() is given total_examples, as its constructor does).
+  bool decay_by_sentences = false;
   bool compute_loss = true;
   bool deterministic = false;  // one thread, chunks in order: bit-identical for any count
   // Skip-gram negative sampling with one set of K negatives per centre word shared by all
@@ -61,12 +65,12 @@ std::vector<int64_t> word2vec_chunks(const int64_t* offsets, int64_t n_sentences
 std::vector<double> word2vec_keep_probabilities(const int64_t* counts, int64_t V,
                                                 double sample);
 
-// Learning rate of the word at token position `position` (of n_tokens, before subsampling)
-// of epoch `epoch` (of `epochs`): alpha - (alpha - min_alpha) * progress, progress =
-// (epoch * n_tokens + position) / (epochs * n_tokens), never below min_alpha (gensim's
-// _get_next_alpha, evaluated per word as word2vec.c rather than per job).
+// Learning rate at `position` of an epoch of `length` units (tokens before subsampling, or
+// sentences with decay_by_sentences) in epoch `epoch` of `epochs`: alpha - (alpha -
+// min_alpha) * progress, progress = (epoch * length + position) / (epochs * length), never
+// below min_alpha (gensim's _get_next_alpha).
 double word2vec_alpha(double alpha, double min_alpha, int64_t epoch, int64_t epochs,
-                      int64_t position, int64_t n_tokens);
+                      int64_t position, int64_t length);
 
 // Trains chunks [chunk_begin, chunk_end) of epoch `epoch` (of `epochs`) in place.
 //   tokens: [n_tokens]; offsets: [S + 1]; chunks: [n_chunks + 1] from word2vec_chunks;

@@ -365,17 +365,19 @@ struct Worker {
 
 template <typename T>
 void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offsets,
-                    const int64_t* chunks, int64_t chunk_begin, int64_t chunk_end,
-                    const double* keep, int64_t V, T* syn0, T* syn1, T* syn1neg,
-                    const T* lockf, const UnigramSampler* sampler, const HuffmanTree* tree,
-                    const Word2VecConfig& cfg, int64_t epoch, int64_t epochs,
-                    Word2VecStats* stats) {
+                    int64_t n_sentences, const int64_t* chunks, int64_t chunk_begin,
+                    int64_t chunk_end, const double* keep, int64_t V, T* syn0, T* syn1,
+                    T* syn1neg, const T* lockf, const UnigramSampler* sampler,
+                    const HuffmanTree* tree, const Word2VecConfig& cfg, int64_t epoch,
+                    int64_t epochs, Word2VecStats* stats) {
   const int64_t nc = chunk_end - chunk_begin;
-  // alpha(p) = alpha - (alpha - min_alpha) * (epoch * n + p) / (epochs * n), floored
+  // per word: alpha(p) = alpha - (alpha - min_alpha) * (epoch * n + p) / (epochs * n),
+  // floored (word2vec_alpha, incrementally); per chunk: word2vec_alpha of its first sentence
   const double total = static_cast<double>(epochs) * static_cast<double>(n_tokens);
-  const double alpha_step = total > 0 ? (cfg.alpha - cfg.min_alpha) / total : 0.0;
-  const double alpha0 =
-      cfg.alpha - alpha_step * static_cast<double>(epoch) * static_cast<double>(n_tokens);
+  const double word_step =
+      total > 0 && !cfg.decay_by_sentences ? (cfg.alpha - cfg.min_alpha) / total : 0.0;
+  const double epoch_alpha =
+      cfg.alpha - word_step * static_cast<double>(epoch) * static_cast<double>(n_tokens);
   std::vector<double> chunk_loss(static_cast<size_t>(nc), 0.0);
   std::vector<int64_t> chunk_effective(static_cast<size_t>(nc), 0);
   const int nt = cfg.deterministic ? 1 : static_cast<int>(std::min<int64_t>(cfg.workers, nc));
@@ -394,9 +396,13 @@ void word2vec_train(const int32_t* tokens, int64_t n_tokens, const int64_t* offs
       Rng rng{counter_random(cfg.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(c))};
       worker->loss = 0.0;
       int64_t effective = 0;
+      const double alpha0 = cfg.decay_by_sentences
+                                ? word2vec_alpha(cfg.alpha, cfg.min_alpha, epoch, epochs,
+                                                 chunks[c], n_sentences)
+                                : epoch_alpha;
       for (int64_t s = chunks[c]; s < chunks[c + 1] && !stop_requested(cfg.stop); ++s)
         worker->train_sentence(tokens, offsets[s], offsets[s + 1], keep, alpha0, cfg.min_alpha,
-                               alpha_step, rng, &effective);
+                               word_step, rng, &effective);
       chunk_loss[c - chunk_begin] = worker->loss;
       chunk_effective[c - chunk_begin] = effective;
     });
@@ -477,15 +483,15 @@ template void word2vec_score<double>(const int32_t*, const int64_t*, int64_t, co
                                      const double*, int64_t, const HuffmanTree&, int64_t, bool,
                                      bool, int, double*);
 
-template void word2vec_train<float>(const int32_t*, int64_t, const int64_t*, const int64_t*,
-                                    int64_t, int64_t, const double*, int64_t, float*, float*,
-                                    float*, const float*, const UnigramSampler*,
-                                    const HuffmanTree*,
-                                    const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
-template void word2vec_train<double>(const int32_t*, int64_t, const int64_t*, const int64_t*,
-                                     int64_t, int64_t, const double*, int64_t, double*, double*,
-                                     double*, const double*, const UnigramSampler*,
-                                     const HuffmanTree*,
+template void word2vec_train<float>(const int32_t*, int64_t, const int64_t*, int64_t,
+                                    const int64_t*, int64_t, int64_t, const double*, int64_t,
+                                    float*, float*, float*, const float*, const UnigramSampler*,
+                                    const HuffmanTree*, const Word2VecConfig&, int64_t, int64_t,
+                                    Word2VecStats*);
+template void word2vec_train<double>(const int32_t*, int64_t, const int64_t*, int64_t,
+                                     const int64_t*, int64_t, int64_t, const double*, int64_t,
+                                     double*, double*, double*, const double*,
+                                     const UnigramSampler*, const HuffmanTree*,
                                      const Word2VecConfig&, int64_t, int64_t, Word2VecStats*);
 
 }  // namespace seqcore::cpu
