@@ -86,6 +86,40 @@ inline void update_row(T g, const T* __restrict h, T* __restrict row, T* __restr
   }
 }
 
+// update_row for K rows in one pass over e and h, rows in order: per element e += g_0 r_0,
+// r_0 += g_0 h, e += g_1 r_1, ... exactly the operations of K update_row calls (the rows are
+// distinct and none is e or h), with e and h loaded and e stored once instead of K times.
+template <int K, typename T>
+inline void update_rows_k(const T* g, T* const* rows, const T* __restrict h, T* __restrict e,
+                          int64_t n) {
+  T* r[K];
+  for (int j = 0; j < K; ++j) r[j] = rows[j];
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    T acc = e[i];
+    const T x = h[i];
+    for (int j = 0; j < K; ++j) {
+      const T v = r[j][i];
+      acc += g[j] * v;
+      r[j][i] = v + g[j] * x;
+    }
+    e[i] = acc;
+  }
+}
+
+// update_row for rows[0, n) with gradients g[0, n), in order, four rows a pass.
+template <typename T>
+inline void update_rows(const T* g, T* const* rows, int64_t n, const T* h, T* e, int64_t D) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) update_rows_k<4>(g + j, rows + j, h, e, D);
+  switch (n - j) {
+    case 3: update_rows_k<3>(g + j, rows + j, h, e, D); break;
+    case 2: update_rows_k<2>(g + j, rows + j, h, e, D); break;
+    case 1: update_row(g[j], h, rows[j], e, D); break;
+    default: break;
+  }
+}
+
 // y += a x (element-wise, order-free).
 template <typename T>
 inline void axpy(T a, const T* __restrict x, T* __restrict y, int64_t n) {
@@ -120,6 +154,8 @@ struct Worker {
   const T* lockf;  // [V] factor of each word's input-vector updates (gensim's vectors_lockf)
   const SigmoidTable& tab;
   Buffer<T> neu1, neu1e;
+  std::vector<T*> path_rows;  // hs: the updated rows of one path and their gradients
+  std::vector<T> path_g;
   Buffer<T> out_blk, logit_grad;  // shared negatives: O before the update, G^T
   std::vector<const T*> in_rows;   // shared negatives: the context rows of I
   std::vector<int64_t> out_rows, negs;
@@ -137,6 +173,10 @@ struct Worker {
         tab(table()),
         neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)),
         negs(static_cast<size_t>(c.negative)), hot_first(V - 1) {
+    if (c.hs) {
+      path_rows.resize(static_cast<size_t>(t->max_depth()));
+      path_g.resize(static_cast<size_t>(t->max_depth()));
+    }
     if (private_hot && c.hs) {
       hot_rows = std::min<int64_t>(V - 1, kHotBytes / (c.D * static_cast<int64_t>(sizeof(T))));
       hot_first = V - 1 - hot_rows;
@@ -156,6 +196,14 @@ struct Worker {
   }
 
   T lock(int32_t w) const { return lockf ? lockf[w] : T(1); }
+
+  // Prefetch of word w's Huffman path rows (random rows of syn1, out of L1 and often L2),
+  // issued a centre word ahead of their use.
+  void prefetch_path(int32_t w) const {
+    const int64_t* points = tree->points().data();
+    for (int64_t j = tree->offsets()[w], end = tree->offsets()[w + 1]; j < end; ++j)
+      if (points[j] < hot_first) prefetch_row(syn1 + points[j] * cfg.D, cfg.D);
+  }
 
   // syn1 += hot - hot_snapshot over the private rows, then hot = hot_snapshot = syn1; one
   // thread at a time (two merges at once would lose one's changes; ~10 us each).
@@ -232,18 +280,26 @@ struct Worker {
     const int64_t D = cfg.D;
     T* e = neu1e.data();
     if (cfg.hs) {
+      // Each node's dot product reads h and its row before that row's own update only (a
+      // path never repeats a node, and h is not updated along it), so all the dots come
+      // first (independent: their loads overlap) and the updates after, node order kept:
+      // the same arithmetic as node by node.
       const int64_t* points = tree->points().data();
       const uint8_t* codes = tree->codes().data();
+      T** rows = path_rows.data();
+      T* gs = path_g.data();
+      int64_t n = 0;
       for (int64_t j = tree->offsets()[w], end = tree->offsets()[w + 1]; j < end; ++j) {
         const int64_t p = points[j];
         T* row = p >= hot_first ? hot.data() + (p - hot_first) * D : syn1 + p * D;
         const T f = dot(h, row, D);
         if (f <= -kMaxExp || f >= kMaxExp) continue;  // word2vec.c skips saturated nodes
         const T sig = tab.sigmoid[SigmoidTable::index(f)];
-        const T g = (T(1) - T(codes[j]) - sig) * alpha;
+        gs[n] = (T(1) - T(codes[j]) - sig) * alpha;
+        rows[n++] = row;
         if (cfg.compute_loss) loss += tab.loss(codes[j] ? -f : f);
-        update_row(g, h, row, e, D);
       }
+      update_rows(gs, rows, n, h, e, D);
     }
     if (!negatives || cfg.negative == 0) return;
     // draw the K negatives first (same stream order as drawing them in the loop) and
@@ -317,6 +373,7 @@ struct Worker {
     const int64_t span = cfg.shrink_windows ? cfg.window - rng.below(cfg.window) : cfg.window;
     const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
     const int32_t w = sen[i];
+    if (cfg.hs && i + 1 < n) prefetch_path(sen[i + 1]);
     if (hot_rows > 0 && ++since_merge >= kHotMerge) merge_hot();
     if (cfg.sg) {
       // each context word's input vector predicts the centre word (word2vec.c, gensim)
