@@ -2,6 +2,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -30,26 +31,54 @@ MatMap<T> mat(T* p, int64_t rows, int64_t cols, int64_t ld) {
 }
 
 
-// a . b over n elements with four packet accumulators combined in a fixed order. The
-// result depends only on n, never on the arrays' alignment (Eigen's own reductions peel to
-// an aligned start at run time, so their rounding would vary with where numpy placed the
-// buffers) nor on the thread that computes it.
+// s + a b with one rounding where the target has FMA (every seqcore build: x86-64-v3 and
+// up), written out so that a scalar tail rounds the same in every caller: left to the
+// compiler, `s += a * b` is contracted in one inlined copy and vectorised as products then
+// sums in another.
 template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
+inline T madd(T a, T b, T s) {
+#ifdef __FMA__
+  return std::fma(a, b, s);
+#else
+  return a * b + s;
+#endif
+}
+
+// out[r] = a . b[r] for K rows b[r] of n elements, each with four packet accumulators
+// combined in a fixed order, then the scalar tail. A row's result depends only on n, never
+// on K, the arrays' alignment (Eigen's own reductions peel to an aligned start at run time,
+// so their rounding would vary with where numpy placed the buffers) nor on the thread that
+// computes it. K > 1 loads each packet of a once for all rows (word2vec's Huffman path:
+// K rows of syn1 against one hidden vector); K <= 3 keeps the 4K accumulators, a's packet
+// and the rows' operands within AVX2's 16 registers.
+template <int K, typename T>
+EIGEN_ALWAYS_INLINE void dots(const T* a, const T* const* b, int64_t n, T* out) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<T>::type;
   constexpr int64_t P = unpacket_traits<Packet>::size;
-  Packet c0 = pset1<Packet>(T(0)), c1 = c0, c2 = c0, c3 = c0;
+  Packet c[K][4];
+  for (int r = 0; r < K; ++r)
+    for (int q = 0; q < 4; ++q) c[r][q] = pset1<Packet>(T(0));
   int64_t i = 0;
-  for (; i + 4 * P <= n; i += 4 * P) {
-    c0 = pmadd(ploadu<Packet>(a + i), ploadu<Packet>(b + i), c0);
-    c1 = pmadd(ploadu<Packet>(a + i + P), ploadu<Packet>(b + i + P), c1);
-    c2 = pmadd(ploadu<Packet>(a + i + 2 * P), ploadu<Packet>(b + i + 2 * P), c2);
-    c3 = pmadd(ploadu<Packet>(a + i + 3 * P), ploadu<Packet>(b + i + 3 * P), c3);
+  for (; i + 4 * P <= n; i += 4 * P)
+    for (int q = 0; q < 4; ++q) {
+      const Packet x = ploadu<Packet>(a + i + q * P);
+      for (int r = 0; r < K; ++r) c[r][q] = pmadd(x, ploadu<Packet>(b[r] + i + q * P), c[r][q]);
+    }
+  for (; i + P <= n; i += P) {
+    const Packet x = ploadu<Packet>(a + i);
+    for (int r = 0; r < K; ++r) c[r][0] = pmadd(x, ploadu<Packet>(b[r] + i), c[r][0]);
   }
-  for (; i + P <= n; i += P) c0 = pmadd(ploadu<Packet>(a + i), ploadu<Packet>(b + i), c0);
-  T s = predux(padd(padd(c0, c1), padd(c2, c3)));
-  for (; i < n; ++i) s += a[i] * b[i];
+  for (int r = 0; r < K; ++r) out[r] = predux(padd(padd(c[r][0], c[r][1]), padd(c[r][2], c[r][3])));
+  for (; i < n; ++i)
+    for (int r = 0; r < K; ++r) out[r] = madd(a[i], b[r][i], out[r]);
+}
+
+// a . b over n elements: dots for one row.
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T s;
+  dots<1>(a, &b, n, &s);
   return s;
 }
 

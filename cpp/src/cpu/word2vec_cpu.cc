@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/parallel.h"
@@ -54,10 +55,22 @@ struct SigmoidTable {
   }
   // Inside the table for every x, NaN included (a diverged model: the caller then reports
   // the non-finite loss): never an out-of-bounds read.
-  static int index(double x) {
-    const double i = (x + kMaxExp) * kExpIndexScale;
+  static int index(double x) { return at(position(x)); }
+  // x's fractional table position, and the entry at a position (clamped; NaN: 0).
+  static double position(double x) { return (x + kMaxExp) * kExpIndexScale; }
+  static int at(double i) {
     if (!(i >= 0)) return 0;
     return i < kExpTableSize - 1 ? static_cast<int>(i) : kExpTableSize - 1;
+  }
+  // A position with at(result) == at(position(-x)), from i = position(x): for a float x,
+  // |x| >= 2^-20 makes both positions exact in double (x + 6 and its product with 83 fit in
+  // 53 bits), so position(-x) = 12 * 83 - i; a smaller |x| rounds both sides of 498
+  // symmetrically, to the same entries (497 or 498). One subtraction instead of a second
+  // conversion.
+  template <typename T>
+  static double mirrored(double i, T x) {
+    if constexpr (std::is_same_v<T, float>) return 2 * kMaxExp * kExpIndexScale - i;
+    else return position(-static_cast<double>(x));
   }
   // -log sigmoid(x), the table inside +-6, its asymptotes outside (0 and -x).
   double loss(double x) const {
@@ -73,41 +86,62 @@ const SigmoidTable& table() {
 
 // Dot products: cpu::dot of vec.h (fixed summation order, independent of alignment).
 
-// The per-node update of word2vec.c in one pass over the output row:
-// e += g row (the row before its update), row += g h.
-template <typename T>
-inline void update_row(T g, const T* __restrict h, T* __restrict row, T* __restrict e,
-                       int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const T r = row[i];
-    e[i] += g * r;
-    row[i] = r + g * h[i];
-  }
+// Loops over D in packets, then one half packet, then scalars: D = 100 is 12 AVX2 packets
+// and a half one (a compiler's vectorised loop takes such a tail one scalar at a time).
+// Every element gets the same fused multiply-adds in any part, so results do not depend
+// on where the parts fall.
+template <typename T, typename F>
+EIGEN_ALWAYS_INLINE void over_packets(int64_t n, F&& f) {
+  using namespace Eigen::internal;
+  using Packet = typename packet_traits<T>::type;
+  using Half = typename unpacket_traits<Packet>::half;
+  constexpr int64_t P = unpacket_traits<Packet>::size, PH = unpacket_traits<Half>::size;
+  int64_t i = 0;
+  for (; i + P <= n; i += P) f(i, Packet{});
+  if constexpr (PH < P)
+    if (i + PH <= n) f(i, Half{}), i += PH;
+  for (; i < n; ++i) f(i, T{});
 }
 
-// update_row for K rows in one pass over e and h, rows in order: per element e += g_0 r_0,
-// r_0 += g_0 h, e += g_1 r_1, ... exactly the operations of K update_row calls (the rows are
-// distinct and none is e or h), with e and h loaded and e stored once instead of K times.
+// Loads, stores and fused multiply-add of one part: a packet, a half packet or a scalar.
+template <typename V, typename T>
+EIGEN_ALWAYS_INLINE V load_v(const T* p) {
+  if constexpr (std::is_same_v<V, T>) return *p;
+  else return Eigen::internal::ploadu<V>(p);
+}
+template <typename V, typename T>
+EIGEN_ALWAYS_INLINE void store_v(T* p, const V& v) {
+  if constexpr (std::is_same_v<V, T>) *p = v;
+  else Eigen::internal::pstoreu(p, v);
+}
+template <typename V, typename T>
+EIGEN_ALWAYS_INLINE V madd_v(T a, const V& x, const V& y) {  // a x + y, one rounding
+  if constexpr (std::is_same_v<V, T>) return madd(a, x, y);
+  else return Eigen::internal::pmadd(Eigen::internal::pset1<V>(a), x, y);
+}
+
+// word2vec.c's per-node update for K rows in one pass over e and h, rows in order: per
+// element e += g_0 r_0 (the row before its update), r_0 += g_0 h, e += g_1 r_1, ...: the
+// operations of K node-by-node updates (the rows are distinct and none is e or h), with e
+// and h loaded and e stored once instead of K times.
 template <int K, typename T>
-inline void update_rows_k(const T* g, T* const* rows, const T* __restrict h, T* __restrict e,
-                          int64_t n) {
+inline void update_rows_k(const T* g, T* const* rows, const T* h, T* e, int64_t n) {
   T* r[K];
   for (int j = 0; j < K; ++j) r[j] = rows[j];
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    T acc = e[i];
-    const T x = h[i];
+  over_packets<T>(n, [&](int64_t i, auto tag) {
+    using V = decltype(tag);
+    V acc = load_v<V>(e + i);
+    const V x = load_v<V>(h + i);
     for (int j = 0; j < K; ++j) {
-      const T v = r[j][i];
-      acc += g[j] * v;
-      r[j][i] = v + g[j] * x;
+      const V v = load_v<V>(r[j] + i);
+      acc = madd_v(g[j], v, acc);
+      store_v(r[j] + i, madd_v(g[j], x, v));
     }
-    e[i] = acc;
-  }
+    store_v(e + i, acc);
+  });
 }
 
-// update_row for rows[0, n) with gradients g[0, n), in order, four rows a pass.
+// The update for rows[0, n) with gradients g[0, n), in order, four rows a pass.
 template <typename T>
 inline void update_rows(const T* g, T* const* rows, int64_t n, const T* h, T* e, int64_t D) {
   int64_t j = 0;
@@ -115,16 +149,18 @@ inline void update_rows(const T* g, T* const* rows, int64_t n, const T* h, T* e,
   switch (n - j) {
     case 3: update_rows_k<3>(g + j, rows + j, h, e, D); break;
     case 2: update_rows_k<2>(g + j, rows + j, h, e, D); break;
-    case 1: update_row(g[j], h, rows[j], e, D); break;
+    case 1: update_rows_k<1>(g + j, rows + j, h, e, D); break;
     default: break;
   }
 }
 
 // y += a x (element-wise, order-free).
 template <typename T>
-inline void axpy(T a, const T* __restrict x, T* __restrict y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+inline void axpy(T a, const T* x, T* y, int64_t n) {
+  over_packets<T>(n, [&](int64_t i, auto tag) {
+    using V = decltype(tag);
+    store_v(y + i, madd_v(a, load_v<V>(x + i), load_v<V>(y + i)));
+  });
 }
 
 // Prefetch of a row (every 64-byte line) for writing.
@@ -154,8 +190,11 @@ struct Worker {
   const T* lockf;  // [V] factor of each word's input-vector updates (gensim's vectors_lockf)
   const SigmoidTable& tab;
   Buffer<T> neu1, neu1e;
-  std::vector<T*> path_rows;  // hs: the updated rows of one path and their gradients
-  std::vector<T> path_g;
+  // the output rows of one prediction (a Huffman path; the target and its negatives), their
+  // dot products and gradients, and the negative-sampling rows' words
+  std::vector<T*> path_rows;
+  std::vector<T> path_f, path_g;
+  std::vector<int64_t> out_ids;
   Buffer<T> out_blk, logit_grad;  // shared negatives: O before the update, G^T
   std::vector<const T*> in_rows;   // shared negatives: the context rows of I
   std::vector<int64_t> out_rows, negs;
@@ -173,10 +212,12 @@ struct Worker {
         tab(table()),
         neu1(static_cast<size_t>(c.D)), neu1e(static_cast<size_t>(c.D)),
         negs(static_cast<size_t>(c.negative)), hot_first(V - 1) {
-    if (c.hs) {
-      path_rows.resize(static_cast<size_t>(t->max_depth()));
-      path_g.resize(static_cast<size_t>(t->max_depth()));
-    }
+    const size_t rows = static_cast<size_t>(std::max<int64_t>(c.hs ? t->max_depth() : 0,
+                                                              c.negative + 1));
+    path_rows.resize(rows);
+    path_f.resize(rows);
+    path_g.resize(rows);
+    out_ids.resize(static_cast<size_t>(c.negative + 1));
     if (private_hot && c.hs) {
       hot_rows = std::min<int64_t>(V - 1, kHotBytes / (c.D * static_cast<int64_t>(sizeof(T))));
       hot_first = V - 1 - hot_rows;
@@ -274,34 +315,56 @@ struct Worker {
     }
   }
 
+  // fs[j] = h . rows[j] for j < n, three rows a pass over h.
+  void row_dots(const T* h, T* const* rows, int64_t n, T* fs) const {
+    const int64_t D = cfg.D;
+    int64_t j = 0;
+    for (; j + 3 <= n; j += 3) dots<3>(h, rows + j, D, fs + j);
+    if (n - j == 2) dots<2>(h, rows + j, D, fs + j);
+    if (n - j == 1) fs[j] = dot(h, rows[j], D);
+  }
+
   // One prediction of word w from the hidden vector h: accumulates the error into neu1e
   // and updates the output rows (word2vec.c: hs first, then negative sampling).
   void train_target(const T* h, int32_t w, T alpha, Rng& rng, bool negatives = true) {
     const int64_t D = cfg.D;
     T* e = neu1e.data();
+    double lsum = 0.0;  // the loss in a register: `loss` is a member the row stores may alias
     if (cfg.hs) {
       // Each node's dot product reads h and its row before that row's own update only (a
       // path never repeats a node, and h is not updated along it), so all the dots come
-      // first (independent: their loads overlap) and the updates after, node order kept:
-      // the same arithmetic as node by node.
+      // first, three rows a pass over h (independent: their loads overlap), and the updates
+      // after, node order kept: the same arithmetic as node by node.
       const int64_t* points = tree->points().data();
       const uint8_t* codes = tree->codes().data();
+      const int64_t begin = tree->offsets()[w], len = tree->offsets()[w + 1] - begin;
       T** rows = path_rows.data();
+      T* fs = path_f.data();
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t p = points[begin + j];
+        rows[j] = p >= hot_first ? hot.data() + (p - hot_first) * D : syn1 + p * D;
+      }
+      row_dots(h, rows, len, fs);
       T* gs = path_g.data();
-      int64_t n = 0;
-      for (int64_t j = tree->offsets()[w], end = tree->offsets()[w + 1]; j < end; ++j) {
-        const int64_t p = points[j];
-        T* row = p >= hot_first ? hot.data() + (p - hot_first) * D : syn1 + p * D;
-        const T f = dot(h, row, D);
-        if (f <= -kMaxExp || f >= kMaxExp) continue;  // word2vec.c skips saturated nodes
-        const T sig = tab.sigmoid[SigmoidTable::index(f)];
-        gs[n] = (T(1) - T(codes[j]) - sig) * alpha;
-        rows[n++] = row;
-        if (cfg.compute_loss) loss += tab.loss(codes[j] ? -f : f);
+      int64_t n = 0;  // the unsaturated nodes, compacted in order
+      for (int64_t j = 0; j < len; ++j) {
+        const T f = fs[j];
+        // word2vec.c skips saturated nodes; a NaN (a diverged model, which train() reports
+        // from the vectors) is skipped too, so that the positions below lie in (0, 996)
+        if (!(f > -kMaxExp && f < kMaxExp)) continue;
+        const uint8_t code = codes[begin + j];
+        const double i = SigmoidTable::position(f);
+        gs[n] = (T(1) - T(code) - tab.sigmoid[static_cast<int>(i)]) * alpha;
+        rows[n++] = rows[j];
+        if (cfg.compute_loss)  // tab.loss(code ? -f : f)
+          lsum += tab.nll[static_cast<int>(code ? SigmoidTable::mirrored(i, f) : i)];
       }
       update_rows(gs, rows, n, h, e, D);
     }
-    if (!negatives || cfg.negative == 0) return;
+    if (!negatives || cfg.negative == 0) {
+      loss += lsum;
+      return;
+    }
     // draw the K negatives first (same stream order as drawing them in the loop) and
     // prefetch their rows: on a large vocabulary they are random rows out of cache
     int64_t* neg = negs.data();
@@ -309,23 +372,35 @@ struct Worker {
       neg[d] = sampler->sample_bits(rng.next());
       prefetch_row(syn1neg + neg[d] * D, D);
     }
-    for (int64_t d = 0; d <= cfg.negative; ++d) {
-      int64_t target = w;
-      T label = 1;
-      if (d > 0) {
-        target = neg[d - 1];
-        if (target == w) continue;
-        label = 0;
-      }
-      T* row = syn1neg + target * D;
-      const T f = dot(h, row, D);
+    // The target, then the negatives that differ from it (word2vec.c skips those equal to
+    // it). When no row repeats, every dot product reads its row before that row's own
+    // update only, so the dots come first and the updates after, as on a Huffman path.
+    T** rows = path_rows.data();
+    int64_t* ids = out_ids.data();
+    int64_t m = 0;
+    bool repeat = false;
+    ids[m] = w, rows[m++] = syn1neg + w * D;
+    for (int64_t d = 0; d < cfg.negative; ++d) {
+      if (neg[d] == w) continue;
+      for (int64_t k = 1; k < m; ++k) repeat |= ids[k] == neg[d];
+      ids[m] = neg[d], rows[m++] = syn1neg + neg[d] * D;
+    }
+    T* fs = path_f.data();
+    T* gs = path_g.data();
+    if (!repeat) row_dots(h, rows, m, fs);
+    for (int64_t k = 0; k < m; ++k) {
+      const T label = k == 0 ? T(1) : T(0);
+      const T f = repeat ? dot(h, rows[k], D) : fs[k];
       T g;
       if (f > kMaxExp) g = (label - 1) * alpha;  // word2vec.c saturates the gradient
       else if (f < -kMaxExp) g = label * alpha;
       else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
-      if (cfg.compute_loss) loss += tab.loss(label > 0 ? f : -f);
-      update_row(g, h, row, e, D);
+      if (cfg.compute_loss) lsum += tab.loss(label > 0 ? f : -f);
+      if (repeat) update_rows_k<1>(&g, rows + k, h, e, D);  // a later dot sees this update
+      gs[k] = g;
     }
+    if (!repeat) update_rows(gs, rows, m, h, e, D);
+    loss += lsum;
   }
 
   // Sentence [begin, end) of the token array, subsampled as it is read into a buffer of at

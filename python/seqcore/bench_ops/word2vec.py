@@ -4,9 +4,10 @@ Each case trains seqcore's :class:`seqcore.Word2Vec` and ``gensim.models.Word2Ve
 the same corpus (gensim's head500.noblanks.cor, 331k tokens of stemmed Wikipedia, one
 sentence per line; the quick cases: the first 60 lines of lee_background.cor through
 ``simple_preprocess``, where WS353 is noise) and hyperparameters (window 5, min_count 5,
-sample 1e-3, 2 workers, Hogwild on both sides) for sg/cbow x negative sampling (K=5) /
-hierarchical softmax, and seqcore's minibatched shared-negative skip-gram kernel (``sg-ns
-shared``) against gensim's sg-ns. A timed call is one ``train()`` of ``epochs`` passes from
+sample 1e-3, 2 workers, Hogwild on both sides, no training loss: ``compute_loss=False``,
+gensim's default, given to both, as seqcore's default computes it) for sg/cbow x negative
+sampling (K=5) / hierarchical softmax, and seqcore's minibatched shared-negative skip-gram
+kernel (``sg-ns shared``) against gensim's sg-ns. A timed call is one ``train()`` of ``epochs`` passes from
 the same initial weights (seed 1; the vocabulary scan is untimed on both sides). The
 ``score`` cases time :meth:`seqcore.Word2Vec.score` against gensim's ``score`` (sentence
 log-probabilities, Taddy 2015) on one hs model trained by gensim.
@@ -110,7 +111,7 @@ def _corpus(quick, corpus="head500"):
 
 def _settings(sg, hs, quick, seed=1):
     return dict(vector_size=16 if quick else 100, window=5, min_count=5, sample=1e-3, sg=sg,
-                hs=hs, negative=0 if hs else 5, seed=seed, workers=2)
+                hs=hs, negative=0 if hs else 5, seed=seed, workers=2, compute_loss=False)
 
 
 def _seeds(quick):
