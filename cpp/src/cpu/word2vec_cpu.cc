@@ -195,6 +195,7 @@ struct Worker {
   std::vector<T*> path_rows;
   std::vector<T> path_f, path_g;
   std::vector<int64_t> out_ids;
+  std::vector<const T*> in_ctx;  // CBOW: the context rows of one centre word
   Buffer<T> out_blk, logit_grad;  // shared negatives: O before the update, G^T
   std::vector<const T*> in_rows;   // shared negatives: the context rows of I
   std::vector<int64_t> out_rows, negs;
@@ -470,18 +471,23 @@ struct Worker {
       }
       return;
     }
-    T* h = neu1.data();
-    std::fill(h, h + D, T(0));
-    int64_t cw = 0;
-    for (int64_t j = j0; j < j1; ++j) {
-      if (j == i) continue;
-      axpy(T(1), syn0 + static_cast<int64_t>(sen[j]) * D, h, D);
-      ++cw;
-    }
+    // h = the context rows summed in order (then their mean), in one pass over D
+    in_ctx.clear();
+    for (int64_t j = j0; j < j1; ++j)
+      if (j != i) in_ctx.push_back(syn0 + static_cast<int64_t>(sen[j]) * D);
+    const int64_t cw = static_cast<int64_t>(in_ctx.size());
     if (cw == 0) return;  // a one-word sentence has no context (word2vec.c)
+    const T* const* in = in_ctx.data();
     const T inv = T(1) / static_cast<T>(cw);
-    if (cfg.cbow_mean)
-      for (int64_t d = 0; d < D; ++d) h[d] *= inv;
+    T* h = neu1.data();
+    const bool mean = cfg.cbow_mean;
+    over_packets<T>(D, [&](int64_t d, auto tag) {
+      using V = decltype(tag);
+      V acc = Eigen::internal::pset1<V>(T(0));  // 0 + r_0: a -0 in r_0 sums to +0
+      for (int64_t k = 0; k < cw; ++k) acc = acc + load_v<V>(in[k] + d);
+      if (mean) acc = acc * Eigen::internal::pset1<V>(inv);
+      store_v(h + d, acc);
+    });
     std::fill(e, e + D, T(0));
     train_target(h, w, alpha, rng);
     // gensim divides the error of the summed input by the context count
