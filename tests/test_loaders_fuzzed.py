@@ -271,3 +271,24 @@ def test_load_str_keys_beyond_unicode(tmp_path):
     np.savez(tmp_path / "bad.npz", keys=keys, **arrays)
     with pytest.raises(ValueError, match="U\\+10FFFF"):
         seqcore.Word2Vec.load(tmp_path / "bad.npz")
+
+
+def test_parsing_load_strings_beyond_unicode(tmp_path):
+    """A model file's vocabulary or metadata string with a code point above U+10FFFF (found by
+    fuzz_conllu; its input is in tests/fuzz/corpus/fuzz_conllu/vocab_beyond_unicode) gives
+    ValueError, not SystemError."""
+    from seqcore import parsing
+    from seqcore._validate import unicode_strings
+    vocab = np.array(["ab", "c"])
+    vocab.view(np.uint32)[1] = 0x110000
+    with pytest.raises(ValueError, match="vocab:form.*U\\+10FFFF"):
+        unicode_strings(vocab, "vocab:form")
+    big_endian = np.array(["ab", "c"]).astype(">U2")
+    assert unicode_strings(big_endian, "x") == ["ab", "c"]
+    meta = np.array("{}")
+    bad = meta.reshape(1).view(np.uint32).copy()
+    bad[0] = 0xFFFFFFFF
+    np.savez(tmp_path / "bad.npz", meta=bad.view("<U2").reshape(()))
+    for cls in (parsing.Tagger, parsing.Parser):
+        with pytest.raises(ValueError, match="metadata"):
+            cls.load(tmp_path / "bad.npz")

@@ -90,3 +90,14 @@ def instance_arg(name, value, cls, what=None):
         what = what or getattr(cls, "__name__", str(cls))
         raise TypeError(f"{name}: expected {what}, got {type(value).__name__}")
     return value
+
+
+def unicode_strings(a: np.ndarray, name: str) -> list:
+    """The str values of a unicode array read from a file; ValueError naming ``name`` when a
+    value holds a code point above U+10FFFF, which numpy's UCS-4 storage allows and which
+    becomes an invalid str object (SystemError where it is used, or at the conversion)."""
+    flat = np.ascontiguousarray(a).reshape(-1)
+    codes = flat.view(np.dtype(np.uint32).newbyteorder(a.dtype.byteorder))
+    if codes.size and codes.max() > 0x10FFFF:
+        raise ValueError(f"{name}: a character beyond U+10FFFF")
+    return [str(x) for x in flat]

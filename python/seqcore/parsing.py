@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Op
 import numpy as np
 
 from . import _core
-from ._validate import MAX_EPOCHS, float_arg, int_arg, option
+from ._validate import MAX_EPOCHS, float_arg, int_arg, option, unicode_strings
 from .embedding import embedding_backward, embedding_bag_forward, embedding_forward
 from .output_layers import log_softmax, softmax_cross_entropy
 from .transformer import linear_backward, linear_forward
@@ -1016,7 +1016,10 @@ def _read_model(path, what):
     if not all(isinstance(v, np.ndarray) for v in arrays.values()):
         raise ValueError(f"{where} (a member is not a .npy array)")
     try:
-        meta = ast.literal_eval(str(arrays.pop("meta")))
+        meta = arrays.pop("meta")
+        if meta.ndim != 0 or meta.dtype.kind != "U":
+            raise ValueError("not a string")
+        meta = ast.literal_eval(unicode_strings(meta, "meta")[0])
     except (KeyError, ValueError, SyntaxError, TypeError, RecursionError) as err:
         raise ValueError(f"{where} (metadata: {type(err).__name__})") from None
     if not isinstance(meta, dict):
@@ -1028,7 +1031,7 @@ def _strings(arrays, key):
     a = arrays[key]
     if a.ndim != 1 or a.dtype.kind != "U":
         raise ValueError(f"{key!r} is not a list of strings")
-    return [str(x) for x in a]
+    return unicode_strings(a, repr(key))
 
 
 def _weights(arrays, shapes, dtype, where):

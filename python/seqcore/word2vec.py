@@ -46,7 +46,7 @@ import numpy as np
 
 from . import _core
 from ._typing import DTypeLike
-from ._validate import MAX_EPOCHS, StateError
+from ._validate import MAX_EPOCHS, StateError, unicode_strings
 from .corpus import (Vocabulary, VocabularyError, count_words, frequency_order, restartable,
                      retained)
 from .keyedvectors import KeyedVectors
@@ -747,11 +747,7 @@ class Word2Vec:
         keys = arrays["keys"]
         if keys.ndim != 1:
             raise ValueError(f"keys: expected shape [V], got {list(keys.shape)}")
-        # numpy turns a code point above U+10FFFF into an invalid str object (SystemError
-        # later, wherever it is used)
-        if keys.size and keys.view(np.uint32).max() > 0x10FFFF:
-            raise ValueError("keys: a character beyond U+10FFFF")
-        return [str(k) for k in keys]
+        return unicode_strings(keys, "keys")
 
     @classmethod
     def load(cls, path):
