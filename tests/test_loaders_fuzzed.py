@@ -275,8 +275,7 @@ def test_load_str_keys_beyond_unicode(tmp_path):
 
 def test_parsing_load_strings_beyond_unicode(tmp_path):
     """A model file's vocabulary or metadata string with a code point above U+10FFFF (found by
-    fuzz_conllu; its input is in tests/fuzz/corpus/fuzz_conllu/vocab_beyond_unicode) gives
-    ValueError, not SystemError."""
+    fuzz_conllu: a Tagger file's vocabulary) gives ValueError, not SystemError."""
     from seqcore import parsing
     from seqcore._validate import unicode_strings
     vocab = np.array(["ab", "c"])
