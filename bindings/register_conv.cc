@@ -2,8 +2,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "numpy_glue.h"
 #include "seqcore/conv.h"
@@ -119,9 +121,89 @@ py::tuple bn_backward_typed(const py::array& x_a, py::handle weight, py::handle 
   return py::make_tuple(dx, object_or_none(dg), object_or_none(db));
 }
 
+// Conv1dPacked of either dtype behind one Python class; the layout is fixed at construction.
+class PackedConv {
+ public:
+  PackedConv(py::handle w_o, py::handle bias, int64_t stride, int64_t padding, int64_t dilation,
+             bool channels_last, const std::string& activation)
+      : channels_last_(channels_last) {
+    py::array w = as_array(w_o, "weight");
+    if (w.ndim() != 3)
+      throw std::invalid_argument("weight: expected a 3-D array [Co, Ci, Kw], got shape " +
+                                  shape_str(shape_of(w)));
+    const Activation act = activation_of(activation);
+    Conv1dShape s;
+    s.Co = w.shape(0), s.Ci = w.shape(1), s.Kw = w.shape(2);
+    s.stride = stride, s.padding = padding, s.dilation = dilation;
+    s.channels_last = channels_last;
+    if (float_kind(w, "weight") == 's')
+      impl_.emplace<1>(make<float>(w, bias, s, act));
+    else
+      impl_.emplace<2>(make<double>(w, bias, s, act));
+  }
+
+  py::array forward(py::handle x_o) const {
+    py::array x = as_array(x_o, "x");
+    if (impl_.index() == 1) return apply(std::get<1>(impl_), x);
+    return apply(std::get<2>(impl_), x);
+  }
+
+  std::string repr() const {
+    const Conv1dShape& g = impl_.index() == 1 ? std::get<1>(impl_)->geometry()
+                                              : std::get<2>(impl_)->geometry();
+    return "<Conv1dPacked Co=" + std::to_string(g.Co) + " Ci=" + std::to_string(g.Ci) +
+           " Kw=" + std::to_string(g.Kw) + (impl_.index() == 1 ? " float32>" : " float64>");
+  }
+
+ private:
+  template <typename T>
+  static std::unique_ptr<Conv1dPacked<T>> make(const py::array& w_a, py::handle bias,
+                                               const Conv1dShape& s, Activation act) {
+    check(s.Co >= 1 && s.Ci >= 1 && s.Kw >= 1,
+          "weight: expected shape [Co, Ci, Kw] with Co, Ci, Kw >= 1, got " +
+              shape_str(shape_of(w_a)));
+    auto w = floats<T>(w_a, "weight", shape_of(w_a), "[Co, Ci, Kw]");
+    auto b = optional_floats<T>(bias, "bias", {s.Co}, "[Co]", "weight");
+    return std::make_unique<Conv1dPacked<T>>(s, w.data(), data_or_null(b), act);
+  }
+
+  template <typename T>
+  py::array apply(const std::unique_ptr<Conv1dPacked<T>>& layer, const py::array& x_a) const {
+    const Conv1dShape& g = layer->geometry();
+    const char* legend = channels_last_ ? "[N, L, Ci]" : "[N, Ci, L]";
+    if (x_a.ndim() != 3)
+      throw std::invalid_argument(std::string("x: expected a 3-D array ") + legend +
+                                  ", got shape " + shape_str(shape_of(x_a)));
+    Conv1dShape s = g;
+    s.N = x_a.shape(0);
+    s.Ci = channels_last_ ? x_a.shape(2) : x_a.shape(1);
+    s.L = channels_last_ ? x_a.shape(1) : x_a.shape(2);
+    auto x = floats<T>(x_a, "x", shape_of(x_a), legend, "weight");
+    conv1d_check(s);
+    py::array_t<T> y(out_shape(s));
+    {
+      py::gil_scoped_release release;
+      layer->forward(s, x.data(), y.mutable_data());
+    }
+    return y;
+  }
+
+  bool channels_last_;
+  std::variant<std::monostate, std::unique_ptr<Conv1dPacked<float>>,
+               std::unique_ptr<Conv1dPacked<double>>>
+      impl_;
+};
+
 }  // namespace
 
 void register_conv(py::module_& m) {
+  py::class_<PackedConv>(m, "Conv1dPacked",
+                         "See seqcore.PackedConv1d: conv1d_forward with the weight packed once.")
+      .def(py::init<py::handle, py::handle, int64_t, int64_t, int64_t, bool, const std::string&>(),
+           py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
+           py::arg("dilation"), py::arg("channels_last"), py::arg("activation"))
+      .def("__call__", &PackedConv::forward, py::arg("x"))
+      .def("__repr__", &PackedConv::repr);
   m.def(
       "conv1d_forward",
       [](py::handle x_o, py::handle w_o, py::handle bias, int64_t stride, int64_t padding,

@@ -48,7 +48,8 @@ template <typename T>
 py::tuple forward_typed(const std::string& mode, const py::array& x_any, py::handle w_ih_o,
                         py::handle w_hh_o, py::handle b_ih_o, py::handle b_hh_o,
                         py::handle h0_o, py::handle c0_o, py::handle lengths_o, bool training,
-                        bool reverse, bool linear_before_reset) {
+                        bool reverse, bool linear_before_reset,
+                        const RnnPacked<T>* packed = nullptr) {
   RnnDesc d;
   d.cell = parse_mode(mode);
   d.linear_before_reset = linear_before_reset;
@@ -92,7 +93,7 @@ py::tuple forward_typed(const std::string& mode, const py::array& x_any, py::han
     rnn_forward<T>(d, layout, x.data(), w_ih.data(), w_hh.data(), data_or_null(b_ih),
                    data_or_null(b_hh), data_or_null(h0), data_or_null(c0), y.mutable_data(),
                    h_n.mutable_data(), mutable_or_null(c_n),
-                   cache ? &cache->saved : nullptr);
+                   cache ? &cache->saved : nullptr, packed);
   }
   py::object cache_obj = py::none();
   if (cache) {
@@ -119,6 +120,78 @@ py::tuple rnn_forward_py(const std::string& mode, py::handle x_o, py::handle w_i
   return forward_typed<double>(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, training,
                                reverse, linear_before_reset);
 }
+
+// A layer's weights (copied) with their rnn_pack panels, for seqcore.rnn.PackedRNN.
+class PackedRnnPy {
+ public:
+  PackedRnnPy(const std::string& mode, py::handle w_ih, py::handle w_hh, py::handle b_ih,
+              py::handle b_hh, bool linear_before_reset)
+      : mode_(mode), lbr_(linear_before_reset) {
+    RnnDesc d;
+    d.cell = parse_mode(mode);
+    d.linear_before_reset = linear_before_reset;
+    py::array w_hh_a = as_array(w_hh, "w_hh"), w_ih_a = as_array(w_ih, "w_ih");
+    const int64_t G = rnn_gates(d.cell);
+    if (w_hh_a.ndim() != 2 || w_hh_a.shape(0) == 0 || w_hh_a.shape(1) * G != w_hh_a.shape(0))
+      throw std::invalid_argument("w_hh: expected shape [G*H, H] with G=" + std::to_string(G) +
+                                  ", got " + shape_str(shape_of(w_hh_a)));
+    if (w_ih_a.ndim() != 2 || w_ih_a.shape(1) < 1)
+      throw std::invalid_argument("w_ih: expected shape [G*H, I] with I >= 1, got " +
+                                  shape_str(shape_of(w_ih_a)));
+    d.H = w_hh_a.shape(1), d.I = w_ih_a.shape(1);
+    kind_ = float_kind(w_hh_a, "w_hh");
+    if (kind_ == 's')
+      pack<float>(d, w_ih_a, w_hh_a, b_ih, b_hh, f32_);
+    else
+      pack<double>(d, w_ih_a, w_hh_a, b_ih, b_hh, f64_);
+  }
+
+  py::tuple forward(py::handle x_o, py::handle h0, py::handle c0) const {
+    py::array x = as_array(x_o, "x");
+    if (x.ndim() != 3 || x.shape(2) != w_ih_.shape(1))
+      throw std::invalid_argument("x: expected shape [T, N, I] with I=" +
+                                  std::to_string(w_ih_.shape(1)) + " (the layer's input size), got " +
+                                  shape_str(shape_of(x)));
+    const char kind = float_kind(x, "x");
+    if (kind != kind_)
+      throw py::type_error(std::string("x: dtype ") + dtype_name(x) + " does not match the " +
+                           "packed weights (" + (kind_ == 's' ? "float32" : "float64") + ")");
+    if (kind == 's')
+      return forward_typed<float>(mode_, x, w_ih_, w_hh_, b_ih_, b_hh_, h0, c0, py::none(),
+                                  false, false, lbr_, f32_.get());
+    return forward_typed<double>(mode_, x, w_ih_, w_hh_, b_ih_, b_hh_, h0, c0, py::none(),
+                                 false, false, lbr_, f64_.get());
+  }
+
+  std::string repr() const {
+    return "<RnnPacked " + mode_ + " I=" + std::to_string(w_ih_.shape(1)) + " H=" +
+           std::to_string(w_hh_.shape(1)) + (kind_ == 's' ? " float32>" : " float64>");
+  }
+
+ private:
+  template <typename T>
+  void pack(const RnnDesc& d, const py::array& w_ih, const py::array& w_hh, py::handle b_ih,
+            py::handle b_hh, std::unique_ptr<RnnPacked<T>>& out) {
+    const int64_t GH = rnn_gates(d.cell) * d.H;
+    auto copy = [](const py::array& a) { return py::array(a.attr("copy")()); };
+    w_hh_ = copy(floats<T>(w_hh, "w_hh", {GH, d.H}, "[G*H, H]", "w_hh"));
+    w_ih_ = copy(floats<T>(w_ih, "w_ih", {GH, d.I}, "[G*H, I]", "w_hh"));
+    if (!b_ih.is_none()) b_ih_ = copy(floats<T>(b_ih, "b_ih", {GH}, "[G*H]", "w_hh"));
+    if (!b_hh.is_none()) b_hh_ = copy(floats<T>(b_hh, "b_hh", {GH}, "[G*H]", "w_hh"));
+    out = std::make_unique<RnnPacked<T>>();
+    auto wi = carray<T>::ensure(w_ih_), wh = carray<T>::ensure(w_hh_);
+    py::gil_scoped_release nogil;
+    rnn_pack<T>(d, wi.data(), wh.data(), *out);
+  }
+
+  std::string mode_;
+  bool lbr_;
+  char kind_ = 's';
+  py::array w_ih_, w_hh_;
+  py::object b_ih_ = py::none(), b_hh_ = py::none();
+  std::unique_ptr<RnnPacked<float>> f32_;
+  std::unique_ptr<RnnPacked<double>> f64_;
+};
 
 template <typename T>
 py::tuple backward_typed(RnnCacheT<T>& cache, py::handle dy_o, py::handle dh_n_o,
@@ -201,6 +274,14 @@ void register_rnn(py::module_& m) {
                std::to_string(c.desc.H) + (c.consumed ? " consumed>" : ">");
       });
 
+  py::class_<PackedRnnPy>(m, "RnnPacked",
+                          "See seqcore.rnn.PackedRNN: a layer's weights packed once.")
+      .def(py::init<const std::string&, py::handle, py::handle, py::handle, py::handle, bool>(),
+           py::arg("mode"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"),
+           py::arg("linear_before_reset"))
+      .def("forward", &PackedRnnPy::forward, py::arg("x"), py::arg("h0"), py::arg("c0"),
+           "Inference forward: (y, h_n, c_n or None, None).")
+      .def("__repr__", &PackedRnnPy::repr);
   m.def("rnn_forward", &rnn_forward_py, py::arg("mode"), py::arg("x"), py::arg("w_ih"),
         py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("h0"), py::arg("c0"),
         py::arg("lengths"), py::arg("training"), py::arg("reverse"),

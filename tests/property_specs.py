@@ -552,6 +552,37 @@ for _m in ("lstm", "gru", "rnn"):
     _make_rnn_backward_spec(_m)
 
 
+@spec("PackedRNN", "rnn")
+def _(draw):
+    p = {**_rnn_draw(draw), "lengths": False}
+    mode = draw(st.sampled_from(["lstm", "gru", "rnn_tanh", "rnn_relu"]))
+    lbr = draw(st.booleans())
+    family = mode[:3] if mode.startswith("rnn") else mode
+
+    def make():
+        d = _rnn_make(family, **p)
+        del d["lengths"]
+        d.update(mode=mode, linear_before_reset=lbr)
+        return d
+
+    def fn(mode, x, w_ih, w_hh, b_ih, b_hh, h0, linear_before_reset, c0=None):
+        layer = sc.PackedRNN(mode, w_ih, w_hh, b_ih, b_hh, linear_before_reset)
+        return layer(x, h0, c0) if mode == "lstm" else layer(x, h0)
+
+    def check(out, args):    # the unpacked kernel's results, bit for bit
+        a = {k: args[k] for k in ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0")}
+        if mode == "lstm":
+            ref = sc.lstm_forward(**a, c0=args["c0"], training=False)[:3]
+        elif mode == "gru":
+            ref = sc.gru_forward(**a, training=False, linear_before_reset=lbr)[:2]
+        else:
+            ref = sc.rnn_forward(**a, training=False, nonlinearity=mode[4:])[:2]
+        assert len(out) == len(ref)
+        for o, r in zip(out, ref):
+            assert o.dtype == r.dtype and np.array_equal(o, r)
+    return Call(fn, make, check, lenient=("linear_before_reset",))
+
+
 def _make_cell_spec(mode):
     cell = {"lstm": sc.lstm_cell, "gru": sc.gru_cell, "rnn": sc.rnn_cell}[mode]
 
@@ -1252,6 +1283,20 @@ def _(draw):
         finite(out[0])
     return Call(sc.conv1d_forward, lambda: _conv_make(**p), check,
                 lenient=("stride", "padding", "dilation"))
+
+
+@spec("PackedConv1d", "conv")
+def _(draw):
+    p = _conv_draw(draw)
+
+    def fn(x, weight, bias, stride, padding, dilation, channels_last, activation):
+        return sc.PackedConv1d(weight, bias, stride, padding, dilation,
+                               channels_last=channels_last, activation=activation)(x)
+
+    def check(out, args):    # conv1d_forward's output, bit for bit
+        shape_is(out, _conv_out_shape(p, args), p["dt"])
+        assert np.array_equal(out, sc.conv1d_forward(**args)[0])
+    return Call(fn, lambda: _conv_make(**p), check, lenient=("stride", "padding", "dilation"))
 
 
 @spec("conv1d_backward", "conv")

@@ -18,8 +18,8 @@ import pytest
 import seqcore
 from seqcore import reference as ref
 from conftest import fd_pairs  # noqa: E402  (tests/ is on sys.path)
-from seqcore.conv import (batch_norm_backward, batch_norm_forward, conv1d_backward,
-                          conv1d_forward, conv1d_output_length)
+from seqcore.conv import (PackedConv1d, batch_norm_backward, batch_norm_forward,
+                          conv1d_backward, conv1d_forward, conv1d_output_length)
 from seqcore.output_layers import binary_cross_entropy_with_logits
 
 FD_TOL = dict(rtol=1e-6, atol=1e-8)
@@ -204,6 +204,82 @@ def test_conv1d_backward_bad_input(rng):
         conv1d_backward(cache, np.zeros((2, 4, 5), np.float32))
     with pytest.raises(TypeError, match="cache"):
         conv1d_backward(object(), np.zeros((2, 4, 5)))
+
+
+# ------------------------------------------------------ PackedConv1d (weight packed once)
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("activation", ["none", "relu"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["ncl", "nlc"])
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: "-".join(map(str, g)))
+@DTYPES
+def test_packed_conv1d_equals_conv1d_forward(rng, dtype, geom, channels_last, activation,
+                                             threads):
+    N, Ci, L, Co, Kw, s, p, d = geom
+    x, w, b = _randn(rng, N, Ci, L, dtype=dtype), _randn(rng, Co, Ci, Kw, dtype=dtype), \
+        _randn(rng, Co, dtype=dtype)
+    before = seqcore.get_num_threads()
+    try:
+        seqcore.set_num_threads(threads)
+        layer = PackedConv1d(w, b, s, p, d, channels_last=channels_last, activation=activation)
+        y = layer(_to_layout(x, channels_last))
+        expect, _ = conv1d_forward(_to_layout(x, channels_last), w, b, s, p, d,
+                                   channels_last=channels_last, activation=activation)
+    finally:
+        seqcore.set_num_threads(before)
+    assert y.dtype == dtype and np.array_equal(y, expect)   # the same chains, bit for bit
+    z = ref.conv1d(x, w, b, s, p, d)
+    if activation == "relu":
+        z = np.maximum(z, 0)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_to_layout(y, channels_last), z, **tol)
+
+
+def test_packed_conv1d_stream_chunks_equal_the_whole(rng):
+    """The trigger-word layer (Ci 101, Co 196, Kw 15, stride 4) on chunks of 1-13 output
+    steps (fewer rows than the micro-tile, and more) gives the whole input's steps."""
+    x = _randn(rng, 1, 400, 101, dtype=np.float32)
+    w, b = _randn(rng, 196, 101, 15, dtype=np.float32), _randn(rng, 196, dtype=np.float32)
+    layer = PackedConv1d(w, b, 4, channels_last=True, activation="relu")
+    whole = layer(x)
+    np.testing.assert_array_equal(whole, conv1d_forward(x, w, b, 4, channels_last=True,
+                                                        activation="relu")[0])
+    t0 = 0
+    for k in (1, 2, 5, 6, 7, 12, 13):
+        part = layer(x[:, 4 * t0:4 * (t0 + k - 1) + 15])
+        np.testing.assert_array_equal(part, whole[:, t0:t0 + k])
+        t0 += k
+
+
+def test_packed_conv1d_copies_its_weights(rng):
+    x, w, b = _randn(rng, 2, 3, 9), _randn(rng, 4, 3, 5), _randn(rng, 4)
+    layer = PackedConv1d(w, b)
+    expect = conv1d_forward(x, w, b)[0]
+    w[...], b[...] = 0, 0
+    np.testing.assert_array_equal(layer(x), expect)
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda: PackedConv1d(np.zeros((4, 3))), ValueError, r"weight: expected a 3-D array"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 0))), ValueError, "weight"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5), np.int64)), TypeError, "weight"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)), np.zeros(5)), ValueError, r"bias: expected"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)), np.zeros(4, np.float32)), TypeError, "bias"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)), stride=0), ValueError, "stride"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)), padding=-1), ValueError, "padding"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)), dilation=1.5), TypeError, "dilation"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)), activation="gelu"), ValueError, "activation"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)))(np.zeros((1, 2, 9))), ValueError,
+     r"x: expected 3 channels"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)))(np.zeros((1, 3, 4))), ValueError,
+     "shorter than the kernel"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)))(np.zeros((3, 9))), ValueError, "x: expected a 3-D"),
+    (lambda: PackedConv1d(np.zeros((4, 3, 5)))(np.zeros((1, 3, 9), np.float32)), TypeError,
+     "x: dtype float32 does not match"),
+])
+def test_packed_conv1d_bad_input(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
 
 
 # --------------------------------------------------------------------------- batch norm

@@ -741,3 +741,75 @@ def test_reference_layers_equal_stacked_single_layer(rng):
         assert np.array_equal(y, ry) and np.array_equal(h_n[0], rh), mode
         if mode == "lstm":
             assert np.array_equal(c_n[0], rc)
+
+
+# ------------------------------------------------------- PackedRNN (weights packed once)
+
+def _packed(mode, d):
+    kind = "gru" if mode == "gru_nolbr" else mode
+    return seqcore.PackedRNN(kind, d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"],
+                             linear_before_reset=(mode != "gru_nolbr"))
+
+
+# T*N of at most 8 rows takes the dot-product path, more the panels that PackedRNN keeps;
+# H = 128 is the trigger-word model's GRU, run on a streamed chunk of 12 steps.
+PACKED_SHAPES = [(1, 1, 3, 5), (8, 1, 7, 17), (12, 1, 196, 128), (9, 3, 5, 16), (40, 2, 33, 70)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", PACKED_SHAPES, ids=lambda s: "T%dN%dI%dH%d" % s)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("mode", MODES)
+def test_packed_rnn_equals_the_kernel_and_the_reference(mode, dtype, shape, threads, rng):
+    d = rnn_inputs(rng, mode, *shape, dtype=dtype)
+    before = seqcore.get_num_threads()
+    try:
+        seqcore.set_num_threads(threads)
+        out = _packed(mode, d)(d["x"], d["h0"], d.get("c0"))
+        y, h_n, c_n, _ = sc_forward(mode, d, training=False)
+    finally:
+        seqcore.set_num_threads(before)
+    expect = (y, h_n, c_n) if mode == "lstm" else (y, h_n)
+    assert len(out) == len(expect)
+    for a, b in zip(out, expect):        # the same products in the same order
+        assert a.dtype == dtype and np.array_equal(a, b)
+    tol = F32_FWD if dtype == np.float32 else F64_FWD
+    for a, b in zip(out, ref_forward(mode, d)):
+        np.testing.assert_allclose(a, b, **tol)
+
+
+def test_packed_rnn_carries_state_across_calls_and_copies_its_weights(rng):
+    """A sequence fed in pieces, each piece starting from the last's h_n, is the whole
+    sequence's run; changing the arrays after packing changes nothing."""
+    d = rnn_inputs(rng, "gru", 30, 1, 6, 9, dtype=np.float64)
+    layer = _packed("gru", d)
+    whole, h_whole = layer(d["x"], d["h0"])
+    d["w_hh"][...] = 0
+    h, parts = d["h0"], []
+    for t0, t1 in ((0, 1), (1, 13), (13, 30)):
+        y, h = layer(d["x"][t0:t1], h)
+        parts.append(y)
+    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(h, h_whole, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda d: seqcore.PackedRNN("GRU", d["w_ih"], d["w_hh"]), ValueError, "mode"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"], d["w_hh"][:5]), ValueError, "w_hh"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"][:, :0], d["w_hh"]), ValueError, "w_ih"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"].astype(np.float32), d["w_hh"]), TypeError,
+     "w_ih"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"], d["w_hh"], np.zeros(4)), ValueError,
+     "b_ih"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"], d["w_hh"])(d["x"].astype(np.float32)),
+     TypeError, "x: dtype float32 does not match"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"], d["w_hh"])(d["x"][..., :2]), ValueError,
+     r"x: expected shape \[T, N, I\] with I=5"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"], d["w_hh"])(d["x"], np.zeros((2, 4))),
+     ValueError, "h0"),
+    (lambda d: seqcore.PackedRNN("gru", d["w_ih"], d["w_hh"])(d["x"][0]), ValueError, "x"),
+])
+def test_packed_rnn_bad_input(make, exc, match, rng):
+    d = rnn_inputs(rng, "gru", 3, 1, 5, 4)
+    with pytest.raises(exc, match=match):
+        make(d)

@@ -286,6 +286,23 @@ def test_spectrogram_matches_an_independent_computation(clips):
                                rtol=1e-6)
 
 
+def test_spectrogram_equals_scipy_signal_spectrogram():
+    """The features are scipy.signal.spectrogram's PSD (Hann window, density scaling) in dB,
+    standardised: within one float32 ulp of it (10 log10 is taken as (10 / ln 10) ln)."""
+    signal = pytest.importorskip("scipy.signal")
+    r = np.random.default_rng(3)
+    mixed = r.standard_normal(44100) * 0.3
+    mixed[10000:20000] *= 1e-5                    # quiet stretches next to loud ones
+    for x in (mixed, r.uniform(-1, 1, 279).astype(np.float32), np.zeros(400),
+              np.sin(np.arange(8000) * 0.05)):
+        _, _, psd = signal.spectrogram(np.asarray(x, np.float64), fs=SR,
+                                       window=np.hanning(200), nperseg=200, noverlap=120,
+                                       nfft=200, detrend=False, return_onesided=True,
+                                       scaling="density", mode="psd")
+        expect = ((10 * np.log10(psd.T + 1e-12) + 98.5) / 12.6).astype(np.float32)
+        np.testing.assert_array_max_ulp(speech.spectrogram(x), expect, maxulp=1)
+
+
 def test_spectrogram_agrees_with_matplotlib_specgram():
     mlab = pytest.importorskip("matplotlib.mlab")
     x = np.random.default_rng(1).standard_normal(4000) * 0.1

@@ -2,6 +2,7 @@
 // cpu/conv_cpu.cc).
 #include "seqcore/conv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -16,6 +17,11 @@ void conv1d_forward_cpu(const Conv1dShape& s, const T* x, const T* w, const T* b
 template <typename T>
 void conv1d_backward_cpu(const Conv1dShape& s, const T* x, const T* w, const T* dy, T* dx,
                          T* dw, T* db);
+template <typename T>
+void conv1d_pack_cpu(const Conv1dShape& s, const T* w, Buffer<T>& panels);
+template <typename T>
+void conv1d_packed_forward_cpu(const Conv1dShape& s, const T* panels, const T* b,
+                               Activation act, const T* x, T* y);
 template <typename T>
 void batch_norm_forward_cpu(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta,
                             T eps, bool relu, T* y, T* mean, T* var, T* rstd);
@@ -61,6 +67,29 @@ void conv1d_backward(const Conv1dShape& s, const T* x, const T* w, const T* dy, 
 }
 
 template <typename T>
+Conv1dPacked<T>::Conv1dPacked(const Conv1dShape& s, const T* w, const T* b, Activation act)
+    : geom_(s), act_(act) {
+  geom_.N = 1, geom_.L = s.dilation * (s.Kw - 1) + 1 - 2 * s.padding;  // the shortest input
+  geom_.L = std::max<int64_t>(geom_.L, 0);
+  conv1d_check(geom_);
+  cpu::conv1d_pack_cpu<T>(geom_, w, panels_);
+  if (b) bias_.assign(b, b + s.Co);
+}
+
+template <typename T>
+void Conv1dPacked<T>::forward(const Conv1dShape& s, const T* x, T* y) const {
+  const Conv1dShape& g = geom_;
+  check(s.Ci == g.Ci, "x: expected " + std::to_string(g.Ci) + " channels (the layer's Ci), got " +
+                          std::to_string(s.Ci));
+  check(s.Co == g.Co && s.Kw == g.Kw && s.stride == g.stride && s.padding == g.padding &&
+            s.dilation == g.dilation,
+        "Conv1dPacked: the geometry of a call must be the layer's");
+  conv1d_check(s);
+  cpu::conv1d_packed_forward_cpu<T>(s, panels_.data(), bias_.empty() ? nullptr : bias_.data(),
+                                    act_, x, y);
+}
+
+template <typename T>
 void batch_norm_forward(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta,
                         double eps, bool relu, T* y, T* mean, T* var, T* rstd) {
   check(M >= 1 && C >= 1, "x: expected shape [M, C] with M, C >= 1, got " + shape_str({M, C}));
@@ -80,6 +109,7 @@ void batch_norm_backward(int64_t M, int64_t C, const T* x, const T* gamma, const
 }
 
 #define SEQCORE_INSTANTIATE(T)                                                                 \
+  template class Conv1dPacked<T>;                                                             \
   template void conv1d_forward<T>(const Conv1dShape&, const T*, const T*, const T*,           \
                                   Activation, T*);                                            \
   template void conv1d_backward<T>(const Conv1dShape&, const T*, const T*, const T*, T*, T*,  \

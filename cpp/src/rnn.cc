@@ -58,9 +58,20 @@ RnnLayout make_rnn_layout(int64_t T, int64_t N, const int64_t* lengths, bool rev
 template <typename T>
 void rnn_forward(const RnnDesc& d, const RnnLayout& layout, const T* x, const T* w_ih,
                  const T* w_hh, const T* b_ih, const T* b_hh, const T* h0, const T* c0, T* y,
-                 T* h_n, T* c_n, RnnSaved<T>* saved) {
+                 T* h_n, T* c_n, RnnSaved<T>* saved, const RnnPacked<T>* packed) {
   check(d.T >= 0 && d.N >= 0 && d.I >= 1 && d.H >= 1, "rnn_forward: bad sizes");
-  cpu::rnn_forward_cpu(d, layout, x, w_ih, w_hh, b_ih, b_hh, h0, c0, y, h_n, c_n, saved);
+  if (packed)
+    check(packed->desc.cell == d.cell && packed->desc.I == d.I && packed->desc.H == d.H &&
+              packed->desc.linear_before_reset == d.linear_before_reset,
+          "rnn_forward: the packed weights are of another layer");
+  cpu::rnn_forward_cpu(d, layout, x, w_ih, w_hh, b_ih, b_hh, h0, c0, y, h_n, c_n, saved,
+                       packed);
+}
+
+template <typename T>
+void rnn_pack(const RnnDesc& d, const T* w_ih, const T* w_hh, RnnPacked<T>& packed) {
+  check(d.I >= 1 && d.H >= 1, "rnn_pack: bad sizes");
+  cpu::rnn_pack_cpu(d, w_ih, w_hh, packed);
 }
 
 template <typename T>
@@ -78,7 +89,8 @@ void rnn_backward(const RnnDesc& d, const RnnLayout& layout, const T* x, const T
 #define SEQCORE_INSTANTIATE(T)                                                               \
   template void rnn_forward<T>(const RnnDesc&, const RnnLayout&, const T*, const T*,        \
                                const T*, const T*, const T*, const T*, const T*, T*, T*, T*, \
-                               RnnSaved<T>*);                                               \
+                               RnnSaved<T>*, const RnnPacked<T>*);                          \
+  template void rnn_pack<T>(const RnnDesc&, const T*, const T*, RnnPacked<T>&);              \
   template void rnn_backward<T>(const RnnDesc&, const RnnLayout&, const T*, const T*,       \
                                 const T*, RnnSaved<T>&, const T*, const T*, const T*, T*,   \
                                 T*, T*, T*, T*, T*, T*);

@@ -9,8 +9,9 @@ from ._isa import build_info         # first: picks the extension module (ISA pa
 from . import _core                  # registers it as seqcore._core
 from ._core import get_num_threads
 from ._parallel import set_num_threads
-from .rnn import (GRUGrads, LSTMGrads, RNNGrads, gru_backward, gru_cell, gru_forward,
-                  lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward)
+from .rnn import (GRUGrads, LSTMGrads, PackedRNN, RNNGrads, gru_backward, gru_cell,
+                  gru_forward, lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell,
+                  rnn_forward)
 from .layers import GRU, LSTM, RNN
 from . import bleu
 from .decoding import Hypothesis, beam_search, greedy_search, perplexity, sample
@@ -36,8 +37,8 @@ from .transformer import (LayerNormGrads, LinearGrads, Transformer, TransformerD
                           layer_norm_backward, layer_norm_forward, linear_backward,
                           linear_forward)
 from .plot import plot_attention
-from .conv import (BatchNormGrads, Conv1dGrads, batch_norm_backward, batch_norm_forward,
-                   conv1d_backward, conv1d_forward, conv1d_output_length)
+from .conv import (BatchNormGrads, Conv1dGrads, PackedConv1d, batch_norm_backward,
+                   batch_norm_forward, conv1d_backward, conv1d_forward, conv1d_output_length)
 from .output_layers import (BCEResult, CrossEntropyResult, HuffmanTree, SampledSoftmaxResult,
                             SparseLossResult, UnigramSampler, hierarchical_softmax_log_probs,
                             hierarchical_softmax_loss, log_softmax, negative_sampling_loss,
@@ -52,7 +53,7 @@ except PackageNotFoundError:  # running from a source tree without an install
 __all__ = [
     "build_info", "get_num_threads", "set_num_threads",
     "LSTMGrads", "GRUGrads", "RNNGrads",
-    "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
+    "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "PackedRNN",
     "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
     "LSTM", "GRU", "RNN",
     "bleu", "Hypothesis", "beam_search", "greedy_search", "sample", "perplexity",
@@ -71,7 +72,7 @@ __all__ = [
     "linear_forward", "linear_backward", "TransformerEncoderLayer", "TransformerEncoder",
     "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
     "Conv1dGrads", "BatchNormGrads", "conv1d_output_length", "conv1d_forward",
-    "conv1d_backward", "batch_norm_forward", "batch_norm_backward",
+    "conv1d_backward", "PackedConv1d", "batch_norm_forward", "batch_norm_backward",
     "Word2Vec",
     "softmax_cross_entropy", "log_softmax", "UnigramSampler", "HuffmanTree",
     "negative_sampling_loss", "sampled_softmax_loss", "hierarchical_softmax_loss",

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ArcStandardBeam', 'BeamSearch', 'MultiHeadAttentionCache', 'RnnCache', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'arc_standard_oracle', 'batch_norm_backward', 'batch_norm_forward', 'binary_cross_entropy_with_logits', 'build_info', 'conv1d_backward', 'conv1d_forward', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
+__all__: list[str] = ['ArcStandardBeam', 'BeamSearch', 'Conv1dPacked', 'MultiHeadAttentionCache', 'RnnCache', 'RnnPacked', 'SdpaCache', 'StepAttentionCache', 'VocabCounter', 'VocabIndex', 'additive_attention_forward', 'arc_standard_oracle', 'batch_norm_backward', 'batch_norm_forward', 'binary_cross_entropy_with_logits', 'build_info', 'conv1d_backward', 'conv1d_forward', 'ctc_beam_search', 'ctc_greedy_decode', 'ctc_loss', 'ctc_workspace_bytes', 'embedding_backward', 'embedding_bag_backward', 'embedding_bag_forward', 'embedding_forward', 'encode_corpus', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'glove_cooccur', 'glove_epoch', 'hierarchical_softmax_log_probs', 'hierarchical_softmax_loss', 'layer_norm_backward', 'layer_norm_forward', 'linear_backward', 'linear_forward', 'log_softmax', 'luong_attention_forward', 'mha_backward', 'mha_forward', 'negative_sampling_loss', 'precompute_keys', 'rnn_backward', 'rnn_forward', 'sampled_softmax_loss', 'sdpa_backward', 'sdpa_forward', 'seq2seq_beam_search', 'set_num_threads', 'softmax_cross_entropy', 'step_attention_backward', 'top_k_dot', 'word2vec_alpha', 'word2vec_chunks', 'word2vec_keep_probabilities', 'word2vec_score', 'word2vec_train']
 class RnnCache:
     """
     Saved activations of a recurrent forward (post-activation gates and states of every valid step), consumed by the matching backward.
@@ -28,6 +28,18 @@ class RnnCache:
     def shape(self) -> tuple[int, int, int, int]:
         """
         (T, N, I, H) of the forward.
+        """
+class RnnPacked:
+    """
+    See seqcore.rnn.PackedRNN: a layer's weights packed once.
+    """
+    def __init__(self, mode: str, w_ih: typing.Any, w_hh: typing.Any, b_ih: typing.Any, b_hh: typing.Any, linear_before_reset: bool) -> None:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def forward(self, x: typing.Any, h0: typing.Any, c0: typing.Any) -> tuple:
+        """
+        Inference forward: (y, h_n, c_n or None, None).
         """
 class BeamSearch:
     """
@@ -171,6 +183,16 @@ class _HuffmanTree:
         ...
     @property
     def size(self) -> int:
+        ...
+class Conv1dPacked:
+    """
+    See seqcore.PackedConv1d: conv1d_forward with the weight packed once.
+    """
+    def __call__(self, x: typing.Any) -> numpy.ndarray:
+        ...
+    def __init__(self, weight: typing.Any, bias: typing.Any, stride: typing.SupportsInt | typing.SupportsIndex, padding: typing.SupportsInt | typing.SupportsIndex, dilation: typing.SupportsInt | typing.SupportsIndex, channels_last: bool, activation: str) -> None:
+        ...
+    def __repr__(self) -> str:
         ...
 class ArcStandardBeam:
     """

@@ -25,7 +25,7 @@ from . import _core
 from ._validate import float_arg, int_arg, option
 
 __all__ = ["Conv1dGrads", "BatchNormGrads", "conv1d_output_length", "conv1d_forward",
-           "conv1d_backward", "batch_norm_forward", "batch_norm_backward"]
+           "conv1d_backward", "PackedConv1d", "batch_norm_forward", "batch_norm_backward"]
 
 Conv1dGrads = namedtuple("Conv1dGrads", "dx dweight dbias")
 Conv1dGrads.__doc__ = """Gradients of conv1d: dx (shape of x; None when not asked for),
@@ -116,6 +116,54 @@ def conv1d_backward(cache, dy, *, need_dx: bool = True) -> Conv1dGrads:
                                        cache.dilation, cache.channels_last, bool(need_dx),
                                        cache.has_bias)
     return Conv1dGrads(dx, dw, db)
+
+
+class PackedConv1d:
+    """:func:`conv1d_forward` for inference that applies one layer to many inputs (a
+    stream's chunks, batches of clips): the weight is permuted and packed into the GEMM's
+    panels once, here, so a call costs its products only. Per call, ``conv1d_forward``
+    permutes and packs all ``Co * Ci * Kw`` weights, which is most of the time of a chunk
+    of a few output steps.
+
+    Calling the layer with x ``[N, Ci, L]`` (``[N, L, Ci]`` with channels_last) returns
+    y ``[N, Co, Lo]`` (``[N, Lo, Co]``), and no cache (inference only). It equals
+    ``conv1d_forward(x, weight, bias, ...)[0]`` bit for bit (the same k blocks and chains of
+    fused multiply-adds, the same epilogue). The weights are copied: later changes to
+    ``weight`` or ``bias`` are not seen.
+
+    Parameters
+    ----------
+    weight : ndarray [Co, Ci, Kw]
+        float32 or float64: the dtype of every call's x.
+    bias : ndarray [Co] or None
+    stride, padding, dilation, channels_last, activation
+        As :func:`conv1d_forward`.
+
+    Raises
+    ------
+    TypeError
+        weight not float32/float64, bias or x of another dtype.
+    ValueError
+        As :func:`conv1d_forward` (shapes, channels, geometry, activation).
+    """
+
+    def __init__(self, weight, bias=None, stride: int = 1, padding: int = 0,
+                 dilation: int = 1, *, channels_last: bool = False, activation: str = "none"):
+        self.stride = int_arg("stride", stride, 1, 2 ** 40)
+        self.padding = int_arg("padding", padding, 0, 2 ** 40)
+        self.dilation = int_arg("dilation", dilation, 1, 2 ** 20)
+        self.activation = option("activation", activation, ("none", "relu"))
+        self.channels_last = bool(channels_last)
+        self._layer = _core.Conv1dPacked(weight, bias, self.stride, self.padding,
+                                         self.dilation, self.channels_last, self.activation)
+
+    def __call__(self, x):
+        return self._layer(x)
+
+    def __repr__(self):
+        return (f"PackedConv1d({self._layer!r}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, channels_last={self.channels_last}, "
+                f"activation={self.activation!r})")
 
 
 def _channels(x, name):

@@ -44,12 +44,12 @@ from collections import namedtuple
 import numpy as np
 
 from . import _core
-from ._validate import instance_arg
+from ._validate import instance_arg, option
 
 __all__ = [
     "LSTMGrads", "GRUGrads", "RNNGrads",
     "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
-    "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell",
+    "rnn_forward", "rnn_backward", "lstm_cell", "gru_cell", "rnn_cell", "PackedRNN",
 ]
 
 LSTMGrads = namedtuple("LSTMGrads", "dx dh0 dc0 dw_ih dw_hh db_ih db_hh")
@@ -233,6 +233,51 @@ def _cache(cache, family):
 def _drop_dc(grads):
     dx, dh0, _dc0, *rest = grads
     return (dx, dh0, *rest)
+
+
+class PackedRNN:
+    """One recurrent layer's weights packed once into the GEMM's panels, for inference that
+    runs the layer many times on short inputs (a stream's chunks): each call of
+    :func:`gru_forward` and the others packs ``w_ih`` and ``w_hh`` (``G*H*(I+H)`` values),
+    which on a ten-step input costs as much as the products.
+
+    Calling the layer with x ``[T, N, I]``, h0 ``[N, H]`` or None (zeros) and, for the LSTM,
+    c0 ``[N, H]`` or None returns (y ``[T, N, H]``, h_n ``[N, H]``), or (y, h_n, c_n) for
+    the LSTM: inference only (no cache, no lengths). ``PackedRNN("gru", w_ih, w_hh, b_ih,
+    b_hh)(x, h0)`` equals ``gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0,
+    training=False)[:2]`` bit for bit (the same products in the same order). The weights
+    are copied: later changes to the arrays are not seen.
+
+    Parameters
+    ----------
+    mode : {'lstm', 'gru', 'rnn_tanh', 'rnn_relu'}
+    w_ih : ndarray [G*H, I]
+        float32 or float64: the dtype of every call's x.
+    w_hh : ndarray [G*H, H]
+    b_ih, b_hh : ndarray [G*H] or None
+    linear_before_reset : bool
+        GRU only, as :func:`gru_forward`.
+
+    Raises
+    ------
+    TypeError
+        Weights not float32/float64, another array of another dtype.
+    ValueError
+        An unknown mode, wrong shapes (named).
+    """
+
+    def __init__(self, mode: str, w_ih, w_hh, b_ih=None, b_hh=None,
+                 linear_before_reset: bool = True):
+        self.mode = option("mode", mode, ("lstm", "gru", "rnn_tanh", "rnn_relu"))
+        self._layer = _core.RnnPacked(self.mode, w_ih, w_hh, b_ih, b_hh,
+                                      bool(linear_before_reset))
+
+    def __call__(self, x, h0=None, c0=None):
+        y, h_n, c_n, _ = self._layer.forward(x, h0, c0)
+        return (y, h_n, c_n) if self.mode == "lstm" else (y, h_n)
+
+    def __repr__(self):
+        return f"PackedRNN({self._layer!r})"
 
 
 def lstm_cell(x_t, h, c, w_ih, w_hh, b_ih=None, b_hh=None):

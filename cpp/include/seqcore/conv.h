@@ -42,6 +42,27 @@ template <typename T>
 void conv1d_backward(const Conv1dShape& s, const T* x, const T* w, const T* dy, T* dx, T* dw,
                      T* db);
 
+// conv1d_forward for inference that applies one layer to many inputs (a stream's chunks):
+// the weight is permuted and packed into the GEMM's panels once, at construction, so a call
+// costs its products only (per call, conv1d_forward permutes and packs all Co * Ci * Kw
+// weights: most of the time of a chunk of a few steps). Outputs equal conv1d_forward's bit
+// for bit (the same k blocks, chains and epilogue).
+template <typename T>
+class Conv1dPacked {
+ public:
+  // w [Co, Ci, Kw], b [Co] (nullable) and the geometry of `s` (its N and L are ignored).
+  Conv1dPacked(const Conv1dShape& s, const T* w, const T* b, Activation act);
+  // y = act(conv(x, w) + b) for x of s.N and s.L; the other fields of s must be this
+  // layer's (checked).
+  void forward(const Conv1dShape& s, const T* x, T* y) const;
+  const Conv1dShape& geometry() const { return geom_; }
+
+ private:
+  Conv1dShape geom_;
+  Activation act_;
+  Buffer<T> panels_, bias_;
+};
+
 // Batch normalisation with the batch's statistics (training mode; Ioffe & Szegedy 2015) of
 // x [M, C] over its M rows, per channel: y = (x - mean) * rstd * gamma + beta, rstd =
 // 1 / sqrt(var + eps), var biased (torch.nn.BatchNorm1d, Keras BatchNormalization); then

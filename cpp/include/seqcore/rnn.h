@@ -68,14 +68,31 @@ struct RnnSaved {
   Buffer<T> c;      // LSTM only, same layout as h
 };
 
+// One layer's weights packed once into the GEMM's panels, for inference that calls
+// rnn_forward many times on short inputs (a stream's chunks): the per-call packing of w_ih
+// and w_hh (G*H*(I+H) values, more than the products of a ten-step call) is skipped.
+// Outputs are bit-identical to calls without it. The recurrent panels serve a time loop on
+// one thread (the case of a short input); a call whose loop runs on more packs its own.
+template <typename T>
+struct RnnPacked {
+  RnnDesc desc;    // cell, linear_before_reset, I, H of the weights packed
+  Buffer<T> w_ih;  // w_ih^T for all of I: [ceil(G*H / NR)][I][NR]
+  Buffer<T> w_hh;  // the time loop's panels of w_hh^T (GRU-Cho: the r and z gates)
+  Buffer<T> w_hn;  // GRU-Cho: W_hn's panels
+};
+// Packs w_ih [G*H, I] and w_hh [G*H, H] of the layer described by d.
+template <typename T>
+void rnn_pack(const RnnDesc& d, const T* w_ih, const T* w_hh, RnnPacked<T>& packed);
+
 // Forward over the whole sequence.
 //   x: [T, N, I]; h0, c0: [N, H] or nullptr (zeros); b_ih, b_hh: [G*H] or nullptr.
 //   y: [T, N, H] (zero past each length); h_n, c_n: [N, H] (c_n LSTM only).
 //   saved: nullptr for inference (nothing kept), else filled for rnn_backward.
+//   packed: nullptr, or rnn_pack of these w_ih and w_hh (checked against d's sizes only).
 template <typename T>
 void rnn_forward(const RnnDesc& d, const RnnLayout& layout, const T* x, const T* w_ih,
                  const T* w_hh, const T* b_ih, const T* b_hh, const T* h0, const T* c0, T* y,
-                 T* h_n, T* c_n, RnnSaved<T>* saved);
+                 T* h_n, T* c_n, RnnSaved<T>* saved, const RnnPacked<T>* packed = nullptr);
 
 // Backpropagation through time; consumes saved.gates (overwritten with gate gradients).
 //   dy: [T, N, H] or nullptr; dh_n, dc_n: [N, H] or nullptr.

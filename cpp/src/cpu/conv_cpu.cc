@@ -127,6 +127,58 @@ void conv1d_forward_cpu(const Conv1dShape& s, const T* x, const T* w, const T* b
   }
 }
 
+// Conv1dPacked's panels, tap by tap: tap j's [ceil(Co / NR)][depth][NR] hold
+// B[k][o] = wp[o, j * Ci + k], the panels blocked_gemm packs per call in the forward above.
+template <typename T>
+void conv1d_pack_cpu(const Conv1dShape& s, const T* w, Buffer<T>& panels) {
+  using G = Gemm<T>;
+  const ConvPlan pl(s);
+  Buffer<T> wp(static_cast<size_t>(s.Co * pl.KC));
+  permute_weight(s, w, wp.data(), false);
+  const int64_t tap = G::pad_nr(s.Co) * pl.depth;
+  panels.resize(static_cast<size_t>(pl.taps * tap));
+  for (int64_t j = 0; j < pl.taps; ++j)
+    G::pack_t(wp.data() + j * s.Ci, pl.KC, s.Co, pl.depth, T(1), panels.data() + j * tap);
+}
+
+// The forward's time-rows product on the prepacked panels (packed_gemm_part: blocked_gemm's
+// k blocks, chains and epilogue). Threads own disjoint column panels.
+template <typename T>
+void conv1d_packed_forward_cpu(const Conv1dShape& s, const T* panels, const T* b,
+                               Activation act, const T* x, T* y) {
+  using G = Gemm<T>;
+  if (s.N == 0) return;
+  const ConvPlan pl(s);
+  const int64_t Ci = s.Ci, Co = s.Co, Lo = pl.Lo, d = s.dilation, lda = s.stride * Ci;
+  const int64_t tap = G::pad_nr(Co) * pl.depth;
+  const bool direct = s.channels_last && s.padding == 0;
+  Buffer<T> xp(direct ? 0 : static_cast<size_t>(pl.Lp * Ci));
+  Buffer<T> ct(s.channels_last ? 0 : static_cast<size_t>(Lo * Co));
+  const int nt = static_cast<int>(std::min<int64_t>(
+      threads_for_work(2.0 * Lo * Co * pl.KC, 2e5), G::pad_nr(Co) / G::NR));
+  RegionErrors errors;
+  for (int64_t n = 0; n < s.N && !errors.failed(); ++n) {
+    const T* xn = x + n * Ci * s.L;
+    if (!direct) pad_time_major(s, xn, xp.data());
+    const T* a = direct ? xn : xp.data();
+    T* c = s.channels_last ? y + n * Lo * Co : ct.data();
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      DenormalsFlushed ftz;
+      errors.run([&] {
+        for (int64_t j = 0; j < pl.taps; ++j) {
+          const bool last = j + 1 == pl.taps;
+          packed_gemm_part<T>(Lo, Co, pl.depth, a + j * d * Ci, lda, 1, panels + j * tap, c, Co,
+                              j > 0, last ? b : nullptr, omp_get_thread_num(),
+                              omp_get_num_threads(), last ? act : Activation::kNone);
+        }
+      });
+    }
+    if (!s.channels_last) transpose(c, Lo, Co, Co, y + n * Co * Lo, Lo);
+  }
+  errors.rethrow();
+}
+
 template <typename T>
 void conv1d_backward_cpu(const Conv1dShape& s, const T* x, const T* w, const T* dy, T* dx,
                          T* dw, T* db) {
@@ -297,6 +349,9 @@ void batch_norm_backward_cpu(int64_t M, int64_t C, const T* x, const T* gamma, c
                                       Activation, T*);                                       \
   template void conv1d_backward_cpu<T>(const Conv1dShape&, const T*, const T*, const T*, T*, \
                                        T*, T*);                                              \
+  template void conv1d_pack_cpu<T>(const Conv1dShape&, const T*, Buffer<T>&);                \
+  template void conv1d_packed_forward_cpu<T>(const Conv1dShape&, const T*, const T*,         \
+                                             Activation, const T*, T*);                      \
   template void batch_norm_forward_cpu<T>(int64_t, int64_t, const T*, const T*, const T*, T, \
                                           bool, T*, T*, T*, T*);                             \
   template void batch_norm_backward_cpu<T>(int64_t, int64_t, const T*, const T*, const T*,   \

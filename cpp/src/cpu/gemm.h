@@ -288,6 +288,15 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int6
                   const T* B, int64_t ldb, bool b_t, T* C, int64_t ldc, bool accumulate,
                   const T* bias, int nt, Activation act = Activation::kNone, T* pre = nullptr);
 
+// blocked_gemm_part with B packed once for all of K, for weights applied to many inputs
+// (Conv1dPacked, RnnPacked): Bp holds panels [ceil(N / NR)][K][NR] as pack_t() makes them.
+// The same k blocks of Kc and chains, and the epilogue after the last, so C equals
+// blocked_gemm's with the unpacked B bit for bit. Thread tid of nthr takes whole panels.
+template <typename T>
+void packed_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
+                      const T* Bp, T* C, int64_t ldc, bool accumulate, const T* bias, int tid,
+                      int nthr, Activation act = Activation::kNone);
+
 // GFLOP/s of `threads` threads each running independent float32 FMA chains in registers
 // for about `seconds` (gemm.h's fma_peak_gflops).
 double fma_peak_cpu(int threads, double seconds);

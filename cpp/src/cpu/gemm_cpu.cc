@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "seqcore/common.h"
@@ -93,6 +94,27 @@ void blocked_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int6
   errors.rethrow();
 }
 
+template <typename T>
+void packed_gemm_part(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks,
+                      const T* Bp, T* C, int64_t ldc, bool accumulate, const T* bias, int tid,
+                      int nthr, Activation act) {
+  using G = Gemm<T>;
+  const int64_t npan = (N + G::NR - 1) / G::NR;
+  const int64_t p0 = npan * tid / nthr, p1 = npan * (tid + 1) / nthr;
+  const int64_t c0 = p0 * G::NR, c1 = std::min(N, p1 * G::NR);
+  if (c1 <= c0) return;
+  const T* B = Bp + p0 * K * G::NR;  // this thread's panels
+  if (K == 0) G::run(M, c1 - c0, 0, A, ars, aks, B, 0, C + c0, ldc, accumulate);
+  // One run() per k block, also for M <= MR (run() takes such an M in one chain over K).
+  for (int64_t k0 = 0; k0 < K; k0 += G::Kc)
+    G::run(M, c1 - c0, std::min(G::Kc, K - k0), A + k0 * aks, ars, aks, B + k0 * G::NR,
+           K * G::NR, C + c0, ldc, accumulate || k0 > 0);
+  if (bias || act != Activation::kNone)
+    for (int64_t r = 0; r < M; ++r)
+      bias_activation(C + r * ldc + c0, bias ? bias + c0 : nullptr, c1 - c0, act,
+                      static_cast<T*>(nullptr));
+}
+
 double fma_peak_cpu(int threads, double seconds) {
   using namespace Eigen::internal;
   using Packet = packet_traits<float>::type;
@@ -135,6 +157,9 @@ double fma_peak_cpu(int threads, double seconds) {
 }
 
 #define SEQCORE_INSTANTIATE(T)                                                               \
+  template void packed_gemm_part<T>(int64_t, int64_t, int64_t, const T*, int64_t, int64_t,  \
+                                    const T*, T*, int64_t, bool, const T*, int, int,        \
+                                    Activation);                                            \
   template void blocked_gemm_part<T>(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, \
                                      const T*, int64_t, bool, T*, int64_t, bool, const T*,  \
                                      int, int, Activation, T*);                             \

@@ -140,12 +140,29 @@ inline int64_t prev_state_row(const RnnLayout& L, int64_t t, int64_t k) {
   return t == 0 ? k : L.N + L.offsets[t - 1] + k;
 }
 
+// The time loop's panels of hidden units [j0, j0 + hn): gate g's columns are the rows
+// g*H + j0 .. of w_hh, transposed (B = W_hh^T), padded to hbp (a multiple of NR, so panels
+// never straddle gates); GRU-Cho's W_hn (which multiplies r * h) apart in wn.
+template <typename T>
+void pack_recurrent(const Plan& p, const T* w_hh, int64_t j0, int64_t hn, Buffer<T>& wf,
+                    Buffer<T>& wn) {
+  using PG = Gemm<T>;
+  const int64_t H = p.H, hbp = PG::pad_nr(hn);
+  wf.resize(static_cast<size_t>(p.Gr * hbp * H));
+  for (int64_t g = 0; g < p.Gr; ++g)
+    PG::pack_t(w_hh + (g * H + j0) * H, H, hn, H, T(1), wf.data() + g * hbp * H);
+  if (p.cho) {
+    wn.resize(static_cast<size_t>(hbp * H));
+    PG::pack_t(w_hh + (2 * H + j0) * H, H, hn, H, T(1), wn.data());
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* w_ih,
                      const T* w_hh, const T* b_ih, const T* b_hh, const T* h0, const T* c0,
-                     T* y, T* h_n, T* c_n, RnnSaved<T>* saved) {
+                     T* y, T* h_n, T* c_n, RnnSaved<T>* saved, const RnnPacked<T>* packed) {
   using PG = Gemm<T>;
   const Plan p = make_plan(d);
   const int64_t N = d.N, H = d.H, I = d.I, G = p.G, ldg = p.ldg, R = L.rows();
@@ -192,6 +209,11 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
       for (int64_t c = c0; c < c1; ++c)
         for (int64_t r = 0; r < R; ++r)
           gates[r * ldg + c] = dot(X + r * I, w_ih + c * I, I) + bias[c];
+    } else if (packed) {
+      errors.run([&] {
+        packed_gemm_part<T>(R, G * H, I, X, I, 1, packed->w_ih.data(), gates, ldg, false,
+                            bias.data(), tid, nthr);
+      });
     } else {
       errors.run([&] {  // it packs w_ih into a buffer of its own
         blocked_gemm_part<T>(R, G * H, I, X, I, 1, w_ih, I, /*b_t=*/true, gates, ldg, false,
@@ -221,22 +243,18 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
     const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn), ldc = p.Gr * hbp;
-    Buffer<T> Wf, Wn;  // packed weights
+    Buffer<T> Wf_own, Wn_own;  // this call's packed weights (unless packed serves the loop)
+    const bool prepacked = packed && nthr == 1;
+    const T* Wf = prepacked ? packed->w_hh.data() : nullptr;
+    const T* Wn = prepacked ? packed->w_hn.data() : nullptr;
     Buffer<T> Cs, Cn, scratch;
     errors.run([&] {
       Cs.resize(static_cast<size_t>(N * ldc));
       scratch.resize(static_cast<size_t>(hn));
       if (p.cho) Cn.resize(static_cast<size_t>(N * hbp));
-      if (hn > 0 && !few) {
-        // Panels never straddle gates (hbp is a multiple of NR); columns past hn are padding.
-        // Gate g's columns are the rows g*H + j0 .. of w_hh, transposed (B = W_hh^T).
-        Wf.resize(static_cast<size_t>(ldc * H));
-        for (int64_t g = 0; g < p.Gr; ++g)
-          PG::pack_t(w_hh + (g * H + j0) * H, H, hn, H, T(1), Wf.data() + g * hbp * H);
-        if (p.cho) {
-          Wn.resize(static_cast<size_t>(hbp * H));
-          PG::pack_t(w_hh + (2 * H + j0) * H, H, hn, H, T(1), Wn.data());
-        }
+      if (hn > 0 && !few && !prepacked) {
+        pack_recurrent(p, w_hh, j0, hn, Wf_own, Wn_own);
+        Wf = Wf_own.data(), Wn = Wn_own.data();
       }
     });
 #pragma omp barrier
@@ -254,7 +272,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
         if (few)
           recurrent_dots(Nt, H, hprev, H, w_hh, j0, hn, p.Gr, hbp, Cs.data(), ldc);
         else
-          PG::run(Nt, ldc, H, hprev, H, 1, Wf.data(), H * PG::NR, Cs.data(), ldc);
+          PG::run(Nt, ldc, H, hprev, H, 1, Wf, H * PG::NR, Cs.data(), ldc);
         for (int64_t k = 0; k < Nt; ++k)
           for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
             const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
@@ -292,7 +310,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
           if (few)
             recurrent_dots(Nt, H, grow + 3 * H, ldg, w_hh + 2 * H * H, j0, hn, 1, 0, Cn.data(), hbp);
           else
-            PG::run(Nt, hbp, H, grow + 3 * H, ldg, 1, Wn.data(), H * PG::NR, Cn.data(), hbp);
+            PG::run(Nt, hbp, H, grow + 3 * H, ldg, 1, Wn, H * PG::NR, Cn.data(), hbp);
           for (int64_t k = 0; k < Nt; ++k)
             for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
               const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
@@ -324,6 +342,17 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     }
   }
   errors.rethrow();
+}
+
+template <typename T>
+void rnn_pack_cpu(const RnnDesc& d, const T* w_ih, const T* w_hh, RnnPacked<T>& packed) {
+  using PG = Gemm<T>;
+  const Plan p = make_plan(d);
+  const int64_t GH = p.G * d.H;
+  packed.desc = d;
+  packed.w_ih.resize(static_cast<size_t>(PG::pad_nr(GH) * d.I));
+  PG::pack_t(w_ih, d.I, GH, d.I, T(1), packed.w_ih.data());
+  pack_recurrent(p, w_hh, 0, d.H, packed.w_hh, packed.w_hn);  // one thread's slice: all
 }
 
 template <typename T>
@@ -549,11 +578,17 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
 
 template void rnn_forward_cpu<float>(const RnnDesc&, const RnnLayout&, const float*, const float*,
                                      const float*, const float*, const float*, const float*,
-                                     const float*, float*, float*, float*, RnnSaved<float>*);
+                                     const float*, float*, float*, float*, RnnSaved<float>*,
+                                     const RnnPacked<float>*);
+template void rnn_pack_cpu<float>(const RnnDesc&, const float*, const float*,
+                                  RnnPacked<float>&);
+template void rnn_pack_cpu<double>(const RnnDesc&, const double*, const double*,
+                                   RnnPacked<double>&);
 template void rnn_forward_cpu<double>(const RnnDesc&, const RnnLayout&, const double*,
                                       const double*, const double*, const double*,
                                       const double*, const double*, const double*, double*,
-                                      double*, double*, RnnSaved<double>*);
+                                      double*, double*, RnnSaved<double>*,
+                                      const RnnPacked<double>*);
 template void rnn_backward_cpu<float>(const RnnDesc&, const RnnLayout&, const float*,
                                       const float*, const float*, RnnSaved<float>&,
                                       const float*, const float*, const float*, float*, float*,

@@ -405,7 +405,6 @@ def spectrogram(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray
     TypeError for audio that is not a float array; ValueError (naming the argument) for
     another sample rate, audio that is not 1-D, shorter than 200 samples, or not finite.
     """
-    from scipy import signal
     rate = int_arg("sample_rate", sample_rate)
     if rate != SAMPLE_RATE:
         raise ValueError(f"sample_rate: expected {SAMPLE_RATE} Hz (resample first, e.g. "
@@ -420,12 +419,37 @@ def spectrogram(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray
                          f" ms), got {x.shape[0]}")
     if not np.isfinite(x).all():
         raise ValueError("audio: contains NaN or infinity")
-    _, _, psd = signal.spectrogram(x.astype(np.float64), fs=SAMPLE_RATE,
-                                   window=np.hanning(NFFT), nperseg=NFFT,
-                                   noverlap=NFFT - HOP, nfft=NFFT, detrend=False,
-                                   return_onesided=True, scaling="density", mode="psd")
-    db = 10.0 * np.log10(psd.T + _PSD_EPS)
-    return np.ascontiguousarray((db - _DB_MEAN) / _DB_STD, dtype=np.float32)
+    return _spectrogram_frames(x)
+
+
+# A symmetric Hann window and the density scaling 1 / (fs sum w^2), doubled for the bins
+# that stand for both signs of frequency (all but DC and Nyquist; NFFT is even).
+_WINDOW = np.hanning(NFFT)
+_PSD_SCALE = np.full(NFFT // 2 + 1, 2.0 / (SAMPLE_RATE * np.sum(_WINDOW ** 2)))
+_PSD_SCALE[[0, -1]] /= 2
+_DB_PER_NEPER = 10.0 / math.log(10.0)
+
+
+def _spectrogram_frames(x: np.ndarray) -> np.ndarray:
+    """:func:`spectrogram` of checked samples (1-D, finite, >= NFFT of them): the periodogram
+    of every frame, scipy.signal.spectrogram's ``mode="psd"`` values (the same FFT,
+    pocketfft through scipy.fft) without its set-up, which costs several times the FFT on a
+    stream's chunk. ``10 log10`` is taken as ``(10 / ln 10) ln``: half the time, and the
+    float32 features come out the same (tests: within one ulp of scipy's)."""
+    from scipy import fft
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    n = (len(x) - NFFT) // HOP + 1
+    frames = np.ndarray((n, NFFT), np.float64, x, 0, (HOP * 8, 8))  # a view: frame t at 80 t
+    spec = fft.rfft(frames * _WINDOW, axis=1)
+    psd = spec.real ** 2
+    psd += spec.imag ** 2
+    psd *= _PSD_SCALE
+    psd += _PSD_EPS
+    db = np.log(psd, out=psd)
+    db *= _DB_PER_NEPER
+    db -= _DB_MEAN
+    db /= _DB_STD
+    return db.astype(np.float32)
 
 
 def trigger_labels(trigger_ends: Sequence[float], ty: int = TY) -> np.ndarray:

@@ -15,11 +15,12 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from .._validate import float_arg, int_arg
-from ..conv import (batch_norm_backward, batch_norm_forward, conv1d_backward, conv1d_forward,
-                    conv1d_output_length)
+from ..conv import (PackedConv1d, batch_norm_backward, batch_norm_forward, conv1d_backward,
+                    conv1d_forward, conv1d_output_length)
 from ..layers import GRU, dropout_mask, load_params
 from ..optim import Adam
 from ..output_layers import binary_cross_entropy_with_logits
+from ..rnn import PackedRNN
 
 __all__ = ["TriggerWordDetector", "TriggerWordStream", "Detection", "detect",
            "detection_errors"]
@@ -310,9 +311,11 @@ class TriggerWordDetector:
     def _inference_net(self) -> SimpleNamespace:
         """The inference network with every batch norm folded into the layer next to it (in
         inference a batch norm is a per-channel affine map): bn0 into the conv (w s,
-        (b - mean) s + beta; the ReLU in the GEMM's epilogue), bn1 into gru2's input
-        weights (W_ih s, W_ih t + b_ih: W x + b is linear in x, for the n gate too), bn2 into
-        the dense layer. ``s = gamma / sqrt(var + eps)``, ``t = beta - mean s``."""
+        (b - mean) s + beta; the ReLU in the GEMM's epilogue; the weight packed once,
+        :class:`~seqcore.PackedConv1d`), bn1 into gru2's input weights (W_ih s, W_ih t +
+        b_ih: W x + b is linear in x, for the n gate too), bn2 into the dense layer.
+        ``s = gamma / sqrt(var + eps)``, ``t = beta - mean s``. The GRUs' weights are packed
+        once as well (:class:`~seqcore.PackedRNN`)."""
         def affine(k):
             w, b, rm, rv = self._bn(k)
             sc = (w / np.sqrt(rv + 1e-5)).astype(self.dtype)
@@ -321,28 +324,32 @@ class TriggerWordDetector:
         s0, t0 = affine(0)
         s1, t1 = affine(1)
         s2, t2 = affine(2)
-        gru2 = GRU(self.hidden_size, self.hidden_size, batch_first=True, dtype=dt)
-        g = {k: v.copy() for k, v in self.grus[1].named_parameters()}
-        g["bias_ih_l0"] = (g["weight_ih_l0"] @ t1 + g["bias_ih_l0"]).astype(dt)
-        g["weight_ih_l0"] = (g["weight_ih_l0"] * s1).astype(dt)
-        gru2.load_state_dict(g)
+        grus = []
+        for k, (s, t) in enumerate(((None, None), (s1, t1))):
+            g = dict(self.grus[k].named_parameters())
+            w_ih, b_ih = g["weight_ih_l0"], g["bias_ih_l0"]
+            if s is not None:
+                w_ih, b_ih = (w_ih * s).astype(dt), (w_ih @ t + b_ih).astype(dt)
+            grus.append(PackedRNN("gru", w_ih, g["weight_hh_l0"], b_ih, g["bias_hh_l0"]))
         w = p["dense.weight"][0]
-        return SimpleNamespace(conv_w=(p["conv.weight"] * s0[:, None, None]).astype(dt),
-                               conv_b=(p["conv.bias"] * s0 + t0).astype(dt),
-                               grus=(self.grus[0], gru2), dense_w=(w * s2).astype(dt),
+        conv = PackedConv1d((p["conv.weight"] * s0[:, None, None]).astype(dt),
+                            (p["conv.bias"] * s0 + t0).astype(dt), self.stride,
+                            channels_last=True, activation="relu")
+        return SimpleNamespace(conv=conv, grus=grus, dense_w=(w * s2).astype(dt),
                                dense_b=dt.type(w @ t2 + p["dense.bias"][0]))
 
     def _infer(self, frames, state, net):
         """Logits ``[N, steps]`` of the conv windows of ``frames [N, n, F]``, continuing the
-        GRU ``state`` (two ``[1, N, H]`` arrays, or None) through :meth:`_inference_net`'s
+        GRU ``state`` (two ``[N, H]`` arrays, or None) through :meth:`_inference_net`'s
         ``net``; returns (logits, new state). The one inference path of :meth:`logits` and of
         the stream, so the two agree."""
-        a, _ = conv1d_forward(frames, net.conv_w, net.conv_b, self.stride, channels_last=True,
-                              activation="relu")
+        a = net.conv(frames).transpose(1, 0, 2)          # time-major [steps, N, C]
         new_state = []
         for k, gru in enumerate(net.grus):
-            a, hn, _ = gru.forward(a, None if state is None else state[k], training=False)
+            a, hn = gru(a, None if state is None else state[k])
             new_state.append(hn)
+        # batch-major rows for the dense layer: each sequence's dots the same for any N
+        a = np.ascontiguousarray(a.transpose(1, 0, 2))
         return a @ net.dense_w + net.dense_b, new_state
 
     def logits(self, x, batch_size: int = 32):
@@ -378,11 +385,13 @@ class TriggerWordStream:
     """Streaming detection on raw audio at 44.1 kHz fed in chunks (e.g. 4,000 samples,
     90.7 ms): spectrogram frames, conv windows and the GRU state carry over between chunks,
     so the per-step probabilities equal :meth:`TriggerWordDetector.predict` on the whole
-    audio (the same kernels on the same values).
+    audio (the same kernels on the same values; the GRUs' input products may group the
+    steps differently, so equal to float rounding).
 
     ``feed(chunk)`` returns the detections completed by the chunk; ``probabilities`` holds
-    every step's probability so far. The model's weights are read when the stream is made
-    (or reset).
+    every step's probability so far. The model's weights are read (batch norms folded, the
+    conv's weight packed) when the stream is made: make a new stream after changing them.
+    ``reset()`` starts a new audio stream with the same weights.
     """
 
     def __init__(self, model: TriggerWordDetector, threshold: float = 0.5,
@@ -393,13 +402,13 @@ class TriggerWordStream:
         self.model = model
         self.threshold = float_arg("threshold", threshold, 0.0, 1.0)
         self.refractory = int_arg("refractory", refractory, 0)
+        self._net = model._inference_net()
         self.reset()
 
     def reset(self) -> None:
-        m = self.model
-        self._net = m._inference_net()
+        """Forget the audio so far (carried samples, frames, GRU state, probabilities)."""
         self._audio = np.zeros(0, np.float64)
-        self._frames = np.zeros((0, m.n_freq), m.dtype)
+        self._frames = np.zeros((0, self.model.n_freq), self.model.dtype)
         self._state = None
         self._steps = 0
         self._last: Optional[int] = None
@@ -422,7 +431,7 @@ class TriggerWordStream:
         TypeError
             A chunk that is not a float array.
         """
-        from ..datasets.speech import spectrogram
+        from ..datasets.speech import _spectrogram_frames
         if int_arg("sample_rate", sample_rate) != _SAMPLE_RATE:
             raise ValueError(f"sample_rate: expected {_SAMPLE_RATE} Hz, got {sample_rate}")
         x = np.asarray(chunk)
@@ -434,23 +443,26 @@ class TriggerWordStream:
         if not np.isfinite(x).all():
             raise ValueError("chunk: contains NaN or infinity")
         m = self.model
-        self._audio = np.concatenate([self._audio, x.astype(np.float64)])
-        if len(self._audio) < _NFFT:
+        audio = np.concatenate([self._audio, x])       # float64: the carried samples' dtype
+        if len(audio) < _NFFT:
+            self._audio = audio
             return []
-        n = (len(self._audio) - _NFFT) // _HOP + 1
-        frames = spectrogram(self._audio[:(n - 1) * _HOP + _NFFT]).astype(m.dtype)
-        self._audio = self._audio[n * _HOP:]
-        self._frames = np.concatenate([self._frames, frames])
-        if len(self._frames) < m.kernel_size:
+        n = (len(audio) - _NFFT) // _HOP + 1           # frames complete in audio
+        frames = np.concatenate([self._frames, _spectrogram_frames(audio)])
+        self._audio = audio[n * _HOP:]
+        if len(frames) < m.kernel_size:
+            self._frames = frames
             return []
-        steps = (len(self._frames) - m.kernel_size) // m.stride + 1
+        steps = (len(frames) - m.kernel_size) // m.stride + 1
         used = (steps - 1) * m.stride + m.kernel_size
-        z, self._state = m._infer(self._frames[None, :used], self._state, self._net)
-        self._frames = self._frames[steps * m.stride:]
+        z, self._state = m._infer(frames[None, :used], self._state, self._net)
+        self._frames = frames[steps * m.stride:]
         p = (1.0 / (1.0 + np.exp(-z[0].astype(np.float64)))).astype(m.dtype)
         self._probs.append(p)
-        found, self._last = detect(p, self.threshold, self.refractory, self._steps, self._last)
+        first = self._steps
         self._steps += steps
+        if not (p > self.threshold).any():    # nothing to detect (the common case)
+            return []
+        found, self._last = detect(p, self.threshold, self.refractory, first, self._last)
         step_seconds = m.stride * _HOP / _SAMPLE_RATE
-        return [Detection(s, s * step_seconds, float(p[s - (self._steps - steps)]))
-                for s in found]
+        return [Detection(s, s * step_seconds, float(p[s - first])) for s in found]
