@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+from scipy.special import expit
 
 from .._validate import float_arg, int_arg
 from ..conv import (PackedConv1d, batch_norm_backward, batch_norm_forward, conv1d_backward,
@@ -367,7 +368,7 @@ class TriggerWordDetector:
         x = np.asarray(spectrograms)
         single = x.ndim == 2
         z = self.logits(x[None] if single else x, batch_size)
-        p = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+        p = expit(z.astype(np.float64))          # the stream's sigmoid too
         return (p[0] if single else p).astype(self.dtype)
 
     def stream(self, threshold: float = 0.5, refractory: int = 75) -> "TriggerWordStream":
@@ -457,7 +458,7 @@ class TriggerWordStream:
         used = (steps - 1) * m.stride + m.kernel_size
         z, self._state = m._infer(frames[None, :used], self._state, self._net)
         self._frames = frames[steps * m.stride:]
-        p = (1.0 / (1.0 + np.exp(-z[0].astype(np.float64)))).astype(m.dtype)
+        p = expit(z[0].astype(np.float64)).astype(m.dtype)
         self._probs.append(p)
         first = self._steps
         self._steps += steps
