@@ -150,8 +150,8 @@ class PackedRnnPy {
     py::array x = as_array(x_o, "x");
     if (x.ndim() != 3 || x.shape(2) != w_ih_.shape(1))
       throw std::invalid_argument("x: expected shape [T, N, I] with I=" +
-                                  std::to_string(w_ih_.shape(1)) + " (the layer's input size), got " +
-                                  shape_str(shape_of(x)));
+                                  std::to_string(w_ih_.shape(1)) +
+                                  " (the layer's input size), got " + shape_str(shape_of(x)));
     const char kind = float_kind(x, "x");
     if (kind != kind_)
       throw py::type_error(std::string("x: dtype ") + dtype_name(x) + " does not match the " +

@@ -70,7 +70,7 @@ struct RnnSaved {
 
 // One layer's weights packed once into the GEMM's panels, for inference that calls
 // rnn_forward many times on short inputs (a stream's chunks): the per-call packing of w_ih
-// and w_hh (G*H*(I+H) values, more than the products of a ten-step call) is skipped.
+// and w_hh (G*H*(I+H) values: on a ten-step call, about as long as its products) is skipped.
 // Outputs are bit-identical to calls without it. The recurrent panels serve a time loop on
 // one thread (the case of a short input); a call whose loop runs on more packs its own.
 template <typename T>
