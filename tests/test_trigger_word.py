@@ -142,6 +142,10 @@ def test_detect_refractory_and_errors():
     assert more == [] and last == 200
     assert detect(np.full(10, 0.9), 0.5, 75, start=270, last=200)[0] == [275]
     assert detect(p, 0.95)[0] == []
+    assert detect(p, 0.5, refractory=0)[0] == [10, 11, 50, 200, 201]
+    assert detect(p, 0.5, refractory=40, last=-25)[0] == [50, 200]   # 10, 11 too soon
+    with pytest.raises(ValueError, match="refractory"):
+        detect(p, 0.5, refractory=-1)
     # triggers ending at 5 and 180: 10 is a hit, 200 a hit, 260 a false accept
     assert detection_errors([10, 200, 260], [5, 180]) == (0, 1)
     assert detection_errors([], [5]) == (1, 0)

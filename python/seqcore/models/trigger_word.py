@@ -43,13 +43,17 @@ def detect(probs, threshold: float = 0.5, refractory: int = 75, start: int = 0,
     """Steps where a trigger is detected in per-step probabilities ``probs [Ty]``: the
     course's ``chime_on_activate`` rule, a step above ``threshold`` at least ``refractory``
     steps after the previous detection. ``start`` numbers the first step; ``last`` is the
-    previous detection's step (for a stream fed in pieces). Returns (steps, last)."""
-    out = []
-    for i in np.flatnonzero(np.asarray(probs) > threshold):
-        step = start + int(i)
-        if last is None or step - last >= refractory:
-            out.append(step)
-            last = step
+    previous detection's step (for a stream fed in pieces). Returns (steps, last).
+
+    Raises ValueError / TypeError for a refractory that is not an integer >= 0."""
+    refractory = int_arg("refractory", refractory, 0)
+    above = np.flatnonzero(np.asarray(probs) > threshold) + start
+    out: List[int] = []
+    i = 0 if last is None else int(np.searchsorted(above, last + refractory))
+    while i < len(above):              # one pass per detection: skip its refractory steps
+        last = int(above[i])
+        out.append(last)
+        i = int(np.searchsorted(above, last + refractory)) if refractory > 0 else i + 1
     return out, last
 
 
