@@ -18,7 +18,7 @@ namespace {
 
 // Per-step work (flops) below which one thread beats splitting the step: the barrier that
 // closes every step costs about a microsecond.
-constexpr double kMinStepFlopsPerThread = 1.5e5;
+constexpr double kMinStepFlopsPerThread = 1.5e4;
 
 int choose_threads(const RnnDesc& d, const RnnLayout& L) {
   const int want = get_num_threads();
@@ -48,7 +48,9 @@ inline void split_range(int64_t n, int tid, int nthr, int64_t& b0, int64_t& b1) 
 // transcendental functions with packets inside a block and with scalars at its edges, and
 // the two can round differently; fixed blocks make the split of every row the same
 // whatever the number of threads, so results stay bit-identical.
-constexpr int64_t kPointwiseBlock = 64;  // a multiple of every panel width NR
+// Blocks of 64 (a multiple of every panel width NR), or 32 below H = 128, so that two
+// threads can share the hidden units of a small layer (N=1 H=64: half a step each).
+inline int64_t pointwise_block(int64_t H) { return H < 128 ? 32 : 64; }
 
 // Up to this many packed rows in a whole call (a decoder step over a beam, a tiny batch),
 // the forward takes its products as dot products straight from the weights: packing W_hh
@@ -72,9 +74,9 @@ void recurrent_dots(int64_t rows, int64_t H, const T* in, int64_t ld_in, const T
 
 // Hidden units [j0, j1) owned by a thread in the time loop: whole pointwise blocks.
 inline void split_hidden(int64_t H, int tid, int nthr, int64_t& j0, int64_t& j1) {
-  const int64_t blocks = (H + kPointwiseBlock - 1) / kPointwiseBlock;
-  j0 = std::min(H, blocks * tid / nthr * kPointwiseBlock);
-  j1 = std::min(H, blocks * (tid + 1) / nthr * kPointwiseBlock);
+  const int64_t pb = pointwise_block(H), blocks = (H + pb - 1) / pb;
+  j0 = std::min(H, blocks * tid / nthr * pb);
+  j1 = std::min(H, blocks * (tid + 1) / nthr * pb);
 }
 
 // A run of gate-buffer columns that multiplies a run of weight rows.
@@ -223,6 +225,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
   }
   errors.rethrow();
 
+  SpinBarrier step_barrier;  // the per-step barriers of the time loop
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -242,6 +245,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
     // This thread's hidden slice and its recurrent weights packed into panels.
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
+    const int64_t pb = pointwise_block(H);
     const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn), ldc = p.Gr * hbp;
     Buffer<T> Wf_own, Wn_own;  // this call's packed weights (unless packed serves the loop)
     const bool prepacked = packed && nthr == 1;
@@ -274,8 +278,8 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
         else
           PG::run(Nt, ldc, H, hprev, H, 1, Wf, H * PG::NR, Cs.data(), ldc);
         for (int64_t k = 0; k < Nt; ++k)
-          for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
-            const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+          for (int64_t jb = j0; jb < j1; jb += pb) {
+            const int64_t len = std::min(pb, j1 - jb), off = jb - j0;
             T* g = grow + k * ldg;
             const T* hr = Cs.data() + k * ldc;
             auto pre = [&](int64_t q) { return CArr<T>(g + q * H + jb, len) + CArr<T>(hr + q * hbp + off, len); };
@@ -305,15 +309,15 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
           }
       }
       if (p.cho) {
-#pragma omp barrier
+        step_barrier.wait(nthr);
         if (hn > 0) {  // n = tanh(W_in x + b_in + W_hn (r*h) + b_hn): needs all of r*h
           if (few)
             recurrent_dots(Nt, H, grow + 3 * H, ldg, w_hh + 2 * H * H, j0, hn, 1, 0, Cn.data(), hbp);
           else
             PG::run(Nt, hbp, H, grow + 3 * H, ldg, 1, Wn, H * PG::NR, Cn.data(), hbp);
           for (int64_t k = 0; k < Nt; ++k)
-            for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
-              const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+            for (int64_t jb = j0; jb < j1; jb += pb) {
+              const int64_t len = std::min(pb, j1 - jb), off = jb - j0;
               T* g = grow + k * ldg;
               Arr<T> z(g + H + jb, len), n(g + 2 * H + jb, len), h(hcur + k * H + jb, len);
               n = (n + CArr<T>(Cn.data() + k * hbp + off, len)).tanh();
@@ -321,7 +325,7 @@ void rnn_forward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T* 
             }
         }
       }
-#pragma omp barrier
+      step_barrier.wait(nthr);
     }
 
     // Outputs: y (zero past lengths), final states at each sequence's own last step.
@@ -381,6 +385,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
 
   const int nt = choose_threads(d, L);
   RegionErrors errors;
+  SpinBarrier step_barrier;  // the per-step barriers of the time loop
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     DenormalsFlushed ftz;
@@ -399,6 +404,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
     // This thread's hidden slice of dh_prev = dgates * w_hh, with w_hh[:, slice] packed.
     int64_t j0, j1;
     split_hidden(H, tid, nthr, j0, j1);
+    const int64_t pb = pointwise_block(H);
     const int64_t hn = j1 - j0, hbp = PG::pad_nr(hn);
     Buffer<T> Wb, Wbn, Cb, scratch;
     errors.run([&] {
@@ -425,8 +431,8 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
       if (hn > 0) {
         // Pointwise: gate gradients overwrite the saved gates of this step.
         for (int64_t k = 0; k < Nt; ++k)
-          for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
-            const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+          for (int64_t jb = j0; jb < j1; jb += pb) {
+            const int64_t len = std::min(pb, j1 - jb), off = jb - j0;
             T* g = grow + k * ldg;
             Arr<T> dhr(&dh_rec[k * H + jb], len);
             Arr<T> dh(scratch.data(), len), s1(scratch.data() + len, len), s2(scratch.data() + 2 * len, len);
@@ -474,13 +480,13 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
             }
           }
       }
-#pragma omp barrier
+      step_barrier.wait(nthr);
       if (p.cho) {  // d(r*h) = dn * W_hn needs every dn; then dr and its share of dh_prev
         if (hn > 0) {
           PG::run(Nt, hbp, H, grow + 2 * H, ldg, 1, Wbn.data(), H * PG::NR, Cb.data(), hbp);
           for (int64_t k = 0; k < Nt; ++k)
-            for (int64_t jb = j0; jb < j1; jb += kPointwiseBlock) {
-              const int64_t len = std::min(kPointwiseBlock, j1 - jb), off = jb - j0;
+            for (int64_t jb = j0; jb < j1; jb += pb) {
+              const int64_t len = std::min(pb, j1 - jb), off = jb - j0;
               T* g = grow + k * ldg;
               Arr<T> r(g + jb, len), dhr(&dh_rec[k * H + jb], len);
               const CArr<T> drh(Cb.data() + k * hbp + off, len), hp(hprev + k * H + jb, len);
@@ -488,7 +494,7 @@ void rnn_backward_cpu(const RnnDesc& d, const RnnLayout& L, const T* x, const T*
               r = drh * hp * r * (T(1) - r);
             }
         }
-#pragma omp barrier
+        step_barrier.wait(nthr);
       }
       if (hn > 0) {
         PG::run(Nt, hbp, p.Gr * H, grow, ldg, 1, Wb.data(), p.Gr * H * PG::NR, Cb.data(), hbp);
