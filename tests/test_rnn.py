@@ -478,10 +478,10 @@ def test_cell_equals_layer_steps(mode, dtype, bias, make_rnn_inputs):
 
 
 # Also 3 threads (more than the hidden blocks of H=40 at N=50), the blocked GEMMs' row
-# tails (N=50 rows: 8 tiles of 6 + 2), and one sequence whose small steps the threads share
-# (N=1 H=64: two blocks of 32 units).
-@pytest.mark.parametrize("shape", [(7, 9, 40, 70), (5, 50, 24, 40), (20, 1, 16, 64)],
-                         ids=["N9", "N50", "N1"])
+# tails (N=50 rows: 8 tiles of 6 + 2), and small steps the threads share (N=8 H=96: three
+# blocks of 32 units, 2e5-8e5 flops a step, every cell above the threshold of two threads).
+@pytest.mark.parametrize("shape", [(7, 9, 40, 70), (5, 50, 24, 40), (20, 8, 32, 96)],
+                         ids=["N9", "N50", "N8H96"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("mode", MODES)
 def test_bit_identical_across_thread_counts(mode, dtype, shape, rng, restore_num_threads):

@@ -17,9 +17,13 @@ namespace {
 
 
 // Per-step work (flops) per thread below which fewer threads win: every step ends with a
-// SpinBarrier (~0.1 us for two threads). Zen 3, N=1 T=50: LSTM H=64 (6.6e4 a step) 90 ->
-// 65 us on two threads, GRU H=64 (4.9e4) 68 -> 54 us, RNN H=128 (6.6e4) 82 -> 65 us.
-constexpr double kMinStepFlopsPerThread = 1.5e4;
+// SpinBarrier and passes h between the cores. On the 2-vCPU Zen 3 VM that costs ~0.1 us
+// when the host runs both vCPUs on one core complex and ~1.4 us when it does not (the
+// barrier alone 0.05-0.09 vs 0.2-0.24 us); the placement changes every few minutes. N=1
+// T=50 inference, one thread vs two: LSTM H=64 (6.6e4 flops a step) 88 vs 63 us or 88 vs
+// 119; RNN H=128 (6.6e4) 81 vs 65 or 80 vs 116; LSTM H=128 (2.6e5) 302 vs 221 or 297 vs 260;
+// GRU H=128 (2.0e5) 243 vs 149 or 220 vs 208. Two threads from 1.5e5 win either way.
+constexpr double kMinStepFlopsPerThread = 7.5e4;
 
 int choose_threads(const RnnDesc& d, const RnnLayout& L) {
   const int want = get_num_threads();
