@@ -41,9 +41,10 @@ class RegionErrors {
 };
 
 // A barrier for the threads of one OpenMP region, for loops of steps of a few microseconds
-// (the recurrent time loops): they wait spinning on a generation counter, ~0.1 us a step for
-// two threads where libgomp's barrier takes ~0.35 us (AMD EPYC Zen 3), and yield the core
-// after ~16k spins so that a descheduled or oversubscribed team still progresses. Every
+// (the recurrent time loops): they wait spinning on a generation counter, 0.05-0.24 us for
+// two threads where libgomp's barrier takes 0.28-0.45 us (AMD EPYC Zen 3 VM), and after
+// 2048 pauses (~50 us there, far more than a step's imbalance) yield the core at every
+// check, so that a descheduled or oversubscribed teammate gets to run. Every
 // thread of the team calls wait(nthr) with the team's size, the same number of times.
 // Release/acquire ordering makes every write before wait() in one thread visible after it in
 // all (RegionErrors::failed() relies on it as on an OpenMP barrier).
@@ -58,7 +59,7 @@ class SpinBarrier {
       return;
     }
     for (int spins = 0; gen_.load(std::memory_order_acquire) == g; ++spins) {
-      if (spins < (1 << 14)) {
+      if (spins < 2048) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
