@@ -87,15 +87,18 @@ inline void fill_outside(T* row, int64_t lo, int64_t hi, int64_t W) {
   std::fill(row + kLead + hi + 1, row + W, kNegInf<T>);
 }
 
-// Brings frame t's row of scores [C] towards the cache ahead of its gather. An utterance's
-// rows are N*C apart, a page or more, and prefetches that miss the TLB are dropped: one
-// demand read fills the TLB, then the prefetches fetch the lines (rows up to 8 KiB).
-template <typename T>
+// Brings frame t's row of scores [C] (or, kWrite, of the gradient) towards the cache ahead
+// of its use. An utterance's rows are N*C apart, a page or more, where the hardware
+// prefetcher stops, and prefetches that miss the TLB are dropped: one demand read fills the
+// TLB, then the prefetches fetch the lines (rows up to 8 KiB). The gradient rows are
+// prefetched for writing too (AMD Zen 4, T=500 N=16 C=1000 from logits, 2 threads: 9.2 ->
+// 8.0 ms; the max pass of softmax_terms and the gradient's stores had waited on memory).
+template <bool kWrite = false, typename T>
 inline void prefetch_scores(const T* row, int64_t C) {
   const char* p = reinterpret_cast<const char*>(row);
   (void)*reinterpret_cast<const volatile char*>(p);
   if (C * int64_t(sizeof(T)) <= 8192)
-    for (int64_t b = 0; b < C * int64_t(sizeof(T)); b += 64) __builtin_prefetch(p + b, 0, 2);
+    for (int64_t b = 0; b < C * int64_t(sizeof(T)); b += 64) __builtin_prefetch(p + b, kWrite, 2);
 }
 
 // Per-thread workspace layout (elements of T), each part starting on a 64-byte boundary.
@@ -247,6 +250,7 @@ void ctc_utterance_log(const CtcDesc& d, const T* x, int64_t n, T scale, T* ws, 
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const int64_t lo = band_lo(t), hi = band_hi(t);
     prefetch_row(t - 2);
+    if (t >= 2) prefetch_scores<true>(grow(t - 2), C);  // grad: non-null past the return
     gather(t, lo, hi);  // before row t of grad (maybe holding the scores) is overwritten
     exp_sum(lanes_lo(lo), lanes_hi(hi), alpha + t * W + kLead, b, log_p, occ);
     T* g = grow(t);
@@ -349,10 +353,14 @@ bool softmax_terms(const CtcDesc& d, const T* x, int64_t n, double* lse, double*
                    T* grad) {
   using P = typename ei::packet_traits<T>::type;
   constexpr int64_t PS = ei::unpacket_traits<P>::size;
-  const int64_t C = d.C, N = d.N, Cp = C / PS * PS;
-  for (int64_t t = 0; t < d.input_lengths[n]; ++t) {
+  const int64_t C = d.C, N = d.N, Cp = C / PS * PS, Tn = d.input_lengths[n];
+  for (int64_t t = 0; t < Tn; ++t) {
     const T* xr = x + (t * N + n) * C;
     T* g = grad ? grad + (t * N + n) * C : nullptr;
+    if (t + 2 < Tn) {  // the rows are read (and written) from memory here, a page apart
+      prefetch_scores(xr + 2 * N * C, C);
+      if (g) prefetch_scores<true>(g + 2 * N * C, C);
+    }
     P pm = ei::pset1<P>(kNegInf<T>);
     for (int64_t k = 0; k < Cp; k += PS) pm = ei::pmax(pm, ei::ploadu<P>(xr + k));
     T mx = ei::predux_max(pm);
@@ -555,6 +563,7 @@ Scaled ctc_utterance_scaled(const CtcDesc& d, const T* x, int64_t n, T scale, do
   double E = std::max(e[kLead + S - 1], S > 1 ? e[kLead + S - 2] : 0.0);
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const int64_t lo = band_lo(t), hi = band_hi(t);
+    if (t >= 2) prefetch_scores<true>(grow(t - 2), C);
     const double* pt = pre + t * W + kLead;
     const double* et = e + kLead;
     const double z = dot_lanes(lanes_lo(lo), lanes_hi(hi), pt, et);
