@@ -86,20 +86,25 @@ const SigmoidTable& table() {
 
 // Dot products: cpu::dot of vec.h (fixed summation order, independent of alignment).
 
-// Loops over D in packets, then one half packet, then scalars: D = 100 is 12 AVX2 packets
-// and a half one (a compiler's vectorised loop takes such a tail one scalar at a time).
-// Every element gets the same fused multiply-adds in any part, so results do not depend
-// on where the parts fall.
+// Loops over D in packets, then one half and one quarter packet, then scalars: D = 100 is
+// 12 AVX2 packets and a half one, or 6 AVX-512 packets and a quarter one (a compiler's
+// vectorised loop takes such a tail one scalar at a time; a row update's scalar steps each
+// wait on the store of the one before). Every element gets the same fused multiply-adds in
+// any part, so results do not depend on where the parts fall.
 template <typename T, typename F>
 EIGEN_ALWAYS_INLINE void over_packets(int64_t n, F&& f) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<T>::type;
   using Half = typename unpacket_traits<Packet>::half;
-  constexpr int64_t P = unpacket_traits<Packet>::size, PH = unpacket_traits<Half>::size;
+  using Quarter = typename unpacket_traits<Half>::half;
+  constexpr int64_t P = unpacket_traits<Packet>::size, PH = unpacket_traits<Half>::size,
+                    PQ = unpacket_traits<Quarter>::size;
   int64_t i = 0;
   for (; i + P <= n; i += P) f(i, Packet{});
   if constexpr (PH < P)
     if (i + PH <= n) f(i, Half{}), i += PH;
+  if constexpr (PQ < PH)
+    if (i + PQ <= n) f(i, Quarter{}), i += PQ;
   for (; i < n; ++i) f(i, T{});
 }
 
@@ -163,6 +168,19 @@ inline void axpy(T a, const T* x, T* y, int64_t n) {
   });
 }
 
+// axpy(a[j], x(j), y, n) for j = 0, 1, ..., m-1 (no x(j) is y), the same fused
+// multiply-adds in the same order, with y held in registers: loaded and stored once
+// instead of each step waiting on the store of the one before.
+template <typename T, typename Row>
+inline void axpys(int64_t m, const T* a, Row&& x, T* y, int64_t n) {
+  over_packets<T>(n, [&](int64_t i, auto tag) {
+    using V = decltype(tag);
+    V acc = load_v<V>(y + i);
+    for (int64_t j = 0; j < m; ++j) acc = madd_v(a[j], load_v<V>(x(j) + i), acc);
+    store_v(y + i, acc);
+  });
+}
+
 // Prefetch of a row (every 64-byte line) for writing.
 template <typename T>
 inline void prefetch_row(const T* row, int64_t n) {
@@ -196,7 +214,9 @@ struct Worker {
   std::vector<T> path_f, path_g;
   std::vector<int64_t> out_ids;
   std::vector<const T*> in_ctx;  // CBOW: the context rows of one centre word
-  Buffer<T> out_blk, logit_grad;  // shared negatives: O before the update, G^T
+  // shared negatives: O before the update, G^T, and one column of L^T or G^T (scratch)
+  Buffer<T> out_blk, logit_grad, grad_col;
+  std::vector<T*> out_ptrs;  // shared negatives: the rows of out_blk
   std::vector<const T*> in_rows;   // shared negatives: the context rows of I
   std::vector<int64_t> out_rows, negs;
   std::vector<int32_t> sen;     // buffered words of the subsampled sentence
@@ -231,7 +251,9 @@ struct Worker {
     if (c.shared_negatives) {
       const size_t B = static_cast<size_t>(2 * c.window), K1 = static_cast<size_t>(c.negative + 1);
       logit_grad.resize(B * K1);
+      grad_col.resize(K1);
       out_blk.resize(K1 * static_cast<size_t>(c.D));
+      out_ptrs.resize(K1);
       in_rows.resize(B);
       out_rows.resize(K1);
     }
@@ -272,10 +294,10 @@ struct Worker {
   // I [B, D] (syn0 rows of the contexts) and output rows O = [w, negatives] [K+1, D]:
   // logits L = I O^T [B, K+1], G = (label - sigma(L)) alpha, then O += G^T I and
   // I += G O, both from the values before the update (O is copied first; I is read before
-  // its update), as rank-1 updates of each destination row (in L1 for the whole product,
+  // its update), as rank-1 updates of each destination row held in registers (axpys:
   // vectorised over D, a fixed order: deterministic). No [B, D] temporaries; each output
   // row is read once per centre word instead of once per pair. Hogwild: a concurrent update
-  // of a row between the reads and the add is kept.
+  // of a row while its updates run is lost, as in word2vec.c's races.
   void train_shared(const int32_t* ctx, int64_t B, int32_t w, T alpha, Rng& rng) {
     const int64_t D = cfg.D, K1 = cfg.negative + 1;
     out_rows[0] = w;
@@ -286,16 +308,23 @@ struct Worker {
     const T** I = in_rows.data();
     for (int64_t b = 0; b < B; ++b) I[b] = syn0 + int64_t{ctx[b]} * D;
     T* O = out_blk.data();
-    for (int64_t k = 0; k < K1; ++k)
+    for (int64_t k = 0; k < K1; ++k) {
       std::copy(syn1neg + out_rows[k] * D, syn1neg + (out_rows[k] + 1) * D, O + k * D);
-    T* Gt = logit_grad.data();  // G transposed: [K+1, B]
+      out_ptrs[k] = O + k * D;
+    }
+    T* Gt = logit_grad.data();  // L, then G, transposed: [K+1, B]
+    T* fs = grad_col.data();
+    for (int64_t b = 0; b < B; ++b) {  // each dot as dot() gives it, three rows a pass over I[b]
+      row_dots(I[b], out_ptrs.data(), K1, fs);
+      for (int64_t k = 0; k < K1; ++k) Gt[k * B + b] = fs[k];
+    }
     for (int64_t k = 0; k < K1; ++k) {
       const bool skip = k > 0 && out_rows[k] == w;  // a negative equal to the target
       const T label = k == 0 ? T(1) : T(0);
       for (int64_t b = 0; b < B; ++b) {
         T g = 0;
         if (!skip) {
-          const T f = dot(I[b], O + k * D, D);
+          const T f = Gt[k * B + b];
           if (f > kMaxExp) g = (label - 1) * alpha;  // word2vec.c saturates the gradient
           else if (f < -kMaxExp) g = label * alpha;
           else g = (label - tab.sigmoid[SigmoidTable::index(f)]) * alpha;
@@ -306,13 +335,13 @@ struct Worker {
     }
     for (int64_t k = 0; k < K1; ++k) {  // O += G^T I
       if (k > 0 && out_rows[k] == w) continue;
-      T* row = syn1neg + out_rows[k] * D;
-      for (int64_t b = 0; b < B; ++b) axpy(Gt[k * B + b], I[b], row, D);
+      axpys(B, Gt + k * B, [&](int64_t b) { return I[b]; }, syn1neg + out_rows[k] * D, D);
     }
+    T* gb = grad_col.data();
     for (int64_t b = 0; b < B; ++b) {  // I += G O
-      T* row = syn0 + int64_t{ctx[b]} * D;
       const T l = lock(ctx[b]);
-      for (int64_t k = 0; k < K1; ++k) axpy(l * Gt[k * B + b], O + k * D, row, D);
+      for (int64_t k = 0; k < K1; ++k) gb[k] = l * Gt[k * B + b];
+      axpys(K1, gb, [&](int64_t k) { return O + k * D; }, syn0 + int64_t{ctx[b]} * D, D);
     }
   }
 
