@@ -26,10 +26,6 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
-
 namespace seqcore::cpu {
 namespace {
 
@@ -107,28 +103,6 @@ inline void scale_shift(T* y, T a, T b, int64_t n) {
   int64_t i = 0;
   for (; i + P <= n; i += P) pstoreu(y + i, pmadd(ploadu<Packet>(y + i), pa, pb));
   for (; i < n; ++i) y[i] = y[i] * a + b;
-}
-
-// Non-temporal (streaming) store of a packet to a 64-byte aligned address: a write-once
-// output much larger than the caches skips the read-for-ownership of every line.
-#if defined(__AVX512F__)
-inline void stream(float* p, __m512 v) { _mm512_stream_ps(p, v); }
-inline void stream(double* p, __m512d v) { _mm512_stream_pd(p, v); }
-#endif
-#if defined(__AVX__)
-inline void stream(float* p, __m256 v) { _mm256_stream_ps(p, v); }
-inline void stream(double* p, __m256d v) { _mm256_stream_pd(p, v); }
-#endif
-#if defined(__SSE2__)
-inline void stream(float* p, __m128 v) { _mm_stream_ps(p, v); }
-inline void stream(double* p, __m128d v) { _mm_stream_pd(p, v); }
-inline void stream_fence() { _mm_sfence(); }
-#else
-inline void stream_fence() {}
-#endif
-template <typename T, typename Packet>
-inline void stream(T* p, const Packet& v) {
-  Eigen::internal::pstore(p, v);
 }
 
 // Row max and sum of exp(x - max) in one read of x: fixed blocks that stay in L1, the

@@ -2,9 +2,14 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 namespace seqcore::cpu {
 
@@ -128,6 +133,87 @@ inline P exp_bounded(const P& x) {
     const PI e = ei::plogical_shift_left<23>(ei::padd(ei::pcast<P, PI>(m), ei::pset1<PI>(127)));
     return ei::pselect(ei::pcmp_lt(x, lo), ei::pzero(x), ei::pmul(y, ei::preinterpret<P, PI>(e)));
   }
+}
+
+// log of a packet of positive, normal, finite values: float packets by Eigen's plog_float
+// (Cephes' logf polynomial), the same values, without its handling of zero, negative,
+// subnormal and non-finite inputs (5 compares and 5 selects: on AVX-512 each of Eigen's
+// vector masks also costs conversions); double packets: Eigen's plog.
+template <typename P>
+inline P log_positive(const P& x) {
+  namespace ei = Eigen::internal;
+  using Scalar = typename ei::unpacket_traits<P>::type;
+  if constexpr (!std::is_same_v<Scalar, float>) {
+    return ei::plog(x);
+  } else {
+    using PI = typename ei::unpacket_traits<P>::integer_packet;
+    const P one = ei::pset1<P>(1.0f);
+    // frexp: x = m 2^e with m in [0.5, 1)
+    const PI bits = ei::preinterpret<PI, P>(x);
+    P e = ei::psub(ei::pcast<PI, P>(ei::plogical_shift_right<23>(bits)), ei::pset1<P>(126.0f));
+    P m = ei::por(ei::pand(x, ei::pset1frombits<P>(0x007fffffu)), ei::pset1<P>(0.5f));
+    // m in [sqrt(1/2), sqrt(2)), shifted by -1
+    const P small = ei::pcmp_lt(m, ei::pset1<P>(0.707106781186547524f));
+    const P tmp = ei::pand(m, small);
+    m = ei::psub(m, one);
+    e = ei::psub(e, ei::pand(one, small));
+    m = ei::padd(m, tmp);
+    const P m2 = ei::pmul(m, m), m3 = ei::pmul(m2, m);
+    P y = ei::pmadd(ei::pset1<P>(7.0376836292E-2f), m, ei::pset1<P>(-1.1514610310E-1f));
+    P y1 = ei::pmadd(ei::pset1<P>(-1.2420140846E-1f), m, ei::pset1<P>(1.4249322787E-1f));
+    P y2 = ei::pmadd(ei::pset1<P>(2.0000714765E-1f), m, ei::pset1<P>(-2.4999993993E-1f));
+    y = ei::pmadd(y, m, ei::pset1<P>(1.1676998740E-1f));
+    y1 = ei::pmadd(y1, m, ei::pset1<P>(-1.6668057665E-1f));
+    y2 = ei::pmadd(y2, m, ei::pset1<P>(3.3333331174E-1f));
+    y = ei::pmadd(y, m3, y1);
+    y = ei::pmadd(y, m3, y2);
+    y = ei::pmul(y, m3);
+    y = ei::pmadd(ei::pset1<P>(-0.5f), m2, y);
+    return ei::pmadd(e, ei::pset1<P>(0.693147180559945309f), ei::padd(m, y));
+  }
+}
+
+// Non-temporal (streaming) store of a packet to a 64-byte aligned address: a write-once
+// output much larger than the caches skips the read-for-ownership of every line.
+// stream_fence() orders such stores before later ones (before another thread reads them).
+#if defined(__AVX512F__)
+inline void stream(float* p, __m512 v) { _mm512_stream_ps(p, v); }
+inline void stream(double* p, __m512d v) { _mm512_stream_pd(p, v); }
+#endif
+#if defined(__AVX__)
+inline void stream(float* p, __m256 v) { _mm256_stream_ps(p, v); }
+inline void stream(double* p, __m256d v) { _mm256_stream_pd(p, v); }
+#endif
+#if defined(__SSE2__)
+inline void stream(float* p, __m128 v) { _mm_stream_ps(p, v); }
+inline void stream(double* p, __m128d v) { _mm_stream_pd(p, v); }
+inline void stream_fence() { _mm_sfence(); }
+#else
+inline void stream_fence() {}
+#endif
+template <typename T, typename Packet>
+inline void stream(T* p, const Packet& v) {
+  Eigen::internal::pstore(p, v);
+}
+
+// dst[0, n) = src[0, n): the whole 64-byte lines of dst by streaming stores, the partial
+// lines at either end (which may hold a neighbour's data) by plain ones.
+template <typename T>
+inline void stream_copy(const T* src, T* dst, int64_t n) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  constexpr int64_t P = ei::unpacket_traits<Packet>::size;
+  constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+  static_assert(kLine % P == 0, "packets must tile a cache line");
+  const int64_t mis = static_cast<int64_t>(reinterpret_cast<uintptr_t>(dst) % 64);
+  int64_t i = 0;
+  if (mis % static_cast<int64_t>(sizeof(T)) == 0) {  // else plain stores throughout
+    i = std::min<int64_t>(n, mis ? (64 - mis) / static_cast<int64_t>(sizeof(T)) : 0);
+    std::copy(src, src + i, dst);
+    for (; i + kLine <= n; i += kLine)
+      for (int64_t k = 0; k < kLine; k += P) stream(dst + i + k, ei::ploadu<Packet>(src + i + k));
+  }
+  std::copy(src + i, src + n, dst + i);
 }
 
 }  // namespace seqcore::cpu
