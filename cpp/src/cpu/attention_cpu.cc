@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/activation.h"
@@ -22,14 +23,20 @@ namespace {
 template <typename T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// exp(x), and exactly 0 where x == -inf (Eigen's pexp returns a tiny positive number
-// there, which must not leak into masked probabilities).
+// exp(x) for x <= ~0 (scores minus a running max or a logsumexp), and exactly 0 where
+// x == -inf: float by vec.h's exp_bounded (0 below -87.33; ~2.6x the rate of Eigen's pexp);
+// double by Eigen's pexp, which returns a tiny positive number at -inf that must not leak
+// into masked probabilities.
 template <typename Packet>
 inline Packet exp_or_zero(const Packet& x) {
   using namespace Eigen::internal;
   using T = typename unpacket_traits<Packet>::type;
-  const Packet ninf = pset1<Packet>(-std::numeric_limits<T>::infinity());
-  return pselect(pcmp_eq(x, ninf), pzero(x), pexp(x));
+  if constexpr (std::is_same_v<T, float>) {
+    return exp_bounded(x);
+  } else {
+    const Packet ninf = pset1<Packet>(-std::numeric_limits<T>::infinity());
+    return pselect(pcmp_eq(x, ninf), pzero(x), pexp(x));
+  }
 }
 
 // Threads for a call of `flops` work: one when nested or when the work is too small to pay
