@@ -478,10 +478,13 @@ def test_cell_equals_layer_steps(mode, dtype, bias, make_rnn_inputs):
 
 
 # Also 3 threads (more than the hidden blocks of H=40 at N=50), the blocked GEMMs' row
-# tails (N=50 rows: 8 tiles of 6 + 2), and small steps the threads share (N=8 H=96: three
-# blocks of 32 units, 2e5-8e5 flops a step, every cell above the threshold of two threads).
-@pytest.mark.parametrize("shape", [(7, 9, 40, 70), (5, 50, 24, 40), (20, 8, 32, 96)],
-                         ids=["N9", "N50", "N8H96"])
+# tails (N=50 rows: 8 tiles of 6 + 2), small steps the threads share (N=8 H=96: three
+# blocks of 32 units, 2e5-8e5 flops a step, every cell above the threshold of two threads),
+# and one sequence whose recurrent weights overflow a 32 KiB L1 (N=1 H=64 I=100: LSTM and
+# GRU, 5e4-8e4 flops a step, split between two threads for that reason alone).
+@pytest.mark.parametrize("shape", [(7, 9, 40, 70), (5, 50, 24, 40), (20, 8, 32, 96),
+                                   (12, 1, 100, 64)],
+                         ids=["N9", "N50", "N8H96", "N1H64"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("mode", MODES)
 def test_bit_identical_across_thread_counts(mode, dtype, shape, rng, restore_num_threads):
