@@ -42,6 +42,10 @@ constexpr int64_t kPieceWords = 10000;
 constexpr int64_t kHotBytes = 128 << 10;
 constexpr int64_t kHotMerge = 1024;
 
+// Skip-gram negative sampling: the rows of a pair's negatives are prefetched this many
+// pairs ahead.
+constexpr int64_t kPairsAhead = 2;
+
 struct SigmoidTable {
   float sigmoid[kExpTableSize];
   float nll[kExpTableSize];  // -log sigmoid(x) at the same points (the loss)
@@ -219,6 +223,7 @@ struct Worker {
   std::vector<T*> out_ptrs;  // shared negatives: the rows of out_blk
   std::vector<const T*> in_rows;   // shared negatives: the context rows of I
   std::vector<int64_t> out_rows, negs;
+  std::vector<int64_t> window_negs;  // skip-gram: the negatives of one centre word's pairs
   std::vector<int32_t> sen;     // buffered words of the subsampled sentence
   std::vector<int64_t> pos;     // their token positions (for the learning rate)
   std::vector<int32_t> ctx;     // context words of one centre word
@@ -345,6 +350,15 @@ struct Worker {
     }
   }
 
+  // The negatives of `pairs` predictions, K each, in stream order, the rows of the first
+  // `ahead` pairs prefetched.
+  void draw_negatives(int64_t pairs, int64_t ahead, Rng& rng, int64_t* out) const {
+    for (int64_t d = 0; d < pairs * cfg.negative; ++d) {
+      out[d] = sampler->sample_bits(rng.next());
+      if (d < ahead * cfg.negative) prefetch_row(syn1neg + out[d] * cfg.D, cfg.D);
+    }
+  }
+
   // fs[j] = h . rows[j] for j < n, three rows a pass over h.
   void row_dots(const T* h, T* const* rows, int64_t n, T* fs) const {
     const int64_t D = cfg.D;
@@ -355,8 +369,10 @@ struct Worker {
   }
 
   // One prediction of word w from the hidden vector h: accumulates the error into neu1e
-  // and updates the output rows (word2vec.c: hs first, then negative sampling).
-  void train_target(const T* h, int32_t w, T alpha, Rng& rng, bool negatives = true) {
+  // and updates the output rows (word2vec.c: hs first, then negative sampling). The K
+  // negatives are drawn here, or taken from `drawn` (drawn from the same stream before).
+  void train_target(const T* h, int32_t w, T alpha, Rng& rng, bool negatives = true,
+                    const int64_t* drawn = nullptr) {
     const int64_t D = cfg.D;
     T* e = neu1e.data();
     double lsum = 0.0;  // the loss in a register: `loss` is a member the row stores may alias
@@ -397,10 +413,10 @@ struct Worker {
     }
     // draw the K negatives first (same stream order as drawing them in the loop) and
     // prefetch their rows: on a large vocabulary they are random rows out of cache
-    int64_t* neg = negs.data();
-    for (int64_t d = 0; d < cfg.negative; ++d) {
-      neg[d] = sampler->sample_bits(rng.next());
-      prefetch_row(syn1neg + neg[d] * D, D);
+    const int64_t* neg = drawn;
+    if (!neg) {
+      draw_negatives(1, 1, rng, negs.data());
+      neg = negs.data();
     }
     // The target, then the negatives that differ from it (word2vec.c skips those equal to
     // it). When no row repeats, every dot product reads its row before that row's own
@@ -479,16 +495,35 @@ struct Worker {
     const int64_t j0 = std::max<int64_t>(0, i - span), j1 = std::min<int64_t>(n, i + span + 1);
     const int32_t w = sen[i];
     if (cfg.hs && i + 1 < n) prefetch_path(sen[i + 1]);
+    // the rows the next centre word adds: its own output row and the input row of the word
+    // entering the widest window (the others are this window's, in cache after its updates)
+    if (cfg.negative > 0 && i + 1 < n) prefetch_row(syn1neg + int64_t{sen[i + 1]} * D, D);
+    if (i + cfg.window + 1 < n) prefetch_row(syn0 + int64_t{sen[i + cfg.window + 1]} * D, D);
     if (hot_rows > 0 && ++since_merge >= kHotMerge) merge_hot();
     if (cfg.sg) {
       // each context word's input vector predicts the centre word (word2vec.c, gensim)
       const bool shared = cfg.shared_negatives && cfg.negative > 0;
       if (cfg.hs || !shared) {
-        for (int64_t j = j0; j < j1; ++j) {
+        // Negative sampling: the centre word's pairs draw only their negatives from the
+        // stream, so all of them are drawn (and their rows prefetched) first, in the same
+        // order: a pair's rows arrive while the pairs before it train.
+        const bool ns = !shared && cfg.negative > 0;
+        const int64_t pairs = j1 - j0 - 1, K = cfg.negative;
+        if (ns) {
+          if (window_negs.size() < static_cast<size_t>(pairs * K))
+            window_negs.resize(static_cast<size_t>(pairs * K));
+          draw_negatives(pairs, kPairsAhead, rng, window_negs.data());
+        }
+        for (int64_t j = j0, pair = 0; j < j1; ++j) {
           if (j == i) continue;
           T* l1 = syn0 + static_cast<int64_t>(sen[j]) * D;
           std::fill(e, e + D, T(0));
-          train_target(l1, w, alpha, rng, !shared);
+          const int64_t* drawn = ns ? window_negs.data() + pair * K : nullptr;
+          if (ns && pair + kPairsAhead < pairs)
+            for (int64_t d = 0; d < K; ++d)
+              prefetch_row(syn1neg + drawn[kPairsAhead * K + d] * D, D);
+          train_target(l1, w, alpha, rng, !shared, drawn);
+          ++pair;
           axpy(lock(sen[j]), e, l1, D);
         }
       }
