@@ -105,6 +105,22 @@ inline T sum(const T* a, int64_t n) {
   return s;
 }
 
+// c_0 x^n + c_1 x^(n-1) + ... + c_n by Horner's rule, one fused multiply-add a step (the
+// polynomials of exp_bounded and log_positive).
+template <typename P, typename... C>
+inline P horner(const P& x, double c0, C... cs) {
+  namespace ei = Eigen::internal;
+  using Scalar = typename ei::unpacket_traits<P>::type;
+  P y = ei::pset1<P>(static_cast<Scalar>(c0));
+  ((y = ei::pmadd(y, x, ei::pset1<P>(static_cast<Scalar>(cs)))), ...);
+  return y;
+}
+
+// True for packets of float (the kernels below have their own float versions).
+template <typename P>
+constexpr bool kFloatPacket =
+    std::is_same_v<typename Eigen::internal::unpacket_traits<P>::type, float>;
+
 // exp of a packet: float packets by Cephes' expf polynomial with exact 2^m scaling, within
 // 2 ulp of exp for x in [-87.33, 88], exactly 0 below -87.33 (-inf included; where expf
 // would be subnormal), clamped above 88 (no +inf or NaN results: callers pass scores
@@ -113,8 +129,7 @@ inline T sum(const T* a, int64_t n) {
 template <typename P>
 inline P exp_bounded(const P& x) {
   namespace ei = Eigen::internal;
-  using Scalar = typename ei::unpacket_traits<P>::type;
-  if constexpr (!std::is_same_v<Scalar, float>) {
+  if constexpr (!kFloatPacket<P>) {
     return ei::pexp(x);
   } else {
     using PI = typename ei::unpacket_traits<P>::integer_packet;
@@ -123,12 +138,8 @@ inline P exp_bounded(const P& x) {
     const P m = ei::pfloor(ei::pmadd(xc, ei::pset1<P>(1.44269504088896341f), ei::pset1<P>(0.5f)));
     P r = ei::pmadd(m, ei::pset1<P>(-0.693359375f), xc);  // x - m ln 2 in two steps
     r = ei::pmadd(m, ei::pset1<P>(2.12194440e-4f), r);
-    P y = ei::pset1<P>(1.9875691500e-4f);
-    y = ei::pmadd(y, r, ei::pset1<P>(1.3981999507e-3f));
-    y = ei::pmadd(y, r, ei::pset1<P>(8.3334519073e-3f));
-    y = ei::pmadd(y, r, ei::pset1<P>(4.1665795894e-2f));
-    y = ei::pmadd(y, r, ei::pset1<P>(1.6666665459e-1f));
-    y = ei::pmadd(y, r, ei::pset1<P>(5.0000001201e-1f));
+    P y = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                 1.6666665459e-1f, 5.0000001201e-1f);
     y = ei::pmadd(ei::pmul(y, r), r, ei::padd(r, ei::pset1<P>(1.0f)));
     const PI e = ei::plogical_shift_left<23>(ei::padd(ei::pcast<P, PI>(m), ei::pset1<PI>(127)));
     return ei::pselect(ei::pcmp_lt(x, lo), ei::pzero(x), ei::pmul(y, ei::preinterpret<P, PI>(e)));
@@ -142,14 +153,12 @@ inline P exp_bounded(const P& x) {
 template <typename P>
 inline P log_positive(const P& x) {
   namespace ei = Eigen::internal;
-  using Scalar = typename ei::unpacket_traits<P>::type;
-  if constexpr (!std::is_same_v<Scalar, float>) {
-    return ei::plog(x);
-  } else {
-    using PI = typename ei::unpacket_traits<P>::integer_packet;
-    const P one = ei::pset1<P>(1.0f);
+  if constexpr (!kFloatPacket<P>) return ei::plog(x);
+  else {
     // frexp: x = m 2^e with m in [0.5, 1)
+    using PI = typename ei::unpacket_traits<P>::integer_packet;
     const PI bits = ei::preinterpret<PI, P>(x);
+    const P one = ei::pset1<P>(1.0f);
     P e = ei::psub(ei::pcast<PI, P>(ei::plogical_shift_right<23>(bits)), ei::pset1<P>(126.0f));
     P m = ei::por(ei::pand(x, ei::pset1frombits<P>(0x007fffffu)), ei::pset1<P>(0.5f));
     // m in [sqrt(1/2), sqrt(2)), shifted by -1
@@ -159,12 +168,10 @@ inline P log_positive(const P& x) {
     e = ei::psub(e, ei::pand(one, small));
     m = ei::padd(m, tmp);
     const P m2 = ei::pmul(m, m), m3 = ei::pmul(m2, m);
-    P y = ei::pmadd(ei::pset1<P>(7.0376836292E-2f), m, ei::pset1<P>(-1.1514610310E-1f));
-    P y1 = ei::pmadd(ei::pset1<P>(-1.2420140846E-1f), m, ei::pset1<P>(1.4249322787E-1f));
-    P y2 = ei::pmadd(ei::pset1<P>(2.0000714765E-1f), m, ei::pset1<P>(-2.4999993993E-1f));
-    y = ei::pmadd(y, m, ei::pset1<P>(1.1676998740E-1f));
-    y1 = ei::pmadd(y1, m, ei::pset1<P>(-1.6668057665E-1f));
-    y2 = ei::pmadd(y2, m, ei::pset1<P>(3.3333331174E-1f));
+    // the degree-8 polynomial in three parts of three terms (Eigen's order of operations)
+    P y = horner(m, 7.0376836292E-2f, -1.1514610310E-1f, 1.1676998740E-1f);
+    const P y1 = horner(m, -1.2420140846E-1f, 1.4249322787E-1f, -1.6668057665E-1f);
+    const P y2 = horner(m, 2.0000714765E-1f, -2.4999993993E-1f, 3.3333331174E-1f);
     y = ei::pmadd(y, m3, y1);
     y = ei::pmadd(y, m3, y2);
     y = ei::pmul(y, m3);
