@@ -238,6 +238,15 @@ def test_test_voices_are_held_out(clips):
     assert all(v in test for vs in t.voices for v in vs)
 
 
+def test_confusable_rate():
+    for rate, want in ((1.0, True), (0.0, False)):
+        d = speech.trigger_word(3, seed=3, max_positives=0, max_negatives=3,
+                                confusable_rate=rate)
+        words = [w for negs in d.negatives for w, _, _ in negs]
+        assert words and all((w in speech.CONFUSABLES) == want for w in words)
+        assert not d.labels.any()
+
+
 def test_zero_clips():
     d = speech.trigger_word(0)
     assert d.spectrograms.shape == (0, 5511, 101) and d.labels.shape == (0, 1375)
@@ -257,6 +266,8 @@ def test_trigger_word_bad_arguments():
         speech.trigger_word(1, snr_db=(10.0, 5.0))
     with pytest.raises(ValueError, match="max_positives"):
         speech.trigger_word(1, max_positives=-1)
+    with pytest.raises(ValueError, match="confusable_rate"):
+        speech.trigger_word(1, confusable_rate=1.5)
 
 
 # ---- spectrogram -----------------------------------------------------------------------------

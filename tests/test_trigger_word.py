@@ -188,6 +188,31 @@ def test_fit_learns_and_restores_the_best(rng):
     assert model.loss(x, y) == pytest.approx(best, rel=1e-6)
 
 
+def test_fit_lr_decay(rng):
+    """Epoch e runs at lr * lr_decay ** max(0, e - decay_after): with a vanishing decay after
+    epoch 1, epoch 2 leaves epoch 1's weights (Adam's step scales with the rate), while
+    without it they move on."""
+    from types import SimpleNamespace
+    x = rng.standard_normal((16, 41, 7)).astype(np.float32)
+    data = SimpleNamespace(spectrograms=x, labels=(x[:, 1:40:2, 0] > 0.5).astype(np.float32))
+
+    def weights(epochs, **kw):
+        model = _small(dtype=np.float32, seed=3)
+        history = model.fit(data, epochs=epochs, batch_size=8, lr=1e-2, patience=5,
+                            progress=False, **kw)
+        return model.params["gru1.weight_hh_l0"].copy(), [h["lr"] for h in history]
+
+    w1, _ = weights(1)
+    w2, lrs = weights(2, lr_decay=1e-9, decay_after=1)
+    assert lrs == [1e-2, pytest.approx(1e-11)]
+    np.testing.assert_allclose(w2, w1, rtol=0, atol=1e-7)
+    w2_flat, _ = weights(2)
+    assert np.abs(w2_flat - w1).max() > 1e-3
+    for bad in ({"lr_decay": 0.0}, {"lr_decay": 1.5}, {"decay_after": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            _small(seed=3).fit(data, epochs=1, progress=False, **bad)
+
+
 def test_demo_quick_run(tmp_path):
     pytest.importorskip("espeakng_loader")
     from seqcore.demo import trigger

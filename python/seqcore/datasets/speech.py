@@ -561,7 +561,7 @@ class _Clip(NamedTuple):
 
 
 def _render(rng: np.random.Generator, pool: Sequence[str], n: int, n_pos: int, n_neg: int,
-            snr_db: Tuple[float, float], margin: int = 0) -> _Clip:
+            snr_db: Tuple[float, float], margin: int = 0, confusable_rate: float = 0.5) -> _Clip:
     """The course's create_training_example: background, then the positives, then the
     negatives, each at a random free place and a random SNR over the background RMS."""
     x = _background(rng, n, pool)
@@ -573,7 +573,7 @@ def _render(rng: np.random.Generator, pool: Sequence[str], n: int, n_pos: int, n
     for k in range(n_pos + n_neg):
         if k < n_pos:
             text = TRIGGER
-        elif rng.random() < 0.5:
+        elif rng.random() < confusable_rate:
             text = CONFUSABLES[int(rng.integers(len(CONFUSABLES)))]
         else:
             text = OTHER_WORDS[int(rng.integers(len(OTHER_WORDS)))]
@@ -635,19 +635,20 @@ class TriggerWordData(NamedTuple):
 
 def trigger_word(n_clips: int, *, split: str = "train", seed: int = 0,
                  max_positives: int = 4, max_negatives: int = 2,
-                 snr_db: Tuple[float, float] = (5.0, 25.0), return_audio: bool = False,
-                 progress: bool = False) -> TriggerWordData:
+                 snr_db: Tuple[float, float] = (5.0, 25.0), confusable_rate: float = 0.5,
+                 return_audio: bool = False, progress: bool = False) -> TriggerWordData:
     """Synthetic training examples for trigger-word ("activate") detection, made as the
     course's ``create_training_example`` makes them.
 
     Each 10-second clip at 44.1 kHz is a background: coloured noise (white, pink or brown),
     mains hum (50/60 Hz with harmonics) in 40% of the clips and babble of 2-6 synthetic
     ordinary words in 70%, at -50 to -30 dBFS RMS; then 0 to ``max_positives`` "activate"
-    and 0 to ``max_negatives`` negative words (half of them confusable: "active",
-    "activity", "activated", "activation", "captivate", ...; the others ordinary words and
-    phrases) at uniform random non-overlapping places (0.1 s apart; a word with no room
-    after 50 tries is left out, as in the course's ``insert_audio_clip``), each at an SNR
-    drawn uniformly from ``snr_db`` over the background RMS. Every word has its own speaker:
+    and 0 to ``max_negatives`` negative words (each confusable with probability
+    ``confusable_rate``: "active", "activity", "activated", "activation", "captivate", ...;
+    the others ordinary words and phrases) at uniform random non-overlapping places (0.1 s
+    apart; a word with no room after 50 tries is left out, as in the course's
+    ``insert_audio_clip``), each at an SNR drawn uniformly from ``snr_db`` over the
+    background RMS. Every word has its own speaker:
     a voice of :func:`split_voices` (``split``), a rate of 130-210 wpm and a pitch of 20-80
     (steps of 5). A mix above 0.99 peak is scaled down.
 
@@ -664,6 +665,9 @@ def trigger_word(n_clips: int, *, split: str = "train", seed: int = 0,
     seed : int >= 0.
     max_positives, max_negatives : the counts are uniform in [0, max] (course: 4 and 2).
     snr_db : (low, high) SNR range in dB (RMS of the word over RMS of the background).
+    confusable_rate : probability in [0, 1] that a negative word is one of
+        :data:`CONFUSABLES` (0.5; training sets with more of them teach the model to reject
+        the rhymes, see ``seqcore demo trigger``).
     return_audio : also return the audio ``[N, 441000]`` float32 (1.76 MB per clip).
     progress : show a tqdm progress bar.
 
@@ -675,8 +679,8 @@ def trigger_word(n_clips: int, *, split: str = "train", seed: int = 0,
     Raises
     ------
     ValueError (naming the argument) for n_clips < 0, an unknown split, a negative seed or
-    count, a bad snr_db; TypeError for arguments of the wrong type; DatasetError when
-    espeakng-loader is missing.
+    count, a bad snr_db or confusable_rate; TypeError for arguments of the wrong type;
+    DatasetError when espeakng-loader is missing.
     """
     n_clips = int_arg("n_clips", n_clips, 0)
     option("split", split, SPLITS)
@@ -684,6 +688,7 @@ def trigger_word(n_clips: int, *, split: str = "train", seed: int = 0,
     max_positives = int_arg("max_positives", max_positives, 0, 10)
     max_negatives = int_arg("max_negatives", max_negatives, 0, 10)
     snr = _snr_arg(snr_db)
+    confusable_rate = float_arg("confusable_rate", confusable_rate, 0.0, 1.0)
     pool = split_voices(split)
     spectrograms = np.empty((n_clips, TX, N_FREQ), np.float32)
     labels = np.empty((n_clips, TY), np.float32)
@@ -694,7 +699,8 @@ def trigger_word(n_clips: int, *, split: str = "train", seed: int = 0,
             rng = np.random.default_rng([seed, _SPLIT_ID[split], i])
             n_pos = int(rng.integers(0, max_positives + 1))
             n_neg = int(rng.integers(0, max_negatives + 1))
-            clip = _render(rng, pool, CLIP_SAMPLES, n_pos, n_neg, snr)
+            clip = _render(rng, pool, CLIP_SAMPLES, n_pos, n_neg, snr,
+                           confusable_rate=confusable_rate)
             spectrograms[i] = spectrogram(clip.audio)
             labels[i] = trigger_labels(clip.trigger_ends)
             if audio is not None:

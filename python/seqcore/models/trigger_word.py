@@ -260,24 +260,32 @@ class TriggerWordDetector:
         return loss
 
     def fit(self, train, dev=None, *, epochs: int = 10, batch_size: int = 16,
-            lr: float = 1e-3, pos_weight: float = 1.0, patience: int = 3,
-            progress: bool = True, log=None) -> List[Dict[str, float]]:
+            lr: float = 1e-3, lr_decay: float = 1.0, decay_after: int = 0,
+            pos_weight: float = 1.0, patience: int = 3, progress: bool = True,
+            log=None) -> List[Dict[str, float]]:
         """Train with Adam on ``train`` (an object with ``spectrograms [N, Tx, F]`` and
         ``labels [N, Ty]``, e.g. :func:`seqcore.datasets.trigger_word`), shuffled each epoch;
         after each epoch the mean loss on ``dev`` (inference mode) decides early stopping:
         training stops after ``patience`` epochs without improvement and the best weights
-        are restored. Returns one dict per epoch (train_loss, dev_loss, seconds)."""
+        are restored. Epoch ``e`` (from 1) uses the learning rate ``lr * lr_decay **
+        max(0, e - decay_after)`` (torch's ExponentialLR once ``decay_after`` epochs are
+        done; the default ``lr_decay=1`` keeps ``lr``). Returns one dict per epoch
+        (train_loss, dev_loss, lr, seconds)."""
         import time
         from tqdm.auto import tqdm
         epochs = int_arg("epochs", epochs, 1)
         batch_size = int_arg("batch_size", batch_size, 1)
         patience = int_arg("patience", patience, 1)
+        lr = float_arg("lr", lr, 0.0, finite=True, lo_open=True)
+        lr_decay = float_arg("lr_decay", lr_decay, 0.0, 1.0, lo_open=True)
+        decay_after = int_arg("decay_after", decay_after, 0)
         X, Y = train.spectrograms, train.labels
         opt = Adam(self.params, lr=lr)
         history: List[Dict[str, float]] = []
         best, best_state, bad = math.inf, None, 0
         for epoch in range(epochs):
             t0 = time.perf_counter()
+            opt.lr = lr * lr_decay ** max(0, epoch + 1 - decay_after)
             order = self._rng.permutation(len(X))
             losses = []
             bar = tqdm(range(0, len(X), batch_size), desc=f"epoch {epoch + 1}/{epochs}",
@@ -286,7 +294,7 @@ class TriggerWordDetector:
                 idx = np.sort(order[i:i + batch_size])
                 losses.append(self.train_step(X[idx], Y[idx], opt, pos_weight))
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "lr": opt.lr,
                    "seconds": time.perf_counter() - t0}
             if dev is not None:
                 row["dev_loss"] = self.loss(dev.spectrograms, dev.labels, pos_weight)
