@@ -648,9 +648,9 @@ def trigger_word(n_clips: int, *, split: str = "train", seed: int = 0,
     the others ordinary words and phrases) at uniform random non-overlapping places (0.1 s
     apart; a word with no room after 50 tries is left out, as in the course's
     ``insert_audio_clip``), each at an SNR drawn uniformly from ``snr_db`` over the
-    background RMS. Every word has its own speaker:
-    a voice of :func:`split_voices` (``split``), a rate of 130-210 wpm and a pitch of 20-80
-    (steps of 5). A mix above 0.99 peak is scaled down.
+    background RMS. Every word has its own speaker: a voice of :func:`split_voices`
+    (``split``), a rate of 130-210 wpm and a pitch of 20-80 (steps of 5). A mix above 0.99
+    peak is scaled down.
 
     Clip ``i`` is made from ``numpy.random.default_rng([seed, split_id, i])`` alone
     (split_id 0/1/2 for train/dev/test), so it is the same whatever ``n_clips`` is, and in
